@@ -1,0 +1,291 @@
+//! Command-line flags → a validated `Config`.
+//!
+//! Every mistake a user can make at start-up ends here as one line naming the problem and
+//! exit code 2; nothing later has to re-check what this module accepted.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Where access-log lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccessLog {
+    Off,
+    Stdout,
+    File(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub root: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    pub workers: usize,
+    pub index: String,
+    pub listing: bool,
+    pub dotfiles: bool,
+    pub access_log: AccessLog,
+    pub quiet: bool,
+    /// Time allowed to receive a whole request head, from its first byte (then 408).
+    pub header_timeout: Duration,
+    /// Time an idle keep-alive connection is kept open.
+    pub keepalive_timeout: Duration,
+    /// Time a response may make no progress because the client does not read.
+    pub send_timeout: Duration,
+    /// Open client connections, all workers together.
+    pub max_connections: usize,
+}
+
+pub const HELP: &str = "\
+barehttpd: a static-file HTTP/1.1 server that talks to the kernel and nothing else.
+
+Usage: barehttpd [OPTIONS] [DIR]
+
+Serves DIR (default: the current directory) on http://127.0.0.1:8080/.
+
+Options:
+  -l, --listen ADDR:PORT      address to listen on; repeat for more (IPv4 or [IPv6]),
+                              a bare PORT means 127.0.0.1:PORT [default: 127.0.0.1:8080]
+  -w, --workers N             event-loop threads [default: number of CPUs]
+      --index NAME            file served for a directory [default: index.html]
+      --listing               list directories that have no index file (default: 403)
+      --dotfiles              serve files and directories whose names start with '.'
+      --access-log FILE|-|off Combined Log Format access log; '-' is stdout
+                              [default: '-', or 'off' with --quiet]
+  -q, --quiet                 no start-up banner and no access log on stdout
+      --header-timeout SECS   time to receive a request head, then 408 [default: 10]
+      --keepalive-timeout SECS  idle keep-alive connections close after this [default: 5]
+      --send-timeout SECS     close a connection whose client stops reading [default: 30]
+      --max-connections N     open connections; when full, idle ones are closed first,
+                              then new ones get 503 [default: 10000]
+  -h, --help                  this text
+  -V, --version               the version
+
+Examples:
+  barehttpd                                   serve the current directory on :8080
+  barehttpd --listing ~/Downloads             browse a folder from your browser
+  barehttpd -l 0.0.0.0:80 -l [::]:80 /srv/www serve a site on every interface
+  barehttpd --access-log off -w 2 site/       benchmark setting: no log, two workers
+";
+
+/// What the command line asked for.
+pub enum Command {
+    Run(Config),
+    Help,
+    Version,
+}
+
+/// A start-up error: printed as one line, exit code 2.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
+    args: I,
+) -> Result<Command, ConfigError> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_iter(args);
+    let mut root: Option<PathBuf> = None;
+    let mut listen = Vec::new();
+    let mut workers = None;
+    let mut index = "index.html".to_string();
+    let mut listing = false;
+    let mut dotfiles = false;
+    let mut access_log = None;
+    let mut quiet = false;
+    let mut header_timeout = Duration::from_secs(10);
+    let mut keepalive_timeout = Duration::from_secs(5);
+    let mut send_timeout = Duration::from_secs(30);
+    let mut max_connections = 10_000;
+
+    let lex = |e: lexopt::Error| ConfigError(format!("{e} (see --help)"));
+    while let Some(arg) = p.next().map_err(lex)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Short('l') | Long("listen") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                listen.extend(parse_listen(&v)?);
+            }
+            Short('w') | Long("workers") => {
+                let n = parse_count(&p.value().map_err(lex)?.string().map_err(lex)?, "--workers")?;
+                if n > 1024 {
+                    return err("--workers must be between 1 and 1024");
+                }
+                workers = Some(n);
+            }
+            Long("index") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                if v.is_empty() || v.contains('/') || v == "." || v == ".." {
+                    return err(format!("--index {v:?}: must be a plain file name"));
+                }
+                index = v;
+            }
+            Long("listing") => listing = true,
+            Long("dotfiles") => dotfiles = true,
+            Long("access-log") => {
+                let v = p.value().map_err(lex)?;
+                access_log = Some(match v.to_str() {
+                    Some("off") => AccessLog::Off,
+                    Some("-") => AccessLog::Stdout,
+                    _ => AccessLog::File(PathBuf::from(v)),
+                });
+            }
+            Short('q') | Long("quiet") => quiet = true,
+            Long("header-timeout") => header_timeout = parse_secs(&mut p, "--header-timeout")?,
+            Long("keepalive-timeout") => {
+                keepalive_timeout = parse_secs(&mut p, "--keepalive-timeout")?;
+            }
+            Long("send-timeout") => send_timeout = parse_secs(&mut p, "--send-timeout")?,
+            Long("max-connections") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                max_connections = parse_count(&v, "--max-connections")?;
+            }
+            Value(v) if root.is_none() => root = Some(PathBuf::from(v)),
+            Value(v) => {
+                return err(format!("unexpected argument {:?}: only one DIR may be given", v));
+            }
+            _ => return Err(lex(arg.unexpected())),
+        }
+    }
+
+    let root = root.unwrap_or_else(|| PathBuf::from("."));
+    match std::fs::metadata(&root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return err(format!("{}: not a directory", root.display())),
+        Err(e) => return err(format!("{}: {}", root.display(), io_reason(&e))),
+    }
+    let root = std::fs::canonicalize(&root)
+        .map_err(|e| ConfigError(format!("{}: {}", root.display(), io_reason(&e))))?;
+    if listen.is_empty() {
+        listen = parse_listen(DEFAULT_LISTEN)?;
+    }
+    let access_log = access_log.unwrap_or(if quiet { AccessLog::Off } else { AccessLog::Stdout });
+    Ok(Command::Run(Config {
+        root,
+        listen,
+        workers: workers.unwrap_or_else(crate::sys::cpu_count),
+        index,
+        listing,
+        dotfiles,
+        access_log,
+        quiet,
+        header_timeout,
+        keepalive_timeout,
+        send_timeout,
+        max_connections,
+    }))
+}
+
+/// `ADDR:PORT`, `[V6]:PORT`, `HOST:PORT` or a bare `PORT` (on 127.0.0.1).
+fn parse_listen(v: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    if let Ok(port) = v.parse::<u16>() {
+        return Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]);
+    }
+    if let Ok(a) = v.parse::<SocketAddr>() {
+        return Ok(vec![a]);
+    }
+    if !v.contains(':') {
+        return err(format!("--listen {v:?}: expected ADDR:PORT, for example 127.0.0.1:8080"));
+    }
+    match v.to_socket_addrs() {
+        Ok(addrs) => {
+            let mut all: Vec<SocketAddr> = addrs.collect();
+            all.dedup();
+            if all.is_empty() {
+                return err(format!("--listen {v:?}: the name has no address"));
+            }
+            Ok(all)
+        }
+        Err(_) => err(format!("--listen {v:?}: expected ADDR:PORT, for example 127.0.0.1:8080")),
+    }
+}
+
+fn parse_count(v: &str, flag: &str) -> Result<usize, ConfigError> {
+    match v.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => err(format!("{flag} {v:?}: expected a positive whole number")),
+    }
+}
+
+/// Seconds as a whole or decimal number, with an optional `s` or `ms` suffix.
+fn parse_secs(p: &mut lexopt::Parser, flag: &str) -> Result<Duration, ConfigError> {
+    let v = p
+        .value()
+        .ok()
+        .and_then(|v| v.into_string().ok())
+        .ok_or_else(|| ConfigError(format!("{flag} needs a number of seconds")))?;
+    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
+        (n, 0.001)
+    } else {
+        (v.strip_suffix('s').unwrap_or(&v), 1.0)
+    };
+    match num.parse::<f64>() {
+        Ok(x) if x > 0.0 && x * scale <= 86_400.0 => Ok(Duration::from_secs_f64(x * scale)),
+        _ => err(format!("{flag} {v:?}: expected seconds between 0 and 86400, e.g. 10 or 1.5")),
+    }
+}
+
+/// An io::Error as a short lowercase phrase without the "(os error N)" suffix.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s);
+    s.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, String> {
+        let a = std::iter::once("barehttpd").chain(args.iter().copied()).map(Into::into);
+        match parse_args(a) {
+            Ok(Command::Run(c)) => Ok(c),
+            Ok(_) => Err("help".into()),
+            Err(e) => Err(e.0),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
+        assert_eq!(c.index, "index.html");
+        assert!(!c.listing);
+        assert_eq!(c.access_log, AccessLog::Stdout);
+        assert_eq!(c.max_connections, 10_000);
+    }
+
+    #[test]
+    fn listen_forms() {
+        let c = run(&["-l", "[::1]:0", "--listen", "9000", "--listen=127.0.0.2:1"]).unwrap();
+        assert_eq!(c.listen.len(), 3);
+        assert!(run(&["--listen", "nonsense"]).is_err());
+        assert!(run(&["--listen", "1.2.3.4:99999"]).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_one_line_errors() {
+        for bad in [
+            &["--workers", "0"][..],
+            &["--bogus"],
+            &["--header-timeout", "x"],
+            &["/definitely/not/here"],
+            &["Cargo.toml"],
+            &["a", "b"],
+        ] {
+            let e = run(bad).unwrap_err();
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+}

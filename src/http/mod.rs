@@ -1,0 +1,15 @@
+//! Protocol rules of HTTP/1.1 (RFC 9110, RFC 9112), with no I/O.
+//!
+//! Everything here is a pure function over bytes: the request parser, the chunked-body
+//! decoder, the request-target and path rules, and the response-head writer. The connection
+//! (`conn.rs`) feeds these bytes from sockets; the handlers decide what to answer. Keeping the
+//! protocol apart means one RFC section maps to one place in the code and every rule can be
+//! tested and fuzzed without a socket.
+
+pub mod chunked;
+pub mod date;
+pub mod parse;
+pub mod response;
+pub mod target;
+
+pub use parse::{Framing, Header, Method, ParseError, Request, Version};

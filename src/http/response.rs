@@ -1,0 +1,153 @@
+//! Writing a response head (RFC 9112 §4, RFC 9110 §15) into a byte buffer.
+//!
+//! Plain appends to a `Vec<u8>` whose capacity the connection reserved up front, so that
+//! writing a head allocates nothing. The connection owns the buffer and sends it.
+
+/// Value of the Server header.
+pub const SERVER: &str = concat!("barehttpd/", env!("CARGO_PKG_VERSION"));
+
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
+        _ => "Unknown",
+    }
+}
+
+/// Append a decimal number.
+pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&tmp[i..]);
+}
+
+/// Append a lowercase hexadecimal number.
+pub fn push_hex(out: &mut Vec<u8>, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+    for k in (0..digits).rev() {
+        out.push(HEX[((n >> (4 * k)) & 15) as usize]);
+    }
+}
+
+/// Status line plus the headers every response carries (Date, Server).
+pub fn start(out: &mut Vec<u8>, status: u16, date: &[u8]) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_u64(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: ");
+    out.extend_from_slice(SERVER.as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n");
+}
+
+pub fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+pub fn header_u64(out: &mut Vec<u8>, name: &str, value: u64) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    push_u64(out, value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Close the head: the Connection header when it is needed, then the empty line.
+/// `keep_alive_10` marks an HTTP/1.0 client that asked to keep the connection.
+pub fn finish(out: &mut Vec<u8>, close: bool, keep_alive_10: bool) {
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if keep_alive_10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+const PAGE_A: &str = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>";
+const PAGE_B: &str = "</title></head>\n<body><h1>";
+const PAGE_C: &str = "</h1><hr><p>barehttpd</p></body></html>\n";
+
+/// Length of the small HTML page of an error response (see `push_error_page`).
+pub fn error_page_len(status: u16) -> u64 {
+    (PAGE_A.len() + PAGE_B.len() + PAGE_C.len() + 2 * (4 + reason(status).len())) as u64
+}
+
+/// Append the small HTML page of an error response, without allocating.
+pub fn push_error_page(out: &mut Vec<u8>, status: u16) {
+    for part in [PAGE_A, "", PAGE_B, "", PAGE_C] {
+        if part.is_empty() {
+            push_u64(out, u64::from(status));
+            out.push(b' ');
+            out.extend_from_slice(reason(status).as_bytes());
+        } else {
+            out.extend_from_slice(part.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_page_length_matches() {
+        for status in [400u16, 404, 505] {
+            let mut v = Vec::new();
+            push_error_page(&mut v, status);
+            assert_eq!(v.len() as u64, error_page_len(status));
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for n in [0u64, 7, 10, 12345, u64::MAX] {
+            let mut v = Vec::new();
+            push_u64(&mut v, n);
+            assert_eq!(v, n.to_string().as_bytes());
+            v.clear();
+            push_hex(&mut v, n);
+            assert_eq!(v, format!("{n:x}").as_bytes());
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The `barehttpd` command: flags → Config → run. Start-up errors are one line, exit code 2.
+
+use barehttpd::config::{self, Command};
+use barehttpd::server::Server;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let config = match config::parse_args(std::env::args_os()) {
+        Ok(Command::Run(c)) => c,
+        Ok(Command::Help) => {
+            print!("{}", config::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("barehttpd {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return fail(&e.to_string()),
+    };
+    // Before any thread starts, so that every thread inherits the blocked signals.
+    barehttpd::sys::signal::block_shutdown_signals();
+    let server = match Server::bind(config) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("barehttpd: {msg}");
+    ExitCode::from(2)
+}

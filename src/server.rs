@@ -1,0 +1,528 @@
+//! The server: listeners, one event-loop thread per worker, timers, and shutdown.
+//!
+//! Every worker owns an epoll instance and the connections it accepted; nothing is shared
+//! between workers but the configuration, the listening sockets and a connection counter.
+//! The listening sockets are shared rather than one per worker with SO_REUSEPORT: with
+//! SO_REUSEPORT a second server started by the same user on the same port would silently
+//! take half the connections instead of failing with "address in use". Each worker watches
+//! them with EPOLLEXCLUSIVE, so one arriving connection wakes one worker.
+//!
+//! One pass of a worker's loop: wait for events (at most `TICK_MS`), drive each ready
+//! connection as far as it can go, accept new connections, then every `TICK_MS` close those
+//! whose deadline passed, and hand the access-log buffer to the log thread.
+
+use crate::config::{AccessLog, Config};
+use crate::conn::{Conn, Next, Phase};
+use crate::http::date::Clock;
+use crate::log::{self, LogSink, WorkerLog};
+use crate::sys::poll::{Interest, Poller, Ready, Waker};
+use crate::sys::{self, Errno, OwnedFd, fs, net, time};
+use std::ffi::CString;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// How often timers are checked (and the longest an epoll_wait blocks).
+const TICK_MS: u64 = 250;
+/// Connections accepted per listener wake-up before other work gets a turn.
+const ACCEPT_BATCH: usize = 64;
+/// Events taken per epoll_wait.
+const EVENTS: usize = 1024;
+/// On shutdown, responses in flight get this long to finish.
+const GRACE_MS: u64 = 10_000;
+/// Listen backlog (the kernel caps it at net.core.somaxconn).
+const BACKLOG: i32 = 4096;
+/// Free buffers a worker keeps for reuse; past this they are returned to the allocator.
+const POOL_MAX: usize = 512;
+/// A connection still sending its head after this long may be evicted when the server is
+/// full (a slow-headers attack), after idle keep-alive connections.
+const SLOW_HEAD_EVICT_MS: u64 = 1_000;
+
+const WAKER_TOKEN: u64 = u64::MAX;
+const LISTENER_TOKEN: u64 = u64::MAX - 1024;
+
+/// What all workers share.
+pub struct Shared {
+    pub config: Config,
+    root: OwnedFd,
+    pub index: CString,
+    listeners: Vec<OwnedFd>,
+    conns: AtomicUsize,
+    shutdown: AtomicBool,
+}
+
+impl Shared {
+    pub fn root_fd(&self) -> sys::BorrowedFd<'_> {
+        use sys::AsFd;
+        self.root.as_fd()
+    }
+}
+
+/// Buffers kept for reuse, so that steady traffic allocates nothing.
+pub struct Pool {
+    reads: Vec<Box<[u8]>>,
+    writes: Vec<Vec<u8>>,
+}
+
+impl Pool {
+    pub fn take_read(&mut self) -> Box<[u8]> {
+        self.reads.pop().unwrap_or_else(|| vec![0u8; crate::conn::READ_BUF].into_boxed_slice())
+    }
+    pub fn put_read(&mut self, b: Box<[u8]>) {
+        if self.reads.len() < POOL_MAX {
+            self.reads.push(b);
+        }
+    }
+    pub fn take_write(&mut self) -> Vec<u8> {
+        self.writes.pop().unwrap_or_else(|| Vec::with_capacity(crate::conn::WRITE_BUF))
+    }
+    pub fn put_write(&mut self, mut b: Vec<u8>) {
+        if self.writes.len() < POOL_MAX && b.capacity() >= crate::conn::WRITE_BUF {
+            b.clear();
+            self.writes.push(b);
+        }
+    }
+}
+
+/// A worker's state that connections use while being driven.
+pub struct Worker {
+    pub shared: Arc<Shared>,
+    pub pool: Pool,
+    pub clock: Clock,
+    pub scratch: Vec<u8>,
+    pub log: WorkerLog,
+    /// Monotonic ms at the start of this pass of the loop.
+    pub now: u64,
+    pub header_ms: u64,
+    pub keepalive_ms: u64,
+    pub send_ms: u64,
+    pub shutting_down: bool,
+}
+
+/// A connection table: slots reused, tokens carrying a generation so that an event queued
+/// for a closed connection never reaches the one that took its slot.
+struct Slab {
+    slots: Vec<Option<Conn>>,
+    gens: Vec<u32>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl Slab {
+    fn insert(&mut self, c: Conn) -> u64 {
+        let idx = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.slots.push(None);
+                self.gens.push(0);
+                self.slots.len() - 1
+            }
+        };
+        self.gens[idx] = self.gens[idx].wrapping_add(1);
+        self.slots[idx] = Some(c);
+        self.len += 1;
+        (u64::from(self.gens[idx]) << 32) | idx as u64
+    }
+
+    fn index(&self, token: u64) -> Option<usize> {
+        let idx = (token & 0xffff_ffff) as usize;
+        let ok = idx < self.slots.len()
+            && u64::from(self.gens[idx]) == token >> 32
+            && self.slots[idx].is_some();
+        ok.then_some(idx)
+    }
+
+    fn token(&self, idx: usize) -> u64 {
+        (u64::from(self.gens[idx]) << 32) | idx as u64
+    }
+
+    fn remove(&mut self, idx: usize) -> Option<Conn> {
+        let c = self.slots[idx].take()?;
+        self.free.push(idx as u32);
+        self.len -= 1;
+        Some(c)
+    }
+}
+
+/// One worker thread's event loop.
+struct EventLoop {
+    w: Worker,
+    poller: Poller,
+    waker: Arc<Waker>,
+    conns: Slab,
+    ready: Vec<Ready>,
+    yielded: Vec<u64>,
+    reserve: Option<OwnedFd>,
+    accept_paused_until: Option<u64>,
+    next_sweep: u64,
+    grace_until: u64,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Server {
+    /// Open the root and the listening sockets. Errors are one line for the user.
+    pub fn bind(config: Config) -> Result<Server, String> {
+        sys::raise_nofile_limit();
+        let root = fs::open_root(&config.root)
+            .map_err(|e| format!("{}: cannot open: {}", config.root.display(), errno_text(e)))?;
+        let index = CString::new(config.index.clone()).map_err(|_| "--index: NUL byte".to_string())?;
+        let mut listeners = Vec::new();
+        let mut addrs = Vec::new();
+        for &addr in &config.listen {
+            let fd = net::listen(addr, BACKLOG).map_err(|e| listen_error(addr, e))?;
+            addrs.push(net::local_addr(&fd).unwrap_or(addr));
+            listeners.push(fd);
+        }
+        let shared = Shared {
+            config,
+            root,
+            index,
+            listeners,
+            conns: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+        };
+        Ok(Server { shared: Arc::new(shared), addrs })
+    }
+
+    /// The addresses actually bound (with ephemeral ports resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Run until SIGINT or SIGTERM, then finish responses in flight (bounded) and return.
+    /// The caller must have called `sys::signal::block_shutdown_signals` before any thread
+    /// was started.
+    pub fn run(self) -> Result<(), String> {
+        let cfg = &self.shared.config;
+        let (sink, log_thread) = match &cfg.access_log {
+            AccessLog::Off => (None, None),
+            AccessLog::Stdout => {
+                let (s, h) = log::start(Box::new(std::io::stdout()));
+                (Some(s), Some(h))
+            }
+            AccessLog::File(p) => {
+                let f = std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| {
+                    format!("--access-log {}: {}", p.display(), crate::config::io_reason(&e))
+                })?;
+                let (s, h) = log::start(Box::new(f));
+                (Some(s), Some(h))
+            }
+        };
+        let mut wakers = Vec::new();
+        let mut threads = Vec::new();
+        for id in 0..cfg.workers {
+            let waker = Arc::new(Waker::new().map_err(|e| format!("eventfd: {}", errno_text(e)))?);
+            wakers.push(waker.clone());
+            let lp = EventLoop::new(self.shared.clone(), waker, sink.clone())
+                .map_err(|e| format!("epoll: {}", errno_text(e)))?;
+            let t = std::thread::Builder::new()
+                .name(format!("worker-{id}"))
+                .spawn(move || lp.run())
+                .map_err(|e| format!("cannot start worker thread: {e}"))?;
+            threads.push(t);
+        }
+        drop(sink);
+        if !cfg.quiet {
+            let urls: Vec<String> = self.addrs.iter().map(|a| format!("http://{a}/")).collect();
+            eprintln!(
+                "barehttpd {}: serving {} on {} ({} worker{}); Ctrl-C to stop",
+                env!("CARGO_PKG_VERSION"),
+                cfg.root.display(),
+                urls.join(" "),
+                cfg.workers,
+                if cfg.workers == 1 { "" } else { "s" }
+            );
+        }
+        sys::signal::wait_shutdown_signal();
+        if !cfg.quiet {
+            eprintln!("barehttpd: shutting down, finishing responses in flight");
+        }
+        // A second signal stops at once.
+        std::thread::spawn(|| {
+            sys::signal::wait_shutdown_signal();
+            std::process::exit(1);
+        });
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        for w in &wakers {
+            w.wake();
+        }
+        for l in &self.shared.listeners {
+            net::shutdown_listener(l);
+        }
+        for t in threads {
+            let _ = t.join();
+        }
+        if let Some(h) = log_thread {
+            let _ = h.join();
+        }
+        Ok(())
+    }
+}
+
+fn listen_error(addr: SocketAddr, e: Errno) -> String {
+    let why = match e {
+        Errno::ADDRINUSE => "address already in use (is another server running there?)".to_string(),
+        Errno::ACCESS => "permission denied (ports below 1024 need privileges)".to_string(),
+        Errno::ADDRNOTAVAIL => "address not available on this machine".to_string(),
+        e => errno_text(e),
+    };
+    format!("cannot listen on {addr}: {why}")
+}
+
+fn errno_text(e: Errno) -> String {
+    crate::config::io_reason(&std::io::Error::from_raw_os_error(e.raw_os_error()))
+}
+
+impl EventLoop {
+    fn new(shared: Arc<Shared>, waker: Arc<Waker>, sink: Option<LogSink>) -> Result<Self, Errno> {
+        let poller = Poller::new(EVENTS)?;
+        poller.add(waker.fd(), WAKER_TOKEN, Interest::Readable)?;
+        for (i, l) in shared.listeners.iter().enumerate() {
+            poller.add(l, LISTENER_TOKEN + i as u64, Interest::Listener)?;
+        }
+        let cfg = &shared.config;
+        let ms = |d: std::time::Duration| d.as_millis().max(1) as u64;
+        let now = time::monotonic_ms();
+        let w = Worker {
+            header_ms: ms(cfg.header_timeout),
+            keepalive_ms: ms(cfg.keepalive_timeout),
+            send_ms: ms(cfg.send_timeout),
+            shared,
+            pool: Pool { reads: Vec::new(), writes: Vec::new() },
+            clock: Clock::new(),
+            scratch: Vec::with_capacity(1024),
+            log: WorkerLog::new(sink),
+            now,
+            shutting_down: false,
+        };
+        Ok(EventLoop {
+            w,
+            poller,
+            waker,
+            conns: Slab { slots: Vec::new(), gens: Vec::new(), free: Vec::new(), len: 0 },
+            ready: Vec::with_capacity(EVENTS),
+            yielded: Vec::new(),
+            reserve: fs::open_reserve(),
+            accept_paused_until: None,
+            next_sweep: now + TICK_MS,
+            grace_until: u64::MAX,
+        })
+    }
+
+    fn run(mut self) {
+        loop {
+            let timeout = if self.yielded.is_empty() { TICK_MS } else { 0 };
+            self.ready.clear();
+            match self.poller.wait(timeout) {
+                Ok(events) => self.ready.extend(events),
+                Err(e) => {
+                    eprintln!("barehttpd: epoll_wait failed: {}", errno_text(e));
+                    return;
+                }
+            }
+            self.w.now = time::monotonic_ms();
+            self.w.clock.update(time::unix_secs());
+            for i in 0..self.ready.len() {
+                let ev = self.ready[i];
+                match ev.token {
+                    WAKER_TOKEN => {
+                        self.waker.reset();
+                        self.begin_shutdown();
+                    }
+                    t if t >= LISTENER_TOKEN => self.accept((t - LISTENER_TOKEN) as usize),
+                    t => {
+                        if let Some(idx) = self.conns.index(t) {
+                            if let Some(c) = self.conns.slots[idx].as_mut() {
+                                c.on_event(ev.readable || ev.hangup);
+                            }
+                            self.drive(idx);
+                        }
+                    }
+                }
+            }
+            if !self.yielded.is_empty() {
+                let list = std::mem::take(&mut self.yielded);
+                for &t in &list {
+                    if let Some(idx) = self.conns.index(t) {
+                        self.drive(idx);
+                    }
+                }
+            }
+            if self.w.now >= self.next_sweep {
+                self.next_sweep = self.w.now + TICK_MS;
+                self.sweep();
+            }
+            self.w.log.flush();
+            if self.w.shutting_down && (self.conns.len == 0 || self.w.now >= self.grace_until) {
+                return;
+            }
+        }
+    }
+
+    fn drive(&mut self, idx: usize) {
+        let Some(conn) = self.conns.slots[idx].as_mut() else { return };
+        let w = &mut self.w;
+        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.drive(w)))
+            .unwrap_or_else(|_| {
+                eprintln!("barehttpd: a request handler panicked; its connection was closed");
+                Next::Close
+            });
+        self.after(idx, next);
+    }
+
+    fn after(&mut self, idx: usize, next: Next) {
+        match next {
+            Next::Wait => {}
+            Next::Yield => self.yielded.push(self.conns.token(idx)),
+            Next::Close => self.close(idx),
+        }
+    }
+
+    fn close(&mut self, idx: usize) {
+        if let Some(mut c) = self.conns.remove(idx) {
+            c.release_buffers(&mut self.w);
+            self.w.shared.conns.fetch_sub(1, Ordering::Relaxed);
+            // Dropping `c` closes the socket, which also removes it from epoll.
+        }
+    }
+
+    /// Close connections whose deadline passed.
+    fn sweep(&mut self) {
+        let now = self.w.now;
+        if let Some(t) = self.accept_paused_until {
+            if now >= t {
+                self.accept_paused_until = None;
+                if !self.w.shutting_down {
+                    for (i, l) in self.w.shared.listeners.iter().enumerate() {
+                        let _ = self.poller.add(l, LISTENER_TOKEN + i as u64, Interest::Listener);
+                    }
+                }
+            }
+        }
+        for idx in 0..self.conns.slots.len() {
+            let Some(c) = self.conns.slots[idx].as_mut() else { continue };
+            if c.deadline <= now {
+                let next = c.on_timeout(&mut self.w);
+                self.after(idx, next);
+            }
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.w.shutting_down || !self.w.shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        self.w.shutting_down = true;
+        self.grace_until = self.w.now + GRACE_MS;
+        for l in &self.w.shared.listeners {
+            let _ = self.poller.delete(l);
+        }
+        for idx in 0..self.conns.slots.len() {
+            let Some(c) = self.conns.slots[idx].as_mut() else { continue };
+            let next = c.on_shutdown();
+            self.after(idx, next);
+        }
+    }
+
+    fn accept(&mut self, li: usize) {
+        if self.w.shutting_down {
+            return;
+        }
+        for _ in 0..ACCEPT_BATCH {
+            let shared = self.w.shared.clone();
+            match net::accept(&shared.listeners[li]) {
+                Ok(Some((fd, peer))) => self.admit(fd, peer),
+                Ok(None) => return,
+                Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
+                    self.out_of_descriptors(li);
+                    return;
+                }
+                // The connection died in the backlog, or a signal interrupted: go on.
+                Err(Errno::CONNABORTED | Errno::INTR | Errno::PROTO | Errno::PERM) => {}
+                // The listener was shut down (server stopping) or something unexpected.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Take a new connection, making room or refusing it when the server is full.
+    fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) {
+        let max = self.w.shared.config.max_connections;
+        if self.w.shared.conns.load(Ordering::Relaxed) >= max && !self.evict_one() {
+            refuse(&fd, &self.w.clock.imf);
+            return;
+        }
+        self.w.shared.conns.fetch_add(1, Ordering::Relaxed);
+        let conn = Conn::new(fd, peer, self.w.now, self.w.header_ms);
+        let token = self.conns.insert(conn);
+        let idx = (token & 0xffff_ffff) as usize;
+        let fd = &self.conns.slots[idx].as_ref().expect("just inserted").fd;
+        if self.poller.add(fd, token, Interest::Stream).is_err() {
+            self.close(idx);
+        }
+    }
+
+    /// Close this worker's least valuable connection to make room: the longest-idle
+    /// keep-alive connection, else the oldest one still dribbling its head.
+    fn evict_one(&mut self) -> bool {
+        let now = self.w.now;
+        let mut best: Option<(usize, u8, u64)> = None;
+        for (idx, slot) in self.conns.slots.iter().enumerate() {
+            let Some(c) = slot else { continue };
+            let rank = if c.is_idle() {
+                (0, c.idle_since)
+            } else if c.phase == Phase::Reading
+                && c.deadline.saturating_sub(self.w.header_ms) + SLOW_HEAD_EVICT_MS <= now
+            {
+                (1, c.deadline)
+            } else {
+                continue;
+            };
+            if best.is_none_or(|(_, r, t)| (rank.0, rank.1) < (r, t)) {
+                best = Some((idx, rank.0, rank.1));
+            }
+        }
+        match best {
+            Some((idx, _, _)) => {
+                self.close(idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// accept failed for lack of descriptors: free one by closing an idle connection; else
+    /// use the reserve descriptor to take the waiting connection and refuse it with 503; if
+    /// even that fails, stop watching the listeners for a moment rather than spin.
+    fn out_of_descriptors(&mut self, li: usize) {
+        if self.evict_one() {
+            return;
+        }
+        if self.reserve.take().is_some() {
+            if let Ok(Some((fd, _))) = net::accept(&self.w.shared.listeners[li]) {
+                refuse(&fd, &self.w.clock.imf);
+            }
+            self.reserve = fs::open_reserve();
+            if self.reserve.is_some() {
+                return;
+            }
+        }
+        for l in &self.w.shared.listeners {
+            let _ = self.poller.delete(l);
+        }
+        self.accept_paused_until = Some(self.w.now + TICK_MS);
+    }
+}
+
+/// Answer 503 to a connection the server has no room for, and close it.
+fn refuse(fd: &OwnedFd, date: &[u8]) {
+    let mut out = Vec::with_capacity(256);
+    crate::http::response::start(&mut out, 503, date);
+    out.extend_from_slice(b"Retry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let _ = net::writev(fd, &[std::io::IoSlice::new(&out)]);
+}

@@ -1,0 +1,68 @@
+//! Files: opening beneath the document root, stat, reading and directory listings.
+
+use super::{AsFd, OwnedFd, Result};
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+use std::ffi::CStr;
+
+pub use rustix::fs::{FileType, Stat};
+
+/// Open a directory to serve as a root for `open_beneath`.
+pub fn open_root(path: &std::path::Path) -> Result<OwnedFd> {
+    rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+}
+
+/// Open `path` (relative) for reading, refusing any resolution that leaves `root`: `..`,
+/// absolute symlinks and symlinks that climb out all fail (RESOLVE_BENEATH), and magic links
+/// under /proc are refused. O_NONBLOCK keeps a FIFO in the tree from blocking the worker.
+pub fn open_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
+    rustix::fs::openat2(
+        root,
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+pub fn fstat(fd: impl AsFd) -> Result<Stat> {
+    rustix::fs::fstat(fd)
+}
+
+/// Stat a name inside an open directory, following a symlink so a listing shows what it
+/// points to.
+pub fn stat_in(dir: impl AsFd, name: &CStr) -> Result<Stat> {
+    rustix::fs::statat(dir, name, AtFlags::empty())
+}
+
+/// Read from `offset` into `buf` (one pread; may be short).
+pub fn pread(fd: impl AsFd, buf: &mut [u8], offset: u64) -> Result<usize> {
+    rustix::io::pread(fd, buf, offset)
+}
+
+/// The names in a directory (without `.` and `..`), with whether each is a directory as the
+/// directory entry tells it (`None` when it does not say).
+pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
+    let mut out = Vec::new();
+    let d = rustix::fs::Dir::read_from(dir)?;
+    for entry in d {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let is_dir = match entry.file_type() {
+            FileType::Directory => Some(true),
+            FileType::Unknown | FileType::Symlink => None,
+            _ => Some(false),
+        };
+        out.push((name.to_vec(), is_dir));
+    }
+    Ok(out)
+}
+
+/// A spare descriptor, held so that one can be freed when the process runs out (EMFILE):
+/// closing it lets the server accept a waiting connection and refuse it properly instead of
+/// leaving it in the backlog, which would wake the event loop again and again.
+pub fn open_reserve() -> Option<OwnedFd> {
+    rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()
+}

@@ -1,0 +1,111 @@
+//! Readiness notification: one edge-triggered epoll instance per worker, and an eventfd to
+//! wake a worker from another thread.
+
+use super::{AsFd, OwnedFd, Result};
+use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
+use rustix::event::{EventfdFlags, eventfd};
+
+pub struct Poller {
+    ep: OwnedFd,
+    events: Vec<Event>,
+}
+
+/// One readiness report.
+#[derive(Clone, Copy, Debug)]
+pub struct Ready {
+    pub token: u64,
+    pub readable: bool,
+    pub writable: bool,
+    /// Error or hang-up: the connection should be read to find out what happened.
+    pub hangup: bool,
+}
+
+/// How a file descriptor is watched.
+#[derive(Clone, Copy)]
+pub enum Interest {
+    /// A connection: readable and writable, edge-triggered, so one registration serves the
+    /// whole life of the connection with no epoll_ctl per request.
+    Stream,
+    /// A listening socket shared by all workers: level-triggered with EPOLLEXCLUSIVE, so one
+    /// incoming connection wakes one worker, not all of them.
+    Listener,
+    /// An eventfd or other level-triggered readable source.
+    Readable,
+}
+
+impl Poller {
+    pub fn new(capacity: usize) -> Result<Poller> {
+        Ok(Poller {
+            ep: epoll::create(CreateFlags::CLOEXEC)?,
+            events: Vec::with_capacity(capacity),
+        })
+    }
+
+    pub fn add(&self, fd: impl AsFd, token: u64, interest: Interest) -> Result<()> {
+        let flags = match interest {
+            Interest::Stream => {
+                EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET
+            }
+            Interest::Listener => EventFlags::IN | EventFlags::EXCLUSIVE,
+            Interest::Readable => EventFlags::IN,
+        };
+        epoll::add(&self.ep, fd, EventData::new_u64(token), flags)
+    }
+
+    pub fn delete(&self, fd: impl AsFd) -> Result<()> {
+        epoll::delete(&self.ep, fd)
+    }
+
+    /// Wait up to `timeout_ms` (0: do not block) and return the events that arrived.
+    pub fn wait(&mut self, timeout_ms: u64) -> Result<impl Iterator<Item = Ready> + '_> {
+        let ts = rustix::time::Timespec {
+            tv_sec: (timeout_ms / 1000) as i64,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
+        };
+        self.events.clear();
+        match epoll::wait(&self.ep, rustix::buffer::spare_capacity(&mut self.events), Some(&ts)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(self.events.iter().map(|e| {
+            let f = e.flags;
+            Ready {
+                token: e.data.u64(),
+                readable: f.intersects(EventFlags::IN | EventFlags::PRI),
+                writable: f.contains(EventFlags::OUT),
+                hangup: f.intersects(EventFlags::ERR | EventFlags::HUP | EventFlags::RDHUP),
+            }
+        }))
+    }
+}
+
+// SAFETY: the event buffer holds only plain u64 tokens the server put in (never pointers), so
+// moving it to the worker thread that owns the poller is sound; rustix marks it !Send only
+// because the union can also carry a pointer.
+unsafe impl Send for Poller {}
+
+/// Wakes a worker's poller from another thread (shutdown).
+pub struct Waker {
+    fd: OwnedFd,
+}
+
+impl Waker {
+    pub fn new() -> Result<Waker> {
+        Ok(Waker {
+            fd: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+        })
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
+    pub fn wake(&self) {
+        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+    }
+
+    pub fn reset(&self) {
+        let mut b = [0u8; 8];
+        let _ = rustix::io::read(&self.fd, &mut b);
+    }
+}
