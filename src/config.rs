@@ -35,6 +35,14 @@ pub struct Config {
     pub send_timeout: Duration,
     /// Open client connections, all workers together.
     pub max_connections: usize,
+    /// Extra response header lines (`--header`), already validated.
+    pub headers: Vec<(String, String)>,
+    /// Cache-Control for files (`--cache-control`).
+    pub cache_control: Option<String>,
+    /// Directory of custom error pages (`404.html`, ...).
+    pub error_pages: Option<PathBuf>,
+    /// File (inside the root) answered for paths that do not exist, for single-page apps.
+    pub fallback: Option<String>,
 }
 
 pub const HELP: &str = "\
@@ -59,6 +67,11 @@ Options:
       --send-timeout SECS     close a connection whose client stops reading [default: 30]
       --max-connections N     open connections; when full, idle ones are closed first,
                               then new ones get 503 [default: 10000]
+      --header 'NAME: VALUE'  add a header to every response; repeatable (CORS, HSTS...)
+      --cache-control VALUE   Cache-Control for files, e.g. 'max-age=3600' [default: none]
+      --error-pages DIR       use DIR/404.html, DIR/500.html... instead of built-in pages
+      --fallback FILE         answer paths that do not exist with FILE (relative to DIR)
+                              and 200, for single-page apps
   -h, --help                  this text
   -V, --version               the version
 
@@ -67,11 +80,13 @@ Examples:
   barehttpd --listing ~/Downloads             browse a folder from your browser
   barehttpd -l 0.0.0.0:80 -l [::]:80 /srv/www serve a site on every interface
   barehttpd --access-log off -w 2 site/       benchmark setting: no log, two workers
+  barehttpd --fallback index.html --header 'Access-Control-Allow-Origin: *' dist/
+                                              a single-page app with CORS open
 ";
 
 /// What the command line asked for.
 pub enum Command {
-    Run(Config),
+    Run(Box<Config>),
     Help,
     Version,
 }
@@ -107,6 +122,10 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut keepalive_timeout = Duration::from_secs(5);
     let mut send_timeout = Duration::from_secs(30);
     let mut max_connections = 10_000;
+    let mut headers = Vec::new();
+    let mut cache_control = None;
+    let mut error_pages = None;
+    let mut fallback = None;
 
     let lex = |e: lexopt::Error| ConfigError(format!("{e} (see --help)"));
     while let Some(arg) = p.next().map_err(lex)? {
@@ -151,9 +170,28 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 let v = p.value().map_err(lex)?.string().map_err(lex)?;
                 max_connections = parse_count(&v, "--max-connections")?;
             }
+            Long("header") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                headers.push(parse_header_flag(&v)?);
+            }
+            Long("cache-control") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                if v.is_empty() || !valid_field_value(&v) {
+                    return err(format!("--cache-control {v:?}: not a valid header value"));
+                }
+                cache_control = Some(v);
+            }
+            Long("error-pages") => error_pages = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("fallback") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                fallback = Some(v);
+            }
             Value(v) if root.is_none() => root = Some(PathBuf::from(v)),
             Value(v) => {
-                return err(format!("unexpected argument {:?}: only one DIR may be given", v));
+                return err(format!(
+                    "unexpected argument {:?}: only one DIR may be given",
+                    v
+                ));
             }
             _ => return Err(lex(arg.unexpected())),
         }
@@ -170,8 +208,28 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     if listen.is_empty() {
         listen = parse_listen(DEFAULT_LISTEN)?;
     }
-    let access_log = access_log.unwrap_or(if quiet { AccessLog::Off } else { AccessLog::Stdout });
-    Ok(Command::Run(Config {
+    if let Some(dir) = &error_pages
+        && !dir.is_dir()
+    {
+        return err(format!("--error-pages {}: not a directory", dir.display()));
+    }
+    if let Some(f) = &fallback {
+        let rel = f.trim_start_matches('/');
+        let inside = !rel.is_empty() && !rel.split('/').any(|s| s == ".." || s == ".");
+        if !inside || !root.join(rel).is_file() {
+            return err(format!(
+                "--fallback {f:?}: not a file inside {}",
+                root.display()
+            ));
+        }
+        fallback = Some(rel.to_string());
+    }
+    let access_log = access_log.unwrap_or(if quiet {
+        AccessLog::Off
+    } else {
+        AccessLog::Stdout
+    });
+    Ok(Command::Run(Box::new(Config {
         root,
         listen,
         workers: workers.unwrap_or_else(crate::sys::cpu_count),
@@ -184,7 +242,41 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         keepalive_timeout,
         send_timeout,
         max_connections,
-    }))
+        headers,
+        cache_control,
+        error_pages,
+        fallback,
+    })))
+}
+
+/// `Name: value` for `--header`: a token name and a value without control characters.
+fn parse_header_flag(v: &str) -> Result<(String, String), ConfigError> {
+    let bad = || ConfigError(format!("--header {v:?}: expected 'Name: value'"));
+    let (name, value) = v.split_once(':').ok_or_else(bad)?;
+    let value = value.trim();
+    if name.is_empty()
+        || !name.bytes().all(crate::http::parse::is_tchar)
+        || !valid_field_value(value)
+    {
+        return Err(bad());
+    }
+    let reserved = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "date",
+        "server",
+    ];
+    if reserved.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+        return err(format!(
+            "--header {name}: set by the server itself, cannot be overridden"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+fn valid_field_value(v: &str) -> bool {
+    v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// `ADDR:PORT`, `[V6]:PORT`, `HOST:PORT` or a bare `PORT` (on 127.0.0.1).
@@ -196,7 +288,9 @@ fn parse_listen(v: &str) -> Result<Vec<SocketAddr>, ConfigError> {
         return Ok(vec![a]);
     }
     if !v.contains(':') {
-        return err(format!("--listen {v:?}: expected ADDR:PORT, for example 127.0.0.1:8080"));
+        return err(format!(
+            "--listen {v:?}: expected ADDR:PORT, for example 127.0.0.1:8080"
+        ));
     }
     match v.to_socket_addrs() {
         Ok(addrs) => {
@@ -207,7 +301,9 @@ fn parse_listen(v: &str) -> Result<Vec<SocketAddr>, ConfigError> {
             }
             Ok(all)
         }
-        Err(_) => err(format!("--listen {v:?}: expected ADDR:PORT, for example 127.0.0.1:8080")),
+        Err(_) => err(format!(
+            "--listen {v:?}: expected ADDR:PORT, for example 127.0.0.1:8080"
+        )),
     }
 }
 
@@ -232,7 +328,9 @@ fn parse_secs(p: &mut lexopt::Parser, flag: &str) -> Result<Duration, ConfigErro
     };
     match num.parse::<f64>() {
         Ok(x) if x > 0.0 && x * scale <= 86_400.0 => Ok(Duration::from_secs_f64(x * scale)),
-        _ => err(format!("{flag} {v:?}: expected seconds between 0 and 86400, e.g. 10 or 1.5")),
+        _ => err(format!(
+            "{flag} {v:?}: expected seconds between 0 and 86400, e.g. 10 or 1.5"
+        )),
     }
 }
 
@@ -248,9 +346,11 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Config, String> {
-        let a = std::iter::once("barehttpd").chain(args.iter().copied()).map(Into::into);
+        let a = std::iter::once("barehttpd")
+            .chain(args.iter().copied())
+            .map(Into::into);
         match parse_args(a) {
-            Ok(Command::Run(c)) => Ok(c),
+            Ok(Command::Run(c)) => Ok(*c),
             Ok(_) => Err("help".into()),
             Err(e) => Err(e.0),
         }
@@ -283,6 +383,10 @@ mod tests {
             &["/definitely/not/here"],
             &["Cargo.toml"],
             &["a", "b"],
+            &["--header", "NoColon"],
+            &["--header", "Content-Length: 5"],
+            &["--fallback", "../etc/passwd"],
+            &["--error-pages", "/definitely/not/here"],
         ] {
             let e = run(bad).unwrap_err();
             assert!(!e.contains('\n'), "{e}");

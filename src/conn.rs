@@ -15,7 +15,7 @@
 //! no epoll_ctl. Buffers come from the worker's pool when there is something to hold and go
 //! back when the connection is idle, so an idle keep-alive connection holds no buffer.
 
-use crate::handler::{self, Body, Ctx, Reply};
+use crate::handler::{self, Body, Ctx, Reply, Segment};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Version};
 use crate::server::Worker;
@@ -116,7 +116,9 @@ impl Conn {
 
     /// Idle between requests: nothing buffered, nothing to send, nothing to discard.
     pub fn is_idle(&self) -> bool {
-        self.phase == Phase::Reading && self.rstart == self.rend && matches!(self.discard, Discard::None)
+        self.phase == Phase::Reading
+            && self.rstart == self.rend
+            && matches!(self.discard, Discard::None)
     }
 
     /// A readiness event arrived.
@@ -142,7 +144,10 @@ impl Conn {
                         Ok(()) => {}
                         Err(()) => return Next::Close,
                     }
-                    if matches!(self.discard, Discard::None) && self.rstart < self.rend && self.try_request(w) {
+                    if matches!(self.discard, Discard::None)
+                        && self.rstart < self.rend
+                        && self.try_request(w)
+                    {
                         continue;
                     }
                     if self.phase != Phase::Reading {
@@ -313,13 +318,23 @@ impl Conn {
                     self.out = w.pool.take_write();
                 }
                 self.out.clear();
-                let mut reply = Reply::new(&mut self.out, &mut self.body, &w.clock.imf, close, keep_alive_10, head_only);
+                let mut reply = Reply::new(
+                    &mut self.out,
+                    &mut self.body,
+                    &w.clock.imf,
+                    &w.shared.site,
+                    close,
+                    keep_alive_10,
+                    head_only,
+                );
                 let mut ctx = Ctx {
                     cfg: &w.shared.config,
+                    site: &w.shared.site,
                     root: w.shared.root_fd(),
                     index: &w.shared.index,
                     date: &w.clock.imf,
                     scratch: &mut w.scratch,
+                    sibling: &mut w.sibling,
                 };
                 handler::static_file::handle(&req, &mut ctx, &mut reply);
                 let (status, body_len, close) = (reply.status, reply.body_len, reply.close);
@@ -351,10 +366,26 @@ impl Conn {
         self.out.clear();
         self.out_pos = 0;
         self.body = Body::None;
-        let mut reply = Reply::new(&mut self.out, &mut self.body, &w.clock.imf, true, false, false);
+        let mut reply = Reply::new(
+            &mut self.out,
+            &mut self.body,
+            &w.clock.imf,
+            &w.shared.site,
+            true,
+            false,
+            false,
+        );
         reply.error(status);
         let len = reply.body_len;
-        w.log.line(self.peer.as_ref(), &w.clock.clf, line.unwrap_or(b"-"), status, len, None, None);
+        w.log.line(
+            self.peer.as_ref(),
+            &w.clock.clf,
+            line.unwrap_or(b"-"),
+            status,
+            len,
+            None,
+            None,
+        );
         // Whatever follows a bad head cannot be trusted to be a request.
         self.rstart = self.rend;
         self.discard = Discard::None;
@@ -381,7 +412,7 @@ impl Conn {
                     Body::Heap { data, pos } => {
                         net::writev(&self.fd, &[IoSlice::new(head), IoSlice::new(&data[*pos..])])
                     }
-                    Body::File { .. } => net::send_more(&self.fd, head),
+                    Body::File { .. } | Body::Parts { .. } => net::send_more(&self.fd, head),
                     Body::None => net::writev(&self.fd, &[IoSlice::new(head)]),
                 }
             } else {
@@ -394,6 +425,37 @@ impl Conn {
                         }
                         net::writev(&self.fd, &[IoSlice::new(&data[*pos..])])
                     }
+                    Body::Parts { file, segments } => match segments.front_mut() {
+                        None => {
+                            self.body = Body::None;
+                            return Ok(true);
+                        }
+                        Some(Segment::Mem { data, pos }) if *pos == data.len() => {
+                            segments.pop_front();
+                            continue;
+                        }
+                        Some(Segment::Mem { data, pos }) => {
+                            match net::send_more(&self.fd, &data[*pos..]) {
+                                Ok(n) => {
+                                    *pos += n;
+                                    Ok(n)
+                                }
+                                e => e,
+                            }
+                        }
+                        Some(Segment::File { offset, end }) if *offset == *end => {
+                            segments.pop_front();
+                            continue;
+                        }
+                        Some(Segment::File { offset, end }) => {
+                            let count =
+                                ((*end - *offset) as usize).min(SENDFILE_CHUNK).min(*budget);
+                            match net::sendfile(&self.fd, &*file, offset, count) {
+                                Ok(0) => return Err(Errno::IO),
+                                other => other,
+                            }
+                        }
+                    },
                     Body::File { file, offset, end } => {
                         if *offset == *end {
                             self.body = Body::None;
@@ -459,7 +521,10 @@ impl Conn {
             self.rend = 0;
             self.scanned = 0;
         }
-        if self.out.capacity() != 0 && self.out_pos >= self.out.len() && matches!(self.body, Body::None) {
+        if self.out.capacity() != 0
+            && self.out_pos >= self.out.len()
+            && matches!(self.body, Body::None)
+        {
             w.pool.put_write(std::mem::take(&mut self.out));
         }
     }

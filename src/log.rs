@@ -56,7 +56,11 @@ pub struct WorkerLog {
 
 impl WorkerLog {
     pub fn new(sink: Option<LogSink>) -> WorkerLog {
-        WorkerLog { sink, buf: Vec::with_capacity(16 * 1024), dropped: 0 }
+        WorkerLog {
+            sink,
+            buf: Vec::with_capacity(16 * 1024),
+            dropped: 0,
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -132,10 +136,10 @@ impl WorkerLog {
 
 impl Drop for WorkerLog {
     fn drop(&mut self) {
-        if let Some(sink) = &self.sink {
-            if !self.buf.is_empty() {
-                let _ = sink.full.send(std::mem::take(&mut self.buf));
-            }
+        if let Some(sink) = &self.sink
+            && !self.buf.is_empty()
+        {
+            let _ = sink.full.send(std::mem::take(&mut self.buf));
         }
     }
 }
@@ -149,7 +153,12 @@ fn escape(out: &mut Vec<u8>, v: &[u8]) {
             0x20..=0x7e => out.push(c),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[b'\\', b'x', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'x',
+                    HEX[usize::from(c >> 4)],
+                    HEX[usize::from(c & 15)],
+                ]);
             }
         }
     }

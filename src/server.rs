@@ -46,6 +46,7 @@ pub struct Shared {
     pub config: Config,
     root: OwnedFd,
     pub index: CString,
+    pub site: crate::handler::Site,
     listeners: Vec<OwnedFd>,
     conns: AtomicUsize,
     shutdown: AtomicBool,
@@ -66,7 +67,9 @@ pub struct Pool {
 
 impl Pool {
     pub fn take_read(&mut self) -> Box<[u8]> {
-        self.reads.pop().unwrap_or_else(|| vec![0u8; crate::conn::READ_BUF].into_boxed_slice())
+        self.reads
+            .pop()
+            .unwrap_or_else(|| vec![0u8; crate::conn::READ_BUF].into_boxed_slice())
     }
     pub fn put_read(&mut self, b: Box<[u8]>) {
         if self.reads.len() < POOL_MAX {
@@ -74,7 +77,9 @@ impl Pool {
         }
     }
     pub fn take_write(&mut self) -> Vec<u8> {
-        self.writes.pop().unwrap_or_else(|| Vec::with_capacity(crate::conn::WRITE_BUF))
+        self.writes
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(crate::conn::WRITE_BUF))
     }
     pub fn put_write(&mut self, mut b: Vec<u8>) {
         if self.writes.len() < POOL_MAX && b.capacity() >= crate::conn::WRITE_BUF {
@@ -90,6 +95,7 @@ pub struct Worker {
     pub pool: Pool,
     pub clock: Clock,
     pub scratch: Vec<u8>,
+    pub sibling: Vec<u8>,
     pub log: WorkerLog,
     /// Monotonic ms at the start of this pass of the loop.
     pub now: u64,
@@ -170,7 +176,9 @@ impl Server {
         sys::raise_nofile_limit();
         let root = fs::open_root(&config.root)
             .map_err(|e| format!("{}: cannot open: {}", config.root.display(), errno_text(e)))?;
-        let index = CString::new(config.index.clone()).map_err(|_| "--index: NUL byte".to_string())?;
+        let index =
+            CString::new(config.index.clone()).map_err(|_| "--index: NUL byte".to_string())?;
+        let site = crate::handler::Site::from_config(&config)?;
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for &addr in &config.listen {
@@ -182,11 +190,15 @@ impl Server {
             config,
             root,
             index,
+            site,
             listeners,
             conns: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
         };
-        Ok(Server { shared: Arc::new(shared), addrs })
+        Ok(Server {
+            shared: Arc::new(shared),
+            addrs,
+        })
     }
 
     /// The addresses actually bound (with ephemeral ports resolved).
@@ -206,9 +218,17 @@ impl Server {
                 (Some(s), Some(h))
             }
             AccessLog::File(p) => {
-                let f = std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| {
-                    format!("--access-log {}: {}", p.display(), crate::config::io_reason(&e))
-                })?;
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| {
+                        format!(
+                            "--access-log {}: {}",
+                            p.display(),
+                            crate::config::io_reason(&e)
+                        )
+                    })?;
                 let (s, h) = log::start(Box::new(f));
                 (Some(s), Some(h))
             }
@@ -293,9 +313,13 @@ impl EventLoop {
             keepalive_ms: ms(cfg.keepalive_timeout),
             send_ms: ms(cfg.send_timeout),
             shared,
-            pool: Pool { reads: Vec::new(), writes: Vec::new() },
+            pool: Pool {
+                reads: Vec::new(),
+                writes: Vec::new(),
+            },
             clock: Clock::new(),
             scratch: Vec::with_capacity(1024),
+            sibling: Vec::with_capacity(1024),
             log: WorkerLog::new(sink),
             now,
             shutting_down: false,
@@ -304,7 +328,12 @@ impl EventLoop {
             w,
             poller,
             waker,
-            conns: Slab { slots: Vec::new(), gens: Vec::new(), free: Vec::new(), len: 0 },
+            conns: Slab {
+                slots: Vec::new(),
+                gens: Vec::new(),
+                free: Vec::new(),
+                len: 0,
+            },
             ready: Vec::with_capacity(EVENTS),
             yielded: Vec::new(),
             reserve: fs::open_reserve(),
@@ -365,7 +394,9 @@ impl EventLoop {
     }
 
     fn drive(&mut self, idx: usize) {
-        let Some(conn) = self.conns.slots[idx].as_mut() else { return };
+        let Some(conn) = self.conns.slots[idx].as_mut() else {
+            return;
+        };
         let w = &mut self.w;
         let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.drive(w)))
             .unwrap_or_else(|_| {
@@ -394,18 +425,22 @@ impl EventLoop {
     /// Close connections whose deadline passed.
     fn sweep(&mut self) {
         let now = self.w.now;
-        if let Some(t) = self.accept_paused_until {
-            if now >= t {
-                self.accept_paused_until = None;
-                if !self.w.shutting_down {
-                    for (i, l) in self.w.shared.listeners.iter().enumerate() {
-                        let _ = self.poller.add(l, LISTENER_TOKEN + i as u64, Interest::Listener);
-                    }
+        if let Some(t) = self.accept_paused_until
+            && now >= t
+        {
+            self.accept_paused_until = None;
+            if !self.w.shutting_down {
+                for (i, l) in self.w.shared.listeners.iter().enumerate() {
+                    let _ = self
+                        .poller
+                        .add(l, LISTENER_TOKEN + i as u64, Interest::Listener);
                 }
             }
         }
         for idx in 0..self.conns.slots.len() {
-            let Some(c) = self.conns.slots[idx].as_mut() else { continue };
+            let Some(c) = self.conns.slots[idx].as_mut() else {
+                continue;
+            };
             if c.deadline <= now {
                 let next = c.on_timeout(&mut self.w);
                 self.after(idx, next);
@@ -423,7 +458,9 @@ impl EventLoop {
             let _ = self.poller.delete(l);
         }
         for idx in 0..self.conns.slots.len() {
-            let Some(c) = self.conns.slots[idx].as_mut() else { continue };
+            let Some(c) = self.conns.slots[idx].as_mut() else {
+                continue;
+            };
             let next = c.on_shutdown();
             self.after(idx, next);
         }

@@ -41,23 +41,40 @@ fn start(name: &str) -> Server {
     assert!(ok.success(), "make-docroot.sh failed");
     let mut child = Command::new(env!("CARGO_BIN_EXE_barehttpd"))
         .arg(&root)
-        .args(["--listen", "127.0.0.1:0", "--access-log", "off", "--workers", "2"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--access-log",
+            "off",
+            "--workers",
+            "2",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .expect("start barehttpd");
     let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no URL in banner {line:?}"))
         .to_string();
-    Server { child, url, _root: root }
+    Server {
+        child,
+        url,
+        _root: root,
+    }
 }
 
 /// Whether a tool is present; when it is not, skip (or fail under CI=true).
 fn have(tool: &str, probe: &mut Command) -> bool {
-    let ok = probe.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let ok = probe
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     if !ok {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -70,13 +87,17 @@ fn have(tool: &str, probe: &mut Command) -> bool {
 
 fn run_check(cmd: &mut Command) -> (bool, String) {
     let out = cmd.output().expect("run check");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
 #[test]
 fn h11_parses_every_response() {
-    if !have("python3 h11", Command::new("python3").args(["-c", "import h11"])) {
+    if !have(
+        "python3 h11",
+        Command::new("python3").args(["-c", "import h11"]),
+    ) {
         return;
     }
     let s = start("h11");
@@ -96,10 +117,16 @@ fn redbot_reports_nothing_bad() {
         return;
     }
     let s = start("redbot");
-    let (ok, text) =
-        run_check(Command::new("python3").arg(acceptance_dir().join("redbot_check.py")).arg(&s.url));
+    let (ok, text) = run_check(
+        Command::new("python3")
+            .arg(acceptance_dir().join("redbot_check.py"))
+            .arg(&s.url),
+    );
     assert!(ok, "REDbot reported BAD notes:\n{text}");
-    assert!(text.contains("summary:") && !text.contains("BAD="), "{text}");
+    assert!(
+        text.contains("summary:") && !text.contains("BAD="),
+        "{text}"
+    );
 }
 
 #[test]
@@ -119,6 +146,9 @@ fn chromium_renders_the_page() {
     );
     let _ = std::fs::remove_dir_all(&out);
     assert!(ok, "browser check failed:\n{text}");
-    assert!(text.contains("PASS js") && text.contains("PASS video"), "{text}");
+    assert!(
+        text.contains("PASS js") && text.contains("PASS video"),
+        "{text}"
+    );
     std::thread::sleep(Duration::from_millis(10));
 }

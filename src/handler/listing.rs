@@ -13,14 +13,16 @@ struct Entry {
 }
 
 /// Render the listing of the open directory `dir`, whose URL path (decoded) is `path`.
-pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool) -> Result<Vec<u8>, Errno> {
+pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool, json: bool) -> Result<Vec<u8>, Errno> {
     let dir = dir.as_fd();
     let mut entries = Vec::new();
     for (name, is_dir) in fs::read_dir(dir)? {
         if !dotfiles && name.first() == Some(&b'.') {
             continue;
         }
-        let Ok(cname) = std::ffi::CString::new(name.clone()) else { continue };
+        let Ok(cname) = std::ffi::CString::new(name.clone()) else {
+            continue;
+        };
         let (size, mtime, stat_dir) = match fs::stat_in(dir, &cname) {
             Ok(st) => (
                 st.st_size.max(0) as u64,
@@ -29,9 +31,17 @@ pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool) -> Result<Vec<u8>, Er
             ),
             Err(_) => (0, 0, is_dir.unwrap_or(false)),
         };
-        entries.push(Entry { name, is_dir: stat_dir, size, mtime });
+        entries.push(Entry {
+            name,
+            is_dir: stat_dir,
+            size,
+            mtime,
+        });
     }
     entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
+    if json {
+        return Ok(render_json(path, &entries));
+    }
 
     let mut h = Vec::with_capacity(1024 + entries.len() * 200);
     let title = String::from_utf8_lossy(path);
@@ -54,7 +64,11 @@ pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool) -> Result<Vec<u8>, Er
         if e.is_dir {
             h.push(b'/');
         }
-        h.extend_from_slice(if e.is_dir { b"\" class=\"dir\">" } else { b"\">" });
+        h.extend_from_slice(if e.is_dir {
+            b"\" class=\"dir\">"
+        } else {
+            b"\">"
+        });
         escape_html(&mut h, String::from_utf8_lossy(&e.name).as_bytes());
         if e.is_dir {
             h.push(b'/');
@@ -74,6 +88,53 @@ pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool) -> Result<Vec<u8>, Er
     h.extend_from_slice(format!("{n} item{}", if n == 1 { "" } else { "s" }).as_bytes());
     h.extend_from_slice(b" &middot; barehttpd</footer>\n</body></html>\n");
     Ok(h)
+}
+
+/// The same listing for scripts: `{"path": ..., "entries": [{"name", "type", "size",
+/// "mtime", "modified"}]}`, names as JSON strings (invalid UTF-8 replaced).
+fn render_json(path: &[u8], entries: &[Entry]) -> Vec<u8> {
+    let mut j = Vec::with_capacity(64 + entries.len() * 120);
+    j.extend_from_slice(b"{\"path\":");
+    json_string(&mut j, &String::from_utf8_lossy(path));
+    j.extend_from_slice(b",\"entries\":[");
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            j.push(b',');
+        }
+        j.extend_from_slice(b"\n{\"name\":");
+        json_string(&mut j, &String::from_utf8_lossy(&e.name));
+        let kind = if e.is_dir { "dir" } else { "file" };
+        let modified = crate::http::date::iso8601(e.mtime);
+        j.extend_from_slice(
+            format!(
+                ",\"type\":\"{kind}\",\"size\":{},\"mtime\":{},\"modified\":\"{modified}\"}}",
+                e.size, e.mtime
+            )
+            .as_bytes(),
+        );
+    }
+    j.extend_from_slice(b"\n]}\n");
+    j
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+            }
+            // Keep the output safe to embed in HTML too.
+            '<' | '>' | '&' => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c => {
+                let mut b = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
 }
 
 const STYLE: &str = "</title>\n<style>
@@ -104,7 +165,11 @@ pub fn human_size(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if v < 10.0 { format!("{v:.1} {}", UNITS[u]) } else { format!("{v:.0} {}", UNITS[u]) }
+    if v < 10.0 {
+        format!("{v:.1} {}", UNITS[u])
+    } else {
+        format!("{v:.0} {}", UNITS[u])
+    }
 }
 
 pub fn escape_html(out: &mut Vec<u8>, s: &[u8]) {
@@ -130,6 +195,16 @@ mod tests {
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(8 * 1024 * 1024), "8.0 MiB");
         assert_eq!(human_size(300 * 1024 * 1024), "300 MiB");
+    }
+
+    #[test]
+    fn json_strings_escaped() {
+        let mut v = Vec::new();
+        json_string(&mut v, "a\"b\\c\n<é");
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            "\"a\\\"b\\\\c\\u000a\\u003cé\""
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! GET and HEAD of files and directories under the document root (RFC 9110 §9.3.1-§9.3.2).
+//! GET and HEAD of files and directories under the document root (RFC 9110 §9.3.1-§9.3.2),
+//! with validators and conditional requests (§13), ranges (§14), precompressed siblings
+//! (`file.br`, `file.gz`) and a single-page-app fallback.
 //!
 //! The path is decoded and normalised by `http::target`, dotfiles are hidden unless asked
 //! for, and every open goes through `sys::fs::open_beneath`, so the kernel itself refuses to
@@ -6,11 +8,14 @@
 //! is redirected (so relative links in its index work), a directory is answered by its index
 //! file, a listing, or 403.
 
-use super::{Ctx, Reply};
+use super::{Ctx, Reply, Segment};
+use crate::http::conditional::{self, Outcome, Validators};
 use crate::http::parse::{Method, Request};
-use crate::http::response::push_hex;
+use crate::http::range::{self, Ranges};
+use crate::http::response::{push_hex, push_u64};
 use crate::http::target::{self, PathError};
-use crate::sys::{Errno, fs};
+use crate::sys::{AsFd, BorrowedFd, Errno, OwnedFd, fs};
+use std::collections::VecDeque;
 use std::ffi::CStr;
 
 /// The methods a static resource allows.
@@ -40,11 +45,11 @@ pub fn handle(req: &Request, ctx: &mut Ctx, r: &mut Reply) {
     if !ctx.cfg.dotfiles && target::has_dot_segment(ctx.scratch) {
         return r.error(404);
     }
-    serve_path(ctx, r, t.query);
+    serve_path(req, ctx, r, t.query);
 }
 
 /// Serve the decoded path in `ctx.scratch`.
-fn serve_path(ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>) {
+fn serve_path(req: &Request, ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>) {
     let path_len = ctx.scratch.len();
     let wants_dir = ctx.scratch.ends_with(b"/");
     // Relative path for openat2: drop the leading '/', "." for the root, NUL-terminate.
@@ -59,13 +64,17 @@ fn serve_path(ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>) {
     };
     let file = match fs::open_beneath(ctx.root, rel) {
         Ok(f) => f,
+        Err(Errno::NOENT | Errno::NOTDIR) => return fallback(req, ctx, r),
         Err(e) => return r.error(status_of_errno(e)),
     };
     let Ok(st) = fs::fstat(&file) else {
         return r.error(500);
     };
     match fs::FileType::from_raw_mode(st.st_mode) {
-        fs::FileType::RegularFile if !wants_dir => send_file(r, file, &st, &ctx.scratch[..path_len]),
+        fs::FileType::RegularFile if !wants_dir => {
+            let name = ctx.scratch[1..path_len].to_vec();
+            send_file(req, ctx, r, ctx.root, &name, file, st)
+        }
         fs::FileType::RegularFile => r.error(404),
         fs::FileType::Directory if !wants_dir => {
             // RFC 9110 §15.4.2: the directory's URL ends in '/'.
@@ -81,23 +90,31 @@ fn serve_path(ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>) {
         fs::FileType::Directory => {
             match fs::open_beneath(&file, ctx.index) {
                 Ok(index) => {
-                    if let Ok(ist) = fs::fstat(&index) {
-                        if fs::FileType::from_raw_mode(ist.st_mode) == fs::FileType::RegularFile {
-                            let name = ctx.index.to_bytes();
-                            return send_file(r, index, &ist, name);
-                        }
+                    if let Ok(ist) = fs::fstat(&index)
+                        && fs::FileType::from_raw_mode(ist.st_mode) == fs::FileType::RegularFile
+                    {
+                        let name = ctx.index.to_bytes();
+                        return send_file(req, ctx, r, file.as_fd(), name, index, ist);
                     }
                 }
                 Err(Errno::NOENT) => {}
                 Err(e) => return r.error(status_of_errno(e)),
             }
             if ctx.cfg.listing {
-                match super::listing::render(&file, &ctx.scratch[..path_len], ctx.cfg.dotfiles) {
-                    Ok(html) => {
+                let json = wants_json(req, query);
+                let path = &ctx.scratch[..path_len];
+                match super::listing::render(&file, path, ctx.cfg.dotfiles, json) {
+                    Ok(body) => {
                         r.start(200);
-                        r.header("Content-Type", b"text/html; charset=utf-8");
+                        let ct: &[u8] = if json {
+                            b"application/json"
+                        } else {
+                            b"text/html; charset=utf-8"
+                        };
+                        r.header("Content-Type", ct);
                         r.header("Cache-Control", b"no-cache");
-                        r.body_vec(html);
+                        r.header("Vary", b"Accept");
+                        r.body_vec(body);
                     }
                     Err(e) => r.error(status_of_errno(e)),
                 }
@@ -108,6 +125,42 @@ fn serve_path(ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>) {
         // FIFOs, sockets and devices are never served.
         _ => r.error(403),
     }
+}
+
+/// A path that does not exist: the `--fallback` file with 200 (single-page apps), or 404.
+fn fallback(req: &Request, ctx: &mut Ctx, r: &mut Reply) {
+    let Some(name) = &ctx.cfg.fallback else {
+        return r.error(404);
+    };
+    ctx.scratch.clear();
+    ctx.scratch.extend_from_slice(name.as_bytes());
+    ctx.scratch.push(0);
+    let opened = CStr::from_bytes_with_nul(ctx.scratch)
+        .map_err(|_| Errno::INVAL)
+        .and_then(|c| fs::open_beneath(ctx.root, c))
+        .and_then(|f| fs::fstat(&f).map(|st| (f, st)));
+    match opened {
+        Ok((f, st)) if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::RegularFile => {
+            send_file(req, ctx, r, ctx.root, name.as_bytes(), f, st)
+        }
+        _ => r.error(404),
+    }
+}
+
+/// Listings are JSON for `?format=json` or a client that asks for JSON and not HTML.
+fn wants_json(req: &Request, query: Option<&[u8]>) -> bool {
+    if let Some(q) = query
+        && q.split(|&b| b == b'&').any(|kv| kv == b"format=json")
+    {
+        return true;
+    }
+    req.header("accept")
+        .is_some_and(|a| contains(a, b"application/json") && !contains(a, b"text/html"))
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The status for a failed open.
@@ -122,29 +175,248 @@ fn status_of_errno(e: Errno) -> u16 {
     }
 }
 
-fn send_file(r: &mut Reply, file: crate::sys::OwnedFd, st: &fs::Stat, name: &[u8]) {
-    r.start(200);
-    let (mime, charset) = content_type(name);
-    let out = r.head_buf();
-    out.extend_from_slice(b"Content-Type: ");
-    out.extend_from_slice(mime.as_bytes());
-    if charset {
-        out.extend_from_slice(b"; charset=utf-8");
+/// Which content codings the client accepts (RFC 9110 §12.5.3), of those we may have.
+#[derive(Clone, Copy)]
+struct Accepts {
+    br: bool,
+    gzip: bool,
+}
+
+fn accepts(req: &Request) -> Accepts {
+    let Some(v) = req.header("accept-encoding") else {
+        return Accepts {
+            br: false,
+            gzip: false,
+        };
+    };
+    let q_of = |coding: &[u8]| -> Option<bool> {
+        v.split(|&b| b == b',').find_map(|item| {
+            let mut parts = item.split(|&b| b == b';');
+            let name = crate::http::parse::trim_ows(parts.next()?);
+            if !name.eq_ignore_ascii_case(coding) {
+                return None;
+            }
+            // q=0 (with any number of zero decimals) refuses the coding.
+            let zero = parts.any(|p| {
+                let p = crate::http::parse::trim_ows(p);
+                p.len() >= 3
+                    && p[..2].eq_ignore_ascii_case(b"q=")
+                    && p[2..].iter().all(|&c| c == b'0' || c == b'.')
+            });
+            Some(!zero)
+        })
+    };
+    let star = q_of(b"*").unwrap_or(false);
+    Accepts {
+        br: q_of(b"br").unwrap_or(star),
+        gzip: q_of(b"gzip").or(q_of(b"x-gzip")).unwrap_or(star),
     }
-    out.extend_from_slice(b"\r\n");
+}
+
+/// Open `name` + `ext` beside a file, if it is a regular file.
+fn open_sibling(
+    ctx: &mut Ctx,
+    dir: BorrowedFd,
+    name: &[u8],
+    ext: &[u8],
+) -> Option<(OwnedFd, fs::Stat)> {
+    ctx.sibling.clear();
+    ctx.sibling.extend_from_slice(name);
+    ctx.sibling.extend_from_slice(ext);
+    ctx.sibling.push(0);
+    let c = CStr::from_bytes_with_nul(ctx.sibling).ok()?;
+    let f = fs::open_beneath(dir, c).ok()?;
+    let st = fs::fstat(&f).ok()?;
+    (fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::RegularFile).then_some((f, st))
+}
+
+/// Answer GET/HEAD for the regular file `name` (relative to `dir`), open as `file`.
+fn send_file(
+    req: &Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    dir: BorrowedFd,
+    name: &[u8],
+    file: OwnedFd,
+    st: fs::Stat,
+) {
+    let (mime, charset) = content_type(name);
+    // Precompressed siblings: the representation is chosen by Accept-Encoding, and any file
+    // that has one varies by it.
+    let mut file = file;
+    let mut st = st;
+    let mut encoding: Option<&'static [u8]> = None;
+    let mut vary = false;
+    if !name.ends_with(b".gz") && !name.ends_with(b".br") {
+        let acc = accepts(req);
+        for (ext, coding, ok) in [
+            (&b".br"[..], &b"br"[..], acc.br),
+            (b".gz", b"gzip", acc.gzip),
+        ] {
+            if let Some((f, s)) = open_sibling(ctx, dir, name, ext) {
+                vary = true;
+                if ok {
+                    (file, st, encoding) = (f, s, Some(coding));
+                    break;
+                }
+            }
+        }
+    }
     let mtime = st.st_mtime.max(0) as u64;
-    r.header("Last-Modified", &crate::http::date::imf_fixdate(mtime));
+    let len = st.st_size.max(0) as u64;
     // A strong validator (RFC 9110 §8.8.3): inode, size and modification time in nanoseconds
     // change whenever the file is replaced or rewritten.
-    let out = r.head_buf();
-    out.extend_from_slice(b"ETag: \"");
-    push_hex(out, st.st_ino);
+    let mut etag_buf = [0u8; 64];
+    let etag = format_etag(&mut etag_buf, st.st_ino, len, mtime, st.st_mtime_nsec);
+    let v = Validators { etag, mtime };
+    let lm = crate::http::date::imf_fixdate(mtime);
+
+    match conditional::evaluate(req, v, true) {
+        Outcome::Proceed => {}
+        Outcome::NotModified => {
+            // RFC 9110 §15.4.5: the validators and the headers that would matter to a cache.
+            r.start(304);
+            r.header("ETag", etag);
+            r.header("Last-Modified", &lm);
+            r.cache_control();
+            if vary {
+                r.header("Vary", b"Accept-Encoding");
+            }
+            return r.no_body();
+        }
+        Outcome::Failed => return r.error(412),
+    }
+
+    let ranges = match req.header("range") {
+        Some(h) if req.method == Method::Get && conditional::if_range_allows(req, v) => {
+            range::resolve(h, len)
+        }
+        _ => Ranges::Ignore,
+    };
+    let common = |r: &mut Reply| {
+        r.header("Last-Modified", &lm);
+        r.header("ETag", etag);
+        r.header("Accept-Ranges", b"bytes");
+        r.cache_control();
+        if vary {
+            r.header("Vary", b"Accept-Encoding");
+        }
+        if let Some(c) = encoding {
+            r.header("Content-Encoding", c);
+        }
+    };
+    let put_type = |r: &mut Reply| {
+        let out = r.head_buf();
+        out.extend_from_slice(b"Content-Type: ");
+        out.extend_from_slice(mime.as_bytes());
+        if charset {
+            out.extend_from_slice(b"; charset=utf-8");
+        }
+        out.extend_from_slice(b"\r\n");
+    };
+    match ranges {
+        Ranges::Ignore => {
+            r.start(200);
+            put_type(r);
+            common(r);
+            r.body_file(file, 0, len);
+        }
+        Ranges::Unsatisfiable => {
+            // RFC 9110 §15.5.17.
+            let mut cr = b"bytes */".to_vec();
+            push_u64(&mut cr, len);
+            r.error_with(416, &[("Content-Range", &cr)]);
+        }
+        Ranges::Satisfiable(parts) if parts.len() == 1 => {
+            let p = &parts[0];
+            r.start(206);
+            put_type(r);
+            common(r);
+            let out = r.head_buf();
+            out.extend_from_slice(b"Content-Range: bytes ");
+            push_content_range(out, p.start, p.end, len);
+            out.extend_from_slice(b"\r\n");
+            r.body_file(file, p.start, p.end - p.start);
+        }
+        Ranges::Satisfiable(parts) => {
+            // RFC 9110 §14.6: multipart/byteranges, each part with its own headers.
+            let boundary = boundary_for(etag);
+            let mut segments = VecDeque::with_capacity(parts.len() * 2 + 1);
+            let mut total = 0u64;
+            for p in &parts {
+                let mut h = Vec::with_capacity(128);
+                h.extend_from_slice(b"\r\n--");
+                h.extend_from_slice(&boundary);
+                h.extend_from_slice(b"\r\nContent-Type: ");
+                h.extend_from_slice(mime.as_bytes());
+                if charset {
+                    h.extend_from_slice(b"; charset=utf-8");
+                }
+                h.extend_from_slice(b"\r\nContent-Range: bytes ");
+                push_content_range(&mut h, p.start, p.end, len);
+                h.extend_from_slice(b"\r\n\r\n");
+                total += h.len() as u64 + (p.end - p.start);
+                segments.push_back(Segment::Mem { data: h, pos: 0 });
+                segments.push_back(Segment::File {
+                    offset: p.start,
+                    end: p.end,
+                });
+            }
+            let mut tail = b"\r\n--".to_vec();
+            tail.extend_from_slice(&boundary);
+            tail.extend_from_slice(b"--\r\n");
+            total += tail.len() as u64;
+            segments.push_back(Segment::Mem { data: tail, pos: 0 });
+            r.start(206);
+            let mut ct = b"multipart/byteranges; boundary=".to_vec();
+            ct.extend_from_slice(&boundary);
+            r.header("Content-Type", &ct);
+            common(r);
+            r.body_parts(file, segments, total);
+        }
+    }
+}
+
+/// `"ino-size-mtime_ns"` in hex, written into `buf` without allocating.
+fn format_etag(buf: &mut [u8; 64], ino: u64, len: u64, mtime: u64, nsec: u64) -> &[u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let ns = mtime.wrapping_mul(1_000_000_000).wrapping_add(nsec);
+    let mut n = 0;
+    buf[n] = b'"';
+    n += 1;
+    for (i, v) in [ino, len, ns].into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'-';
+            n += 1;
+        }
+        let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+        for k in (0..digits).rev() {
+            buf[n] = HEX[((v >> (4 * k)) & 15) as usize];
+            n += 1;
+        }
+    }
+    buf[n] = b'"';
+    &buf[..n + 1]
+}
+
+fn push_content_range(out: &mut Vec<u8>, start: u64, end: u64, len: u64) {
+    push_u64(out, start);
     out.push(b'-');
-    push_hex(out, st.st_size as u64);
-    out.push(b'-');
-    push_hex(out, mtime.wrapping_mul(1_000_000_000).wrapping_add(st.st_mtime_nsec as u64));
-    out.extend_from_slice(b"\"\r\n");
-    r.body_file(file, 0, st.st_size as u64);
+    push_u64(out, end - 1);
+    out.push(b'/');
+    push_u64(out, len);
+}
+
+/// A boundary that cannot occur in the parts' headers and is unlikely in the file: derived
+/// from the ETag, so it is stable for one version of the file.
+fn boundary_for(etag: &[u8]) -> Vec<u8> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in etag {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut out = b"barehttpd-".to_vec();
+    push_hex(&mut out, h);
+    out
 }
 
 /// Content-Type from the file name's extension (the shared MIME database), and whether it is
@@ -153,13 +425,16 @@ pub fn content_type(name: &[u8]) -> (&'static str, bool) {
     let name = std::str::from_utf8(name).unwrap_or("");
     let base = name.rsplit('/').next().unwrap_or(name);
     let mime = match base.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() || !ext.is_empty() => {
-            mime_guess::from_ext(ext).first_raw().unwrap_or("application/octet-stream")
-        }
+        Some((stem, ext)) if !stem.is_empty() || !ext.is_empty() => mime_guess::from_ext(ext)
+            .first_raw()
+            .unwrap_or("application/octet-stream"),
         _ => "application/octet-stream",
     };
     let texty = mime.starts_with("text/")
-        || matches!(mime, "application/javascript" | "application/json" | "application/xml" | "image/svg+xml");
+        || matches!(
+            mime,
+            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+        );
     (mime, texty)
 }
 
@@ -172,7 +447,24 @@ mod tests {
         assert_eq!(content_type(b"/a/index.html"), ("text/html", true));
         assert_eq!(content_type(b"style.css"), ("text/css", true));
         assert_eq!(content_type(b"x.png"), ("image/png", false));
-        assert_eq!(content_type(b"Makefile"), ("application/octet-stream", false));
+        assert_eq!(
+            content_type(b"Makefile"),
+            ("application/octet-stream", false)
+        );
         assert!(content_type(b"app.js").0.contains("javascript"));
+    }
+
+    #[test]
+    fn etag_format() {
+        let mut b = [0u8; 64];
+        assert_eq!(
+            format_etag(&mut b, 0x98c0a4, 13, 1, 5),
+            b"\"98c0a4-d-3b9aca05\""
+        );
+        let mut b = [0u8; 64];
+        assert_eq!(
+            format_etag(&mut b, u64::MAX, u64::MAX, u64::MAX, u64::MAX).len(),
+            2 + 3 * 16 + 2
+        );
     }
 }

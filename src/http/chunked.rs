@@ -139,7 +139,11 @@ impl ChunkedDecoder {
                     self.state = State::Size { digits: 0 };
                 }
                 State::TrailerStart => {
-                    self.state = if b == b'\r' { State::EndLf } else { State::Trailer };
+                    self.state = if b == b'\r' {
+                        State::EndLf
+                    } else {
+                        State::Trailer
+                    };
                     if self.state == State::Trailer {
                         if !crate::http::parse::is_tchar(b) {
                             return Err(ChunkError::Malformed("bad trailer field"));

@@ -35,8 +35,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-const MONTHS: [&str; 12] =
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// The Common Log Format time, in UTC: "25/Nov/2026:03:00:00 +0000".
 pub fn clf(secs: u64) -> String {
@@ -58,6 +59,18 @@ pub fn short(secs: u64) -> String {
     format!("{y}-{m:02}-{d:02} {:02}:{:02}", t / 3600, t / 60 % 60)
 }
 
+/// "2026-11-25T03:00:00Z" (RFC 3339, UTC), for JSON listings.
+pub fn iso8601(secs: u64) -> String {
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    format!(
+        "{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
 /// The current second's Date header value and access-log time, refreshed when the second
 /// changes.
 pub struct Clock {
@@ -74,7 +87,11 @@ impl Default for Clock {
 
 impl Clock {
     pub fn new() -> Clock {
-        let mut c = Clock { secs: u64::MAX, imf: [b' '; IMF_LEN], clf: String::new() };
+        let mut c = Clock {
+            secs: u64::MAX,
+            imf: [b' '; IMF_LEN],
+            clf: String::new(),
+        };
         c.update(crate::sys::time::unix_secs());
         c
     }
@@ -100,9 +117,18 @@ mod tests {
     #[test]
     fn rfc9110_5_6_7_formats() {
         assert_eq!(&imf_fixdate(784111777), b"Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777));
-        assert_eq!(parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT"), Some(784111777));
-        assert_eq!(parse_http_date(b"Sun Nov  6 08:49:37 1994"), Some(784111777));
+        assert_eq!(
+            parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(
+            parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(784111777)
+        );
+        assert_eq!(
+            parse_http_date(b"Sun Nov  6 08:49:37 1994"),
+            Some(784111777)
+        );
         assert_eq!(parse_http_date(b"yesterday"), None);
     }
 

@@ -7,8 +7,10 @@
 //! tested and fuzzed without a socket.
 
 pub mod chunked;
+pub mod conditional;
 pub mod date;
 pub mod parse;
+pub mod range;
 pub mod response;
 pub mod target;
 

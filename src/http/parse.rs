@@ -205,7 +205,9 @@ pub fn parse<'b, 'h>(
         return Err(ParseError::UriTooLong);
     }
     if line_end == line_start || buf[line_end - 1] != b'\r' {
-        return Err(ParseError::BadRequest("request line not terminated by CRLF"));
+        return Err(ParseError::BadRequest(
+            "request line not terminated by CRLF",
+        ));
     }
     let line = &buf[line_start..line_end - 1];
     let (method_raw, target, version) = parse_request_line(line)?;
@@ -272,7 +274,9 @@ fn parse_request_line(line: &[u8]) -> Result<(&[u8], &[u8], Version)> {
     }
     // The target is visible US-ASCII only: no whitespace, controls, or raw non-ASCII bytes.
     if !target.iter().all(|&b| (0x21..0x7f).contains(&b)) {
-        return Err(ParseError::BadRequest("request target has a byte outside VCHAR"));
+        return Err(ParseError::BadRequest(
+            "request target has a byte outside VCHAR",
+        ));
     }
     let version = parse_version(version)?;
     Ok((method, target, version))
@@ -303,8 +307,13 @@ fn check_request_line_prefix(p: &[u8]) -> Result<()> {
     }
     if method_len < p.len() {
         let rest = &p[method_len + 1..];
-        if rest.iter().any(|&b| b != b' ' && b != b'\r' && !(0x21..0x7f).contains(&b)) {
-            return Err(ParseError::BadRequest("request target has a byte outside VCHAR"));
+        if rest
+            .iter()
+            .any(|&b| b != b' ' && b != b'\r' && !(0x21..0x7f).contains(&b))
+        {
+            return Err(ParseError::BadRequest(
+                "request target has a byte outside VCHAR",
+            ));
         }
     }
     Ok(())
@@ -414,10 +423,14 @@ fn interpret<'b, 'h>(
         // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing; §6.3: with
         // Content-Length too, the message is a smuggling attempt. Both → 400 and close.
         if version == Version::Http10 {
-            return Err(ParseError::BadRequest("Transfer-Encoding in an HTTP/1.0 request"));
+            return Err(ParseError::BadRequest(
+                "Transfer-Encoding in an HTTP/1.0 request",
+            ));
         }
         if content_length.is_some() {
-            return Err(ParseError::BadRequest("both Content-Length and Transfer-Encoding"));
+            return Err(ParseError::BadRequest(
+                "both Content-Length and Transfer-Encoding",
+            ));
         }
         if !chunked {
             return Err(ParseError::BadRequest("empty Transfer-Encoding"));
@@ -473,7 +486,10 @@ pub fn valid_host(v: &[u8]) -> bool {
             return false;
         };
         let lit = &rest[..close];
-        if lit.is_empty() || !lit.iter().all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        if lit.is_empty()
+            || !lit
+                .iter()
+                .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
         {
             return false;
         }
@@ -491,7 +507,10 @@ pub fn valid_host(v: &[u8]) -> bool {
     };
     let host_ok = host.iter().all(|&b| {
         b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\'')
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'~' | b'%' | b'!' | b'$' | b'&' | b'\''
+            )
             || matches!(b, b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=')
     });
     let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
@@ -502,11 +521,13 @@ pub fn valid_host(v: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn p(s: &[u8]) -> Result<Option<(Method, Framing, bool, usize, usize)>> {
+    /// method, framing, keep-alive, header count, head length
+    type Summary = (Method, Framing, bool, usize, usize);
+
+    fn p(s: &[u8]) -> Result<Option<Summary>> {
         let mut h = [Header::default(); MAX_HEADERS];
-        parse(s, &mut h).map(|o| {
-            o.map(|(r, n)| (r.method, r.framing, r.keep_alive, r.headers.len(), n))
-        })
+        parse(s, &mut h)
+            .map(|o| o.map(|(r, n)| (r.method, r.framing, r.keep_alive, r.headers.len(), n)))
     }
 
     fn status(s: &[u8]) -> u16 {
@@ -553,7 +574,11 @@ mod tests {
         assert_eq!(status(b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
         assert_eq!(status(b"GET /\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
-        assert_eq!(status(b"\x16\x03\x01"), 400, "a TLS hello is refused at once");
+        assert_eq!(
+            status(b"\x16\x03\x01"),
+            400,
+            "a TLS hello is refused at once"
+        );
     }
 
     #[test]
@@ -593,12 +618,24 @@ mod tests {
     #[test]
     fn rfc9112_5_field_syntax() {
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n"), 400);
-        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n"), 400);
-        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n"), 400);
-        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x7fb\r\n\r\n"), 400);
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x7fb\r\n\r\n"),
+            400
+        );
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n"), 400);
-        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: x\r\nX: caf\xc3\xa9\r\n\r\n"), 200);
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: x\r\nX: caf\xc3\xa9\r\n\r\n"),
+            200
+        );
     }
 
     #[test]
@@ -620,7 +657,10 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), 200);
-        assert_eq!(status(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"), 200);
+        assert_eq!(
+            status(b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"),
+            200
+        );
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"), 200);
         assert_eq!(status(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
     }
@@ -633,14 +673,26 @@ mod tests {
             status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
             400
         );
-        assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\n"), 400);
-        assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n"), 400);
-        assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3 3\r\n\r\n"), 400);
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3 3\r\n\r\n"),
+            400
+        );
         assert_eq!(
             status(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n"),
             400
         );
-        assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"), 400);
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            400
+        );
         assert_eq!(
             status(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
             400
@@ -649,8 +701,14 @@ mod tests {
             status(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
             400
         );
-        assert_eq!(status(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n"), 400);
-        assert_eq!(status(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+        assert_eq!(
+            status(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n"),
+            400
+        );
+        assert_eq!(
+            status(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400
+        );
         let ok = p(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\n").unwrap();
         assert_eq!(ok.unwrap().1, Framing::Length(3));
         let ok = p(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n").unwrap();
@@ -661,16 +719,26 @@ mod tests {
     fn rfc9112_9_3_persistence() {
         let ka = |s: &[u8]| p(s).unwrap().unwrap().2;
         assert!(ka(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
-        assert!(!ka(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-        assert!(!ka(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n"));
+        assert!(!ka(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(!ka(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, Close\r\n\r\n"
+        ));
         assert!(!ka(b"GET / HTTP/1.0\r\n\r\n"));
         assert!(ka(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"));
     }
 
     #[test]
     fn rfc9110_10_1_1_expect() {
-        assert_eq!(status(b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n"), 200);
-        assert_eq!(status(b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: fly\r\n\r\n"), 417);
+        assert_eq!(
+            status(b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n"),
+            200
+        );
+        assert_eq!(
+            status(b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: fly\r\n\r\n"),
+            417
+        );
     }
 
     #[test]

@@ -27,7 +27,11 @@ pub enum PathError {
 
 pub fn split(t: &[u8]) -> Result<Target<'_>, PathError> {
     if t == b"*" {
-        return Ok(Target { path: b"", query: None, asterisk: true });
+        return Ok(Target {
+            path: b"",
+            query: None,
+            asterisk: true,
+        });
     }
     let rest = if t.first() == Some(&b'/') {
         t
@@ -36,14 +40,21 @@ pub fn split(t: &[u8]) -> Result<Target<'_>, PathError> {
         let after = strip_prefix_ci(t, b"http://")
             .or_else(|| strip_prefix_ci(t, b"https://"))
             .ok_or(PathError::BadRequest)?;
-        let end = after.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(after.len());
+        let end = after
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(after.len());
         if !crate::http::parse::valid_host(&after[..end]) || after[..end].is_empty() {
             return Err(PathError::BadRequest);
         }
         let p = &after[end..];
         if p.is_empty() || p[0] == b'?' {
             // An empty path means "/" (RFC 9112 §3.2.2); the query, if any, follows.
-            return Ok(Target { path: b"/", query: p.get(1..), asterisk: false });
+            return Ok(Target {
+                path: b"/",
+                query: p.get(1..),
+                asterisk: false,
+            });
         }
         p
     };
@@ -51,8 +62,16 @@ pub fn split(t: &[u8]) -> Result<Target<'_>, PathError> {
         return Err(PathError::BadRequest);
     }
     Ok(match rest.iter().position(|&b| b == b'?') {
-        Some(q) => Target { path: &rest[..q], query: Some(&rest[q + 1..]), asterisk: false },
-        None => Target { path: rest, query: None, asterisk: false },
+        Some(q) => Target {
+            path: &rest[..q],
+            query: Some(&rest[q + 1..]),
+            asterisk: false,
+        },
+        None => Target {
+            path: rest,
+            query: None,
+            asterisk: false,
+        },
     })
 }
 
@@ -78,7 +97,10 @@ pub fn decode_path(raw: &[u8], out: &mut Vec<u8>) -> Result<(), PathError> {
                 if segment_start == 1 {
                     return Err(PathError::BadRequest);
                 }
-                let parent = out[..segment_start - 1].iter().rposition(|&c| c == b'/').unwrap_or(0);
+                let parent = out[..segment_start - 1]
+                    .iter()
+                    .rposition(|&c| c == b'/')
+                    .unwrap_or(0);
                 out.truncate(parent + 1);
             } else if i < raw.len() {
                 out.push(b'/');
@@ -134,8 +156,14 @@ pub fn has_dot_segment(path: &[u8]) -> bool {
 pub fn encode_path(s: &[u8], out: &mut Vec<u8>) {
     for &b in s {
         let keep = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b'!' | b'$' | b'&' | b'\'')
-            || matches!(b, b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@');
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'~' | b'/' | b'!' | b'$' | b'&' | b'\''
+            )
+            || matches!(
+                b,
+                b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@'
+            );
         if keep {
             out.push(b);
         } else {
@@ -157,7 +185,14 @@ mod tests {
     #[test]
     fn rfc9112_3_2_forms() {
         assert_eq!(split(b"/a?b=c").unwrap().query, Some(&b"b=c"[..]));
-        assert_eq!(split(b"http://h:8/x?y").unwrap(), Target { path: b"/x", query: Some(b"y"), asterisk: false });
+        assert_eq!(
+            split(b"http://h:8/x?y").unwrap(),
+            Target {
+                path: b"/x",
+                query: Some(b"y"),
+                asterisk: false
+            }
+        );
         assert_eq!(split(b"HTTP://h").unwrap().path, b"/");
         assert!(split(b"*").unwrap().asterisk);
         assert!(split(b"h:80").is_err());
@@ -187,8 +222,16 @@ mod tests {
         assert_eq!(d("/a%00b"), Err(PathError::BadRequest));
         assert_eq!(d("/a%zz"), Err(PathError::BadRequest));
         assert_eq!(d("/a%2"), Err(PathError::BadRequest));
-        assert_eq!(d("/%c0%ae%c0%ae/x"), Err(PathError::BadRequest), "overlong UTF-8");
-        assert_eq!(d("/%252e%252e/x"), Ok("/%2e%2e/x".into()), "decoded once only");
+        assert_eq!(
+            d("/%c0%ae%c0%ae/x"),
+            Err(PathError::BadRequest),
+            "overlong UTF-8"
+        );
+        assert_eq!(
+            d("/%252e%252e/x"),
+            Ok("/%2e%2e/x".into()),
+            "decoded once only"
+        );
     }
 
     #[test]
@@ -203,6 +246,9 @@ mod tests {
         let mut out = Vec::new();
         encode_path("/a b/café?#%".as_bytes(), &mut out);
         assert_eq!(out, b"/a%20b/caf%C3%A9%3F%23%25");
-        assert_eq!(d(std::str::from_utf8(&out).unwrap()), Ok("/a b/café?#%".into()));
+        assert_eq!(
+            d(std::str::from_utf8(&out).unwrap()),
+            Ok("/a b/café?#%".into())
+        );
     }
 }

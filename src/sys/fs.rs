@@ -8,7 +8,11 @@ pub use rustix::fs::{FileType, Stat};
 
 /// Open a directory to serve as a root for `open_beneath`.
 pub fn open_root(path: &std::path::Path) -> Result<OwnedFd> {
-    rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// Open `path` (relative) for reading, refusing any resolution that leaves `root`: `..`,

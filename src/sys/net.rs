@@ -3,7 +3,7 @@
 use super::{AsFd, OwnedFd, Result};
 use rustix::io::Errno;
 use rustix::net::{
-    AddressFamily, SendFlags, Shutdown, SocketFlags, SocketType, sockopt, socket_with,
+    AddressFamily, SendFlags, Shutdown, SocketFlags, SocketType, socket_with, sockopt,
 };
 use std::io::IoSlice;
 use std::net::SocketAddr;
@@ -11,7 +11,11 @@ use std::net::SocketAddr;
 /// Open a listening TCP socket on `addr` (non-blocking, close-on-exec). IPv6 sockets are
 /// IPv6-only, so `[::]:P` and `0.0.0.0:P` can both be given.
 pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
-    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
     let fd = socket_with(
         family,
         SocketType::STREAM,

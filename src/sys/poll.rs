@@ -63,7 +63,11 @@ impl Poller {
             tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
         };
         self.events.clear();
-        match epoll::wait(&self.ep, rustix::buffer::spare_capacity(&mut self.events), Some(&ts)) {
+        match epoll::wait(
+            &self.ep,
+            rustix::buffer::spare_capacity(&mut self.events),
+            Some(&ts),
+        ) {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e),
         }
