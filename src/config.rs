@@ -43,6 +43,12 @@ pub struct Config {
     pub error_pages: Option<PathBuf>,
     /// File (inside the root) answered for paths that do not exist, for single-page apps.
     pub fallback: Option<String>,
+    /// URL prefixes under which PUT and DELETE are allowed (each ends with '/').
+    pub write: Vec<String>,
+    /// htpasswd-style file; when set, writes need HTTP Basic credentials.
+    pub auth_file: Option<PathBuf>,
+    /// Largest request body accepted for PUT.
+    pub max_body: u64,
 }
 
 pub const HELP: &str = "\
@@ -72,6 +78,13 @@ Options:
       --error-pages DIR       use DIR/404.html, DIR/500.html... instead of built-in pages
       --fallback FILE         answer paths that do not exist with FILE (relative to DIR)
                               and 200, for single-page apps
+      --write PREFIX          allow PUT and DELETE under the URL PREFIX (e.g. /dav/);
+                              repeatable; off by default
+      --auth-file FILE        require HTTP Basic credentials for writes; FILE has
+                              'user:hash' lines (bcrypt or argon2 hashes, e.g. from
+                              'htpasswd -nB user')
+      --write-without-auth    allow --write without --auth-file on a non-loopback address
+      --max-body SIZE         largest PUT body, e.g. 10M or 2G [default: 1G]
   -h, --help                  this text
   -V, --version               the version
 
@@ -80,6 +93,8 @@ Examples:
   barehttpd --listing ~/Downloads             browse a folder from your browser
   barehttpd -l 0.0.0.0:80 -l [::]:80 /srv/www serve a site on every interface
   barehttpd --access-log off -w 2 site/       benchmark setting: no log, two workers
+  barehttpd --write /uploads/ --auth-file users.htpasswd site/
+                                              accept uploads under /uploads/ with a password
   barehttpd --fallback index.html --header 'Access-Control-Allow-Origin: *' dist/
                                               a single-page app with CORS open
 ";
@@ -126,6 +141,10 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut cache_control = None;
     let mut error_pages = None;
     let mut fallback = None;
+    let mut write = Vec::new();
+    let mut auth_file = None;
+    let mut write_without_auth = false;
+    let mut max_body: u64 = 1 << 30;
 
     let lex = |e: lexopt::Error| ConfigError(format!("{e} (see --help)"));
     while let Some(arg) = p.next().map_err(lex)? {
@@ -186,6 +205,26 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 let v = p.value().map_err(lex)?.string().map_err(lex)?;
                 fallback = Some(v);
             }
+            Long("write") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let ok = v.starts_with('/') && !v.split('/').any(|s| s == ".." || s == ".");
+                if !ok || v.contains(['%', '?', '#', '\\']) {
+                    return err(format!(
+                        "--write {v:?}: expected a URL path prefix such as /dav/"
+                    ));
+                }
+                write.push(if v.ends_with('/') { v } else { v + "/" });
+            }
+            Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("write-without-auth") => write_without_auth = true,
+            Long("max-body") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                max_body = parse_size(&v).ok_or_else(|| {
+                    ConfigError(format!(
+                        "--max-body {v:?}: expected a size such as 500M or 2G"
+                    ))
+                })?;
+            }
             Value(v) if root.is_none() => root = Some(PathBuf::from(v)),
             Value(v) => {
                 return err(format!(
@@ -212,6 +251,15 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         && !dir.is_dir()
     {
         return err(format!("--error-pages {}: not a directory", dir.display()));
+    }
+    if !write.is_empty()
+        && auth_file.is_none()
+        && !write_without_auth
+        && let Some(a) = listen.iter().find(|a| !a.ip().is_loopback())
+    {
+        return err(format!(
+            "--write without --auth-file on {a} would let anyone change files; add --auth-file FILE or --write-without-auth"
+        ));
     }
     if let Some(f) = &fallback {
         let rel = f.trim_start_matches('/');
@@ -246,6 +294,9 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         cache_control,
         error_pages,
         fallback,
+        write,
+        auth_file,
+        max_body,
     })))
 }
 
@@ -305,6 +356,19 @@ fn parse_listen(v: &str) -> Result<Vec<SocketAddr>, ConfigError> {
             "--listen {v:?}: expected ADDR:PORT, for example 127.0.0.1:8080"
         )),
     }
+}
+
+/// `1024`, `10K`, `500M`, `2G` (powers of 1024; an optional trailing `B` or `iB`).
+fn parse_size(v: &str) -> Option<u64> {
+    let t = v.trim_end_matches(['B', 'b']).trim_end_matches('i');
+    let (num, mult) = match t.char_indices().last()? {
+        (i, 'k' | 'K') => (&t[..i], 1u64 << 10),
+        (i, 'm' | 'M') => (&t[..i], 1 << 20),
+        (i, 'g' | 'G') => (&t[..i], 1 << 30),
+        (i, 't' | 'T') => (&t[..i], 1 << 40),
+        _ => (t, 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
 fn parse_count(v: &str, flag: &str) -> Result<usize, ConfigError> {
@@ -375,6 +439,26 @@ mod tests {
     }
 
     #[test]
+    fn sizes_and_write_prefixes() {
+        assert_eq!(parse_size("10M"), Some(10 << 20));
+        assert_eq!(parse_size("2GiB"), Some(2 << 30));
+        assert_eq!(parse_size("512"), Some(512));
+        let c = run(&["--write", "/dav", "--max-body", "1K"]).unwrap();
+        assert_eq!(c.write, vec!["/dav/".to_string()]);
+        assert_eq!(c.max_body, 1024);
+        assert!(
+            run(&[
+                "--write",
+                "/dav/",
+                "--listen",
+                "0.0.0.0:0",
+                "--write-without-auth"
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn bad_values_are_one_line_errors() {
         for bad in [
             &["--workers", "0"][..],
@@ -387,6 +471,9 @@ mod tests {
             &["--header", "Content-Length: 5"],
             &["--fallback", "../etc/passwd"],
             &["--error-pages", "/definitely/not/here"],
+            &["--write", "/dav/", "--listen", "0.0.0.0:0"],
+            &["--write", "dav"],
+            &["--max-body", "lots"],
         ] {
             let e = run(bad).unwrap_err();
             assert!(!e.contains('\n'), "{e}");

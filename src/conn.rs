@@ -15,6 +15,7 @@
 //! no epoll_ctl. Buffers come from the worker's pool when there is something to hold and go
 //! back when the connection is idle, so an idle keep-alive connection holds no buffer.
 
+use crate::handler::upload::{Begun, Upload};
 use crate::handler::{self, Body, Ctx, Reply, Segment};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Version};
@@ -81,7 +82,10 @@ pub struct Conn {
     body: Body,
     close_after: bool,
     discard: Discard,
-    discarded: u64,
+    /// A PUT whose body is being received.
+    upload: Option<Box<Upload>>,
+    /// The response to come is for an HTTP/1.0 keep-alive client.
+    ka10: bool,
     lingered: usize,
 }
 
@@ -109,7 +113,8 @@ impl Conn {
             body: Body::None,
             close_after: false,
             discard: Discard::None,
-            discarded: 0,
+            upload: None,
+            ka10: false,
             lingered: 0,
         }
     }
@@ -140,9 +145,12 @@ impl Conn {
                     Err(_) => return Next::Close,
                 },
                 Phase::Reading => {
-                    match self.discard_body() {
+                    match self.consume_body(w) {
                         Ok(()) => {}
                         Err(()) => return Next::Close,
+                    }
+                    if self.phase != Phase::Reading {
+                        continue;
                     }
                     if matches!(self.discard, Discard::None)
                         && self.rstart < self.rend
@@ -229,35 +237,53 @@ impl Conn {
         }
     }
 
-    /// Drop body bytes of the previous request that are in the buffer.
-    fn discard_body(&mut self) -> Result<(), ()> {
+    /// Take request-body bytes that are in the buffer: into the upload when there is one,
+    /// else dropped. When an upload's body is complete, answer it. Err: close now.
+    fn consume_body(&mut self, w: &mut Worker) -> Result<(), ()> {
         let avail = self.rend - self.rstart;
-        if avail == 0 {
+        if avail == 0 || matches!(self.discard, Discard::None) {
             return Ok(());
         }
-        let buf = match &self.rbuf {
-            Some(b) => b,
-            None => return Ok(()),
-        };
+        let buf = self.rbuf.as_ref().expect("bytes are buffered");
+        let mut failed = None;
         match &mut self.discard {
             Discard::None => {}
             Discard::Length(left) => {
-                let n = (*left).min(avail as u64);
-                *left -= n;
-                self.rstart += n as usize;
+                let n = (*left).min(avail as u64) as usize;
+                if let Some(up) = &mut self.upload
+                    && let Err(status) = up.write(&buf[self.rstart..self.rstart + n])
+                {
+                    failed = Some(status);
+                }
+                *left -= n as u64;
+                self.rstart += n;
                 if *left == 0 {
                     self.discard = Discard::None;
                 }
             }
             Discard::Chunked(dec) => {
-                while self.rstart < self.rend && !dec.is_done() {
-                    let (n, _) = dec.decode(&buf[self.rstart..self.rend]).map_err(|_| ())?;
+                while self.rstart < self.rend && !dec.is_done() && failed.is_none() {
+                    let (n, data) = match dec.decode(&buf[self.rstart..self.rend]) {
+                        Ok(v) => v,
+                        Err(_) if self.upload.is_some() => {
+                            failed = Some(400);
+                            break;
+                        }
+                        Err(_) => return Err(()),
+                    };
+                    if let (Some(up), Some(range)) = (&mut self.upload, data) {
+                        let start = self.rstart;
+                        if let Err(status) = up.write(&buf[start + range.start..start + range.end])
+                        {
+                            failed = Some(status);
+                        }
+                    }
                     self.rstart += n;
                     if n == 0 {
                         break;
                     }
                 }
-                if dec.total > MAX_DISCARD {
+                if self.upload.is_none() && dec.total > MAX_DISCARD {
                     return Err(());
                 }
                 if dec.is_done() {
@@ -265,9 +291,58 @@ impl Conn {
                 }
             }
         }
-        self.discarded += (avail - (self.rend - self.rstart)) as u64;
         self.scanned = 0;
+        if let Some(status) = failed {
+            let line = self.upload.take().map(|u| u.line.clone());
+            self.respond_error(w, status, line.as_deref());
+            return Ok(());
+        }
+        if self.upload.is_some() {
+            // Progress on the body moves the deadline (a stalled body still times out).
+            self.deadline = w.now + w.header_ms;
+            if matches!(self.discard, Discard::None) {
+                self.finish_upload(w);
+            }
+        }
         Ok(())
+    }
+
+    /// The whole PUT body is in: commit the file and answer.
+    fn finish_upload(&mut self, w: &mut Worker) {
+        let Some(up) = self.upload.take() else { return };
+        self.prepare_out(w);
+        let (line, agent, received) = (up.line.clone(), up.agent.clone(), up.received);
+        let mut reply = Reply::new(
+            &mut self.out,
+            &mut self.body,
+            &w.clock.imf,
+            &w.shared.site,
+            self.close_after,
+            self.ka10,
+            false,
+        );
+        up.finish(&mut reply);
+        let (status, close) = (reply.status, reply.close);
+        w.log.line(
+            self.peer.as_ref(),
+            &w.clock.clf,
+            &line,
+            status,
+            received,
+            None,
+            agent.as_deref(),
+        );
+        self.close_after = close;
+        self.start_writing(w);
+    }
+
+    fn prepare_out(&mut self, w: &mut Worker) {
+        prepare_out(
+            &mut self.out,
+            &mut self.out_pos,
+            &mut self.body,
+            &mut w.pool,
+        );
     }
 
     /// Parse and answer one request if the buffer holds a whole head. Returns true when a
@@ -302,9 +377,13 @@ impl Conn {
             }
             Ok(Some((req, n))) => {
                 let head_only = req.method == parse::Method::Head;
+                let writes = matches!(req.method, parse::Method::Put | parse::Method::Delete)
+                    && !w.shared.config.write.is_empty();
                 // Decide what happens to a body the handler will not read.
                 let (discard, mut close) = match req.framing {
                     Framing::None => (Discard::None, false),
+                    Framing::Length(len) if writes => (Discard::Length(len), false),
+                    Framing::Chunked if writes => (Discard::Chunked(ChunkedDecoder::new()), false),
                     // A client waiting for 100 Continue may never send the body: close.
                     _ if req.expect_continue => (Discard::None, true),
                     Framing::Length(len) if len <= MAX_DISCARD => (Discard::Length(len), false),
@@ -313,11 +392,12 @@ impl Conn {
                 };
                 close |= !req.keep_alive || w.shutting_down;
                 let keep_alive_10 = req.version == Version::Http10 && !close;
-                self.out_pos = 0;
-                if self.out.capacity() == 0 {
-                    self.out = w.pool.take_write();
-                }
-                self.out.clear();
+                prepare_out(
+                    &mut self.out,
+                    &mut self.out_pos,
+                    &mut self.body,
+                    &mut w.pool,
+                );
                 let mut reply = Reply::new(
                     &mut self.out,
                     &mut self.body,
@@ -335,9 +415,32 @@ impl Conn {
                     date: &w.clock.imf,
                     scratch: &mut w.scratch,
                     sibling: &mut w.sibling,
+                    auth: w.shared.auth.as_ref(),
+                    auth_cache: &mut w.auth_cache,
                 };
-                handler::static_file::handle(&req, &mut ctx, &mut reply);
+                let begun = handler::dispatch(&req, &mut ctx, &mut reply);
                 let (status, body_len, close) = (reply.status, reply.body_len, reply.close);
+                self.rstart += n;
+                self.scanned = 0;
+                self.close_after = close;
+                self.ka10 = keep_alive_10;
+                match begun {
+                    Begun::Upload(up) => {
+                        // The body goes to the file; the answer comes when it is complete.
+                        self.upload = Some(up);
+                        self.discard = discard;
+                        self.deadline = w.now + w.header_ms;
+                        if req.expect_continue && !self.send_continue() {
+                            self.upload = None;
+                            return false;
+                        }
+                        if matches!(self.discard, Discard::None) {
+                            self.finish_upload(w);
+                        }
+                        return true;
+                    }
+                    Begun::Answered => {}
+                }
                 w.log.line(
                     self.peer.as_ref(),
                     &w.clock.clf,
@@ -347,25 +450,30 @@ impl Conn {
                     req.header("referer"),
                     req.header("user-agent"),
                 );
-                self.rstart += n;
-                self.scanned = 0;
-                self.discard = discard;
-                self.discarded = 0;
-                self.close_after = close;
+                // A write refused before its body was read: the body cannot be trusted to
+                // follow (or to be small), so the connection closes after the answer.
+                self.discard = if writes && !matches!(discard, Discard::None) {
+                    self.close_after = true;
+                    Discard::None
+                } else {
+                    discard
+                };
                 self.start_writing(w);
                 true
             }
         }
     }
 
+    /// `100 Continue` (RFC 9110 §15.2.1): the request will be accepted, send the body.
+    /// It is tiny and the connection fresh; if even this cannot be written, give up.
+    fn send_continue(&mut self) -> bool {
+        const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+        matches!(net::writev(&self.fd, &[IoSlice::new(CONTINUE)]), Ok(n) if n == CONTINUE.len())
+    }
+
     /// Answer a request that could not be parsed (or timed out) and close afterwards.
     pub fn respond_error(&mut self, w: &mut Worker, status: u16, line: Option<&[u8]>) {
-        if self.out.capacity() == 0 {
-            self.out = w.pool.take_write();
-        }
-        self.out.clear();
-        self.out_pos = 0;
-        self.body = Body::None;
+        self.prepare_out(w);
         let mut reply = Reply::new(
             &mut self.out,
             &mut self.body,
@@ -389,6 +497,7 @@ impl Conn {
         // Whatever follows a bad head cannot be trusted to be a request.
         self.rstart = self.rend;
         self.discard = Discard::None;
+        self.upload = None;
         self.close_after = true;
         self.start_writing(w);
     }
@@ -552,4 +661,19 @@ impl Conn {
             Phase::Lingering => Next::Wait,
         }
     }
+}
+
+/// Make the response buffer ready for a new response (taking one from the pool if needed).
+fn prepare_out(
+    out: &mut Vec<u8>,
+    out_pos: &mut usize,
+    body: &mut Body,
+    pool: &mut crate::server::Pool,
+) {
+    if out.capacity() == 0 {
+        *out = pool.take_write();
+    }
+    out.clear();
+    *out_pos = 0;
+    *body = Body::None;
 }

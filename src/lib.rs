@@ -5,6 +5,8 @@
 //! machine) to `http` (the protocol rules, no I/O) and `handler` (what to answer), with every
 //! syscall in `sys`.
 
+#[cfg(feature = "count-alloc")]
+pub mod alloc_count;
 pub mod config;
 pub mod conn;
 pub mod handler;

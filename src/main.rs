@@ -19,6 +19,8 @@ fn main() -> ExitCode {
     };
     // Before any thread starts, so that every thread inherits the blocked signals.
     barehttpd::sys::signal::block_shutdown_signals();
+    #[cfg(feature = "count-alloc")]
+    barehttpd::alloc_count::report_on_sigusr1();
     let server = match Server::bind(config) {
         Ok(s) => s,
         Err(e) => return fail(&e),

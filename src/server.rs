@@ -47,6 +47,7 @@ pub struct Shared {
     root: OwnedFd,
     pub index: CString,
     pub site: crate::handler::Site,
+    pub auth: Option<crate::handler::auth::Auth>,
     listeners: Vec<OwnedFd>,
     conns: AtomicUsize,
     shutdown: AtomicBool,
@@ -96,6 +97,7 @@ pub struct Worker {
     pub clock: Clock,
     pub scratch: Vec<u8>,
     pub sibling: Vec<u8>,
+    pub auth_cache: std::collections::HashSet<Vec<u8>>,
     pub log: WorkerLog,
     /// Monotonic ms at the start of this pass of the loop.
     pub now: u64,
@@ -179,6 +181,10 @@ impl Server {
         let index =
             CString::new(config.index.clone()).map_err(|_| "--index: NUL byte".to_string())?;
         let site = crate::handler::Site::from_config(&config)?;
+        let auth = match &config.auth_file {
+            Some(p) => Some(crate::handler::auth::Auth::load(p)?),
+            None => None,
+        };
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
         for &addr in &config.listen {
@@ -191,6 +197,7 @@ impl Server {
             root,
             index,
             site,
+            auth,
             listeners,
             conns: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
@@ -320,6 +327,7 @@ impl EventLoop {
             clock: Clock::new(),
             scratch: Vec::with_capacity(1024),
             sibling: Vec::with_capacity(1024),
+            auth_cache: std::collections::HashSet::new(),
             log: WorkerLog::new(sink),
             now,
             shutting_down: false,

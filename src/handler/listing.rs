@@ -17,7 +17,8 @@ pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool, json: bool) -> Result
     let dir = dir.as_fd();
     let mut entries = Vec::new();
     for (name, is_dir) in fs::read_dir(dir)? {
-        if !dotfiles && name.first() == Some(&b'.') {
+        if (!dotfiles && name.first() == Some(&b'.')) || name.starts_with(super::upload::TMP_PREFIX)
+        {
             continue;
         }
         let Ok(cname) = std::ffi::CString::new(name.clone()) else {

@@ -2,8 +2,10 @@
 //! response buffer, bytes on the heap, or a range of an open file). The connection decides
 //! *how* to send it (writev, sendfile, backpressure). `Reply` is the boundary between them.
 
+pub mod auth;
 pub mod listing;
 pub mod static_file;
+pub mod upload;
 
 use crate::config::Config;
 use crate::http::response;
@@ -107,6 +109,22 @@ pub struct Ctx<'a> {
     pub scratch: &'a mut Vec<u8>,
     /// Reusable space for the names of precompressed siblings.
     pub sibling: &'a mut Vec<u8>,
+    /// Credentials for writes (`--auth-file`), and those this worker has verified.
+    pub auth: Option<&'a auth::Auth>,
+    pub auth_cache: &'a mut std::collections::HashSet<Vec<u8>>,
+}
+
+/// Route a request to its handler. Writes (PUT, DELETE) where enabled may turn into an
+/// upload whose body the connection then streams.
+pub fn dispatch(req: &crate::http::Request, ctx: &mut Ctx, r: &mut Reply) -> upload::Begun {
+    use crate::http::Method;
+    match req.method {
+        Method::Put | Method::Delete if !ctx.cfg.write.is_empty() => upload::begin(req, ctx, r),
+        _ => {
+            static_file::handle(req, ctx, r);
+            upload::Begun::Answered
+        }
+    }
 }
 
 /// A response being built. The head goes into `out`; the body into `out` (small), or `body`.
@@ -293,5 +311,58 @@ impl<'o> Reply<'o> {
         if !self.head_only {
             response::push_error_page(self.out, status);
         }
+    }
+}
+
+/// The strong ETag of a file (RFC 9110 §8.8.3): inode, size and modification time in
+/// nanoseconds, which change whenever the file is replaced or rewritten.
+pub fn etag_of<'b>(buf: &'b mut [u8; 64], st: &crate::sys::fs::Stat) -> &'b [u8] {
+    format_etag(
+        buf,
+        st.st_ino,
+        st.st_size.max(0) as u64,
+        st.st_mtime.max(0) as u64,
+        st.st_mtime_nsec,
+    )
+}
+
+/// `"ino-size-mtime_ns"` in hex, written into `buf` without allocating.
+fn format_etag(buf: &mut [u8; 64], ino: u64, len: u64, mtime: u64, nsec: u64) -> &[u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let ns = mtime.wrapping_mul(1_000_000_000).wrapping_add(nsec);
+    let mut n = 0;
+    buf[n] = b'"';
+    n += 1;
+    for (i, v) in [ino, len, ns].into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'-';
+            n += 1;
+        }
+        let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+        for k in (0..digits).rev() {
+            buf[n] = HEX[((v >> (4 * k)) & 15) as usize];
+            n += 1;
+        }
+    }
+    buf[n] = b'"';
+    &buf[..n + 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_format() {
+        let mut b = [0u8; 64];
+        assert_eq!(
+            format_etag(&mut b, 0x98c0a4, 13, 1, 5),
+            b"\"98c0a4-d-3b9aca05\""
+        );
+        let mut b = [0u8; 64];
+        assert_eq!(
+            format_etag(&mut b, u64::MAX, u64::MAX, u64::MAX, u64::MAX).len(),
+            2 + 3 * 16 + 2
+        );
     }
 }

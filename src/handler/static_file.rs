@@ -8,6 +8,7 @@
 //! is redirected (so relative links in its index work), a directory is answered by its index
 //! file, a listing, or 403.
 
+use super::upload::{ALLOW_WRITE, TMP_PREFIX, writable};
 use super::{Ctx, Reply, Segment};
 use crate::http::conditional::{self, Outcome, Validators};
 use crate::http::parse::{Method, Request};
@@ -25,27 +26,50 @@ pub fn handle(req: &Request, ctx: &mut Ctx, r: &mut Reply) {
     let Ok(t) = target::split(req.target) else {
         return r.error(400);
     };
-    match req.method {
-        Method::Get | Method::Head if !t.asterisk => {}
-        Method::Options => {
-            // RFC 9110 §9.3.7: say which methods are allowed; no body.
-            r.start(200);
-            r.header("Allow", ALLOW);
-            return r.body_bytes(b"");
-        }
-        Method::Other => return r.error(501),
-        _ if t.asterisk => return r.error(400),
-        _ => return r.error_with(405, &[("Allow", ALLOW)]),
+    if t.asterisk {
+        return match req.method {
+            // RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole.
+            Method::Options => options(
+                r,
+                if ctx.cfg.write.is_empty() {
+                    ALLOW
+                } else {
+                    ALLOW_WRITE
+                },
+            ),
+            _ => r.error(400),
+        };
     }
     match target::decode_path(t.path, ctx.scratch) {
         Ok(()) => {}
         Err(PathError::BadRequest) => return r.error(400),
         Err(PathError::NotFound) => return r.error(404),
     }
-    if !ctx.cfg.dotfiles && target::has_dot_segment(ctx.scratch) {
+    let allow = if writable(ctx, ctx.scratch) {
+        ALLOW_WRITE
+    } else {
+        ALLOW
+    };
+    match req.method {
+        Method::Get | Method::Head => {}
+        Method::Options => return options(r, allow),
+        Method::Other => return r.error(501),
+        _ => return r.error_with(405, &[("Allow", allow)]),
+    }
+    // Dotfiles are hidden unless asked for; unfinished uploads always are.
+    let hidden =
+        |s: &[u8]| s.first() == Some(&b'.') && (!ctx.cfg.dotfiles || s.starts_with(TMP_PREFIX));
+    if ctx.scratch.split(|&b| b == b'/').any(hidden) {
         return r.error(404);
     }
     serve_path(req, ctx, r, t.query);
+}
+
+/// RFC 9110 §9.3.7: say which methods are allowed; no body.
+fn options(r: &mut Reply, allow: &[u8]) {
+    r.start(200);
+    r.header("Allow", allow);
+    r.body_bytes(b"");
 }
 
 /// Serve the decoded path in `ctx.scratch`.
@@ -267,7 +291,7 @@ fn send_file(
     // A strong validator (RFC 9110 §8.8.3): inode, size and modification time in nanoseconds
     // change whenever the file is replaced or rewritten.
     let mut etag_buf = [0u8; 64];
-    let etag = format_etag(&mut etag_buf, st.st_ino, len, mtime, st.st_mtime_nsec);
+    let etag = super::etag_of(&mut etag_buf, &st);
     let v = Validators { etag, mtime };
     let lm = crate::http::date::imf_fixdate(mtime);
 
@@ -375,28 +399,6 @@ fn send_file(
             r.body_parts(file, segments, total);
         }
     }
-}
-
-/// `"ino-size-mtime_ns"` in hex, written into `buf` without allocating.
-fn format_etag(buf: &mut [u8; 64], ino: u64, len: u64, mtime: u64, nsec: u64) -> &[u8] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let ns = mtime.wrapping_mul(1_000_000_000).wrapping_add(nsec);
-    let mut n = 0;
-    buf[n] = b'"';
-    n += 1;
-    for (i, v) in [ino, len, ns].into_iter().enumerate() {
-        if i > 0 {
-            buf[n] = b'-';
-            n += 1;
-        }
-        let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
-        for k in (0..digits).rev() {
-            buf[n] = HEX[((v >> (4 * k)) & 15) as usize];
-            n += 1;
-        }
-    }
-    buf[n] = b'"';
-    &buf[..n + 1]
 }
 
 fn push_content_range(out: &mut Vec<u8>, start: u64, end: u64, len: u64) {

@@ -56,6 +56,16 @@ pub fn evaluate(req: &Request, v: Validators, safe: bool) -> Outcome {
     Outcome::Proceed
 }
 
+/// Preconditions when the target has no current representation (a PUT creating a file):
+/// If-Match cannot match anything (§13.1.1); If-None-Match and the date conditions hold.
+pub fn evaluate_absent(req: &Request) -> Outcome {
+    if req.header("if-match").is_some() {
+        Outcome::Failed
+    } else {
+        Outcome::Proceed
+    }
+}
+
 /// Whether a Range request may be honoured given its If-Range (RFC 9110 §13.1.5): with no
 /// If-Range, yes; with an entity tag, only if it matches strongly; with a date, only if it is
 /// exactly the Last-Modified date.

@@ -70,3 +70,56 @@ pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
 pub fn open_reserve() -> Option<OwnedFd> {
     rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()
 }
+
+/// Open a directory beneath `root` (for creating, renaming and removing names in it).
+pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
+    rustix::fs::openat2(
+        root,
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// Create a new file `name` in `dir` for writing; fails if the name exists (O_EXCL), and never
+/// follows a symlink planted at that name.
+pub fn create_new_in(dir: impl AsFd, name: &CStr) -> Result<OwnedFd> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+}
+
+/// Stat a name in `dir` without following a symlink.
+pub fn lstat_in(dir: impl AsFd, name: &CStr) -> Result<Stat> {
+    rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+}
+
+/// Write `buf` (one write; may be short).
+pub fn write(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
+    rustix::io::write(fd, buf)
+}
+
+/// Flush a file's (or a directory's) data and metadata to the disk.
+pub fn fsync(fd: impl AsFd) -> Result<()> {
+    rustix::fs::fsync(fd)
+}
+
+/// Atomically replace `to` with `from`, both names in `dir`.
+pub fn rename_in(dir: impl AsFd, from: &CStr, to: &CStr) -> Result<()> {
+    let d = dir.as_fd();
+    rustix::fs::renameat(d, from, d, to)
+}
+
+/// Remove a name from `dir`: a file or symlink, or an empty directory with `is_dir`.
+pub fn unlink_in(dir: impl AsFd, name: &CStr, is_dir: bool) -> Result<()> {
+    let flags = if is_dir {
+        AtFlags::REMOVEDIR
+    } else {
+        AtFlags::empty()
+    };
+    rustix::fs::unlinkat(dir, name, flags)
+}
