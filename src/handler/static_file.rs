@@ -455,18 +455,4 @@ mod tests {
         );
         assert!(content_type(b"app.js").0.contains("javascript"));
     }
-
-    #[test]
-    fn etag_format() {
-        let mut b = [0u8; 64];
-        assert_eq!(
-            format_etag(&mut b, 0x98c0a4, 13, 1, 5),
-            b"\"98c0a4-d-3b9aca05\""
-        );
-        let mut b = [0u8; 64];
-        assert_eq!(
-            format_etag(&mut b, u64::MAX, u64::MAX, u64::MAX, u64::MAX).len(),
-            2 + 3 * 16 + 2
-        );
-    }
 }
