@@ -47,8 +47,16 @@ pub struct Config {
     pub write: Vec<String>,
     /// htpasswd-style file; when set, writes need HTTP Basic credentials.
     pub auth_file: Option<PathBuf>,
-    /// Largest request body accepted for PUT.
+    /// Largest request body accepted for PUT (and CGI).
     pub max_body: u64,
+    /// URL prefixes under which executables run as CGI programs (each ends with '/').
+    pub cgi: Vec<String>,
+    /// Longest a CGI program may run.
+    pub cgi_timeout: Duration,
+    /// CGI programs running at once, all workers together.
+    pub cgi_max: usize,
+    /// Pass the Authorization header to CGI programs.
+    pub cgi_pass_auth: bool,
 }
 
 pub const HELP: &str = "\
@@ -85,6 +93,12 @@ Options:
                               'htpasswd -nB user')
       --write-without-auth    allow --write without --auth-file on a non-loopback address
       --max-body SIZE         largest PUT body, e.g. 10M or 2G [default: 1G]
+      --cgi PREFIX            run executables under the URL PREFIX (e.g. /cgi-bin/) as
+                              CGI/1.1 programs; repeatable; off by default
+      --cgi-timeout SECS      kill a CGI program (and its process group) after this
+                              [default: 30]
+      --cgi-max N             CGI programs running at once, then 503 [default: 64]
+      --cgi-pass-auth         give CGI programs the Authorization header
   -h, --help                  this text
   -V, --version               the version
 
@@ -145,6 +159,10 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut auth_file = None;
     let mut write_without_auth = false;
     let mut max_body: u64 = 1 << 30;
+    let mut cgi = Vec::new();
+    let mut cgi_timeout = Duration::from_secs(30);
+    let mut cgi_max = 64;
+    let mut cgi_pass_auth = false;
 
     let lex = |e: lexopt::Error| ConfigError(format!("{e} (see --help)"));
     while let Some(arg) = p.next().map_err(lex)? {
@@ -215,6 +233,22 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 }
                 write.push(if v.ends_with('/') { v } else { v + "/" });
             }
+            Long("cgi") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let ok = v.starts_with('/') && !v.split('/').any(|s| s == ".." || s == ".");
+                if !ok || v.contains(['%', '?', '#', '\\']) {
+                    return err(format!(
+                        "--cgi {v:?}: expected a URL path prefix such as /cgi-bin/"
+                    ));
+                }
+                cgi.push(if v.ends_with('/') { v } else { v + "/" });
+            }
+            Long("cgi-timeout") => cgi_timeout = parse_secs(&mut p, "--cgi-timeout")?,
+            Long("cgi-max") => {
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                cgi_max = parse_count(&v, "--cgi-max")?;
+            }
+            Long("cgi-pass-auth") => cgi_pass_auth = true,
             Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("write-without-auth") => write_without_auth = true,
             Long("max-body") => {
@@ -297,6 +331,10 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         write,
         auth_file,
         max_body,
+        cgi,
+        cgi_timeout,
+        cgi_max,
+        cgi_pass_auth,
     })))
 }
 

@@ -16,7 +16,7 @@
 //! back when the connection is idle, so an idle keep-alive connection holds no buffer.
 
 use crate::handler::upload::{Begun, Upload};
-use crate::handler::{self, Body, Ctx, Reply, Segment};
+use crate::handler::{self, Body, Ctx, Reply, Segment, cgi};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Version};
 use crate::server::Worker;
@@ -44,6 +44,9 @@ pub enum Phase {
     Reading,
     Writing,
     Lingering,
+    /// A CGI program is running for this connection: its body goes to the program's stdin,
+    /// its output to the client.
+    Cgi,
 }
 
 /// What the event loop should do with the connection after driving it.
@@ -64,6 +67,8 @@ enum Discard {
 
 pub struct Conn {
     pub fd: OwnedFd,
+    /// This connection's epoll token (its CGI pipes use it with `PIPE_BIT`).
+    pub token: u64,
     pub peer: Option<SocketAddr>,
     pub phase: Phase,
     /// Monotonic ms at which the current phase times out.
@@ -84,6 +89,15 @@ pub struct Conn {
     discard: Discard,
     /// A PUT whose body is being received.
     upload: Option<Box<Upload>>,
+    /// The CGI program this connection is running.
+    cgi: Option<Box<cgi::Run>>,
+    /// A chunked request body being buffered before its CGI program starts: the request
+    /// head (parsed again then) and the file.
+    cgi_body: Option<(Vec<u8>, std::fs::File)>,
+    /// Local redirects followed for the current request.
+    redirects: u8,
+    /// The client is gone (HUP or ERR on the socket).
+    peer_closed: bool,
     /// The response to come is for an HTTP/1.0 keep-alive client.
     ka10: bool,
     lingered: usize,
@@ -99,6 +113,7 @@ impl Conn {
     pub fn new(fd: OwnedFd, peer: Option<SocketAddr>, now: u64, header_ms: u64) -> Conn {
         Conn {
             fd,
+            token: 0,
             peer,
             phase: Phase::Reading,
             deadline: now + header_ms,
@@ -114,6 +129,10 @@ impl Conn {
             close_after: false,
             discard: Discard::None,
             upload: None,
+            cgi: None,
+            cgi_body: None,
+            redirects: 0,
+            peer_closed: false,
             ka10: false,
             lingered: 0,
         }
@@ -127,9 +146,12 @@ impl Conn {
     }
 
     /// A readiness event arrived.
-    pub fn on_event(&mut self, readable: bool) {
+    pub fn on_event(&mut self, readable: bool, closed: bool) {
         if readable {
             self.read_ready = true;
+        }
+        if closed {
+            self.peer_closed = true;
         }
     }
 
@@ -168,6 +190,20 @@ impl Conn {
                         Fill::Got => {}
                         Fill::Blocked => return Next::Wait,
                         Fill::Closed => return Next::Close,
+                    }
+                }
+                Phase::Cgi => {
+                    let Some(mut run) = self.cgi.take() else {
+                        return Next::Close;
+                    };
+                    let next = self.drive_cgi(w, &mut run, &mut budget);
+                    if self.phase == Phase::Cgi {
+                        self.cgi = Some(run);
+                        return next;
+                    }
+                    // Done: dropping `run` reaps (or kills) the program.
+                    if next == Next::Close {
+                        return next;
                     }
                 }
                 Phase::Lingering => {
@@ -265,17 +301,26 @@ impl Conn {
                 while self.rstart < self.rend && !dec.is_done() && failed.is_none() {
                     let (n, data) = match dec.decode(&buf[self.rstart..self.rend]) {
                         Ok(v) => v,
-                        Err(_) if self.upload.is_some() => {
+                        Err(_) if self.upload.is_some() || self.cgi_body.is_some() => {
                             failed = Some(400);
                             break;
                         }
                         Err(_) => return Err(()),
                     };
-                    if let (Some(up), Some(range)) = (&mut self.upload, data) {
-                        let start = self.rstart;
-                        if let Err(status) = up.write(&buf[start + range.start..start + range.end])
+                    if let Some(range) = data {
+                        let piece = &buf[self.rstart + range.start..self.rstart + range.end];
+                        if let Some(up) = &mut self.upload
+                            && let Err(status) = up.write(piece)
                         {
                             failed = Some(status);
+                        }
+                        if let Some((_, file)) = &mut self.cgi_body {
+                            use std::io::Write;
+                            if dec.total > w.shared.config.max_body {
+                                failed = Some(413);
+                            } else if file.write_all(piece).is_err() {
+                                failed = Some(500);
+                            }
                         }
                     }
                     self.rstart += n;
@@ -283,7 +328,7 @@ impl Conn {
                         break;
                     }
                 }
-                if self.upload.is_none() && dec.total > MAX_DISCARD {
+                if self.upload.is_none() && self.cgi_body.is_none() && dec.total > MAX_DISCARD {
                     return Err(());
                 }
                 if dec.is_done() {
@@ -293,8 +338,16 @@ impl Conn {
         }
         self.scanned = 0;
         if let Some(status) = failed {
+            self.cgi_body = None;
             let line = self.upload.take().map(|u| u.line.clone());
             self.respond_error(w, status, line.as_deref());
+            return Ok(());
+        }
+        if self.cgi_body.is_some() {
+            self.deadline = w.now + w.header_ms;
+            if matches!(self.discard, Discard::None) {
+                self.start_buffered_cgi(w);
+            }
             return Ok(());
         }
         if self.upload.is_some() {
@@ -418,7 +471,21 @@ impl Conn {
                     auth: w.shared.auth.as_ref(),
                     auth_cache: &mut w.auth_cache,
                 };
-                let begun = handler::dispatch(&req, &mut ctx, &mut reply);
+                let peers = cgi::Peers {
+                    remote: self.peer,
+                    local: if ctx.cfg.cgi.is_empty() {
+                        None
+                    } else {
+                        net::local_addr(&self.fd).ok()
+                    },
+                };
+                let begun = handler::dispatch(&req, &mut ctx, &mut reply, peers, None);
+                let stream = match req.framing {
+                    Framing::None => Discard::None,
+                    Framing::Length(n) => Discard::Length(n),
+                    Framing::Chunked => Discard::Chunked(ChunkedDecoder::new()),
+                };
+                let expect = req.expect_continue;
                 let (status, body_len, close) = (reply.status, reply.body_len, reply.close);
                 self.rstart += n;
                 self.scanned = 0;
@@ -428,9 +495,9 @@ impl Conn {
                     Begun::Upload(up) => {
                         // The body goes to the file; the answer comes when it is complete.
                         self.upload = Some(up);
-                        self.discard = discard;
+                        self.discard = stream;
                         self.deadline = w.now + w.header_ms;
-                        if req.expect_continue && !self.send_continue() {
+                        if expect && !self.send_continue() {
                             self.upload = None;
                             return false;
                         }
@@ -438,6 +505,30 @@ impl Conn {
                             self.finish_upload(w);
                         }
                         return true;
+                    }
+                    Begun::Cgi(run) => {
+                        self.discard = stream;
+                        self.redirects = 0;
+                        return self.begin_cgi(w, run, expect);
+                    }
+                    Begun::CgiBuffer => {
+                        let head = pending[..n].to_vec();
+                        self.discard = stream;
+                        self.redirects = 0;
+                        match cgi_body_file() {
+                            Some(f) => {
+                                self.cgi_body = Some((head, f));
+                                self.deadline = w.now + w.header_ms;
+                                if expect && !self.send_continue() {
+                                    return false;
+                                }
+                                return true;
+                            }
+                            None => {
+                                self.respond_error(w, 500, None);
+                                return true;
+                            }
+                        }
                     }
                     Begun::Answered => {}
                 }
@@ -498,6 +589,8 @@ impl Conn {
         self.rstart = self.rend;
         self.discard = Discard::None;
         self.upload = None;
+        self.cgi = None;
+        self.cgi_body = None;
         self.close_after = true;
         self.start_writing(w);
     }
@@ -641,6 +734,23 @@ impl Conn {
     /// The phase's deadline passed.
     pub fn on_timeout(&mut self, w: &mut Worker) -> Next {
         match self.phase {
+            Phase::Cgi => {
+                let head_sent = self.cgi.as_ref().is_some_and(|r| r.head_sent);
+                let script = self
+                    .cgi
+                    .as_ref()
+                    .map(|r| r.script.clone())
+                    .unwrap_or_default();
+                eprintln!("barehttpd: cgi {script}: killed after --cgi-timeout");
+                if head_sent {
+                    return Next::Close;
+                }
+                // RFC 9110 §15.6.5: the program did not answer in time.
+                let line = self.cgi.as_ref().map(|r| r.line.clone());
+                self.cgi = None;
+                self.respond_error(w, 504, line.as_deref());
+                self.drive(w)
+            }
             Phase::Reading if !self.is_idle() => {
                 // RFC 9110 §15.5.9: the request did not arrive in time.
                 self.respond_error(w, 408, None);
@@ -658,7 +768,416 @@ impl Conn {
                 self.close_after = true;
                 Next::Wait
             }
-            Phase::Lingering => Next::Wait,
+            Phase::Lingering | Phase::Cgi => {
+                self.close_after = true;
+                Next::Wait
+            }
+        }
+    }
+
+    /// A CGI program started: watch its pipes and let the drive loop run it.
+    fn begin_cgi(&mut self, w: &mut Worker, run: Box<cgi::Run>, expect: bool) -> bool {
+        let token = self.token | crate::server::PIPE_BIT;
+        for fd in [&run.stdin, &run.stdout, &run.stderr].into_iter().flatten() {
+            let _ = w.poller.add(fd, token, crate::sys::poll::Interest::Stream);
+        }
+        self.cgi = Some(run);
+        self.phase = Phase::Cgi;
+        self.deadline = w.now + w.cgi_ms;
+        if expect && matches!(self.discard, Discard::Length(_)) && !self.send_continue() {
+            self.cgi = None;
+            self.respond_error(w, 500, None);
+        }
+        true
+    }
+
+    /// A chunked body is buffered: start the CGI program with it as stdin.
+    fn start_buffered_cgi(&mut self, w: &mut Worker) {
+        use std::io::Seek;
+        let Some((head, mut file)) = self.cgi_body.take() else {
+            return;
+        };
+        if file.rewind().is_err() {
+            return self.respond_error(w, 500, None);
+        }
+        let mut headers = [Header::default(); MAX_HEADERS];
+        let Ok(Some((req, _))) = parse::parse(&head, &mut headers) else {
+            return self.respond_error(w, 500, None);
+        };
+        prepare_out(
+            &mut self.out,
+            &mut self.out_pos,
+            &mut self.body,
+            &mut w.pool,
+        );
+        let mut reply = Reply::new(
+            &mut self.out,
+            &mut self.body,
+            &w.clock.imf,
+            &w.shared.site,
+            self.close_after,
+            self.ka10,
+            false,
+        );
+        let mut ctx = Ctx {
+            cfg: &w.shared.config,
+            site: &w.shared.site,
+            root: w.shared.root_fd(),
+            index: &w.shared.index,
+            date: &w.clock.imf,
+            scratch: &mut w.scratch,
+            sibling: &mut w.sibling,
+            auth: w.shared.auth.as_ref(),
+            auth_cache: &mut w.auth_cache,
+        };
+        let peers = cgi::Peers {
+            remote: self.peer,
+            local: net::local_addr(&self.fd).ok(),
+        };
+        match handler::dispatch(&req, &mut ctx, &mut reply, peers, Some(file)) {
+            Begun::Cgi(run) => {
+                self.begin_cgi(w, run, false);
+            }
+            _ => {
+                let (status, len) = (reply.status, reply.body_len);
+                w.log.line(
+                    self.peer.as_ref(),
+                    &w.clock.clf,
+                    req.line,
+                    status,
+                    len,
+                    None,
+                    None,
+                );
+                self.start_writing(w);
+            }
+        }
+    }
+
+    /// Run the CGI exchange as far as it can go: request body to the program's stdin, its
+    /// stderr to the error log, its output to the client, each only as fast as the other
+    /// side takes it.
+    fn drive_cgi(&mut self, w: &mut Worker, run: &mut cgi::Run, budget: &mut usize) -> Next {
+        if self.peer_closed {
+            return Next::Close;
+        }
+        loop {
+            let mut progress = false;
+            // 1. Output waiting for the client goes first; nothing more is read from the
+            //    program until it is out (backpressure towards the program).
+            if self.out_pos < self.out.len() {
+                match self.flush(budget, w.now + w.cgi_ms) {
+                    Ok(true) => {
+                        self.out.clear();
+                        self.out_pos = 0;
+                        progress = true;
+                    }
+                    Ok(false) if *budget == 0 => return Next::Yield,
+                    Ok(false) => {}
+                    Err(_) => return Next::Close,
+                }
+            }
+            // 2. The request body, into the program's stdin as far as it takes it.
+            if let (Some(stdin), Discard::Length(left)) = (&run.stdin, &mut self.discard) {
+                if self.rstart == self.rend && *left > 0 && self.read_ready {
+                    let buf = self.rbuf.get_or_insert_with(|| w.pool.take_read());
+                    self.rstart = 0;
+                    self.rend = 0;
+                    match net::read(&self.fd, &mut buf[..]) {
+                        Ok(0) => return Next::Close,
+                        Ok(n) => {
+                            self.rend = n;
+                            progress = true;
+                        }
+                        Err(Errno::AGAIN) => self.read_ready = false,
+                        Err(Errno::INTR) => {}
+                        Err(_) => return Next::Close,
+                    }
+                }
+                if self.rstart < self.rend {
+                    let n = ((self.rend - self.rstart) as u64).min(*left) as usize;
+                    let buf = self.rbuf.as_ref().expect("bytes are buffered");
+                    match crate::sys::fs::write(stdin, &buf[self.rstart..self.rstart + n]) {
+                        Ok(k) => {
+                            self.rstart += k;
+                            *left -= k as u64;
+                            progress = true;
+                        }
+                        Err(Errno::AGAIN | Errno::INTR) => {}
+                        Err(_) => {
+                            // The program will not read its input: stop feeding it, and close
+                            // the connection after the answer rather than read the rest.
+                            run.stdin = None;
+                            self.discard = Discard::None;
+                            self.close_after = true;
+                        }
+                    }
+                }
+                if matches!(self.discard, Discard::Length(0)) {
+                    self.discard = Discard::None;
+                }
+            }
+            if run.stdin.is_some() && matches!(self.discard, Discard::None) {
+                run.stdin = None; // EOF on the program's stdin
+            }
+            // 3. stderr, to the error log.
+            if let Some(err) = &run.stderr {
+                let mut tmp = [0u8; 4096];
+                match net::read(err, &mut tmp) {
+                    Ok(0) => {
+                        run.stderr = None;
+                        run.log_stderr(b"", true);
+                    }
+                    Ok(n) => {
+                        run.log_stderr(&tmp[..n], false);
+                        progress = true;
+                    }
+                    Err(Errno::AGAIN | Errno::INTR) => {}
+                    Err(_) => run.stderr = None,
+                }
+            }
+            // 4. The program's output, when the previous piece has gone to the client.
+            if self.out_pos >= self.out.len()
+                && let Some(out_fd) = &run.stdout {
+                    let mut tmp = [0u8; 16 * 1024];
+                    match net::read(out_fd, &mut tmp) {
+                        Ok(0) => {
+                            run.stdout = None;
+                            return self.cgi_output_done(w, run);
+                        }
+                        Ok(n) => {
+                            progress = true;
+                            if let Some(next) = self.cgi_output(w, run, &tmp[..n]) {
+                                return next;
+                            }
+                        }
+                        Err(Errno::AGAIN | Errno::INTR) => {}
+                        Err(_) => return Next::Close,
+                    }
+                }
+            if !progress {
+                return Next::Wait;
+            }
+        }
+    }
+
+    /// Output bytes from the program: header block first, then body. `Some` ends the drive.
+    fn cgi_output(&mut self, w: &mut Worker, run: &mut cgi::Run, data: &[u8]) -> Option<Next> {
+        if run.head_sent {
+            if run.head_only {
+                return None;
+            }
+            run.sent += data.len() as u64;
+            push_chunk(&mut self.out, data, run.chunked);
+            return None;
+        }
+        run.head.extend_from_slice(data);
+        match cgi::parse_head(&run.head) {
+            Ok(None) => None,
+            Err(why) => {
+                eprintln!(
+                    "barehttpd: cgi {}: bad response header block: {why}",
+                    run.script
+                );
+                Some(self.cgi_fail(w, run, 502))
+            }
+            Ok(Some((head, n))) => {
+                let rest = run.head.split_off(n);
+                if let Some(loc) = cgi::local_redirect(&head) {
+                    let loc = loc.to_vec();
+                    return Some(self.cgi_local_redirect(w, run, &loc));
+                }
+                self.cgi_send_head(w, run, &head);
+                if !rest.is_empty() && !run.head_only {
+                    run.sent += rest.len() as u64;
+                    push_chunk(&mut self.out, &rest, run.chunked);
+                }
+                None
+            }
+        }
+    }
+
+    /// Write the client's response head from the program's header block.
+    fn cgi_send_head(&mut self, w: &mut Worker, run: &mut cgi::Run, head: &cgi::CgiHead) {
+        let status = match (head.status, &head.location) {
+            (0, Some(_)) => 302, // RFC 3875 §6.2.3: client redirect
+            (0, None) => 200,
+            (s, _) => s,
+        };
+        // HTTP/1.0 clients get a close-delimited body.
+        let close = self.close_after || !run.chunked;
+        prepare_out(
+            &mut self.out,
+            &mut self.out_pos,
+            &mut self.body,
+            &mut w.pool,
+        );
+        let mut reply = Reply::new(
+            &mut self.out,
+            &mut self.body,
+            &w.clock.imf,
+            &w.shared.site,
+            close,
+            self.ka10 && !close,
+            run.head_only,
+        );
+        if head.status != 0 && !head.reason.is_empty() {
+            reply.start_with_reason(status, &head.reason);
+        } else {
+            reply.start(status);
+        }
+        if let Some(ct) = &head.content_type {
+            reply.header("Content-Type", ct);
+        }
+        if let Some(loc) = &head.location {
+            reply.header("Location", loc);
+        }
+        for (n, v) in &head.other {
+            let n = String::from_utf8_lossy(n);
+            reply.header(&n, v);
+        }
+        let bodiless = run.head_only || status == 204 || status == 304 || status < 200;
+        if run.chunked && !bodiless {
+            reply.header("Transfer-Encoding", b"chunked");
+        }
+        reply.finish_head();
+        self.close_after = close;
+        run.head_sent = true;
+        run.head_only |= bodiless;
+        w.log.line(
+            self.peer.as_ref(),
+            &w.clock.clf,
+            &run.line,
+            status,
+            0,
+            None,
+            run.agent.as_deref(),
+        );
+    }
+
+    /// The program closed its output.
+    fn cgi_output_done(&mut self, w: &mut Worker, run: &mut cgi::Run) -> Next {
+        if !run.head_sent {
+            // No complete header block: nothing of the output reaches the client.
+            let why = if run.head.is_empty() {
+                "exited without output"
+            } else {
+                "incomplete header block"
+            };
+            eprintln!("barehttpd: cgi {}: {why}", run.script);
+            return self.cgi_fail(w, run, 502);
+        }
+        // A program killed by a signal may have stopped mid-body: end the connection
+        // without the last chunk, so the client knows the answer is incomplete.
+        if run.crashed() == Some(true) {
+            eprintln!(
+                "barehttpd: cgi {}: killed by a signal mid-response",
+                run.script
+            );
+            return Next::Close;
+        }
+        if run.chunked && !run.head_only {
+            self.out.extend_from_slice(b"0\r\n\r\n");
+        }
+        if !matches!(self.discard, Discard::None) {
+            // The program finished before reading all of the body.
+            self.discard = Discard::None;
+            self.close_after = true;
+        }
+        self.phase = Phase::Writing;
+        self.deadline = w.now + w.send_ms;
+        Next::Wait
+    }
+
+    /// The program failed before its header block was complete: answer `status` instead.
+    fn cgi_fail(&mut self, w: &mut Worker, run: &mut cgi::Run, status: u16) -> Next {
+        let line = run.line.clone();
+        self.phase = Phase::Reading;
+        self.respond_error(w, status, Some(&line));
+        Next::Wait
+    }
+
+    /// RFC 3875 §6.2.2: answer as if the client had asked for `loc` with GET.
+    fn cgi_local_redirect(&mut self, w: &mut Worker, run: &mut cgi::Run, loc: &[u8]) -> Next {
+        self.redirects += 1;
+        if self.redirects > cgi::MAX_LOCAL_REDIRECTS
+            || loc.iter().any(|&b| !(0x21..0x7f).contains(&b))
+        {
+            eprintln!(
+                "barehttpd: cgi {}: bad or looping local redirect",
+                run.script
+            );
+            return self.cgi_fail(w, run, 502);
+        }
+        let mut head = b"GET ".to_vec();
+        head.extend_from_slice(loc);
+        head.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        head.extend_from_slice(if parse::valid_host(&run.host) {
+            &run.host
+        } else {
+            b"localhost"
+        });
+        head.extend_from_slice(b"\r\n\r\n");
+        let mut headers = [Header::default(); MAX_HEADERS];
+        let Ok(Some((req, _))) = parse::parse(&head, &mut headers) else {
+            return self.cgi_fail(w, run, 502);
+        };
+        prepare_out(
+            &mut self.out,
+            &mut self.out_pos,
+            &mut self.body,
+            &mut w.pool,
+        );
+        let head_only = run.head_only;
+        let mut reply = Reply::new(
+            &mut self.out,
+            &mut self.body,
+            &w.clock.imf,
+            &w.shared.site,
+            self.close_after,
+            self.ka10,
+            head_only,
+        );
+        let mut ctx = Ctx {
+            cfg: &w.shared.config,
+            site: &w.shared.site,
+            root: w.shared.root_fd(),
+            index: &w.shared.index,
+            date: &w.clock.imf,
+            scratch: &mut w.scratch,
+            sibling: &mut w.sibling,
+            auth: w.shared.auth.as_ref(),
+            auth_cache: &mut w.auth_cache,
+        };
+        let peers = cgi::Peers {
+            remote: self.peer,
+            local: net::local_addr(&self.fd).ok(),
+        };
+        match handler::dispatch(&req, &mut ctx, &mut reply, peers, None) {
+            Begun::Cgi(next_run) => {
+                // The new program replaces this one (dropped by the caller on return).
+                *run = *next_run;
+                let token = self.token | crate::server::PIPE_BIT;
+                for fd in [&run.stdin, &run.stdout, &run.stderr].into_iter().flatten() {
+                    let _ = w.poller.add(fd, token, crate::sys::poll::Interest::Stream);
+                }
+                Next::Wait
+            }
+            _ => {
+                let (status, len) = (reply.status, reply.body_len);
+                w.log.line(
+                    self.peer.as_ref(),
+                    &w.clock.clf,
+                    &run.line,
+                    status,
+                    len,
+                    None,
+                    run.agent.as_deref(),
+                );
+                self.phase = Phase::Writing;
+                self.deadline = w.now + w.send_ms;
+                Next::Wait
+            }
         }
     }
 }
@@ -676,4 +1195,28 @@ fn prepare_out(
     out.clear();
     *out_pos = 0;
     *body = Body::None;
+}
+
+/// Append program output for the client: one chunk (RFC 9112 §7.1) or the raw bytes.
+fn push_chunk(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
+    if chunked {
+        crate::http::response::push_hex(out, data.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.extend_from_slice(data);
+    }
+}
+
+/// An unnamed temporary file for a chunked request body on its way to a CGI program.
+fn cgi_body_file() -> Option<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        "/tmp",
+        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .ok()?;
+    Some(std::fs::File::from(fd))
 }

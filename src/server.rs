@@ -39,6 +39,10 @@ const POOL_MAX: usize = 512;
 const SLOW_HEAD_EVICT_MS: u64 = 1_000;
 
 const WAKER_TOKEN: u64 = u64::MAX;
+/// A connection's token is `generation << 32 | idx`; bit 31 marks events from its CGI
+/// program's pipes rather than from its socket.
+const IDX_MASK: u64 = 0x7fff_ffff;
+pub const PIPE_BIT: u64 = 1 << 31;
 const LISTENER_TOKEN: u64 = u64::MAX - 1024;
 
 /// What all workers share.
@@ -104,7 +108,9 @@ pub struct Worker {
     pub header_ms: u64,
     pub keepalive_ms: u64,
     pub send_ms: u64,
+    pub cgi_ms: u64,
     pub shutting_down: bool,
+    pub poller: Poller,
 }
 
 /// A connection table: slots reused, tokens carrying a generation so that an event queued
@@ -133,7 +139,7 @@ impl Slab {
     }
 
     fn index(&self, token: u64) -> Option<usize> {
-        let idx = (token & 0xffff_ffff) as usize;
+        let idx = (token & IDX_MASK) as usize;
         let ok = idx < self.slots.len()
             && u64::from(self.gens[idx]) == token >> 32
             && self.slots[idx].is_some();
@@ -155,7 +161,6 @@ impl Slab {
 /// One worker thread's event loop.
 struct EventLoop {
     w: Worker,
-    poller: Poller,
     waker: Arc<Waker>,
     conns: Slab,
     ready: Vec<Ready>,
@@ -319,6 +324,7 @@ impl EventLoop {
             header_ms: ms(cfg.header_timeout),
             keepalive_ms: ms(cfg.keepalive_timeout),
             send_ms: ms(cfg.send_timeout),
+            cgi_ms: ms(cfg.cgi_timeout),
             shared,
             pool: Pool {
                 reads: Vec::new(),
@@ -331,10 +337,10 @@ impl EventLoop {
             log: WorkerLog::new(sink),
             now,
             shutting_down: false,
+            poller,
         };
         Ok(EventLoop {
             w,
-            poller,
             waker,
             conns: Slab {
                 slots: Vec::new(),
@@ -355,7 +361,7 @@ impl EventLoop {
         loop {
             let timeout = if self.yielded.is_empty() { TICK_MS } else { 0 };
             self.ready.clear();
-            match self.poller.wait(timeout) {
+            match self.w.poller.wait(timeout) {
                 Ok(events) => self.ready.extend(events),
                 Err(e) => {
                     eprintln!("barehttpd: epoll_wait failed: {}", errno_text(e));
@@ -374,9 +380,10 @@ impl EventLoop {
                     t if t >= LISTENER_TOKEN => self.accept((t - LISTENER_TOKEN) as usize),
                     t => {
                         if let Some(idx) = self.conns.index(t) {
-                            if let Some(c) = self.conns.slots[idx].as_mut() {
-                                c.on_event(ev.readable || ev.hangup);
-                            }
+                            if let Some(c) = self.conns.slots[idx].as_mut()
+                                && t & PIPE_BIT == 0 {
+                                    c.on_event(ev.readable || ev.hangup, ev.closed);
+                                }
                             self.drive(idx);
                         }
                     }
@@ -393,6 +400,7 @@ impl EventLoop {
             if self.w.now >= self.next_sweep {
                 self.next_sweep = self.w.now + TICK_MS;
                 self.sweep();
+                crate::handler::cgi::reap();
             }
             self.w.log.flush();
             if self.w.shutting_down && (self.conns.len == 0 || self.w.now >= self.grace_until) {
@@ -440,6 +448,7 @@ impl EventLoop {
             if !self.w.shutting_down {
                 for (i, l) in self.w.shared.listeners.iter().enumerate() {
                     let _ = self
+                        .w
                         .poller
                         .add(l, LISTENER_TOKEN + i as u64, Interest::Listener);
                 }
@@ -463,7 +472,7 @@ impl EventLoop {
         self.w.shutting_down = true;
         self.grace_until = self.w.now + GRACE_MS;
         for l in &self.w.shared.listeners {
-            let _ = self.poller.delete(l);
+            let _ = self.w.poller.delete(l);
         }
         for idx in 0..self.conns.slots.len() {
             let Some(c) = self.conns.slots[idx].as_mut() else {
@@ -505,9 +514,10 @@ impl EventLoop {
         self.w.shared.conns.fetch_add(1, Ordering::Relaxed);
         let conn = Conn::new(fd, peer, self.w.now, self.w.header_ms);
         let token = self.conns.insert(conn);
-        let idx = (token & 0xffff_ffff) as usize;
+        let idx = (token & IDX_MASK) as usize;
+        self.conns.slots[idx].as_mut().expect("just inserted").token = token;
         let fd = &self.conns.slots[idx].as_ref().expect("just inserted").fd;
-        if self.poller.add(fd, token, Interest::Stream).is_err() {
+        if self.w.poller.add(fd, token, Interest::Stream).is_err() {
             self.close(idx);
         }
     }
@@ -558,7 +568,7 @@ impl EventLoop {
             }
         }
         for l in &self.w.shared.listeners {
-            let _ = self.poller.delete(l);
+            let _ = self.w.poller.delete(l);
         }
         self.accept_paused_until = Some(self.w.now + TICK_MS);
     }

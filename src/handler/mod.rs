@@ -3,6 +3,7 @@
 //! *how* to send it (writev, sendfile, backpressure). `Reply` is the boundary between them.
 
 pub mod auth;
+pub mod cgi;
 pub mod listing;
 pub mod static_file;
 pub mod upload;
@@ -116,8 +117,35 @@ pub struct Ctx<'a> {
 
 /// Route a request to its handler. Writes (PUT, DELETE) where enabled may turn into an
 /// upload whose body the connection then streams.
-pub fn dispatch(req: &crate::http::Request, ctx: &mut Ctx, r: &mut Reply) -> upload::Begun {
-    use crate::http::Method;
+pub fn dispatch(
+    req: &crate::http::Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    peers: cgi::Peers,
+    body_file: Option<std::fs::File>,
+) -> upload::Begun {
+    use crate::http::{Framing, Method, target};
+    if !ctx.cfg.cgi.is_empty()
+        && let Ok(t) = target::split(req.target)
+        && !t.asterisk
+        && target::decode_path(t.path, ctx.scratch).is_ok()
+        && cgi::is_cgi(ctx, ctx.scratch)
+    {
+        let hidden = |s: &[u8]| {
+            s.first() == Some(&b'.') && (!ctx.cfg.dotfiles || s.starts_with(upload::TMP_PREFIX))
+        };
+        if ctx.scratch.split(|&b| b == b'/').any(hidden) {
+            r.error(404);
+            return upload::Begun::Answered;
+        }
+        if req.framing == Framing::Chunked && body_file.is_none() {
+            return upload::Begun::CgiBuffer;
+        }
+        return match cgi::start(req, ctx, r, peers, body_file) {
+            cgi::Started::Answered => upload::Begun::Answered,
+            cgi::Started::Run(run) => upload::Begun::Cgi(run),
+        };
+    }
     match req.method {
         Method::Put | Method::Delete if !ctx.cfg.write.is_empty() => upload::begin(req, ctx, r),
         _ => {
@@ -182,6 +210,13 @@ impl<'o> Reply<'o> {
     pub fn start(&mut self, status: u16) {
         self.status = status;
         response::start(self.out, status, self.date);
+        self.out.extend_from_slice(&self.site.extra_headers);
+    }
+
+    /// Like `start`, with a reason phrase of the handler's (a CGI program's Status line).
+    pub fn start_with_reason(&mut self, status: u16, reason: &[u8]) {
+        self.status = status;
+        response::start_with_reason(self.out, status, reason, self.date);
         self.out.extend_from_slice(&self.site.extra_headers);
     }
 

@@ -112,6 +112,10 @@ pub enum Begun {
     Answered,
     /// A PUT whose body must now be streamed into the upload.
     Upload(Box<Upload>),
+    /// A CGI program started; the request body (if any) streams to its stdin.
+    Cgi(Box<super::cgi::Run>),
+    /// A CGI request with a chunked body: buffer the body, then start the program.
+    CgiBuffer,
 }
 
 /// Start a PUT or DELETE for `req` (the method is one of them), or answer it at once.

@@ -68,10 +68,15 @@ pub fn push_hex(out: &mut Vec<u8>, n: u64) {
 
 /// Status line plus the headers every response carries (Date, Server).
 pub fn start(out: &mut Vec<u8>, status: u16, date: &[u8]) {
+    start_with_reason(out, status, reason(status).as_bytes(), date);
+}
+
+/// `start` with a given reason phrase (already checked to hold no CR or LF).
+pub fn start_with_reason(out: &mut Vec<u8>, status: u16, reason: &[u8], date: &[u8]) {
     out.extend_from_slice(b"HTTP/1.1 ");
     push_u64(out, u64::from(status));
     out.push(b' ');
-    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(reason);
     out.extend_from_slice(b"\r\nServer: ");
     out.extend_from_slice(SERVER.as_bytes());
     out.extend_from_slice(b"\r\nDate: ");

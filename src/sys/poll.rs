@@ -18,6 +18,8 @@ pub struct Ready {
     pub writable: bool,
     /// Error or hang-up: the connection should be read to find out what happened.
     pub hangup: bool,
+    /// The peer is gone entirely (HUP or ERR, not a half-close).
+    pub closed: bool,
 }
 
 /// How a file descriptor is watched.
@@ -78,6 +80,7 @@ impl Poller {
                 readable: f.intersects(EventFlags::IN | EventFlags::PRI),
                 writable: f.contains(EventFlags::OUT),
                 hangup: f.intersects(EventFlags::ERR | EventFlags::HUP | EventFlags::RDHUP),
+                closed: f.intersects(EventFlags::ERR | EventFlags::HUP),
             }
         }))
     }
