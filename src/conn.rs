@@ -24,6 +24,26 @@ use crate::sys::{Errno, OwnedFd, net};
 use std::io::IoSlice;
 use std::net::SocketAddr;
 
+/// The handlers' view of the worker, borrowed field by field (so the response buffer and the
+/// clock can be borrowed beside it).
+macro_rules! handler_ctx {
+    ($w:expr) => {
+        Ctx {
+            cfg: &$w.shared.config,
+            site: &$w.shared.site,
+            root: $w.shared.root_fd(),
+            index: &$w.shared.index,
+            date: &$w.clock.imf,
+            scratch: &mut $w.scratch,
+            sibling: &mut $w.sibling,
+            auth: $w.shared.auth.as_ref(),
+            auth_cache: &mut $w.auth_cache,
+            cache: &mut $w.cache,
+            now: $w.now,
+        }
+    };
+}
+
 /// Read buffer: one whole request head at its limits, plus room to spare.
 pub const READ_BUF: usize = 32 * 1024;
 /// Response buffer: a head plus an inline body (`handler::INLINE_BODY_MAX`).
@@ -460,17 +480,7 @@ impl Conn {
                     keep_alive_10,
                     head_only,
                 );
-                let mut ctx = Ctx {
-                    cfg: &w.shared.config,
-                    site: &w.shared.site,
-                    root: w.shared.root_fd(),
-                    index: &w.shared.index,
-                    date: &w.clock.imf,
-                    scratch: &mut w.scratch,
-                    sibling: &mut w.sibling,
-                    auth: w.shared.auth.as_ref(),
-                    auth_cache: &mut w.auth_cache,
-                };
+                let mut ctx = handler_ctx!(w);
                 let peers = cgi::Peers {
                     remote: self.peer,
                     local: if ctx.cfg.cgi.is_empty() {
@@ -819,17 +829,7 @@ impl Conn {
             self.ka10,
             false,
         );
-        let mut ctx = Ctx {
-            cfg: &w.shared.config,
-            site: &w.shared.site,
-            root: w.shared.root_fd(),
-            index: &w.shared.index,
-            date: &w.clock.imf,
-            scratch: &mut w.scratch,
-            sibling: &mut w.sibling,
-            auth: w.shared.auth.as_ref(),
-            auth_cache: &mut w.auth_cache,
-        };
+        let mut ctx = handler_ctx!(w);
         let peers = cgi::Peers {
             remote: self.peer,
             local: net::local_addr(&self.fd).ok(),
@@ -938,23 +938,24 @@ impl Conn {
             }
             // 4. The program's output, when the previous piece has gone to the client.
             if self.out_pos >= self.out.len()
-                && let Some(out_fd) = &run.stdout {
-                    let mut tmp = [0u8; 16 * 1024];
-                    match net::read(out_fd, &mut tmp) {
-                        Ok(0) => {
-                            run.stdout = None;
-                            return self.cgi_output_done(w, run);
-                        }
-                        Ok(n) => {
-                            progress = true;
-                            if let Some(next) = self.cgi_output(w, run, &tmp[..n]) {
-                                return next;
-                            }
-                        }
-                        Err(Errno::AGAIN | Errno::INTR) => {}
-                        Err(_) => return Next::Close,
+                && let Some(out_fd) = &run.stdout
+            {
+                let mut tmp = [0u8; 16 * 1024];
+                match net::read(out_fd, &mut tmp) {
+                    Ok(0) => {
+                        run.stdout = None;
+                        return self.cgi_output_done(w, run);
                     }
+                    Ok(n) => {
+                        progress = true;
+                        if let Some(next) = self.cgi_output(w, run, &tmp[..n]) {
+                            return next;
+                        }
+                    }
+                    Err(Errno::AGAIN | Errno::INTR) => {}
+                    Err(_) => return Next::Close,
                 }
+            }
             if !progress {
                 return Next::Wait;
             }
@@ -1138,17 +1139,7 @@ impl Conn {
             self.ka10,
             head_only,
         );
-        let mut ctx = Ctx {
-            cfg: &w.shared.config,
-            site: &w.shared.site,
-            root: w.shared.root_fd(),
-            index: &w.shared.index,
-            date: &w.clock.imf,
-            scratch: &mut w.scratch,
-            sibling: &mut w.sibling,
-            auth: w.shared.auth.as_ref(),
-            auth_cache: &mut w.auth_cache,
-        };
+        let mut ctx = handler_ctx!(w);
         let peers = cgi::Peers {
             remote: self.peer,
             local: net::local_addr(&self.fd).ok(),

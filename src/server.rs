@@ -39,6 +39,7 @@ const POOL_MAX: usize = 512;
 const SLOW_HEAD_EVICT_MS: u64 = 1_000;
 
 const WAKER_TOKEN: u64 = u64::MAX;
+const WATCH_TOKEN: u64 = u64::MAX - 1;
 /// A connection's token is `generation << 32 | idx`; bit 31 marks events from its CGI
 /// program's pipes rather than from its socket.
 const IDX_MASK: u64 = 0x7fff_ffff;
@@ -102,6 +103,7 @@ pub struct Worker {
     pub scratch: Vec<u8>,
     pub sibling: Vec<u8>,
     pub auth_cache: std::collections::HashSet<Vec<u8>>,
+    pub cache: crate::handler::cache::FileCache,
     pub log: WorkerLog,
     /// Monotonic ms at the start of this pass of the loop.
     pub now: u64,
@@ -320,6 +322,10 @@ impl EventLoop {
         let cfg = &shared.config;
         let ms = |d: std::time::Duration| d.as_millis().max(1) as u64;
         let now = time::monotonic_ms();
+        let cache = crate::handler::cache::FileCache::new(&cfg.root);
+        if let Some(fd) = cache.watch_fd() {
+            poller.add(fd, WATCH_TOKEN, Interest::Readable)?;
+        }
         let w = Worker {
             header_ms: ms(cfg.header_timeout),
             keepalive_ms: ms(cfg.keepalive_timeout),
@@ -334,6 +340,7 @@ impl EventLoop {
             scratch: Vec::with_capacity(1024),
             sibling: Vec::with_capacity(1024),
             auth_cache: std::collections::HashSet::new(),
+            cache,
             log: WorkerLog::new(sink),
             now,
             shutting_down: false,
@@ -370,9 +377,15 @@ impl EventLoop {
             }
             self.w.now = time::monotonic_ms();
             self.w.clock.update(time::unix_secs());
+            // File changes first, so that no request in this batch is answered from a cache
+            // entry whose file has already changed.
+            if self.ready.iter().any(|e| e.token == WATCH_TOKEN) {
+                self.w.cache.on_changes();
+            }
             for i in 0..self.ready.len() {
                 let ev = self.ready[i];
                 match ev.token {
+                    WATCH_TOKEN => {}
                     WAKER_TOKEN => {
                         self.waker.reset();
                         self.begin_shutdown();
@@ -381,9 +394,10 @@ impl EventLoop {
                     t => {
                         if let Some(idx) = self.conns.index(t) {
                             if let Some(c) = self.conns.slots[idx].as_mut()
-                                && t & PIPE_BIT == 0 {
-                                    c.on_event(ev.readable || ev.hangup, ev.closed);
-                                }
+                                && t & PIPE_BIT == 0
+                            {
+                                c.on_event(ev.readable || ev.hangup, ev.closed);
+                            }
                             self.drive(idx);
                         }
                     }

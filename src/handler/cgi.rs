@@ -77,18 +77,19 @@ impl Drop for Run {
     fn drop(&mut self) {
         RUNNING.fetch_sub(1, Ordering::Relaxed);
         if let Some(mut child) = self.child.take()
-            && !matches!(child.try_wait(), Ok(Some(_))) {
-                // The program leads its own process group (pgid == pid): kill all of it.
-                let _ = rustix::process::kill_process_group(
-                    rustix::process::Pid::from_raw(child.id() as i32)
-                        .expect("child pid is positive"),
-                    rustix::process::Signal::KILL,
-                );
-                if !matches!(child.try_wait(), Ok(Some(_)))
-                    && let Ok(mut list) = REAP.lock() {
-                        list.push(child);
-                    }
+            && !matches!(child.try_wait(), Ok(Some(_)))
+        {
+            // The program leads its own process group (pgid == pid): kill all of it.
+            let _ = rustix::process::kill_process_group(
+                rustix::process::Pid::from_raw(child.id() as i32).expect("child pid is positive"),
+                rustix::process::Signal::KILL,
+            );
+            if !matches!(child.try_wait(), Ok(Some(_)))
+                && let Ok(mut list) = REAP.lock()
+            {
+                list.push(child);
             }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! *how* to send it (writev, sendfile, backpressure). `Reply` is the boundary between them.
 
 pub mod auth;
+pub mod cache;
 pub mod cgi;
 pub mod listing;
 pub mod static_file;
@@ -113,6 +114,9 @@ pub struct Ctx<'a> {
     /// Credentials for writes (`--auth-file`), and those this worker has verified.
     pub auth: Option<&'a auth::Auth>,
     pub auth_cache: &'a mut std::collections::HashSet<Vec<u8>>,
+    /// Small files ready to send, and the monotonic time in ms.
+    pub cache: &'a mut cache::FileCache,
+    pub now: u64,
 }
 
 /// Route a request to its handler. Writes (PUT, DELETE) where enabled may turn into an
@@ -206,6 +210,13 @@ impl<'o> Reply<'o> {
         }
     }
 
+    /// The Cache-Control line into another buffer (headers rendered for the cache).
+    pub fn cache_control_into(&self, out: &mut Vec<u8>) {
+        if let Some(line) = &self.site.cache_control {
+            out.extend_from_slice(line);
+        }
+    }
+
     /// Status line, Date and Server.
     pub fn start(&mut self, status: u16) {
         self.status = status;
@@ -261,6 +272,16 @@ impl<'o> Reply<'o> {
         self.body_len = data.len() as u64;
         if !self.head_only && !data.is_empty() {
             *self.body = Body::Heap { data, pos: 0 };
+        }
+    }
+
+    /// Header lines rendered earlier (ending with Content-Length), end of head, and `body`.
+    pub fn prerendered(&mut self, headers: &[u8], body: &[u8]) {
+        self.out.extend_from_slice(headers);
+        self.finish_head();
+        self.body_len = body.len() as u64;
+        if !self.head_only {
+            self.out.extend_from_slice(body);
         }
     }
 

@@ -9,7 +9,7 @@
 //! file, a listing, or 403.
 
 use super::upload::{ALLOW_WRITE, TMP_PREFIX, writable};
-use super::{Ctx, Reply, Segment};
+use super::{Ctx, Reply, Segment, cache};
 use crate::http::conditional::{self, Outcome, Validators};
 use crate::http::parse::{Method, Request};
 use crate::http::range::{self, Ranges};
@@ -75,6 +75,11 @@ fn options(r: &mut Reply, allow: &[u8]) {
 /// Serve the decoded path in `ctx.scratch`.
 fn serve_path(req: &Request, ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>) {
     let path_len = ctx.scratch.len();
+    // Ranges are cut from files, not from the cache.
+    let cacheable = req.header("range").is_none();
+    if cacheable && let Some(e) = ctx.cache.get(ctx.scratch, ctx.now) {
+        return send_cached(req, r, e);
+    }
     let wants_dir = ctx.scratch.ends_with(b"/");
     // Relative path for openat2: drop the leading '/', "." for the root, NUL-terminate.
     ctx.scratch.push(0);
@@ -254,6 +259,134 @@ fn open_sibling(
     (fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::RegularFile).then_some((f, st))
 }
 
+/// Answer GET/HEAD from a cache entry: choose the representation, apply the conditions,
+/// and copy the rendered head and body.
+fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) {
+    let acc = accepts(req);
+    let rep = match (&e.reps[1], &e.reps[2]) {
+        (Some(br), _) if acc.br => br,
+        (_, Some(gz)) if acc.gzip => gz,
+        _ => match &e.reps[0] {
+            Some(plain) => plain,
+            None => return r.error(500),
+        },
+    };
+    let v = Validators {
+        etag: &rep.etag,
+        mtime: rep.mtime,
+    };
+    match conditional::evaluate(req, v, true) {
+        Outcome::Proceed => {
+            r.start(200);
+            r.prerendered(&rep.headers, &rep.body);
+        }
+        Outcome::NotModified => {
+            r.start(304);
+            r.header("ETag", &rep.etag);
+            r.header("Last-Modified", &rep.last_modified);
+            r.cache_control();
+            if e.vary {
+                r.header("Vary", b"Accept-Encoding");
+            }
+            r.no_body();
+        }
+        Outcome::Failed => r.error(412),
+    }
+}
+
+/// Read a small file (and its small `.br`/`.gz` siblings) into the cache, with their
+/// headers rendered. `None` when it cannot be cached (a sibling too large, a read error).
+#[allow(clippy::too_many_arguments)]
+fn fill_cache<'c>(
+    ctx: &'c mut Ctx,
+    r: &mut Reply,
+    dir: BorrowedFd,
+    name: &[u8],
+    file: &OwnedFd,
+    st: &fs::Stat,
+    ty: (&str, bool),
+) -> Option<&'c cache::Entry> {
+    if name.ends_with(b".gz") || name.ends_with(b".br") {
+        return None;
+    }
+    let key_len = ctx
+        .scratch
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(ctx.scratch.len());
+    let key = ctx.scratch[..key_len].to_vec();
+    if key.first() != Some(&b'/') {
+        return None; // the fallback file stands for many paths; it is not cached by name
+    }
+    let mut reps: [Option<cache::Rep>; 3] = [None, None, None];
+    let mut vary = false;
+    for (i, ext, coding) in [(1, &b".br"[..], &b"br"[..]), (2, b".gz", b"gzip")] {
+        if let Some((f, s)) = open_sibling(ctx, dir, name, ext) {
+            vary = true;
+            reps[i] = Some(render_rep(r, &f, &s, ty, Some(coding), true)?);
+        }
+    }
+    reps[0] = Some(render_rep(r, file, st, ty, None, vary)?);
+    let dir_key = match key.iter().rposition(|&b| b == b'/') {
+        Some(i) => key[..=i].to_vec(),
+        None => b"/".to_vec(),
+    };
+    ctx.cache.insert(&key, &dir_key, reps, vary, ctx.now);
+    ctx.cache.get(&key, ctx.now)
+}
+
+/// A representation of a small file, with its 200 header lines rendered.
+fn render_rep(
+    r: &mut Reply,
+    file: &OwnedFd,
+    st: &fs::Stat,
+    (mime, charset): (&str, bool),
+    encoding: Option<&[u8]>,
+    vary: bool,
+) -> Option<cache::Rep> {
+    let len = st.st_size.max(0) as usize;
+    if len > super::INLINE_BODY_MAX {
+        return None;
+    }
+    let mut body = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        match fs::pread(file, &mut body[got..], got as u64) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => got += n,
+        }
+    }
+    let mut etag_buf = [0u8; 64];
+    let etag: Box<[u8]> = super::etag_of(&mut etag_buf, st).into();
+    let mtime = st.st_mtime.max(0) as u64;
+    let last_modified = crate::http::date::imf_fixdate(mtime);
+    let mut h = Vec::with_capacity(256);
+    h.extend_from_slice(b"Content-Type: ");
+    h.extend_from_slice(mime.as_bytes());
+    if charset {
+        h.extend_from_slice(b"; charset=utf-8");
+    }
+    h.extend_from_slice(b"\r\n");
+    crate::http::response::header(&mut h, "Last-Modified", &last_modified);
+    crate::http::response::header(&mut h, "ETag", &etag);
+    h.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+    r.cache_control_into(&mut h);
+    if vary {
+        h.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+    }
+    if let Some(c) = encoding {
+        crate::http::response::header(&mut h, "Content-Encoding", c);
+    }
+    crate::http::response::header_u64(&mut h, "Content-Length", len as u64);
+    Some(cache::Rep {
+        etag,
+        mtime,
+        last_modified,
+        headers: h.into(),
+        body: body.into(),
+    })
+}
+
 /// Answer GET/HEAD for the regular file `name` (relative to `dir`), open as `file`.
 fn send_file(
     req: &Request,
@@ -265,6 +398,13 @@ fn send_file(
     st: fs::Stat,
 ) {
     let (mime, charset) = content_type(name);
+    if req.header("range").is_none()
+        && st.st_size >= 0
+        && (st.st_size as usize) <= super::INLINE_BODY_MAX
+        && let Some(e) = fill_cache(ctx, r, dir, name, &file, &st, (mime, charset))
+    {
+        return send_cached(req, r, e);
+    }
     // Precompressed siblings: the representation is chosen by Accept-Encoding, and any file
     // that has one varies by it.
     let mut file = file;

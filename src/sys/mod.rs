@@ -14,6 +14,7 @@ pub mod net;
 pub mod poll;
 pub mod signal;
 pub mod time;
+pub mod watch;
 
 pub use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 pub use rustix::io::Errno;
