@@ -57,6 +57,11 @@ pub struct Config {
     pub cgi_max: usize,
     /// Pass the Authorization header to CGI programs.
     pub cgi_pass_auth: bool,
+    /// Print the syscalls of each request (`--trace`), to a file or stderr.
+    pub trace: bool,
+    pub trace_file: Option<PathBuf>,
+    /// Only trace requests whose path starts with this.
+    pub trace_filter: Option<String>,
 }
 
 pub const HELP: &str = "\
@@ -99,6 +104,10 @@ Options:
                               [default: 30]
       --cgi-max N             CGI programs running at once, then 503 [default: 64]
       --cgi-pass-auth         give CGI programs the Authorization header
+      --trace                 after each response, print the syscalls it caused (with
+                              arguments, results and durations) and their totals
+      --trace-file FILE       write --trace output to FILE instead of stderr
+      --trace-filter PREFIX   trace only requests whose path starts with PREFIX
   -h, --help                  this text
   -V, --version               the version
 
@@ -163,6 +172,9 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut cgi_timeout = Duration::from_secs(30);
     let mut cgi_max = 64;
     let mut cgi_pass_auth = false;
+    let mut trace = false;
+    let mut trace_file = None;
+    let mut trace_filter = None;
 
     let lex = |e: lexopt::Error| ConfigError(format!("{e} (see --help)"));
     while let Some(arg) = p.next().map_err(lex)? {
@@ -249,6 +261,21 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 cgi_max = parse_count(&v, "--cgi-max")?;
             }
             Long("cgi-pass-auth") => cgi_pass_auth = true,
+            Long("trace") => trace = true,
+            Long("trace-file") => {
+                trace = true;
+                trace_file = Some(PathBuf::from(p.value().map_err(lex)?));
+            }
+            Long("trace-filter") => {
+                trace = true;
+                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                if !v.starts_with('/') {
+                    return err(format!(
+                        "--trace-filter {v:?}: expected a URL path prefix such as /api/"
+                    ));
+                }
+                trace_filter = Some(v);
+            }
             Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("write-without-auth") => write_without_auth = true,
             Long("max-body") => {
@@ -335,6 +362,9 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         cgi_timeout,
         cgi_max,
         cgi_pass_auth,
+        trace,
+        trace_file,
+        trace_filter,
     })))
 }
 

@@ -20,7 +20,7 @@ use crate::handler::{self, Body, Ctx, Reply, Segment, cgi};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Version};
 use crate::server::Worker;
-use crate::sys::{Errno, OwnedFd, net};
+use crate::sys::{AsFd, Errno, OwnedFd, net, trace};
 use std::io::IoSlice;
 use std::net::SocketAddr;
 
@@ -116,6 +116,10 @@ pub struct Conn {
     cgi_body: Option<(Vec<u8>, std::fs::File)>,
     /// Local redirects followed for the current request.
     redirects: u8,
+    /// `--trace`: the syscalls made for this connection since its last response, and the
+    /// request line and status of the response in progress (when it is to be shown).
+    trace: trace::Log,
+    trace_req: Option<(Vec<u8>, u16)>,
     /// The client is gone (HUP or ERR on the socket).
     peer_closed: bool,
     /// The response to come is for an HTTP/1.0 keep-alive client.
@@ -142,7 +146,9 @@ impl Conn {
             rstart: 0,
             rend: 0,
             scanned: 0,
-            read_ready: true,
+            // Registering a socket that already has data queues an EPOLLIN at once, so no
+            // read is tried before the first event (it would only return EAGAIN).
+            read_ready: false,
             out: Vec::new(),
             out_pos: 0,
             body: Body::None,
@@ -152,6 +158,8 @@ impl Conn {
             cgi: None,
             cgi_body: None,
             redirects: 0,
+            trace: trace::Log::default(),
+            trace_req: None,
             peer_closed: false,
             ka10: false,
             lingered: 0,
@@ -405,6 +413,7 @@ impl Conn {
             None,
             agent.as_deref(),
         );
+        self.trace_req = trace_note(w, &line, status);
         self.close_after = close;
         self.start_writing(w);
     }
@@ -483,11 +492,7 @@ impl Conn {
                 let mut ctx = handler_ctx!(w);
                 let peers = cgi::Peers {
                     remote: self.peer,
-                    local: if ctx.cfg.cgi.is_empty() {
-                        None
-                    } else {
-                        net::local_addr(&self.fd).ok()
-                    },
+                    sock: self.fd.as_fd(),
                 };
                 let begun = handler::dispatch(&req, &mut ctx, &mut reply, peers, None);
                 let stream = match req.framing {
@@ -551,6 +556,7 @@ impl Conn {
                     req.header("referer"),
                     req.header("user-agent"),
                 );
+                self.trace_req = trace_note(w, req.line, status);
                 // A write refused before its body was read: the body cannot be trusted to
                 // follow (or to be small), so the connection closes after the answer.
                 self.discard = if writes && !matches!(discard, Discard::None) {
@@ -595,6 +601,7 @@ impl Conn {
             None,
             None,
         );
+        self.trace_req = trace_note(w, line.unwrap_or(b"-"), status);
         // Whatever follows a bad head cannot be trusted to be a request.
         self.rstart = self.rend;
         self.discard = Discard::None;
@@ -702,6 +709,9 @@ impl Conn {
 
     /// The response is out: keep the connection for the next request, or close it.
     fn response_done(&mut self, w: &mut Worker) {
+        if trace::enabled() {
+            self.emit_trace(w);
+        }
         self.out.clear();
         self.out_pos = 0;
         self.body = Body::None;
@@ -721,6 +731,20 @@ impl Conn {
         } else {
             self.deadline = w.now + w.header_ms;
         }
+    }
+
+    /// `--trace`: print the calls made for the response just completed.
+    fn emit_trace(&mut self, w: &mut Worker) {
+        trace::take_into(&mut self.trace);
+        if let Some((line, status)) = self.trace_req.take() {
+            trace::render(&mut w.trace_pending, &line, status, &self.trace);
+        }
+        self.trace = trace::Log::default();
+    }
+
+    /// Calls recorded for this connection by the worker (accept, the wake-up, closes).
+    pub fn add_trace(&mut self) {
+        trace::take_into(&mut self.trace);
     }
 
     /// Give the buffers back to the worker's pool.
@@ -832,7 +856,7 @@ impl Conn {
         let mut ctx = handler_ctx!(w);
         let peers = cgi::Peers {
             remote: self.peer,
-            local: net::local_addr(&self.fd).ok(),
+            sock: self.fd.as_fd(),
         };
         match handler::dispatch(&req, &mut ctx, &mut reply, peers, Some(file)) {
             Begun::Cgi(run) => {
@@ -849,6 +873,7 @@ impl Conn {
                     None,
                     None,
                 );
+                self.trace_req = trace_note(w, req.line, status);
                 self.start_writing(w);
             }
         }
@@ -1054,6 +1079,7 @@ impl Conn {
             None,
             run.agent.as_deref(),
         );
+        self.trace_req = trace_note(w, &run.line, status);
     }
 
     /// The program closed its output.
@@ -1142,7 +1168,7 @@ impl Conn {
         let mut ctx = handler_ctx!(w);
         let peers = cgi::Peers {
             remote: self.peer,
-            local: net::local_addr(&self.fd).ok(),
+            sock: self.fd.as_fd(),
         };
         match handler::dispatch(&req, &mut ctx, &mut reply, peers, None) {
             Begun::Cgi(next_run) => {
@@ -1165,6 +1191,7 @@ impl Conn {
                     None,
                     run.agent.as_deref(),
                 );
+                self.trace_req = trace_note(w, &run.line, status);
                 self.phase = Phase::Writing;
                 self.deadline = w.now + w.send_ms;
                 Next::Wait
@@ -1202,12 +1229,22 @@ fn push_chunk(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
 
 /// An unnamed temporary file for a chunked request body on its way to a CGI program.
 fn cgi_body_file() -> Option<std::fs::File> {
-    use rustix::fs::{Mode, OFlags};
-    let fd = rustix::fs::open(
-        "/tmp",
-        OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o600),
-    )
-    .ok()?;
-    Some(std::fs::File::from(fd))
+    crate::sys::fs::temp_file("/tmp")
+        .ok()
+        .map(crate::sys::OwnedFd::into_file)
+}
+
+/// `--trace`: the request line and status to show for this response, if it is traced and
+/// its path is under `--trace-filter`.
+fn trace_note(w: &Worker, line: &[u8], status: u16) -> Option<(Vec<u8>, u16)> {
+    if !trace::enabled() {
+        return None;
+    }
+    if let Some(prefix) = &w.shared.config.trace_filter {
+        let path = line.split(|&b| b == b' ').nth(1).unwrap_or(b"");
+        if !path.starts_with(prefix.as_bytes()) {
+            return None;
+        }
+    }
+    Some((line.to_vec(), status))
 }

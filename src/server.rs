@@ -104,6 +104,9 @@ pub struct Worker {
     pub sibling: Vec<u8>,
     pub auth_cache: std::collections::HashSet<Vec<u8>>,
     pub cache: crate::handler::cache::FileCache,
+    /// `--trace` output of this worker, waiting for the trace writer.
+    pub trace_pending: Vec<u8>,
+    pub trace_out: Option<sys::trace::TraceOut>,
     pub log: WorkerLog,
     /// Monotonic ms at the start of this pass of the loop.
     pub now: u64,
@@ -247,12 +250,34 @@ impl Server {
                 (Some(s), Some(h))
             }
         };
+        let trace_out = if cfg.trace {
+            sys::trace::enable();
+            let dest: Box<dyn std::io::Write + Send> = match &cfg.trace_file {
+                Some(p) => Box::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                        .map_err(|e| {
+                            format!(
+                                "--trace-file {}: {}",
+                                p.display(),
+                                crate::config::io_reason(&e)
+                            )
+                        })?,
+                ),
+                None => Box::new(std::io::stderr()),
+            };
+            Some(sys::trace::TraceOut::start(dest))
+        } else {
+            None
+        };
         let mut wakers = Vec::new();
         let mut threads = Vec::new();
         for id in 0..cfg.workers {
             let waker = Arc::new(Waker::new().map_err(|e| format!("eventfd: {}", errno_text(e)))?);
             wakers.push(waker.clone());
-            let lp = EventLoop::new(self.shared.clone(), waker, sink.clone())
+            let lp = EventLoop::new(self.shared.clone(), waker, sink.clone(), &trace_out)
                 .map_err(|e| format!("epoll: {}", errno_text(e)))?;
             let t = std::thread::Builder::new()
                 .name(format!("worker-{id}"))
@@ -313,7 +338,12 @@ fn errno_text(e: Errno) -> String {
 }
 
 impl EventLoop {
-    fn new(shared: Arc<Shared>, waker: Arc<Waker>, sink: Option<LogSink>) -> Result<Self, Errno> {
+    fn new(
+        shared: Arc<Shared>,
+        waker: Arc<Waker>,
+        sink: Option<LogSink>,
+        trace_out: &Option<sys::trace::TraceOut>,
+    ) -> Result<Self, Errno> {
         let poller = Poller::new(EVENTS)?;
         poller.add(waker.fd(), WAKER_TOKEN, Interest::Readable)?;
         for (i, l) in shared.listeners.iter().enumerate() {
@@ -341,6 +371,8 @@ impl EventLoop {
             sibling: Vec::with_capacity(1024),
             auth_cache: std::collections::HashSet::new(),
             cache,
+            trace_pending: Vec::new(),
+            trace_out: trace_out.clone(),
             log: WorkerLog::new(sink),
             now,
             shutting_down: false,
@@ -390,7 +422,10 @@ impl EventLoop {
                         self.waker.reset();
                         self.begin_shutdown();
                     }
-                    t if t >= LISTENER_TOKEN => self.accept((t - LISTENER_TOKEN) as usize),
+                    t if t >= LISTENER_TOKEN => {
+                        sys::trace::woke();
+                        self.accept((t - LISTENER_TOKEN) as usize)
+                    }
                     t => {
                         if let Some(idx) = self.conns.index(t) {
                             if let Some(c) = self.conns.slots[idx].as_mut()
@@ -417,6 +452,10 @@ impl EventLoop {
                 crate::handler::cgi::reap();
             }
             self.w.log.flush();
+            if let Some(out) = &self.w.trace_out {
+                sys::trace::discard();
+                out.push(&mut self.w.trace_pending);
+            }
             if self.w.shutting_down && (self.conns.len == 0 || self.w.now >= self.grace_until) {
                 return;
             }
@@ -427,12 +466,16 @@ impl EventLoop {
         let Some(conn) = self.conns.slots[idx].as_mut() else {
             return;
         };
+        sys::trace::woke();
         let w = &mut self.w;
         let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.drive(w)))
             .unwrap_or_else(|_| {
                 eprintln!("barehttpd: a request handler panicked; its connection was closed");
                 Next::Close
             });
+        if sys::trace::enabled() {
+            conn.add_trace();
+        }
         self.after(idx, next);
     }
 
@@ -533,6 +576,11 @@ impl EventLoop {
         let fd = &self.conns.slots[idx].as_ref().expect("just inserted").fd;
         if self.w.poller.add(fd, token, Interest::Stream).is_err() {
             self.close(idx);
+        } else if sys::trace::enabled() {
+            self.conns.slots[idx]
+                .as_mut()
+                .expect("just inserted")
+                .add_trace();
         }
     }
 

@@ -41,11 +41,12 @@ pub fn is_cgi(ctx: &Ctx, path: &[u8]) -> bool {
     ctx.cfg.cgi.iter().any(|p| path.starts_with(p.as_bytes()))
 }
 
-/// Addresses of the connection, for REMOTE_* and SERVER_*.
+/// The connection, for REMOTE_* and SERVER_* (its local address is asked for only when a
+/// program is started).
 #[derive(Clone, Copy)]
-pub struct Peers {
+pub struct Peers<'a> {
     pub remote: Option<SocketAddr>,
-    pub local: Option<SocketAddr>,
+    pub sock: crate::sys::BorrowedFd<'a>,
 }
 
 /// A started program.
@@ -218,7 +219,10 @@ pub fn start(
         (None, Framing::Length(_)) => cmd.stdin(Stdio::piped()),
         _ => cmd.stdin(Stdio::null()),
     };
-    let mut child = match cmd.spawn() {
+    // std's spawn makes several calls (pipe2, clone3, execve in the child...); the trace
+    // shows them as one.
+    let spawned = traced_spawn(&mut cmd, script_name);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             eprintln!(
@@ -236,12 +240,21 @@ pub fn start(
     };
     RUNNING.fetch_add(1, Ordering::Relaxed);
     let nonblocking = |fd: OwnedFd| {
-        let _ = rustix::io::ioctl_fionbio(&fd, true);
+        let _ = crate::sys::set_nonblocking(&fd);
         fd
     };
-    let stdin = child.stdin.take().map(|s| nonblocking(OwnedFd::from(s)));
-    let stdout = child.stdout.take().map(|s| nonblocking(OwnedFd::from(s)));
-    let stderr = child.stderr.take().map(|s| nonblocking(OwnedFd::from(s)));
+    let stdin = child
+        .stdin
+        .take()
+        .map(|s| nonblocking(OwnedFd::from_std(s)));
+    let stdout = child
+        .stdout
+        .take()
+        .map(|s| nonblocking(OwnedFd::from_std(s)));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|s| nonblocking(OwnedFd::from_std(s)));
     Started::Run(Box::new(Run {
         child: Some(child),
         stdin,
@@ -258,6 +271,24 @@ pub fn start(
         sent: 0,
         err_line: Vec::new(),
     }))
+}
+
+fn traced_spawn(cmd: &mut Command, script: &[u8]) -> std::io::Result<Child> {
+    let t = crate::sys::trace::start();
+    let r = cmd.spawn();
+    if let Some(t) = t {
+        let shown = match &r {
+            Ok(c) => (format!("pid {}", c.id()), 0),
+            Err(e) => (format!("-1 {e}"), 0),
+        };
+        crate::sys::trace::done(
+            t,
+            "spawn",
+            format!("{:?}", String::from_utf8_lossy(script)),
+            shown,
+        );
+    }
+    r
 }
 
 /// The meta-variables of RFC 3875 §4.1, built from nothing.
@@ -278,7 +309,7 @@ fn environment(
         Some(i) if !host.ends_with(b"]") => &host[..i],
         _ => host,
     };
-    let local = peers.local;
+    let local = crate::sys::net::local_addr(peers.sock).ok();
     set("GATEWAY_INTERFACE", b"CGI/1.1");
     set(
         "SERVER_PROTOCOL",

@@ -125,7 +125,7 @@ pub fn dispatch(
     req: &crate::http::Request,
     ctx: &mut Ctx,
     r: &mut Reply,
-    peers: cgi::Peers,
+    peers: cgi::Peers<'_>,
     body_file: Option<std::fs::File>,
 ) -> upload::Begun {
     use crate::http::{Framing, Method, target};

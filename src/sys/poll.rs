@@ -1,7 +1,7 @@
 //! Readiness notification: one edge-triggered epoll instance per worker, and an eventfd to
 //! wake a worker from another thread.
 
-use super::{AsFd, OwnedFd, Result};
+use super::{AsFd, AsRawFd, OwnedFd, Result};
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{EventfdFlags, eventfd};
 
@@ -37,8 +37,13 @@ pub enum Interest {
 
 impl Poller {
     pub fn new(capacity: usize) -> Result<Poller> {
+        let ep = traced!(
+            "epoll_create1",
+            ("EPOLL_CLOEXEC"),
+            epoll::create(CreateFlags::CLOEXEC)
+        )?;
         Ok(Poller {
-            ep: epoll::create(CreateFlags::CLOEXEC)?,
+            ep: OwnedFd::new(ep),
             events: Vec::with_capacity(capacity),
         })
     }
@@ -51,11 +56,30 @@ impl Poller {
             Interest::Listener => EventFlags::IN | EventFlags::EXCLUSIVE,
             Interest::Readable => EventFlags::IN,
         };
-        epoll::add(&self.ep, fd, EventData::new_u64(token), flags)
+        let fd = fd.as_fd();
+        traced!(
+            "epoll_ctl",
+            (
+                "{}, EPOLL_CTL_ADD, {}, {:?}",
+                self.ep.as_fd().as_raw_fd(),
+                fd.as_raw_fd(),
+                flags
+            ),
+            epoll::add(&self.ep, fd, EventData::new_u64(token), flags)
+        )
     }
 
     pub fn delete(&self, fd: impl AsFd) -> Result<()> {
-        epoll::delete(&self.ep, fd)
+        let fd = fd.as_fd();
+        traced!(
+            "epoll_ctl",
+            (
+                "{}, EPOLL_CTL_DEL, {}",
+                self.ep.as_fd().as_raw_fd(),
+                fd.as_raw_fd()
+            ),
+            epoll::delete(&self.ep, fd)
+        )
     }
 
     /// Wait up to `timeout_ms` (0: do not block) and return the events that arrived.
@@ -65,11 +89,17 @@ impl Poller {
             tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
         };
         self.events.clear();
-        match epoll::wait(
-            &self.ep,
-            rustix::buffer::spare_capacity(&mut self.events),
-            Some(&ts),
-        ) {
+        let cap = self.events.capacity();
+        let r = traced!(
+            "epoll_wait",
+            ("{}, {cap}, {timeout_ms}", self.ep.as_fd().as_raw_fd()),
+            epoll::wait(
+                &self.ep,
+                rustix::buffer::spare_capacity(&mut self.events),
+                Some(&ts)
+            )
+        );
+        match r {
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(e) => return Err(e),
         }
@@ -98,8 +128,13 @@ pub struct Waker {
 
 impl Waker {
     pub fn new() -> Result<Waker> {
+        let fd = traced!(
+            "eventfd2",
+            ("0, EFD_CLOEXEC|EFD_NONBLOCK"),
+            eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+        )?;
         Ok(Waker {
-            fd: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+            fd: OwnedFd::new(fd),
         })
     }
 

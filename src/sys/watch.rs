@@ -1,6 +1,6 @@
 //! Change notification for cached files: inotify watches on the directories that hold them.
 
-use super::{OwnedFd, Result};
+use super::{AsFd, AsRawFd, OwnedFd, Result};
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 use std::mem::MaybeUninit;
 
@@ -18,8 +18,13 @@ pub enum Change {
 
 impl Watcher {
     pub fn new() -> Result<Watcher> {
+        let fd = traced!(
+            "inotify_init1",
+            ("IN_CLOEXEC|IN_NONBLOCK"),
+            inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
+        )?;
         Ok(Watcher {
-            fd: inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?,
+            fd: OwnedFd::new(fd),
         })
     }
 
@@ -39,7 +44,11 @@ impl Watcher {
             | WatchFlags::MOVED_FROM
             | WatchFlags::MOVED_TO
             | WatchFlags::ONLYDIR;
-        inotify::add_watch(&self.fd, path, flags)
+        traced!(
+            "inotify_add_watch",
+            ("{}, {path:?}, {flags:?}", self.fd.as_fd().as_raw_fd()),
+            inotify::add_watch(&self.fd, path, flags)
+        )
     }
 
     /// Read every pending event, calling `f` for each.
