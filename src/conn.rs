@@ -122,6 +122,10 @@ pub struct Conn {
     trace_req: Option<(Vec<u8>, u16)>,
     /// The client is gone (HUP or ERR on the socket).
     peer_closed: bool,
+    /// The client closed its sending side (RDHUP): reads go on until they return 0.
+    hup: bool,
+    /// Counted in the worker's idle connections (for eviction across workers).
+    pub idle_counted: bool,
     /// The response to come is for an HTTP/1.0 keep-alive client.
     ka10: bool,
     lingered: usize,
@@ -161,6 +165,8 @@ impl Conn {
             trace: trace::Log::default(),
             trace_req: None,
             peer_closed: false,
+            hup: false,
+            idle_counted: false,
             ka10: false,
             lingered: 0,
         }
@@ -173,10 +179,14 @@ impl Conn {
             && matches!(self.discard, Discard::None)
     }
 
-    /// A readiness event arrived.
-    pub fn on_event(&mut self, readable: bool, closed: bool) {
-        if readable {
+    /// A readiness event arrived. `hangup`: the peer closed (at least) its sending side;
+    /// `closed`: it is gone entirely.
+    pub fn on_event(&mut self, readable: bool, hangup: bool, closed: bool) {
+        if readable || hangup {
             self.read_ready = true;
+        }
+        if hangup {
+            self.hup = true;
         }
         if closed {
             self.peer_closed = true;
@@ -281,10 +291,15 @@ impl Conn {
             Ok(0) => Fill::Closed,
             Ok(n) => {
                 self.rend += n;
-                if n < space {
+                if n < space && !self.hup {
                     // Stream sockets: a short read means the receive queue is empty; the next
-                    // arrival brings a new edge. This saves one EAGAIN read per request.
+                    // arrival brings a new edge. This saves one EAGAIN read per request. Not
+                    // after a hang-up: the end of stream came with the last edge, and only
+                    // another read will see it.
                     self.read_ready = false;
+                }
+                if was_empty {
+                    self.set_idle(w, false);
                 }
                 if was_empty && matches!(self.discard, Discard::None) {
                     // The head deadline runs from the first byte of the request.
@@ -725,6 +740,7 @@ impl Conn {
         }
         self.phase = Phase::Reading;
         if self.is_idle() {
+            self.set_idle(w, true);
             self.release_buffers(w);
             self.deadline = w.now + w.keepalive_ms;
             self.idle_since = w.now;
@@ -745,6 +761,20 @@ impl Conn {
     /// Calls recorded for this connection by the worker (accept, the wake-up, closes).
     pub fn add_trace(&mut self) {
         trace::take_into(&mut self.trace);
+    }
+
+    /// Keep the worker's count of idle connections (shared with the other workers, which
+    /// ask this one to close some when the server is full).
+    pub fn set_idle(&mut self, w: &Worker, idle: bool) {
+        if idle != self.idle_counted {
+            self.idle_counted = idle;
+            let n = &w.shared.idle[w.id];
+            if idle {
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else {
+                n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
     }
 
     /// Give the buffers back to the worker's pool.

@@ -56,6 +56,10 @@ pub struct Shared {
     listeners: Vec<OwnedFd>,
     conns: AtomicUsize,
     shutdown: AtomicBool,
+    /// Per worker: idle connections it holds, and closes other workers asked of it.
+    pub idle: Vec<AtomicUsize>,
+    evict: Vec<AtomicUsize>,
+    wakers: std::sync::OnceLock<Vec<Arc<Waker>>>,
 }
 
 impl Shared {
@@ -116,6 +120,8 @@ pub struct Worker {
     pub cgi_ms: u64,
     pub shutting_down: bool,
     pub poller: Poller,
+    /// This worker's index in the shared per-worker tables.
+    pub id: usize,
 }
 
 /// A connection table: slots reused, tokens carrying a generation so that an event queued
@@ -202,6 +208,7 @@ impl Server {
             addrs.push(net::local_addr(&fd).unwrap_or(addr));
             listeners.push(fd);
         }
+        let workers = config.workers;
         let shared = Shared {
             config,
             root,
@@ -211,6 +218,9 @@ impl Server {
             listeners,
             conns: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
+            idle: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            evict: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            wakers: std::sync::OnceLock::new(),
         };
         Ok(Server {
             shared: Arc::new(shared),
@@ -277,7 +287,7 @@ impl Server {
         for id in 0..cfg.workers {
             let waker = Arc::new(Waker::new().map_err(|e| format!("eventfd: {}", errno_text(e)))?);
             wakers.push(waker.clone());
-            let lp = EventLoop::new(self.shared.clone(), waker, sink.clone(), &trace_out)
+            let lp = EventLoop::new(id, self.shared.clone(), waker, sink.clone(), &trace_out)
                 .map_err(|e| format!("epoll: {}", errno_text(e)))?;
             let t = std::thread::Builder::new()
                 .name(format!("worker-{id}"))
@@ -286,6 +296,7 @@ impl Server {
             threads.push(t);
         }
         drop(sink);
+        let _ = self.shared.wakers.set(wakers.clone());
         if !cfg.quiet {
             let urls: Vec<String> = self.addrs.iter().map(|a| format!("http://{a}/")).collect();
             eprintln!(
@@ -339,6 +350,7 @@ fn errno_text(e: Errno) -> String {
 
 impl EventLoop {
     fn new(
+        id: usize,
         shared: Arc<Shared>,
         waker: Arc<Waker>,
         sink: Option<LogSink>,
@@ -377,6 +389,7 @@ impl EventLoop {
             now,
             shutting_down: false,
             poller,
+            id,
         };
         Ok(EventLoop {
             w,
@@ -421,6 +434,13 @@ impl EventLoop {
                     WAKER_TOKEN => {
                         self.waker.reset();
                         self.begin_shutdown();
+                        // Other workers may have asked this one to make room.
+                        let asked = self.w.shared.evict[self.w.id].swap(0, Ordering::Relaxed);
+                        for _ in 0..asked {
+                            if !self.evict_idle_only() {
+                                break;
+                            }
+                        }
                     }
                     t if t >= LISTENER_TOKEN => {
                         sys::trace::woke();
@@ -431,7 +451,7 @@ impl EventLoop {
                             if let Some(c) = self.conns.slots[idx].as_mut()
                                 && t & PIPE_BIT == 0
                             {
-                                c.on_event(ev.readable || ev.hangup, ev.closed);
+                                c.on_event(ev.readable, ev.hangup, ev.closed);
                             }
                             self.drive(idx);
                         }
@@ -489,6 +509,7 @@ impl EventLoop {
 
     fn close(&mut self, idx: usize) {
         if let Some(mut c) = self.conns.remove(idx) {
+            c.set_idle(&self.w, false);
             c.release_buffers(&mut self.w);
             self.w.shared.conns.fetch_sub(1, Ordering::Relaxed);
             // Dropping `c` closes the socket, which also removes it from epoll.
@@ -564,7 +585,10 @@ impl EventLoop {
     /// Take a new connection, making room or refusing it when the server is full.
     fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) {
         let max = self.w.shared.config.max_connections;
-        if self.w.shared.conns.load(Ordering::Relaxed) >= max && !self.evict_one() {
+        if self.w.shared.conns.load(Ordering::Relaxed) >= max
+            && !self.evict_one()
+            && !self.ask_another_worker()
+        {
             refuse(&fd, &self.w.clock.imf);
             return;
         }
@@ -572,6 +596,11 @@ impl EventLoop {
         let conn = Conn::new(fd, peer, self.w.now, self.w.header_ms);
         let token = self.conns.insert(conn);
         let idx = (token & IDX_MASK) as usize;
+        // A new connection is idle until its first request arrives (it may never send one).
+        self.conns.slots[idx]
+            .as_mut()
+            .expect("just inserted")
+            .set_idle(&self.w, true);
         self.conns.slots[idx].as_mut().expect("just inserted").token = token;
         let fd = &self.conns.slots[idx].as_ref().expect("just inserted").fd;
         if self.w.poller.add(fd, token, Interest::Stream).is_err() {
@@ -581,6 +610,57 @@ impl EventLoop {
                 .as_mut()
                 .expect("just inserted")
                 .add_trace();
+        }
+    }
+
+    /// The server is full and this worker has nothing to close: ask the worker with the most
+    /// idle connections to close one (it will within microseconds), and take the new client
+    /// meanwhile. False when no worker has an idle connection to spare.
+    fn ask_another_worker(&mut self) -> bool {
+        let me = self.w.id;
+        let shared = &self.w.shared;
+        let best = (0..shared.idle.len())
+            .filter(|&i| i != me)
+            .map(|i| {
+                let idle = shared.idle[i].load(Ordering::Relaxed);
+                (
+                    i,
+                    idle.saturating_sub(shared.evict[i].load(Ordering::Relaxed)),
+                )
+            })
+            .max_by_key(|&(_, spare)| spare);
+        let Some((target, spare)) = best else {
+            return false;
+        };
+        if spare == 0 {
+            return false;
+        }
+        shared.evict[target].fetch_add(1, Ordering::Relaxed);
+        if let Some(w) = shared.wakers.get().and_then(|w| w.get(target)) {
+            w.wake();
+        }
+        true
+    }
+
+    /// Close the longest-idle keep-alive connection of this worker, if it has one.
+    fn evict_idle_only(&mut self) -> bool {
+        let victim = self
+            .conns
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                s.as_ref()
+                    .filter(|c| c.is_idle())
+                    .map(|c| (i, c.idle_since))
+            })
+            .min_by_key(|&(_, t)| t);
+        match victim {
+            Some((idx, _)) => {
+                self.close(idx);
+                true
+            }
+            None => false,
         }
     }
 
