@@ -145,16 +145,21 @@ pub fn start(
     let path = ctx.scratch.clone();
     // The script is the first existing regular file along the path; the rest is PATH_INFO.
     let mut found = None;
-    let mut end = 0;
+    // Start after the --cgi prefix: its own segments are directories, not the program.
+    let longest = ctx
+        .cfg
+        .cgi
+        .iter()
+        .filter(|p| path.starts_with(p.as_bytes()))
+        .map(|p| p.len())
+        .max();
+    let mut end = longest.unwrap_or(1) - 1;
     while end < path.len() {
         end = match path[end + 1..].iter().position(|&b| b == b'/') {
             Some(i) => end + 1 + i,
             None => path.len(),
         };
         let prefix = &path[..end];
-        if !is_cgi(ctx, &[prefix, b"/"].concat()) && !is_cgi(ctx, prefix) {
-            continue;
-        }
         let Ok(rel) = std::ffi::CString::new(&prefix[1..]) else {
             r.error(400);
             return Started::Answered;

@@ -309,6 +309,7 @@ fn fill_cache<'c>(
     if name.ends_with(b".gz") || name.ends_with(b".br") {
         return None;
     }
+    let looks_for_siblings = precompressible(ty.0);
     let key_len = ctx
         .scratch
         .iter()
@@ -321,6 +322,9 @@ fn fill_cache<'c>(
     let mut reps: [Option<cache::Rep>; 3] = [None, None, None];
     let mut vary = false;
     for (i, ext, coding) in [(1, &b".br"[..], &b"br"[..]), (2, b".gz", b"gzip")] {
+        if !looks_for_siblings {
+            break;
+        }
         if let Some((f, s)) = open_sibling(ctx, dir, name, ext) {
             vary = true;
             reps[i] = Some(render_rep(r, &f, &s, ty, Some(coding), true)?);
@@ -411,7 +415,7 @@ fn send_file(
     let mut st = st;
     let mut encoding: Option<&'static [u8]> = None;
     let mut vary = false;
-    if !name.ends_with(b".gz") && !name.ends_with(b".br") {
+    if precompressible(mime) && !name.ends_with(b".gz") && !name.ends_with(b".br") {
         let acc = accepts(req);
         for (ext, coding, ok) in [
             (&b".br"[..], &b"br"[..], acc.br),
@@ -559,6 +563,22 @@ fn boundary_for(etag: &[u8]) -> Vec<u8> {
     let mut out = b"barehttpd-".to_vec();
     push_hex(&mut out, h);
     out
+}
+
+/// Whether `.br`/`.gz` siblings are looked for: text, scripts, data, SVG and WebAssembly.
+/// Images, audio, video and archives are compressed already; not looking saves two opens
+/// per request for them.
+fn precompressible(mime: &str) -> bool {
+    mime.starts_with("text/")
+        || matches!(
+            mime,
+            "application/javascript"
+                | "application/json"
+                | "application/xml"
+                | "application/wasm"
+                | "application/manifest+json"
+                | "image/svg+xml"
+        )
 }
 
 /// Content-Type from the file name's extension (the shared MIME database), and whether it is
