@@ -1,0 +1,216 @@
+# bench/lib/common.sh: what run.sh and lean.sh share. Sourced, never run.
+#
+# Owns: installing the tools, building barehttpd, the docroot, starting and stopping the three
+# servers on loopback, and the /proc readings (CPU ticks, RSS). Every process started here is
+# recorded and stopped by `cleanup`, which the caller installs as its EXIT trap.
+# The caller sets HERE (the bench/ directory) before sourcing.
+
+ROOT=$(cd "$HERE/.." && pwd)
+# The outside checks live beside the repository: ../shared/acceptance from the repo root.
+ACC=${ACC:-$HERE/../../shared/acceptance}
+HZ=$(getconf CLK_TCK)
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+# Scratch space for this run: binaries, docroot, server run dirs, raw results.
+WORK=${WORK:-$(mktemp -d /tmp/barehttpd-bench.XXXXXX)}
+mkdir -p "$WORK"
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+
+# need_tools CMD... : install the Debian package of each missing command.
+need_tools() {
+  local missing=() c
+  for c in "$@"; do
+    command -v "$c" >/dev/null 2>&1 && continue
+    case $c in
+      nginx) missing+=(nginx-light) ;;
+      taskset) missing+=(util-linux) ;;
+      curl | wrk | lighttpd | strace | python3) missing+=("$c") ;;
+      strip) missing+=(binutils) ;;
+      *) die "do not know how to install $c" ;;
+    esac
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]} ..."
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  # Debian starts the packaged daemons on install; they would sit on port 80 and compete for
+  # the CPU. Stop them through their service, not by name.
+  if command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl stop nginx lighttpd 2>/dev/null || true
+  elif command -v service >/dev/null 2>&1; then
+    $SUDO service nginx stop >/dev/null 2>&1 || true
+    $SUDO service lighttpd stop >/dev/null 2>&1 || true
+  fi
+}
+
+# build_release [FEATURES]: build barehttpd in release mode and copy the binary to
+# $WORK/bin/barehttpd[-FEATURES], so that a concurrent `cargo build` by someone else cannot swap
+# it mid-run. A feature build goes to its own target dir, never over target/release.
+# With REV set (a commit, e.g. REV=HEAD), that commit is built from `git archive` instead of
+# the working tree: for comparing commits, or when the working tree is mid-edit.
+build_release() {
+  local feat=${1:-} src=$ROOT out=$WORK/bin/barehttpd${1:+-$1} kind=""
+  mkdir -p "$WORK/bin"
+  if [ -n "${REV:-}" ]; then
+    src=$WORK/src-$(git -C "$ROOT" rev-parse --short "$REV") || die "REV=$REV: no such commit"
+    if [ ! -d "$src" ]; then
+      mkdir -p "$src"
+      git -C "$ROOT" archive "$REV" | tar -x -C "$src"
+    fi
+    kind=rev
+  fi
+  [ -z "$feat" ] || kind=${kind:+$kind-}$feat
+  local tdir=$ROOT/target${kind:+/bench-$kind}
+  say "building barehttpd (release${feat:+, $feat}${REV:+, $REV}) ..."
+  (cd "$src" && cargo build --release --quiet ${feat:+--features "$feat"} --target-dir "$tdir") ||
+    die "cargo build failed in $src (is the tree mid-edit? try REV=HEAD)"
+  cp "$tdir/release/barehttpd" "$out"
+  printf '%s\n' "$out"
+}
+
+# describe_build: which barehttpd was measured, for the table's heading.
+describe_build() {
+  if [ -n "${REV:-}" ]; then
+    echo "barehttpd $(git -C "$ROOT" rev-parse --short "$REV")"
+  else
+    local dirty=""
+    git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || dirty=" + uncommitted changes"
+    echo "barehttpd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) (working tree$dirty)"
+  fi
+}
+
+make_docroot() {
+  [ -f "$ACC/make-docroot.sh" ] || die "no $ACC/make-docroot.sh (the shared acceptance kit)"
+  sh "$ACC/make-docroot.sh" "$WORK/docroot" >/dev/null
+  DOCROOT=$WORK/docroot
+}
+
+# free_port N: the first port from N up that nothing listens on.
+free_port() {
+  local p=$1
+  while [ -n "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; do p=$((p + 1)); done
+  printf '%s\n' "$p"
+}
+
+# wait_http PORT: until /hello.txt answers (5 s at most).
+wait_http() {
+  local i=0
+  while ! curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$1/hello.txt"; do
+    i=$((i + 1)); [ $i -lt 100 ] || return 1; sleep 0.05
+  done
+}
+
+# Processes started here, as "bare PID" or "ref NAME PORT RUNDIR"; cleanup stops each.
+STARTED=()
+
+# start_server NAME PORT WORKERS CPUS [BIN [EXTRA ARGS...]]: start one server and set PID
+# (its main process). CPUS ("" for none) pins the server and its children with taskset.
+# BIN and EXTRA ARGS are for barehttpd only.
+start_server() {
+  local name=$1 port=$2 workers=$3 cpus=${4:-} pin=()
+  [ -n "$cpus" ] && pin=(taskset -c "$cpus")
+  case $name in
+    barehttpd)
+      local bin=${5:-$WORK/bin/barehttpd}
+      shift $(($# < 5 ? $# : 5))
+      "${pin[@]}" "$bin" "$DOCROOT" --listen "127.0.0.1:$port" --workers "$workers" \
+        --access-log off --quiet "$@" 2>>"$WORK/barehttpd-$port.err" &
+      PID=$!
+      STARTED+=("bare $PID")
+      ;;
+    nginx | lighttpd)
+      local run=$WORK/ref-$name-$port
+      PERF=1 WORKERS=$workers "${pin[@]}" sh "$ACC/refserver.sh" start "$name" "$port" \
+        "$DOCROOT" "$run" >/dev/null || die "refserver.sh could not start $name"
+      STARTED+=("ref $name $port $run")
+      PID=$(cat "$run/$name.pid")
+      ;;
+    *) die "unknown server $name" ;;
+  esac
+  wait_http "$port" || die "$name did not answer on port $port (see $WORK)"
+}
+
+# stop_entry "bare PID" | "ref NAME PORT RUNDIR" | "pid PID": stop one thing started here
+# (a "pid" is a helper: strace, which detaches on SIGINT, or a client).
+stop_entry() {
+  set -- $1
+  case $1 in
+    pid)
+      kill -INT "$2" 2>/dev/null || true
+      wait "$2" 2>/dev/null || true
+      ;;
+    bare)
+      if kill -0 "$2" 2>/dev/null; then
+        kill -TERM "$2" 2>/dev/null || true
+        local i=0
+        while kill -0 "$2" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+        kill -KILL "$2" 2>/dev/null || true
+      fi
+      wait "$2" 2>/dev/null || true
+      ;;
+    ref)
+      local kids="" pidf=$4/$2.pid
+      if [ -f "$pidf" ]; then kids=$(child_pids "$(cat "$pidf")"); fi
+      sh "$ACC/refserver.sh" stop "$2" "$3" - "$4" >/dev/null 2>&1 || true
+      # The master takes its workers down; any that outlive it are ours to end, by PID.
+      local k; for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+      ;;
+  esac
+}
+
+# forget PID: a helper ended normally; drop it so that cleanup never signals a reused PID.
+forget() {
+  local e keep=()
+  for e in "${STARTED[@]}"; do [ "$e" = "pid $1" ] || keep+=("$e"); done
+  STARTED=("${keep[@]}")
+}
+
+stop_all() {
+  local e
+  for e in "${STARTED[@]}"; do stop_entry "$e"; done
+  STARTED=()
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e  # stop everything even if one stop fails
+  stop_all
+  # Keep the raw results; drop the bulky parts.
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK/docroot" "$WORK/bin" "$WORK"/src-*
+  exit $rc
+}
+
+# child_pids PID: direct children (nginx and lighttpd workers).
+child_pids() { pgrep -P "$1" 2>/dev/null | tr '\n' ' ' || true; }
+
+# server_pids PID: the process and its children: everything whose CPU the server costs.
+server_pids() { printf '%s %s\n' "$1" "$(child_pids "$1")"; }
+
+# cpu_ticks PID...: utime+stime of every thread of the given processes, in clock ticks.
+# The command name in /proc/PID/stat may hold spaces, so fields are counted after its ')'.
+cpu_ticks() {
+  local p files=()
+  for p in "$@"; do files+=(/proc/"$p"/task/*/stat); done
+  cat "${files[@]}" 2>/dev/null | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
+
+# rss_kib PID... / pss_kib PID...: resident and proportional set size, summed. PSS splits
+# pages shared between a master and its workers, so it does not count them twice.
+rss_kib() {
+  local p t=0 v
+  for p in "$@"; do
+    v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null); t=$((t + ${v:-0}))
+  done
+  printf '%s\n' "$t"
+}
+pss_kib() {
+  local p t=0 v
+  for p in "$@"; do
+    v=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null); t=$((t + ${v:-0}))
+  done
+  printf '%s\n' "$t"
+}
