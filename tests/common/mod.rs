@@ -1,0 +1,594 @@
+//! Shared helpers for the integration tests: a throw-away document root, a running server on
+//! an ephemeral port, and a raw HTTP/1.1 client over `std::net::TcpStream`.
+//!
+//! The client is deliberately dumb: it writes exactly the bytes a test gives it and parses
+//! what comes back by the rules of RFC 9112 §6.3 (Content-Length framing, no body for HEAD,
+//! 1xx, 204 or 304), so every test sees the wire, not a library's interpretation of it.
+//! Everything is bounded in time: reads have timeouts, waits have deadlines, and the server
+//! process is killed when its `Server` is dropped. Each test binary uses only part of this
+//! module, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// How long any single read may block before a test gives up on the server.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the server may take to print its banner.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub const HELLO: &[u8] = b"Hello, world\n";
+
+// ---------------------------------------------------------------------------------------
+// Temporary directories
+// ---------------------------------------------------------------------------------------
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique directory under the system temp dir, removed on drop. Layout:
+/// `base/www` is the document root; `base/` itself is outside it (for secrets and logs).
+pub struct TempRoot {
+    pub base: PathBuf,
+    pub www: PathBuf,
+}
+
+impl TempRoot {
+    pub fn new() -> TempRoot {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let base = std::env::temp_dir().join(format!(
+            "barehttpd-it-{}-{}-{}",
+            std::process::id(),
+            n,
+            nanos
+        ));
+        let www = base.join("www");
+        std::fs::create_dir_all(&www).expect("create temp docroot");
+        TempRoot { base, www }
+    }
+
+    /// Write `data` at `rel` (relative to the docroot), creating parent directories.
+    pub fn file(&self, rel: &str, data: &[u8]) -> PathBuf {
+        let p = self.www.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dirs");
+        }
+        std::fs::write(&p, data).expect("write test file");
+        p
+    }
+
+    pub fn dir(&self, rel: &str) -> PathBuf {
+        let p = self.www.join(rel);
+        std::fs::create_dir_all(&p).expect("create dir");
+        p
+    }
+
+    /// Write a file beside (outside) the docroot.
+    pub fn outside(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.base.join(name);
+        std::fs::write(&p, data).expect("write outside file");
+        p
+    }
+}
+
+impl Default for TempRoot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TempRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Deterministic pseudo-random bytes (so a corrupted or shifted body cannot match by luck).
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+// ---------------------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------------------
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_barehttpd")
+}
+
+/// A running barehttpd on an ephemeral port, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    /// Every stderr line the server printed so far (the banner included).
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Start barehttpd serving `root` with 2 workers, no access log, plus `extra` flags.
+    pub fn start(root: &Path, extra: &[&str]) -> Server {
+        let mut args: Vec<String> = vec![
+            root.to_str().expect("utf-8 temp path").to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        let has = |f: &str| extra.contains(&f);
+        if !has("--workers") {
+            args.extend(["--workers".into(), "2".into()]);
+        }
+        if !has("--access-log") {
+            args.extend(["--access-log".into(), "off".into()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::start_args(&args)
+    }
+
+    /// Start barehttpd with exactly `args`, wait for its banner and learn its port.
+    pub fn start_args(args: &[String]) -> Server {
+        let mut child = Command::new(bin())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn barehttpd");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<String>();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                keep.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let port = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(p) = banner_port(&line) {
+                        break p;
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "barehttpd printed no banner within {START_TIMEOUT:?}; stderr: {:?}",
+                        lines.lock().unwrap()
+                    );
+                }
+            }
+        };
+        Server {
+            child,
+            port,
+            stderr: lines,
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A new client connection.
+    pub fn connect(&self) -> Client {
+        Client::connect(&self.addr())
+    }
+
+    /// Send one request on a fresh connection and read its response.
+    pub fn request(&self, raw: &[u8]) -> Response {
+        let mut c = self.connect();
+        c.send(raw);
+        c.response()
+    }
+
+    /// `GET path` with Connection: close, on a fresh connection.
+    pub fn get(&self, path: &str) -> Response {
+        self.request(&get_close(path))
+    }
+
+    /// Send a signal with the `kill` command.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(ok.success(), "kill -{sig} failed");
+    }
+
+    /// Wait for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        wait_child(&mut self.child, limit)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port in `barehttpd 0.1.0: serving /x on http://127.0.0.1:PORT/ (2 workers); ...`.
+fn banner_port(line: &str) -> Option<u16> {
+    let url = line.split_whitespace().find(|w| w.starts_with("http://"))?;
+    let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+    hostport.rsplit(':').next()?.parse().ok()
+}
+
+/// Wait for `child` to exit, at most `limit`.
+pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run barehttpd with `args` to completion (killed after 10 s): (exit status, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn barehttpd");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = wait_child(&mut child, Duration::from_secs(10));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = t_out.join().unwrap();
+    let stderr = t_err.join().unwrap();
+    (status.and_then(|s| s.code()), stdout, stderr)
+}
+
+// ---------------------------------------------------------------------------------------
+// The raw client
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub version: String,
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first field named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Whether the Connection field lists `token`.
+    pub fn connection_has(&self, token: &str) -> bool {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+}
+
+/// How a connection ended when a test waited for it to end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// Orderly close (FIN) after these many unexpected bytes.
+    Eof(usize),
+    /// Reset by the server after these many unexpected bytes.
+    Reset(usize),
+    /// Still open when the wait ended, after these many bytes.
+    Open(usize),
+}
+
+/// One client connection with a read buffer (bytes read past one response stay for the next).
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(addr: &str) -> Client {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write request");
+    }
+
+    /// Try to send; false if the server already closed or reset the connection.
+    pub fn try_send(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
+    /// Read more bytes into the buffer; Ok(0) at end of stream.
+    fn fill(&mut self) -> std::io::Result<usize> {
+        let mut chunk = [0u8; 64 * 1024];
+        let n = self.stream.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Read until at least `n` bytes are buffered (they stay for `response`), and return them.
+    pub fn prefetch(&mut self, n: usize) -> &[u8] {
+        while self.buf.len() < n {
+            match self.fill() {
+                Ok(0) => panic!("connection closed after {} of {n} bytes", self.buf.len()),
+                Ok(_) => {}
+                Err(e) => panic!("prefetch: {e} after {} of {n} bytes", self.buf.len()),
+            }
+        }
+        &self.buf
+    }
+
+    /// Read one response to a request that was not HEAD.
+    pub fn response(&mut self) -> Response {
+        self.try_response(false)
+            .unwrap_or_else(|e| panic!("reading a response: {e}"))
+    }
+
+    /// Read one response to a HEAD request (never a body).
+    pub fn head_response(&mut self) -> Response {
+        self.try_response(true)
+            .unwrap_or_else(|e| panic!("reading a HEAD response: {e}"))
+    }
+
+    /// Read one response; Err describes what went wrong (timeout, EOF, bad framing).
+    pub fn try_response(&mut self, head: bool) -> Result<Response, String> {
+        loop {
+            if let Some((r, n)) = parse_response(&self.buf, head)? {
+                self.buf.drain(..n);
+                return Ok(r);
+            }
+            match self.fill() {
+                Ok(0) => {
+                    return Err(format!(
+                        "connection closed before a complete response; got {:?}",
+                        String::from_utf8_lossy(&self.buf)
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "no complete response ({e}); got {} bytes: {:?}",
+                        self.buf.len(),
+                        String::from_utf8_lossy(&self.buf[..self.buf.len().min(300)])
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Read everything until the server closes (bounded by the read timeout per read).
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        loop {
+            match self.fill() {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                Err(e) => panic!(
+                    "read_to_end: {e} after {} bytes without end of stream",
+                    self.buf.len()
+                ),
+            }
+        }
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Wait up to `limit` for the connection to end, counting any bytes that still arrive.
+    pub fn wait_end(&mut self, limit: Duration) -> Ending {
+        let deadline = Instant::now() + limit;
+        let mut extra = self.buf.len();
+        self.buf.clear();
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ending::Open(extra);
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ending::Eof(extra),
+                Ok(n) => extra += n,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ending::Reset(extra),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Ending::Open(extra);
+                }
+                Err(e) => panic!("wait_end: {e}"),
+            }
+        }
+    }
+
+    /// The connection was closed by the server (EOF or reset) within `limit`, with no
+    /// further bytes. Panics with `what` otherwise.
+    pub fn assert_closed(&mut self, limit: Duration, what: &str) {
+        match self.wait_end(limit) {
+            Ending::Eof(0) | Ending::Reset(0) => {}
+            other => panic!("{what}: expected the server to close within {limit:?}, got {other:?}"),
+        }
+        self.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    }
+
+    /// Nothing arrives and the connection stays open for `d`.
+    pub fn assert_silent_open(&mut self, d: Duration, what: &str) {
+        match self.wait_end(d) {
+            Ending::Open(0) => {}
+            other => panic!("{what}: expected an open, silent connection, got {other:?}"),
+        }
+        self.stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    }
+
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    find(hay, needle).is_some()
+}
+
+/// Parse one response from the start of `buf`: `Ok(None)` while incomplete, else the
+/// response and its length in bytes. `head` says the request was HEAD (no body follows).
+pub fn parse_response(buf: &[u8], head: bool) -> Result<Option<(Response, usize)>, String> {
+    let Some(head_end) = find(buf, b"\r\n\r\n").map(|i| i + 4) else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(&buf[..head_end - 4]).into_owned();
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or("").to_string();
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let reason = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    for l in lines {
+        let (n, v) = l
+            .split_once(':')
+            .ok_or_else(|| format!("bad header line {l:?}"))?;
+        if n.is_empty() || n.ends_with(' ') {
+            return Err(format!("bad header name in {l:?}"));
+        }
+        headers.push((n.to_string(), v.trim().to_string()));
+    }
+    // RFC 9112 §6.3: no body after HEAD, 1xx, 204 or 304; otherwise Content-Length frames it.
+    let no_body = head || (100..200).contains(&status) || status == 204 || status == 304;
+    let len: usize = if no_body {
+        0
+    } else {
+        let (_, v) = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .ok_or_else(|| format!("response without Content-Length: {text:?}"))?;
+        v.parse().map_err(|_| format!("bad Content-Length {v:?}"))?
+    };
+    if buf.len() < head_end + len {
+        return Ok(None);
+    }
+    let body = buf[head_end..head_end + len].to_vec();
+    Ok(Some((
+        Response {
+            version,
+            status,
+            reason,
+            headers,
+            body,
+        },
+        head_end + len,
+    )))
+}
+
+/// Split a byte stream holding several complete responses (none to HEAD) into responses.
+pub fn parse_all(bytes: &[u8]) -> Result<Vec<Response>, String> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match parse_response(rest, false)? {
+            Some((r, n)) => {
+                out.push(r);
+                rest = &rest[n..];
+            }
+            None => {
+                return Err(format!(
+                    "trailing bytes that are not a complete response: {:?}",
+                    String::from_utf8_lossy(&rest[..rest.len().min(300)])
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A minimal valid request for `path` on a persistent connection.
+pub fn get_req(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
+}
+
+/// A minimal valid request for `path` that closes the connection afterwards.
+pub fn get_close(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// A docroot with the files most tests use: /hello.txt ("Hello, world\n").
+pub fn basic_root() -> TempRoot {
+    let r = TempRoot::new();
+    r.file("hello.txt", HELLO);
+    r
+}
