@@ -1,0 +1,518 @@
+//! Directory listings with `--listing` (RFC 9110 §9.3.1: the representation the server selects
+//! for a directory without an index): the HTML page read row by row, and the JSON form chosen
+//! by `?format=json` or by `Accept: application/json` (proactive negotiation, §12.1, §12.5.1),
+//! parsed with a small JSON reader so its structure, not its spelling, is checked.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, SystemTime};
+
+/// A name that needs escaping in HTML, in JSON and in a URL.
+const TRICKY: &str = "q\"b\\s<i>&'.txt";
+
+/// `/pub/` holds two directories, four files and a dotfile, with known sizes and dates.
+fn setup(extra: &[&str]) -> (TempRoot, Server) {
+    let root = TempRoot::new();
+    root.file("top.txt", b"top\n");
+    root.file("pub/zeta/z.txt", b"z\n");
+    root.file("pub/alpha/a.txt", b"a\n");
+    let at = |p: std::path::PathBuf, secs: u64| {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .and_then(|f| f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)))
+            .expect("set mtime");
+    };
+    at(root.file("pub/b.txt", &pattern(1536, 41)), 1_000_000_000);
+    at(
+        root.file("pub/a.bin", &pattern(3 * 1024 * 1024, 42)),
+        1_500_000_000,
+    );
+    root.file("pub/tiny.txt", b"tiny\n");
+    root.file(&format!("pub/{TRICKY}"), b"tricky\n");
+    root.file("pub/.hidden", b"secret\n");
+    let s = Server::start(&root.www, extra);
+    (root, s)
+}
+
+fn get_accept(s: &Server, path: &str, accept: &str) -> Response {
+    s.request(
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nAccept: {accept}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+/// One row of an HTML listing: the link, the visible name (unescaped), size and date cells.
+#[derive(Debug)]
+struct Row {
+    href: String,
+    name: String,
+    size: String,
+    date: String,
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The text of an HTML fragment without its tags.
+fn text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in html.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    unescape(out.trim())
+}
+
+/// The rows of the listing table body, in page order.
+fn rows(page: &str) -> Vec<Row> {
+    let body = page
+        .split_once("<tbody>")
+        .and_then(|(_, rest)| rest.split_once("</tbody>"))
+        .map(|(b, _)| b)
+        .unwrap_or_else(|| panic!("no table body in:\n{page}"));
+    body.split("<tr>")
+        .skip(1)
+        .map(|row| {
+            let cells: Vec<&str> = row
+                .split("<td")
+                .skip(1)
+                .map(|c| c.split_once('>').map_or("", |(_, rest)| rest))
+                .map(|c| c.split("</td>").next().unwrap_or(""))
+                .collect();
+            assert_eq!(cells.len(), 3, "row {row:?}");
+            let href = cells[0]
+                .split_once("href=\"")
+                .and_then(|(_, r)| r.split_once('"'))
+                .map(|(h, _)| unescape(h))
+                .unwrap_or_default();
+            Row {
+                href,
+                name: text(cells[0]),
+                size: text(cells[1]),
+                date: text(cells[2]),
+            }
+        })
+        .collect()
+}
+
+/// RFC 9110 §9.3.1 with `--listing`: folders first, then files, each sorted by name; a parent
+/// link below the root; sizes in B, KiB and MiB; modification dates in UTC; a viewport for
+/// small screens; and names escaped so that none can add markup.
+#[test]
+fn rfc9110_9_3_1_html_listing_rows() {
+    let (_root, s) = setup(&["--listing"]);
+    let r = s.get("/pub/");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    let page = r.body_str();
+    assert!(
+        page.contains("<meta name=\"viewport\""),
+        "no viewport meta tag:\n{page}"
+    );
+    assert!(!page.contains("<i>"), "a file name became markup:\n{page}");
+    let rows = rows(&page);
+    assert_eq!(
+        rows[0].href, "../",
+        "first row is not the parent link: {:?}",
+        rows[0]
+    );
+    assert!(
+        rows[0].name.to_ascii_lowercase().contains("parent"),
+        "{:?}",
+        rows[0]
+    );
+    let names: Vec<&str> = rows[1..].iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["alpha/", "zeta/", "a.bin", "b.txt", TRICKY, "tiny.txt"],
+        "folders first, then files, each sorted:\n{page}"
+    );
+    let by_name = |n: &str| rows.iter().find(|r| r.name == n).unwrap();
+    assert_eq!(by_name("b.txt").size, "1.5 KiB");
+    assert_eq!(by_name("b.txt").date, "2001-09-09 01:46");
+    assert_eq!(by_name("a.bin").size, "3.0 MiB");
+    assert_eq!(by_name("a.bin").date, "2017-07-14 02:40");
+    assert_eq!(by_name("tiny.txt").size, "5 B");
+    for d in ["alpha/", "zeta/"] {
+        assert!(by_name(d).href.ends_with(d), "{:?}", by_name(d));
+        assert!(
+            !by_name(d).size.contains('B'),
+            "a folder with a size: {:?}",
+            by_name(d)
+        );
+    }
+    // Every file row has a date like 2001-09-09 01:46.
+    for row in &rows[1..] {
+        let d = row.date.as_bytes();
+        let shape = d.len() == 16
+            && d.iter().enumerate().all(|(i, &b)| match i {
+                4 | 7 => b == b'-',
+                10 => b == b' ',
+                13 => b == b':',
+                _ => b.is_ascii_digit(),
+            });
+        assert!(shape, "date cell {:?}", row);
+    }
+    assert!(
+        !page.contains(".hidden"),
+        "dotfile listed without --dotfiles"
+    );
+    // The tricky name's link leads to the file.
+    let href = &by_name(TRICKY).href;
+    assert!(
+        !href.contains('<') && !href.contains('"') && !href.contains('\\'),
+        "link not percent-encoded: {href:?}"
+    );
+    let r = s.get(&format!("/pub/{}", href.trim_start_matches("./")));
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"tricky\n"[..]),
+        "{href}"
+    );
+}
+
+/// The parent link appears below the root and never at the root itself (nothing is above it).
+#[test]
+fn rfc9110_9_3_1_parent_link_only_below_the_root() {
+    let (_root, s) = setup(&["--listing"]);
+    for (path, parent) in [("/", false), ("/pub/", true), ("/pub/alpha/", true)] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{path}");
+        let page = r.body_str();
+        let has = rows(&page).iter().any(|r| r.href == "../");
+        assert_eq!(has, parent, "{path}: parent link\n{page}");
+    }
+    let names: Vec<String> = rows(&s.get("/").body_str())
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["pub/", "top.txt"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// A small JSON reader (RFC 8259), enough to check the listing's structure.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    fn str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn num(&self) -> Option<f64> {
+        match self {
+            Json::Num(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// Parse a complete JSON text; Err names the byte offset where it went wrong.
+fn parse_json(text: &str) -> Result<Json, String> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let v = value(b, &mut i)?;
+    ws(b, &mut i);
+    if i != b.len() {
+        return Err(format!("trailing bytes at {i}"));
+    }
+    Ok(v)
+}
+
+fn ws(b: &[u8], i: &mut usize) {
+    while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+        *i += 1;
+    }
+}
+
+fn value(b: &[u8], i: &mut usize) -> Result<Json, String> {
+    ws(b, i);
+    let lit = |i: &mut usize, word: &[u8], v: Json| {
+        if b[*i..].starts_with(word) {
+            *i += word.len();
+            Ok(v)
+        } else {
+            Err(format!("bad literal at {i}"))
+        }
+    };
+    match b.get(*i) {
+        Some(b'{') => {
+            *i += 1;
+            let mut m = Vec::new();
+            ws(b, i);
+            if b.get(*i) == Some(&b'}') {
+                *i += 1;
+                return Ok(Json::Obj(m));
+            }
+            loop {
+                ws(b, i);
+                let Json::Str(k) = string(b, i)? else {
+                    unreachable!()
+                };
+                ws(b, i);
+                if b.get(*i) != Some(&b':') {
+                    return Err(format!("expected ':' at {i}"));
+                }
+                *i += 1;
+                m.push((k, value(b, i)?));
+                ws(b, i);
+                match b.get(*i) {
+                    Some(b',') => *i += 1,
+                    Some(b'}') => {
+                        *i += 1;
+                        return Ok(Json::Obj(m));
+                    }
+                    _ => return Err(format!("expected ',' or '}}' at {i}")),
+                }
+            }
+        }
+        Some(b'[') => {
+            *i += 1;
+            let mut v = Vec::new();
+            ws(b, i);
+            if b.get(*i) == Some(&b']') {
+                *i += 1;
+                return Ok(Json::Arr(v));
+            }
+            loop {
+                v.push(value(b, i)?);
+                ws(b, i);
+                match b.get(*i) {
+                    Some(b',') => *i += 1,
+                    Some(b']') => {
+                        *i += 1;
+                        return Ok(Json::Arr(v));
+                    }
+                    _ => return Err(format!("expected ',' or ']' at {i}")),
+                }
+            }
+        }
+        Some(b'"') => string(b, i),
+        Some(b't') => lit(i, b"true", Json::Bool(true)),
+        Some(b'f') => lit(i, b"false", Json::Bool(false)),
+        Some(b'n') => lit(i, b"null", Json::Null),
+        Some(c) if *c == b'-' || c.is_ascii_digit() => {
+            let start = *i;
+            while *i < b.len() && matches!(b[*i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                *i += 1;
+            }
+            let s = std::str::from_utf8(&b[start..*i]).unwrap();
+            s.parse()
+                .map(Json::Num)
+                .map_err(|_| format!("bad number {s:?} at {start}"))
+        }
+        _ => Err(format!("unexpected byte at {i}")),
+    }
+}
+
+fn string(b: &[u8], i: &mut usize) -> Result<Json, String> {
+    if b.get(*i) != Some(&b'"') {
+        return Err(format!("expected a string at {i}"));
+    }
+    *i += 1;
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        match b.get(*i) {
+            None => return Err("unterminated string".into()),
+            Some(b'"') => {
+                *i += 1;
+                return String::from_utf8(out)
+                    .map(Json::Str)
+                    .map_err(|_| "invalid UTF-8".into());
+            }
+            Some(c) if *c < 0x20 => return Err(format!("raw control byte in a string at {i}")),
+            Some(b'\\') => {
+                let esc = *b.get(*i + 1).ok_or("dangling escape")?;
+                *i += 2;
+                let ch = match esc {
+                    b'"' => '"',
+                    b'\\' => '\\',
+                    b'/' => '/',
+                    b'b' => '\u{8}',
+                    b'f' => '\u{c}',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    b'u' => {
+                        let hex = b.get(*i..*i + 4).ok_or("short \\u escape")?;
+                        let n = u32::from_str_radix(std::str::from_utf8(hex).unwrap_or("x"), 16)
+                            .map_err(|_| format!("bad \\u escape at {i}"))?;
+                        *i += 4;
+                        char::from_u32(n).ok_or("surrogate escapes are not used here")?
+                    }
+                    _ => return Err(format!("bad escape at {i}")),
+                };
+                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+            }
+            Some(&c) => {
+                out.push(c);
+                *i += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn rfc8259_json_reader_reads_what_it_should() {
+    let v = parse_json(r#" {"a": [1, -2.5e1, true, null], "b\u0041\n": "x\"y"} "#).unwrap();
+    assert_eq!(
+        v.get("a"),
+        Some(&Json::Arr(vec![
+            Json::Num(1.0),
+            Json::Num(-25.0),
+            Json::Bool(true),
+            Json::Null
+        ]))
+    );
+    assert_eq!(v.get("bA\n").and_then(Json::str), Some("x\"y"));
+    for bad in ["{", "[1,]", "{\"a\" 1}", "\"a\nb\"", "[1] x", "{'a':1}"] {
+        assert!(parse_json(bad).is_err(), "{bad:?} parsed");
+    }
+}
+
+/// The entries of a JSON listing as (name, type, size, mtime), after checking its shape:
+/// an object with "path" (a string) and "entries" (an array of objects, each with a string
+/// name, a type of "dir" or "file", and numeric size and mtime).
+fn json_entries(r: &Response, path: &str) -> Vec<(String, String, u64, u64)> {
+    assert_eq!(r.status, 200);
+    let ct = r.header("content-type").unwrap_or_default();
+    assert!(ct.starts_with("application/json"), "Content-Type {ct:?}");
+    let text = r.body_str();
+    let v = parse_json(&text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"));
+    assert_eq!(v.get("path").and_then(Json::str), Some(path), "{text}");
+    let Some(Json::Arr(entries)) = v.get("entries") else {
+        panic!("no entries array:\n{text}");
+    };
+    entries
+        .iter()
+        .map(|e| {
+            let name = e.get("name").and_then(Json::str).expect("entry name");
+            let kind = e.get("type").and_then(Json::str).expect("entry type");
+            assert!(kind == "dir" || kind == "file", "type {kind:?}");
+            let num = |k: &str| {
+                let n = e
+                    .get(k)
+                    .and_then(Json::num)
+                    .unwrap_or_else(|| panic!("{k} of {name}"));
+                assert!(n >= 0.0 && n.fract() == 0.0, "{k} of {name}: {n}");
+                n as u64
+            };
+            (
+                name.to_string(),
+                kind.to_string(),
+                num("size"),
+                num("mtime"),
+            )
+        })
+        .collect()
+}
+
+/// `?format=json` and `Accept: application/json` give the listing as JSON, in the same order
+/// as the page, with exact sizes and Unix mtimes; names survive any character.
+#[test]
+fn rfc9110_12_5_1_json_listing() {
+    let (_root, s) = setup(&["--listing"]);
+    let by_query = s.get("/pub/?format=json");
+    let by_accept = get_accept(&s, "/pub/", "application/json");
+    for (how, r) in [("?format=json", &by_query), ("Accept", &by_accept)] {
+        let entries = json_entries(r, "/pub/");
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["alpha", "zeta", "a.bin", "b.txt", TRICKY, "tiny.txt"],
+            "{how}"
+        );
+        let kinds: Vec<&str> = entries.iter().map(|e| e.1.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["dir", "dir", "file", "file", "file", "file"],
+            "{how}"
+        );
+        let b = &entries[3];
+        assert_eq!((b.2, b.3), (1536, 1_000_000_000), "{how}: b.txt");
+        let a = &entries[2];
+        assert_eq!((a.2, a.3), (3 * 1024 * 1024, 1_500_000_000), "{how}: a.bin");
+        assert_eq!(entries[5].2, 5, "{how}: tiny.txt");
+    }
+    // §12.5.5: the answer depends on Accept, and says so.
+    let vary = by_accept
+        .header("vary")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(vary.contains("accept"), "Vary {vary:?}");
+    // A browser, which accepts HTML first, gets the page.
+    let r = get_accept(
+        &s,
+        "/pub/",
+        "text/html,application/xhtml+xml,application/json;q=0.9",
+    );
+    assert!(
+        r.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html"),
+        "{:?}",
+        r.headers
+    );
+    let r = s.get("/pub/?format=html");
+    assert!(
+        r.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+}
+
+/// RFC 9110 §17.3 (names that reveal what should stay private): dotfiles are neither listed
+/// nor served without `--dotfiles`, and both with it.
+#[test]
+fn rfc9110_17_3_dotfiles_are_listed_only_with_the_dotfiles_flag() {
+    let (_root, s) = setup(&["--listing"]);
+    assert!(!s.get("/pub/").body_str().contains(".hidden"));
+    let names: Vec<String> = json_entries(&s.get("/pub/?format=json"), "/pub/")
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert!(!names.iter().any(|n| n == ".hidden"), "{names:?}");
+    assert_eq!(s.get("/pub/.hidden").status, 404);
+
+    let (_root, s) = setup(&["--listing", "--dotfiles"]);
+    let page = s.get("/pub/").body_str();
+    assert!(
+        rows(&page).iter().any(|r| r.name == ".hidden"),
+        "dotfile missing with --dotfiles:\n{page}"
+    );
+    let names: Vec<String> = json_entries(&s.get("/pub/?format=json"), "/pub/")
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert!(names.iter().any(|n| n == ".hidden"), "{names:?}");
+    assert_eq!(s.get("/pub/.hidden").body, b"secret\n");
+}
