@@ -87,7 +87,9 @@ count_syscalls() {
   st=$!
   STARTED+=("pid $st")
   local i=0
-  while [ "$(grep -c attached "$out.log" 2>/dev/null || true)" -lt "$npids" ] && [ $i -lt 100 ]; do
+  # Until strace says it attached to each process (the log may not exist yet).
+  while [ "$(cat "$out.log" 2>/dev/null | grep -c attached || true)" -lt "$npids" ] &&
+    [ $i -lt 100 ]; do
     sleep 0.05; i=$((i + 1))
   done
   sleep 0.3

@@ -36,14 +36,17 @@ need_tools() {
   say "installing ${missing[*]} ..."
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-  # Debian starts the packaged daemons on install; they would sit on port 80 and compete for
-  # the CPU. Stop them through their service, not by name.
-  if command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl stop nginx lighttpd 2>/dev/null || true
-  elif command -v service >/dev/null 2>&1; then
-    $SUDO service nginx stop >/dev/null 2>&1 || true
-    $SUDO service lighttpd stop >/dev/null 2>&1 || true
-  fi
+  # Debian starts a daemon it has just installed; it would sit on port 80 and take CPU.
+  # Stop the services installed here (never one that was running before), through the service.
+  local pkg svc
+  for pkg in "${missing[@]}"; do
+    case $pkg in nginx-light) svc=nginx ;; lighttpd) svc=lighttpd ;; *) continue ;; esac
+    if command -v systemctl >/dev/null 2>&1; then
+      $SUDO systemctl stop "$svc" 2>/dev/null || true
+    else
+      $SUDO service "$svc" stop >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 # build_release [FEATURES]: build barehttpd in release mode and copy the binary to
@@ -155,8 +158,12 @@ stop_entry() {
       local kids="" pidf=$4/$2.pid
       if [ -f "$pidf" ]; then kids=$(child_pids "$(cat "$pidf")"); fi
       sh "$ACC/refserver.sh" stop "$2" "$3" - "$4" >/dev/null 2>&1 || true
-      # The master takes its workers down; any that outlive it are ours to end, by PID.
-      local k; for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+      # The master takes its workers down; any that outlive it are ours to end, by PID
+      # (checked to still be that server, not a process that took the PID since).
+      local k
+      for k in $kids; do
+        if [ "$(cat "/proc/$k/comm" 2>/dev/null)" = "$2" ]; then kill -KILL "$k" 2>/dev/null || true; fi
+      done
       ;;
   esac
 }
