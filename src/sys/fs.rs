@@ -1,16 +1,109 @@
 //! Files: opening beneath the document root, stat, reading and directory listings.
+//!
+//! On macOS (functions marked `cfg(target_os = "macos")`):
+//! - There is no openat2: `open_beneath` and `open_dir_beneath` walk the path one name at a
+//!   time from the root (`fs/walk.rs` says how, and what that cannot see). Symlinks are
+//!   followed while they stay beneath the root, as with RESOLVE_BENEATH.
+//! - There is no O_PATH: the root and the directories walked through are opened O_RDONLY,
+//!   so they need read permission, not only search permission.
+//! - There is no O_TMPFILE: `temp_file` creates a file with a fresh name (O_EXCL) and unlinks
+//!   it at once.
+//! - `fsync` is fcntl(F_FULLFSYNC): Darwin's fsync hands data to the drive, which may still
+//!   lose it from its cache in a power cut; F_FULLFSYNC makes the drive write it out.
+//! - `Stat` is this module's own struct (see there).
 
 use super::{AsFd, AsRawFd, OwnedFd, Result};
-use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
+#[cfg(target_os = "linux")]
+use rustix::fs::ResolveFlags;
+use rustix::fs::{AtFlags, Mode, OFlags};
 use std::ffi::CStr;
 
-pub use rustix::fs::{FileType, Stat};
+// Built for tests on Linux too, where they compare it with openat2.
+#[cfg(any(target_os = "macos", test))]
+mod walk;
+
+pub use rustix::fs::FileType;
+#[cfg(target_os = "linux")]
+pub use rustix::fs::Stat;
+
+/// A file's status: on macOS this struct, with the fields the server reads, so that code
+/// above compiles unchanged on both systems. Where Darwin's `struct stat` has other types
+/// than Linux's (`st_dev` and `st_nlink` are narrower, the `_nsec` fields are signed), the
+/// fields have Linux's; `st_mode` stays Darwin's `mode_t`, the type `FileType::from_raw_mode`
+/// takes there.
+#[cfg(target_os = "macos")]
+#[derive(Clone, Copy, Debug)]
+pub struct Stat {
+    pub st_dev: u64,
+    pub st_ino: u64,
+    pub st_mode: rustix::fs::RawMode,
+    pub st_nlink: u64,
+    pub st_uid: u32,
+    pub st_gid: u32,
+    pub st_size: i64,
+    pub st_blocks: i64,
+    pub st_atime: i64,
+    pub st_atime_nsec: u64,
+    pub st_mtime: i64,
+    pub st_mtime_nsec: u64,
+    pub st_ctime: i64,
+    pub st_ctime_nsec: u64,
+}
+
+#[cfg(target_os = "macos")]
+fn stat_of(st: rustix::fs::Stat) -> Stat {
+    // Nanoseconds are in 0..1e9, device numbers are bit patterns: no value is lost.
+    Stat {
+        st_dev: st.st_dev as u32 as u64,
+        st_ino: st.st_ino,
+        st_mode: st.st_mode,
+        st_nlink: u64::from(st.st_nlink),
+        st_uid: st.st_uid,
+        st_gid: st.st_gid,
+        st_size: st.st_size,
+        st_blocks: st.st_blocks,
+        st_atime: st.st_atime,
+        st_atime_nsec: st.st_atime_nsec as u64,
+        st_mtime: st.st_mtime,
+        st_mtime_nsec: st.st_mtime_nsec as u64,
+        st_ctime: st.st_ctime,
+        st_ctime_nsec: st.st_ctime_nsec as u64,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn stat_of(st: rustix::fs::Stat) -> Stat {
+    st
+}
+
+/// Syscall names as strace shows them on Linux, and dtruss on macOS.
+#[cfg(target_os = "linux")]
+mod name {
+    pub const FSTAT: &str = "fstat";
+    pub const FSTATAT: &str = "newfstatat";
+    pub const PREAD: &str = "pread64";
+    pub const GETDENTS: &str = "getdents64";
+    /// `open(path)` is openat on Linux.
+    pub const OPEN: &str = "openat";
+    pub const CWD: &str = "AT_FDCWD, ";
+}
+
+#[cfg(target_os = "macos")]
+mod name {
+    pub const FSTAT: &str = "fstat64";
+    pub const FSTATAT: &str = "fstatat64";
+    pub const PREAD: &str = "pread";
+    pub const GETDENTS: &str = "getdirentries64";
+    pub const OPEN: &str = "open";
+    pub const CWD: &str = "";
+}
 
 /// Open a directory to serve as a root for `open_beneath`.
+#[cfg(target_os = "linux")]
 pub fn open_root(path: &std::path::Path) -> Result<OwnedFd> {
     traced!(
-        "open",
-        ("{path:?}, O_PATH|O_DIRECTORY|O_CLOEXEC"),
+        "openat",
+        ("AT_FDCWD, {path:?}, O_PATH|O_DIRECTORY|O_CLOEXEC"),
         rustix::fs::open(
             path,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -20,9 +113,25 @@ pub fn open_root(path: &std::path::Path) -> Result<OwnedFd> {
     .map(OwnedFd::new)
 }
 
+/// Open a directory to serve as a root for `open_beneath`.
+#[cfg(target_os = "macos")]
+pub fn open_root(path: &std::path::Path) -> Result<OwnedFd> {
+    traced!(
+        "open",
+        ("{path:?}, O_RDONLY|O_DIRECTORY|O_CLOEXEC"),
+        rustix::fs::open(
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty()
+        )
+    )
+    .map(OwnedFd::new)
+}
+
 /// Open `path` (relative) for reading, refusing any resolution that leaves `root`: `..`,
 /// absolute symlinks and symlinks that climb out all fail (RESOLVE_BENEATH), and magic links
 /// under /proc are refused. O_NONBLOCK keeps a FIFO in the tree from blocking the worker.
+#[cfg(target_os = "linux")]
 pub fn open_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
     let root = root.as_fd();
     traced!(
@@ -42,9 +151,27 @@ pub fn open_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
     .map(OwnedFd::new)
 }
 
+/// Open `path` (relative) for reading, refusing any resolution that leaves `root`: `..` above
+/// it, absolute symlinks and symlinks that climb out all fail with EXDEV, as with
+/// RESOLVE_BENEATH (`fs/walk.rs`). O_NONBLOCK keeps a FIFO in the tree from blocking the
+/// worker.
+#[cfg(target_os = "macos")]
+pub fn open_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
+    walk::open_beneath(
+        root.as_fd(),
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+        "O_RDONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC",
+    )
+}
+
 pub fn fstat(fd: impl AsFd) -> Result<Stat> {
     let fd = fd.as_fd();
-    traced!("fstat", ("{}", fd.as_raw_fd()), rustix::fs::fstat(fd))
+    traced!(
+        name::FSTAT,
+        ("{}", fd.as_raw_fd()),
+        rustix::fs::fstat(fd).map(stat_of)
+    )
 }
 
 /// Stat a name inside an open directory, following a symlink so a listing shows what it
@@ -52,9 +179,9 @@ pub fn fstat(fd: impl AsFd) -> Result<Stat> {
 pub fn stat_in(dir: impl AsFd, name: &CStr) -> Result<Stat> {
     let dir = dir.as_fd();
     traced!(
-        "newfstatat",
+        name::FSTATAT,
         ("{}, {name:?}, 0", dir.as_raw_fd()),
-        rustix::fs::statat(dir, name, AtFlags::empty())
+        rustix::fs::statat(dir, name, AtFlags::empty()).map(stat_of)
     )
 }
 
@@ -63,7 +190,7 @@ pub fn pread(fd: impl AsFd, buf: &mut [u8], offset: u64) -> Result<usize> {
     let fd = fd.as_fd();
     let len = buf.len();
     traced!(
-        "pread64",
+        name::PREAD,
         ("{}, {len}, {offset}", fd.as_raw_fd()),
         rustix::io::pread(fd, buf, offset)
     )
@@ -76,7 +203,7 @@ pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
     let dir = dir.as_fd();
     // The listing's getdents64 calls are shown as one.
     let d = traced!(
-        "getdents64",
+        name::GETDENTS,
         ("{}", dir.as_raw_fd()),
         rustix::fs::Dir::read_from(dir).map(|_| ())
     )
@@ -102,8 +229,8 @@ pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
 /// leaving it in the backlog, which would wake the event loop again and again.
 pub fn open_reserve() -> Option<OwnedFd> {
     traced!(
-        "open",
-        ("\"/dev/null\", O_RDONLY|O_CLOEXEC"),
+        name::OPEN,
+        ("{}\"/dev/null\", O_RDONLY|O_CLOEXEC", name::CWD),
         rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
     )
     .ok()
@@ -111,6 +238,7 @@ pub fn open_reserve() -> Option<OwnedFd> {
 }
 
 /// Open a directory beneath `root` (for creating, renaming and removing names in it).
+#[cfg(target_os = "linux")]
 pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
     let root = root.as_fd();
     traced!(
@@ -128,6 +256,17 @@ pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
         )
     )
     .map(OwnedFd::new)
+}
+
+/// Open a directory beneath `root` (for creating, renaming and removing names in it).
+#[cfg(target_os = "macos")]
+pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
+    walk::open_beneath(
+        root.as_fd(),
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        "O_RDONLY|O_DIRECTORY|O_CLOEXEC",
+    )
 }
 
 /// Create a new file `name` in `dir` for writing; fails if the name exists (O_EXCL), and never
@@ -151,10 +290,11 @@ pub fn create_new_in(dir: impl AsFd, name: &CStr) -> Result<OwnedFd> {
 }
 
 /// An unnamed temporary file (O_TMPFILE) in `dir`, gone when closed.
+#[cfg(target_os = "linux")]
 pub fn temp_file(dir: &str) -> Result<OwnedFd> {
     traced!(
-        "open",
-        ("{dir:?}, O_TMPFILE|O_RDWR|O_CLOEXEC, 0600"),
+        "openat",
+        ("AT_FDCWD, {dir:?}, O_TMPFILE|O_RDWR|O_CLOEXEC, 0600"),
         rustix::fs::open(
             dir,
             OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
@@ -164,13 +304,49 @@ pub fn temp_file(dir: &str) -> Result<OwnedFd> {
     .map(OwnedFd::new)
 }
 
+/// A temporary file in `dir` with no name, gone when closed: created under a fresh name that
+/// no one else can have opened (O_EXCL, O_NOFOLLOW, mode 0600), then unlinked at once.
+#[cfg(target_os = "macos")]
+pub fn temp_file(dir: &str) -> Result<OwnedFd> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    /// Names tried before giving up: that many taken names is not chance but someone
+    /// creating them on purpose.
+    const TRIES: usize = 16;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let pid = std::process::id();
+    for _ in 0..TRIES {
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let salt = rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_nsec;
+        let path = format!("{dir}/.barehttpd-{pid}-{seq}-{salt:x}");
+        let r = traced!(
+            "open",
+            ("{path:?}, O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600"),
+            rustix::fs::open(
+                path.as_str(),
+                OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o600)
+            )
+        );
+        match r {
+            Ok(fd) => {
+                let fd = OwnedFd::new(fd);
+                traced!("unlink", ("{path:?}"), rustix::fs::unlink(path.as_str()))?;
+                return Ok(fd);
+            }
+            Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(rustix::io::Errno::EXIST)
+}
+
 /// Stat a name in `dir` without following a symlink.
 pub fn lstat_in(dir: impl AsFd, name: &CStr) -> Result<Stat> {
     let dir = dir.as_fd();
     traced!(
-        "newfstatat",
+        name::FSTATAT,
         ("{}, {name:?}, AT_SYMLINK_NOFOLLOW", dir.as_raw_fd()),
-        rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).map(stat_of)
     )
 }
 
@@ -185,9 +361,29 @@ pub fn write(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
 }
 
 /// Flush a file's (or a directory's) data and metadata to the disk.
+#[cfg(target_os = "linux")]
 pub fn fsync(fd: impl AsFd) -> Result<()> {
     let fd = fd.as_fd();
     traced!("fsync", ("{}", fd.as_raw_fd()), rustix::fs::fsync(fd))
+}
+
+/// Flush a file's (or a directory's) data and metadata to the disk: F_FULLFSYNC (see the
+/// module doc), or fsync where the file system does not support it.
+#[cfg(target_os = "macos")]
+pub fn fsync(fd: impl AsFd) -> Result<()> {
+    use rustix::io::Errno;
+    let fd = fd.as_fd();
+    let r = traced!(
+        "fcntl",
+        ("{}, F_FULLFSYNC", fd.as_raw_fd()),
+        rustix::fs::fcntl_fullfsync(fd)
+    );
+    match r {
+        Err(Errno::NOTSUP | Errno::NOTTY | Errno::INVAL) => {
+            traced!("fsync", ("{}", fd.as_raw_fd()), rustix::fs::fsync(fd))
+        }
+        r => r,
+    }
 }
 
 /// Atomically replace `to` with `from`, both names in `dir`.

@@ -2,18 +2,37 @@
 //!
 //! Above this module the code is OS-neutral: it sees a `Poller` with readiness events, sockets
 //! that read, write and sendfile, and a `open_beneath` that cannot leave the document root.
-//! Linux is the one backend today (epoll, openat2, sendfile, accept4, eventfd); a kqueue
-//! backend can sit beside it with the same surface. Calls go through `rustix` (raw syscalls,
-//! no libc) except the few signal calls that rustix leaves to libc.
+//! Two backends share that surface, chosen at compile time:
+//! - Linux: epoll, openat2(RESOLVE_BENEATH), sendfile, accept4, eventfd, inotify, O_TMPFILE.
+//! - macOS: kqueue, a component-by-component openat walk, sendfile(2), accept + fcntl,
+//!   EVFILT_USER, EVFILT_VNODE, create-and-unlink temporary files, SO_NOSIGPIPE.
+//!
+//! Where the two differ, the module holds both versions side by side under
+//! `#[cfg(target_os = ...)]` (or, for `poll` and `watch`, one submodule each), and says in its
+//! doc comment what the macOS version does differently. Calls go through `rustix` except the
+//! few that rustix leaves to libc (signals, macOS sendfile and sysctl).
 //!
 //! Because each kernel call passes through one small function here, `--trace` can record and
 //! show every syscall a request caused (`trace.rs`); each wrapper does its call inside
 //! `traced!`, and every descriptor is an `OwnedFd` of this module whose close is traced too.
+//! Calls are named as strace (Linux) or dtruss (macOS) names them.
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+compile_error!("barehttpd has a Linux (epoll) and a macOS (kqueue) backend, and no other");
 
 /// Run a syscall expression, recording it when tracing is on: `traced!("name", ("fmt",
-/// args), call)`. With tracing off this is the call plus one branch.
+/// args), call)`. With tracing off this is the call plus one branch. `traced!(wait "name",
+/// ...)` records the call that waits for readiness, which is counted apart (`trace::woke`).
 macro_rules! traced {
-    ($name:literal, ($($arg:tt)*), $call:expr) => {{
+    (wait $name:expr, ($($arg:tt)*), $call:expr) => {{
+        let t = $crate::sys::trace::start();
+        let r = $call;
+        if let Some(t) = t {
+            $crate::sys::trace::done_wait(t, $name, format!($($arg)*), $crate::sys::trace::Shown::shown(&r));
+        }
+        r
+    }};
+    ($name:expr, ($($arg:tt)*), $call:expr) => {{
         let t = $crate::sys::trace::start();
         let r = $call;
         if let Some(t) = t {
@@ -87,15 +106,49 @@ pub use rustix::io::Errno;
 pub type Result<T> = core::result::Result<T, Errno>;
 
 /// Raise the soft limit on open files to the hard limit, so that `--max-connections` is not
-/// cut short by a default of 1024. Returns the limit now in force.
+/// cut short by a default of 1024 (256 on macOS). Returns the limit now in force.
 pub fn raise_nofile_limit() -> u64 {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut lim = getrlimit(Resource::Nofile);
-    if lim.current != lim.maximum {
-        lim.current = lim.maximum;
+    let target = nofile_ceiling(lim.maximum);
+    if lim.current != target {
+        lim.current = target;
         let _ = setrlimit(Resource::Nofile, lim);
     }
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+/// The highest soft limit the kernel accepts: the hard limit.
+#[cfg(target_os = "linux")]
+fn nofile_ceiling(hard: Option<u64>) -> Option<u64> {
+    hard
+}
+
+/// The highest soft limit the kernel accepts. macOS reports an unlimited hard limit but
+/// refuses (EINVAL) a soft limit above `kern.maxfilesperproc`.
+#[cfg(target_os = "macos")]
+fn nofile_ceiling(hard: Option<u64>) -> Option<u64> {
+    let mut per_proc: libc::c_int = 0;
+    let mut size = core::mem::size_of::<libc::c_int>();
+    // SAFETY: the name is a NUL-terminated string; `per_proc` and `size` are valid for writes
+    // and `size` holds the byte size of `per_proc`, as sysctlbyname requires; no new value
+    // is set (null pointer, length 0).
+    let rc = unsafe {
+        libc::sysctlbyname(
+            c"kern.maxfilesperproc".as_ptr(),
+            (&raw mut per_proc).cast(),
+            &mut size,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    // OPEN_MAX (10240) is what the kernel allowed before the sysctl existed.
+    let cap = if rc == 0 && per_proc > 0 {
+        per_proc as u64
+    } else {
+        10240
+    };
+    Some(hard.map_or(cap, |h| h.min(cap)))
 }
 
 /// Number of CPUs this process may run on.

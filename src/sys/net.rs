@@ -1,12 +1,71 @@
 //! Sockets: listening, accepting, reading, writing and sending files.
+//!
+//! On macOS (functions marked `cfg(target_os = "macos")`):
+//! - There is no SOCK_NONBLOCK/SOCK_CLOEXEC and no accept4: a socket is made, or accepted,
+//!   then marked close-on-exec with fcntl and non-blocking with ioctl(FIONBIO). A CGI program
+//!   started by another worker between the two calls can inherit the socket; it then holds
+//!   the connection open until it exits (bounded by `--cgi-timeout`), nothing worse.
+//! - There is no MSG_NOSIGNAL: every socket gets SO_NOSIGPIPE, so a peer that vanishes gives
+//!   EPIPE and no signal, even were SIGPIPE not ignored (`signal.rs`).
+//! - There is no MSG_MORE: a response head goes in its own send, and with TCP_NODELAY on it
+//!   may leave in its own segment ahead of the body. TCP_NOPUSH is not used: Darwin holds
+//!   corked data until the option is cleared, which costs two more syscalls per response.
+//! - sendfile(2) takes the file first and the socket second, and reports how much it sent
+//!   through its length argument, also when it fails with EAGAIN part way.
 
 use super::{AsFd, AsRawFd, OwnedFd, Result};
 use rustix::io::Errno;
-use rustix::net::{
-    AddressFamily, SendFlags, Shutdown, SocketFlags, SocketType, socket_with, sockopt,
-};
+use rustix::net::{AddressFamily, SendFlags, Shutdown, SocketType, sockopt};
 use std::io::IoSlice;
 use std::net::SocketAddr;
+
+/// A new TCP socket, non-blocking and close-on-exec.
+#[cfg(target_os = "linux")]
+fn stream_socket(family: AddressFamily) -> Result<OwnedFd> {
+    use rustix::net::{SocketFlags, socket_with};
+    traced!(
+        "socket",
+        ("{family:?}, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0"),
+        socket_with(
+            family,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None
+        )
+    )
+    .map(OwnedFd::new)
+}
+
+/// A new TCP socket, non-blocking, close-on-exec, and never raising SIGPIPE.
+#[cfg(target_os = "macos")]
+fn stream_socket(family: AddressFamily) -> Result<OwnedFd> {
+    let fd = traced!(
+        "socket",
+        ("{family:?}, SOCK_STREAM, 0"),
+        rustix::net::socket(family, SocketType::STREAM, None)
+    )
+    .map(OwnedFd::new)?;
+    prepare(&fd)?;
+    Ok(fd)
+}
+
+/// What macOS cannot ask for when a socket is made or accepted: close-on-exec, non-blocking,
+/// and EPIPE instead of SIGPIPE.
+#[cfg(target_os = "macos")]
+fn prepare(fd: &OwnedFd) -> Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    traced!(
+        "fcntl",
+        ("{raw}, F_SETFD, FD_CLOEXEC"),
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)
+    )?;
+    super::set_nonblocking(fd)?;
+    traced!(
+        "setsockopt",
+        ("{raw}, SOL_SOCKET, SO_NOSIGPIPE, 1"),
+        sockopt::set_socket_nosigpipe(fd, true)
+    )
+}
 
 /// Open a listening TCP socket on `addr` (non-blocking, close-on-exec). IPv6 sockets are
 /// IPv6-only, so `[::]:P` and `0.0.0.0:P` can both be given.
@@ -16,17 +75,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
     } else {
         AddressFamily::INET6
     };
-    let fd = traced!(
-        "socket",
-        ("{family:?}, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0"),
-        socket_with(
-            family,
-            SocketType::STREAM,
-            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-            None
-        )
-    )?;
-    let fd = OwnedFd::new(fd);
+    let fd = stream_socket(family)?;
     let raw = fd.as_fd().as_raw_fd();
     traced!(
         "setsockopt",
@@ -68,21 +117,13 @@ pub fn local_addr(fd: impl AsFd) -> Result<SocketAddr> {
 /// response's last segment must not wait for the peer's delayed ACK). `Ok(None)` when no
 /// connection is waiting.
 pub fn accept(listener: impl AsFd) -> Result<Option<(OwnedFd, Option<SocketAddr>)>> {
-    let l = listener.as_fd();
-    let mut peer = None;
-    let r = traced!(
-        "accept4",
-        ("{}, SOCK_CLOEXEC|SOCK_NONBLOCK", l.as_raw_fd()),
-        rustix::net::acceptfrom_with(l, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC).map(
-            |(fd, a)| {
-                peer = a;
-                fd
-            }
-        )
-    );
-    match r {
-        Ok(fd) => {
+    match accept_raw(listener.as_fd()) {
+        Ok((fd, peer)) => {
             let fd = OwnedFd::new(fd);
+            // A socket that cannot be set up is dropped (Darwin's setsockopt says EINVAL once
+            // the peer has reset): to the caller, the connection died in the backlog.
+            #[cfg(target_os = "macos")]
+            prepare(&fd).map_err(|_| Errno::CONNABORTED)?;
             let raw = fd.as_fd().as_raw_fd();
             let _ = traced!(
                 "setsockopt",
@@ -94,6 +135,42 @@ pub fn accept(listener: impl AsFd) -> Result<Option<(OwnedFd, Option<SocketAddr>
         Err(Errno::AGAIN) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+#[cfg(target_os = "linux")]
+fn accept_raw(
+    l: super::BorrowedFd<'_>,
+) -> Result<(rustix::fd::OwnedFd, Option<rustix::net::SocketAddrAny>)> {
+    use rustix::net::SocketFlags;
+    let mut peer = None;
+    traced!(
+        "accept4",
+        ("{}, SOCK_CLOEXEC|SOCK_NONBLOCK", l.as_raw_fd()),
+        rustix::net::acceptfrom_with(l, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC).map(
+            |(fd, a)| {
+                peer = a;
+                fd
+            }
+        )
+    )
+    .map(|fd| (fd, peer))
+}
+
+/// The socket accepted still needs `prepare`.
+#[cfg(target_os = "macos")]
+fn accept_raw(
+    l: super::BorrowedFd<'_>,
+) -> Result<(rustix::fd::OwnedFd, Option<rustix::net::SocketAddrAny>)> {
+    let mut peer = None;
+    traced!(
+        "accept",
+        ("{}", l.as_raw_fd()),
+        rustix::net::acceptfrom(l).map(|(fd, a)| {
+            peer = a;
+            fd
+        })
+    )
+    .map(|fd| (fd, peer))
 }
 
 /// Read into `buf`; `Ok(0)` is end of stream, `Err(AGAIN)` means nothing is there now.
@@ -123,6 +200,7 @@ pub fn writev(fd: impl AsFd, bufs: &[IoSlice<'_>]) -> Result<usize> {
 
 /// Send bytes that will be followed by more (a header before a sendfile body), so that the
 /// kernel can put them in the same segment as what follows.
+#[cfg(target_os = "linux")]
 pub fn send_more(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
     let fd = fd.as_fd();
     traced!(
@@ -132,7 +210,20 @@ pub fn send_more(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
     )
 }
 
+/// Send bytes that will be followed by more (a header before a sendfile body). macOS has no
+/// MSG_MORE (see the module doc) and needs no MSG_NOSIGNAL (SO_NOSIGPIPE is set).
+#[cfg(target_os = "macos")]
+pub fn send_more(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
+    let fd = fd.as_fd();
+    traced!(
+        "sendto",
+        ("{}, {}, 0", fd.as_raw_fd(), buf.len()),
+        rustix::net::send(fd, buf, SendFlags::empty())
+    )
+}
+
 /// Send up to `count` bytes of `file` from `*offset` to the socket, advancing `offset`.
+#[cfg(target_os = "linux")]
 pub fn sendfile(sock: impl AsFd, file: impl AsFd, offset: &mut u64, count: usize) -> Result<usize> {
     let (sock, file) = (sock.as_fd(), file.as_fd());
     let at = *offset;
@@ -145,6 +236,64 @@ pub fn sendfile(sock: impl AsFd, file: impl AsFd, offset: &mut u64, count: usize
         ),
         rustix::fs::sendfile(sock, file, Some(offset), count)
     )
+}
+
+/// Send up to `count` bytes of `file` from `*offset` to the socket, advancing `offset`.
+#[cfg(target_os = "macos")]
+pub fn sendfile(sock: impl AsFd, file: impl AsFd, offset: &mut u64, count: usize) -> Result<usize> {
+    let (sock, file) = (sock.as_fd(), file.as_fd());
+    if count == 0 {
+        // A length of 0 asks Darwin for the whole rest of the file.
+        return Ok(0);
+    }
+    let at = *offset;
+    let r = traced!(
+        "sendfile",
+        (
+            "{}, {}, {at}, [{count}], NULL, 0",
+            file.as_raw_fd(),
+            sock.as_raw_fd()
+        ),
+        darwin_sendfile(file, sock, at, count)
+    );
+    if let Ok(n) = r {
+        *offset += n as u64;
+    }
+    r
+}
+
+/// sendfile(2) of Darwin: `file` from `at` to `sock`, at most `count` bytes. Bytes sent
+/// before an EAGAIN or EINTR are a success (the next call starts after them).
+#[cfg(target_os = "macos")]
+fn darwin_sendfile(
+    file: super::BorrowedFd<'_>,
+    sock: super::BorrowedFd<'_>,
+    at: u64,
+    count: usize,
+) -> Result<usize> {
+    let off = libc::off_t::try_from(at).map_err(|_| Errno::INVAL)?;
+    let mut len = libc::off_t::try_from(count).unwrap_or(libc::off_t::MAX);
+    // SAFETY: both descriptors are open for the duration of the call (borrowed); `len` is a
+    // valid, writable off_t; no header/trailer vector is passed (null), and flags are 0.
+    let rc = unsafe {
+        libc::sendfile(
+            file.as_raw_fd(),
+            sock.as_raw_fd(),
+            off,
+            &mut len,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    let sent = usize::try_from(len).unwrap_or(0);
+    if rc == 0 {
+        return Ok(sent);
+    }
+    let e = Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO);
+    match e {
+        Errno::AGAIN | Errno::INTR if sent > 0 => Ok(sent),
+        e => Err(e),
+    }
 }
 
 /// Stop sending (FIN) while still reading what the peer sends.

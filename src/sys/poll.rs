@@ -1,14 +1,18 @@
-//! Readiness notification: one edge-triggered epoll instance per worker, and an eventfd to
-//! wake a worker from another thread.
+//! Readiness notification: one edge-triggered poller per worker (epoll on Linux, kqueue on
+//! macOS), and a `Waker` to wake a worker from another thread.
+//!
+//! Both backends give the same `Poller`, `Waker`, `Ready` and `Interest`; what each does with
+//! them is in its own file (`poll/epoll.rs`, `poll/kqueue.rs`).
 
-use super::{AsFd, AsRawFd, OwnedFd, Result};
-use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
-use rustix::event::{EventfdFlags, eventfd};
+#[cfg(target_os = "linux")]
+mod epoll;
+#[cfg(target_os = "linux")]
+pub use epoll::{Poller, Waker};
 
-pub struct Poller {
-    ep: OwnedFd,
-    events: Vec<Event>,
-}
+#[cfg(target_os = "macos")]
+mod kqueue;
+#[cfg(target_os = "macos")]
+pub use kqueue::{Poller, Waker};
 
 /// One readiness report.
 #[derive(Clone, Copy, Debug)]
@@ -26,128 +30,12 @@ pub struct Ready {
 #[derive(Clone, Copy)]
 pub enum Interest {
     /// A connection: readable and writable, edge-triggered, so one registration serves the
-    /// whole life of the connection with no epoll_ctl per request.
+    /// whole life of the connection with no epoll_ctl (kevent) per request.
     Stream,
-    /// A listening socket shared by all workers: level-triggered with EPOLLEXCLUSIVE, so one
-    /// incoming connection wakes one worker, not all of them.
+    /// A listening socket shared by all workers, level-triggered. On Linux with
+    /// EPOLLEXCLUSIVE, so one incoming connection wakes one worker, not all of them; kqueue
+    /// has no such flag, so on macOS every worker wakes and all but one find nothing to accept.
     Listener,
-    /// An eventfd or other level-triggered readable source.
+    /// A waker or other level-triggered readable source.
     Readable,
-}
-
-impl Poller {
-    pub fn new(capacity: usize) -> Result<Poller> {
-        let ep = traced!(
-            "epoll_create1",
-            ("EPOLL_CLOEXEC"),
-            epoll::create(CreateFlags::CLOEXEC)
-        )?;
-        Ok(Poller {
-            ep: OwnedFd::new(ep),
-            events: Vec::with_capacity(capacity),
-        })
-    }
-
-    pub fn add(&self, fd: impl AsFd, token: u64, interest: Interest) -> Result<()> {
-        let flags = match interest {
-            Interest::Stream => {
-                EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET
-            }
-            Interest::Listener => EventFlags::IN | EventFlags::EXCLUSIVE,
-            Interest::Readable => EventFlags::IN,
-        };
-        let fd = fd.as_fd();
-        traced!(
-            "epoll_ctl",
-            (
-                "{}, EPOLL_CTL_ADD, {}, {:?}",
-                self.ep.as_fd().as_raw_fd(),
-                fd.as_raw_fd(),
-                flags
-            ),
-            epoll::add(&self.ep, fd, EventData::new_u64(token), flags)
-        )
-    }
-
-    pub fn delete(&self, fd: impl AsFd) -> Result<()> {
-        let fd = fd.as_fd();
-        traced!(
-            "epoll_ctl",
-            (
-                "{}, EPOLL_CTL_DEL, {}",
-                self.ep.as_fd().as_raw_fd(),
-                fd.as_raw_fd()
-            ),
-            epoll::delete(&self.ep, fd)
-        )
-    }
-
-    /// Wait up to `timeout_ms` (0: do not block) and return the events that arrived.
-    pub fn wait(&mut self, timeout_ms: u64) -> Result<impl Iterator<Item = Ready> + '_> {
-        let ts = rustix::time::Timespec {
-            tv_sec: (timeout_ms / 1000) as i64,
-            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
-        };
-        self.events.clear();
-        let cap = self.events.capacity();
-        let r = traced!(
-            "epoll_wait",
-            ("{}, {cap}, {timeout_ms}", self.ep.as_fd().as_raw_fd()),
-            epoll::wait(
-                &self.ep,
-                rustix::buffer::spare_capacity(&mut self.events),
-                Some(&ts)
-            )
-        );
-        match r {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
-        Ok(self.events.iter().map(|e| {
-            let f = e.flags;
-            Ready {
-                token: e.data.u64(),
-                readable: f.intersects(EventFlags::IN | EventFlags::PRI),
-                writable: f.contains(EventFlags::OUT),
-                hangup: f.intersects(EventFlags::ERR | EventFlags::HUP | EventFlags::RDHUP),
-                closed: f.intersects(EventFlags::ERR | EventFlags::HUP),
-            }
-        }))
-    }
-}
-
-// SAFETY: the event buffer holds only plain u64 tokens the server put in (never pointers), so
-// moving it to the worker thread that owns the poller is sound; rustix marks it !Send only
-// because the union can also carry a pointer.
-unsafe impl Send for Poller {}
-
-/// Wakes a worker's poller from another thread (shutdown).
-pub struct Waker {
-    fd: OwnedFd,
-}
-
-impl Waker {
-    pub fn new() -> Result<Waker> {
-        let fd = traced!(
-            "eventfd2",
-            ("0, EFD_CLOEXEC|EFD_NONBLOCK"),
-            eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
-        )?;
-        Ok(Waker {
-            fd: OwnedFd::new(fd),
-        })
-    }
-
-    pub fn fd(&self) -> &OwnedFd {
-        &self.fd
-    }
-
-    pub fn wake(&self) {
-        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
-    }
-
-    pub fn reset(&self) {
-        let mut b = [0u8; 8];
-        let _ = rustix::io::read(&self.fd, &mut b);
-    }
 }

@@ -1,6 +1,7 @@
 //! Signals. SIGINT and SIGTERM are blocked in every thread and taken synchronously by the
 //! main thread with sigwait, so no async-signal handler runs and workers are told to stop
-//! through their eventfd. SIGPIPE is ignored: a peer that vanishes mid-write gives EPIPE.
+//! through their `Waker`. SIGPIPE is ignored: a peer that vanishes mid-write gives EPIPE (on
+//! macOS each socket also has SO_NOSIGPIPE, `net.rs`). The same libc calls serve both systems.
 
 /// Block SIGINT and SIGTERM in the calling thread (and the threads it spawns later), and
 /// ignore SIGPIPE for the whole process.

@@ -1,4 +1,5 @@
-//! Clocks. Both are read through the vDSO, so they cost no kernel entry.
+//! Clocks. Both are read through the vDSO (Linux) or the commpage (macOS), so they cost no
+//! kernel entry.
 
 use rustix::time::{ClockId, clock_gettime};
 

@@ -39,6 +39,8 @@ pub struct Call {
     pub nanos: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// The call that waited for readiness (epoll_pwait, kevent): its time is idleness.
+    pub wait: bool,
 }
 
 thread_local! {
@@ -107,7 +109,7 @@ impl Shown for super::Result<i32> {
     }
 }
 
-impl Shown for super::Result<rustix::fs::Stat> {
+impl Shown for super::Result<super::fs::Stat> {
     fn shown(&self) -> (String, u64) {
         match self {
             Ok(st) => (format!("0 (size {})", st.st_size), 0),
@@ -116,17 +118,38 @@ impl Shown for super::Result<rustix::fs::Stat> {
     }
 }
 
+impl Shown for super::Result<std::ffi::CString> {
+    fn shown(&self) -> (String, u64) {
+        match self {
+            Ok(s) => (s.as_bytes().len().to_string(), 0),
+            Err(e) => (errno_name(*e), 0),
+        }
+    }
+}
+
 /// After a syscall: record it (only called when `start` returned a time).
 #[inline(never)]
 pub fn done(t: Instant, name: &'static str, args: String, shown: (String, u64)) {
+    let call = record(t, name, args, shown, false);
+    CALLS.with(|c| c.borrow_mut().push(call));
+}
+
+/// After the call that waited for readiness: keep it for the connection it wakes (`woke`).
+#[inline(never)]
+pub fn done_wait(t: Instant, name: &'static str, args: String, shown: (String, u64)) {
+    let call = record(t, name, args, shown, true);
+    LAST_WAIT.with(|w| *w.borrow_mut() = Some(call));
+}
+
+fn record(t: Instant, name: &'static str, args: String, shown: (String, u64), wait: bool) -> Call {
     let nanos = t.elapsed().as_nanos() as u64;
     let (result, bytes) = shown;
     let (bytes_in, bytes_out) = match name {
-        "read" | "pread64" | "recvfrom" => (bytes, 0),
+        "read" | "pread64" | "pread" | "recvfrom" => (bytes, 0),
         "write" | "writev" | "sendto" | "sendfile" => (0, bytes),
         _ => (0, 0),
     };
-    let call = Call {
+    Call {
         name,
         args,
         result,
@@ -134,15 +157,11 @@ pub fn done(t: Instant, name: &'static str, args: String, shown: (String, u64)) 
         nanos,
         bytes_in,
         bytes_out,
-    };
-    if name == "epoll_wait" {
-        LAST_WAIT.with(|w| *w.borrow_mut() = Some(call));
-    } else {
-        CALLS.with(|c| c.borrow_mut().push(call));
+        wait,
     }
 }
 
-/// The worker is about to act for one connection because of the last epoll_wait: count
+/// The worker is about to act for one connection because of the last readiness wait: count
 /// that wait once in this connection's calls.
 pub fn woke() {
     if !enabled() {
@@ -174,15 +193,15 @@ pub fn discard() {
     }
 }
 
-/// Render one request's trace. The time an epoll_wait spent waiting is shown on its line but
-/// counted in neither total: it is idleness, not work.
+/// Render one request's trace. The time a readiness wait (epoll_pwait, kevent) spent waiting
+/// is shown on its line but counted in neither total: it is idleness, not work.
 pub fn render(out: &mut Vec<u8>, line: &[u8], status: u16, log: &Log) {
     let _ = writeln!(out, "{} -> {status}", String::from_utf8_lossy(line));
     let (mut kernel, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
     for c in &log.calls {
         let call = format!("{}({}) = {}", c.name, c.args, c.result);
         let _ = writeln!(out, "  {call:<72} {:>7.1} us", c.nanos as f64 / 1000.0);
-        if c.name != "epoll_wait" {
+        if !c.wait {
             kernel += c.nanos;
         }
         bytes_in += c.bytes_in;
