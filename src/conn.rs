@@ -372,7 +372,18 @@ impl Conn {
                     }
                 }
                 if self.upload.is_none() && self.cgi_body.is_none() && dec.total > MAX_DISCARD {
-                    return Err(());
+                    // Too much to drop: stop reading requests, let the answer already sent
+                    // arrive (no reset), and close.
+                    self.discard = Discard::None;
+                    self.rstart = self.rend;
+                    if self.phase == Phase::Reading {
+                        net::shutdown_write(&self.fd);
+                        self.phase = Phase::Lingering;
+                        self.deadline = w.now + LINGER_MS;
+                    } else {
+                        self.close_after = true;
+                    }
+                    return Ok(());
                 }
                 if dec.is_done() {
                     self.discard = Discard::None;
@@ -516,6 +527,7 @@ impl Conn {
                     Framing::Chunked => Discard::Chunked(ChunkedDecoder::new()),
                 };
                 let expect = req.expect_continue;
+                let keep_alive = req.keep_alive;
                 let (status, body_len, close) = (reply.status, reply.body_len, reply.close);
                 self.rstart += n;
                 self.scanned = 0;
@@ -539,6 +551,8 @@ impl Conn {
                     Begun::Cgi(run) => {
                         self.discard = stream;
                         self.redirects = 0;
+                        // The program reads the body, so its size is no reason to close.
+                        self.close_after = !keep_alive || w.shutting_down;
                         return self.begin_cgi(w, run, expect);
                     }
                     Begun::CgiBuffer => {
@@ -913,7 +927,9 @@ impl Conn {
     /// stderr to the error log, its output to the client, each only as fast as the other
     /// side takes it.
     fn drive_cgi(&mut self, w: &mut Worker, run: &mut cgi::Run, budget: &mut usize) -> Next {
-        if self.peer_closed {
+        // A client that closed its side after sending the whole request has left (as nginx
+        // and lighttpd take it): the program is killed rather than left to run to its timeout.
+        if self.peer_closed || (self.hup && matches!(self.discard, Discard::None)) {
             return Next::Close;
         }
         loop {

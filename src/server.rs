@@ -565,11 +565,19 @@ impl EventLoop {
         if self.w.shutting_down {
             return;
         }
+        let mut last = None;
         for _ in 0..ACCEPT_BATCH {
-            let shared = self.w.shared.clone();
-            match net::accept(&shared.listeners[li]) {
-                Ok(Some((fd, peer))) => self.admit(fd, peer),
-                Ok(None) => return,
+            let r = net::accept(&self.w.shared.listeners[li]);
+            match r {
+                Ok(Some((fd, peer))) => last = self.admit(fd, peer).or(last),
+                Ok(None) => {
+                    // The accept4 that found the queue empty ends the work begun for the
+                    // last connection taken: its trace shows it.
+                    if let Some(c) = last.and_then(|i| self.conns.slots[i].as_mut()) {
+                        c.add_trace();
+                    }
+                    return;
+                }
                 Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
                     self.out_of_descriptors(li);
                     return;
@@ -582,15 +590,16 @@ impl EventLoop {
         }
     }
 
-    /// Take a new connection, making room or refusing it when the server is full.
-    fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) {
+    /// Take a new connection, making room or refusing it when the server is full. Returns
+    /// its slot.
+    fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) -> Option<usize> {
         let max = self.w.shared.config.max_connections;
         if self.w.shared.conns.load(Ordering::Relaxed) >= max
             && !self.evict_one()
             && !self.ask_another_worker()
         {
             refuse(&fd, &self.w.clock.imf);
-            return;
+            return None;
         }
         self.w.shared.conns.fetch_add(1, Ordering::Relaxed);
         let conn = Conn::new(fd, peer, self.w.now, self.w.header_ms);
@@ -605,12 +614,15 @@ impl EventLoop {
         let fd = &self.conns.slots[idx].as_ref().expect("just inserted").fd;
         if self.w.poller.add(fd, token, Interest::Stream).is_err() {
             self.close(idx);
-        } else if sys::trace::enabled() {
+            return None;
+        }
+        if sys::trace::enabled() {
             self.conns.slots[idx]
                 .as_mut()
                 .expect("just inserted")
                 .add_trace();
         }
+        Some(idx)
     }
 
     /// The server is full and this worker has nothing to close: ask the worker with the most

@@ -11,8 +11,12 @@
 use crate::sys::watch::{Change, Watcher};
 use std::collections::HashMap;
 
-/// Longest an entry lives with change notification working.
+/// Longest an entry lives with change notification working. macOS directory watches do not
+/// see a file rewritten in place (only names changing), so entries live shorter there.
+#[cfg(not(target_os = "macos"))]
 const TTL_MS: u64 = 5_000;
+#[cfg(target_os = "macos")]
+const TTL_MS: u64 = 1_000;
 /// Longest an entry lives when inotify is unavailable.
 const TTL_BLIND_MS: u64 = 1_000;
 /// Entries per worker.
@@ -32,7 +36,9 @@ pub struct Rep {
 
 pub struct Entry {
     born: u64,
-    wd: i32,
+    /// Watches of every directory on the way to the file, root included: a change to any
+    /// of them (a symlinked release directory switched, a directory renamed) drops the entry.
+    wds: Vec<i32>,
     /// The plain file, then `br`, then `gzip`.
     pub reps: [Option<Rep>; 3],
     /// The file has a precompressed sibling (answers vary by Accept-Encoding).
@@ -82,12 +88,13 @@ impl FileCache {
             return;
         }
         if !changed.is_empty() {
-            // The watch is set again when the directory is next cached (a removed
-            // directory's watch is gone; adding an existing one is harmless).
-            self.dirs.retain(|_, wd| !changed.contains(wd));
+            // Watches are set again, by path, when files are next cached: a path may now lead
+            // to another directory (a symlink or a directory replaced), and asking for an
+            // existing watch again just returns it.
+            self.dirs.clear();
             let bytes = &mut self.bytes;
             self.map.retain(|_, e| {
-                let keep = !changed.contains(&e.wd);
+                let keep = !e.wds.iter().any(|wd| changed.contains(wd));
                 if !keep {
                     *bytes -= size_of(e);
                 }
@@ -124,25 +131,35 @@ impl FileCache {
     /// Remember `reps` for a URL path whose file lives in directory `dir` (URL path ending
     /// in '/'). Nothing is cached if the directory cannot be watched (when inotify works).
     pub fn insert(&mut self, key: &[u8], dir: &[u8], reps: [Option<Rep>; 3], vary: bool, now: u64) {
-        let wd = match (&self.watcher, self.dirs.get(dir)) {
-            (None, _) => -1,
-            (Some(_), Some(&wd)) => wd,
-            (Some(w), None) => {
-                let path = self.root.join(std::ffi::OsStr::new(
-                    std::str::from_utf8(&dir[1..]).unwrap_or(""),
-                ));
-                match w.watch_dir(&path) {
-                    Ok(wd) => {
-                        self.dirs.insert(dir.into(), wd);
-                        wd
+        let mut wds = Vec::new();
+        if let Some(w) = &self.watcher {
+            // "/", "/a/", "/a/b/" ... down to the file's directory.
+            let ends = dir
+                .iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'/')
+                .map(|(i, _)| i + 1);
+            for end in ends {
+                let d = &dir[..end];
+                let wd = match self.dirs.get(d) {
+                    Some(&wd) => wd,
+                    None => {
+                        let rel = std::str::from_utf8(&d[1..]).unwrap_or("");
+                        match w.watch_dir(&self.root.join(rel)) {
+                            Ok(wd) => {
+                                self.dirs.insert(d.into(), wd);
+                                wd
+                            }
+                            Err(_) => return,
+                        }
                     }
-                    Err(_) => return,
-                }
+                };
+                wds.push(wd);
             }
-        };
+        }
         let e = Entry {
             born: now,
-            wd,
+            wds,
             reps,
             vary,
         };

@@ -81,10 +81,7 @@ impl Drop for Run {
             && !matches!(child.try_wait(), Ok(Some(_)))
         {
             // The program leads its own process group (pgid == pid): kill all of it.
-            let _ = rustix::process::kill_process_group(
-                rustix::process::Pid::from_raw(child.id() as i32).expect("child pid is positive"),
-                rustix::process::Signal::KILL,
-            );
+            crate::sys::kill_group(child.id());
             if !matches!(child.try_wait(), Ok(Some(_)))
                 && let Ok(mut list) = REAP.lock()
             {
@@ -226,7 +223,7 @@ pub fn start(
     };
     // std's spawn makes several calls (pipe2, clone3, execve in the child...); the trace
     // shows them as one.
-    let spawned = traced_spawn(&mut cmd, script_name);
+    let spawned = crate::sys::spawn(&mut cmd, &String::from_utf8_lossy(script_name));
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -276,24 +273,6 @@ pub fn start(
         sent: 0,
         err_line: Vec::new(),
     }))
-}
-
-fn traced_spawn(cmd: &mut Command, script: &[u8]) -> std::io::Result<Child> {
-    let t = crate::sys::trace::start();
-    let r = cmd.spawn();
-    if let Some(t) = t {
-        let shown = match &r {
-            Ok(c) => (format!("pid {}", c.id()), 0),
-            Err(e) => (format!("-1 {e}"), 0),
-        };
-        crate::sys::trace::done(
-            t,
-            "spawn",
-            format!("{:?}", String::from_utf8_lossy(script)),
-            shown,
-        );
-    }
-    r
 }
 
 /// The meta-variables of RFC 3875 §4.1, built from nothing.

@@ -23,6 +23,11 @@ use std::ffi::CStr;
 pub const ALLOW: &[u8] = b"GET, HEAD, OPTIONS";
 
 pub fn handle(req: &Request, ctx: &mut Ctx, r: &mut Reply) {
+    if req.method == Method::Connect {
+        // No tunnels here; the client may already be sending tunnel bytes, so close.
+        r.close = true;
+        return r.error_with(405, &[("Allow", ALLOW)]);
+    }
     let Ok(t) = target::split(req.target) else {
         return r.error(400);
     };
@@ -199,7 +204,8 @@ fn status_of_errno(e: Errno) -> u16 {
         // Resolution tried to leave the root (a symlink pointing out): as if absent.
         Errno::XDEV | Errno::LOOP => 404,
         Errno::ACCESS | Errno::PERM => 403,
-        Errno::NAMETOOLONG => 414,
+        // A name longer than the filesystem allows cannot exist.
+        Errno::NAMETOOLONG => 404,
         _ => 500,
     }
 }

@@ -156,7 +156,12 @@ fn is_field_byte(b: u8) -> bool {
 /// `parse`) rather than left waiting for a terminator that will never come. `from` lets the
 /// caller skip bytes it has already searched.
 pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
+    // Empty lines before the request line (RFC 9112 §2.2) do not end a head.
+    let mut lead = 0;
+    while lead < 2 * MAX_LEADING_EMPTY_LINES && buf[lead..].starts_with(b"\r\n") {
+        lead += 2;
+    }
+    let mut i = from.max(lead);
     while i < buf.len() {
         if buf[i] == b'\n' {
             match buf.get(i + 1) {
@@ -187,6 +192,9 @@ pub fn parse<'b, 'h>(
         } else {
             break;
         }
+    }
+    if buf.len() - pos <= 1 && buf[pos..].iter().all(|&b| b == b'\r') {
+        return Ok(None); // nothing yet, or half of another empty line
     }
     let line_start = pos;
     let line_end = match memchr_lf(&buf[pos..]) {
@@ -407,7 +415,10 @@ fn interpret<'b, 'h>(
                     keep_alive_token = true;
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"expect") {
+        } else if name.eq_ignore_ascii_case(b"expect") && version == Version::Http11 {
+            // RFC 9110 §10.1.1: a server MUST ignore a 100-continue expectation in an
+            // HTTP/1.0 request (and may send it no 1xx, §15.2), so 1.0 expectations are
+            // not looked at.
             if h.value.eq_ignore_ascii_case(b"100-continue") {
                 expect_continue = true;
             } else {
@@ -739,6 +750,15 @@ mod tests {
             status(b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: fly\r\n\r\n"),
             417
         );
+    }
+
+    #[test]
+    fn rfc9112_2_2_leading_empty_lines_split_anywhere() {
+        let full = b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        for i in 0..full.len() {
+            assert_eq!(p(&full[..i]), Ok(None), "prefix {i}");
+        }
+        assert_eq!(find_head_end(full, 0), Some(full.len()));
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub fn resolve(value: &[u8], len: u64) -> Ranges {
     let Some(set) = strip_bytes_unit(value) else {
         return Ranges::Ignore;
     };
+    if len == 0 {
+        // No byte range can be cut from nothing; the (empty) whole answers (RFC 9110 §14.2
+        // lets a server ignore Range).
+        return Ranges::Ignore;
+    }
     let mut out: Vec<Range<u64>> = Vec::new();
     let mut specs = 0;
     for spec in set.split(|&b| b == b',') {
@@ -159,7 +164,8 @@ mod tests {
         assert_eq!(r("bytes=100-", 13), Ranges::Unsatisfiable);
         assert_eq!(r("bytes=13-20", 13), Ranges::Unsatisfiable);
         assert_eq!(r("bytes=-0", 13), Ranges::Unsatisfiable);
-        assert_eq!(r("bytes=0-0", 0), Ranges::Unsatisfiable);
+        assert_eq!(r("bytes=0-0", 0), Ranges::Ignore);
+        assert_eq!(r("bytes=-5", 0), Ranges::Ignore);
         assert_eq!(r("bytes=100-,0-0", 13), Ranges::Satisfiable(vec![0..1]));
     }
 

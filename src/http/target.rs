@@ -33,6 +33,10 @@ pub fn split(t: &[u8]) -> Result<Target<'_>, PathError> {
             asterisk: true,
         });
     }
+    // A fragment is never sent (RFC 9112 §3.2); one anywhere means a malformed target.
+    if t.contains(&b'#') {
+        return Err(PathError::BadRequest);
+    }
     let rest = if t.first() == Some(&b'/') {
         t
     } else {
@@ -121,6 +125,8 @@ pub fn decode_path(raw: &[u8], out: &mut Vec<u8>) -> Result<(), PathError> {
                 b'/' => return Err(PathError::NotFound),
                 c => c,
             }
+        } else if b == 0 {
+            return Err(PathError::BadRequest);
         } else {
             i += 1;
             b
@@ -197,6 +203,7 @@ mod tests {
         assert!(split(b"*").unwrap().asterisk);
         assert!(split(b"h:80").is_err());
         assert!(split(b"/a#frag").is_err());
+        assert!(split(b"http://h?q#frag").is_err());
         assert!(split(b"ftp://h/").is_err());
     }
 

@@ -89,6 +89,24 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
             sockopt::set_ipv6_v6only(&fd, true)
         )?;
     }
+    // Linux copies these TCP options from the listener to every socket it accepts, so they
+    // cost nothing per connection: Nagle off (a response's last segment must not wait for a
+    // delayed ACK), and writability reported while less than 128 KiB is unsent, so a slow but
+    // steady reader of a large file shows progress often (the send timeout measures progress,
+    // and without this the kernel may buffer megabytes and report nothing for half a minute).
+    #[cfg(target_os = "linux")]
+    {
+        traced!(
+            "setsockopt",
+            ("{raw}, IPPROTO_TCP, TCP_NODELAY, 1"),
+            sockopt::set_tcp_nodelay(&fd, true)
+        )?;
+        traced!(
+            "setsockopt",
+            ("{raw}, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 131072"),
+            set_notsent_lowat(&fd, 128 * 1024)
+        )?;
+    }
     traced!("bind", ("{raw}, {addr}"), rustix::net::bind(&fd, &addr))?;
     traced!(
         "listen",
@@ -96,6 +114,29 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
         rustix::net::listen(&fd, backlog)
     )?;
     Ok(fd)
+}
+
+#[cfg(target_os = "linux")]
+fn set_notsent_lowat(fd: &OwnedFd, bytes: u32) -> Result<()> {
+    let v: libc::c_int = bytes as libc::c_int;
+    // SAFETY: setsockopt reads sizeof(c_int) bytes from a valid, live c_int on the stack;
+    // the descriptor is open for the duration of the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_fd().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&v as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(Errno::from_raw_os_error(
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        ))
+    }
 }
 
 /// The address a socket is bound to (to learn an ephemeral port).
@@ -123,13 +164,15 @@ pub fn accept(listener: impl AsFd) -> Result<Option<(OwnedFd, Option<SocketAddr>
             // A socket that cannot be set up is dropped (Darwin's setsockopt says EINVAL once
             // the peer has reset): to the caller, the connection died in the backlog.
             #[cfg(target_os = "macos")]
-            prepare(&fd).map_err(|_| Errno::CONNABORTED)?;
-            let raw = fd.as_fd().as_raw_fd();
-            let _ = traced!(
-                "setsockopt",
-                ("{raw}, IPPROTO_TCP, TCP_NODELAY, 1"),
-                sockopt::set_tcp_nodelay(&fd, true)
-            );
+            {
+                prepare(&fd).map_err(|_| Errno::CONNABORTED)?;
+                let raw = fd.as_fd().as_raw_fd();
+                let _ = traced!(
+                    "setsockopt",
+                    ("{raw}, IPPROTO_TCP, TCP_NODELAY, 1"),
+                    sockopt::set_tcp_nodelay(&fd, true)
+                );
+            }
             Ok(Some((fd, peer.and_then(|a| SocketAddr::try_from(a).ok()))))
         }
         Err(Errno::AGAIN) => Ok(None),
