@@ -139,7 +139,23 @@ fn serve_path(req: &Request, ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>)
                 let path = &ctx.scratch[..path_len];
                 match super::listing::render(&file, path, ctx.cfg.dotfiles, json) {
                     Ok(body) => {
+                        // A weak validator from the listing's own bytes (RFC 9110 §8.8.3):
+                        // clients revalidate (no-cache) and get 304 while nothing changed.
+                        let mut tag = b"W/\"".to_vec();
+                        crate::http::response::push_hex(&mut tag, fnv1a(&body));
+                        tag.push(b'"');
+                        let unchanged = req
+                            .header("if-none-match")
+                            .is_some_and(|v| v.split(|&b| b == b',').any(|t| weak_eq(t, &tag)));
+                        if unchanged {
+                            r.start(304);
+                            r.header("ETag", &tag);
+                            r.header("Cache-Control", b"no-cache");
+                            r.header("Vary", b"Accept");
+                            return r.no_body();
+                        }
                         r.start(200);
+                        r.header("ETag", &tag);
                         let ct: &[u8] = if json {
                             b"application/json"
                         } else {
@@ -159,6 +175,23 @@ fn serve_path(req: &Request, ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>)
         // FIFOs, sockets and devices are never served.
         _ => r.error(403),
     }
+}
+
+/// 64-bit FNV-1a, for validators of generated bodies.
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Weak comparison of two entity tags (RFC 9110 §8.8.3.2): equal once `W/` is set aside.
+fn weak_eq(a: &[u8], b: &[u8]) -> bool {
+    let strip = |t: &[u8]| {
+        let t = crate::http::parse::trim_ows(t);
+        t.strip_prefix(b"W/").unwrap_or(t).to_vec()
+    };
+    let a = crate::http::parse::trim_ows(a);
+    a == b"*" || strip(a) == strip(b)
 }
 
 /// A path that does not exist: the `--fallback` file with 200 (single-page apps), or 404.
@@ -562,12 +595,8 @@ fn push_content_range(out: &mut Vec<u8>, start: u64, end: u64, len: u64) {
 /// A boundary that cannot occur in the parts' headers and is unlikely in the file: derived
 /// from the ETag, so it is stable for one version of the file.
 fn boundary_for(etag: &[u8]) -> Vec<u8> {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in etag {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
     let mut out = b"barehttpd-".to_vec();
-    push_hex(&mut out, h);
+    push_hex(&mut out, fnv1a(etag));
     out
 }
 
