@@ -144,8 +144,16 @@ impl Server {
 
     /// Start barehttpd with exactly `args`, wait for its banner and learn its port.
     pub fn start_args(args: &[String]) -> Server {
-        let mut child = Command::new(bin())
-            .args(args)
+        let mut cmd = Command::new(bin());
+        cmd.args(args);
+        Server::start_command(cmd)
+    }
+
+    /// Start barehttpd through `cmd` (for example a shell that lowers a limit, then `exec`s
+    /// `bin()`), wait for its banner and learn its port. The server must be `cmd`'s own
+    /// process, so that `pid()` and the kill on drop reach it.
+    pub fn start_command(mut cmd: Command) -> Server {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
