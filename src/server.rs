@@ -654,8 +654,10 @@ impl EventLoop {
         true
     }
 
-    /// Close the longest-idle keep-alive connection of this worker, if it has one.
+    /// Close the longest-idle keep-alive connection of this worker, if it has one (never one
+    /// accepted in this very pass, which has not had a chance to speak yet).
     fn evict_idle_only(&mut self) -> bool {
+        let now = self.w.now;
         let victim = self
             .conns
             .slots
@@ -663,7 +665,7 @@ impl EventLoop {
             .enumerate()
             .filter_map(|(i, s)| {
                 s.as_ref()
-                    .filter(|c| c.is_idle())
+                    .filter(|c| c.is_idle() && c.idle_since < now)
                     .map(|c| (i, c.idle_since))
             })
             .min_by_key(|&(_, t)| t);
@@ -683,7 +685,7 @@ impl EventLoop {
         let mut best: Option<(usize, u8, u64)> = None;
         for (idx, slot) in self.conns.slots.iter().enumerate() {
             let Some(c) = slot else { continue };
-            let rank = if c.is_idle() {
+            let rank = if c.is_idle() && c.idle_since < now {
                 (0, c.idle_since)
             } else if c.phase == Phase::Reading
                 && c.deadline.saturating_sub(self.w.header_ms) + SLOW_HEAD_EVICT_MS <= now

@@ -356,7 +356,6 @@ fn descriptor_limit_64_with_200_clients() {
 /// `handler/static_file.rs` maps EMFILE and ENFILE to 500, where 503 (RFC 9110 §15.6.4,
 /// "temporary overload") is meant.
 #[test]
-#[ignore = "bug: under EMFILE the connection just accepted is evicted unanswered (see doc)"]
 fn descriptor_limit_new_client_answered_while_slow_heads_hold_every_descriptor() {
     let root = basic_root();
     let s = start_under_ulimit(&root.www, 64);
@@ -389,7 +388,6 @@ fn descriptor_limit_new_client_answered_while_slow_heads_hold_every_descriptor()
 /// connection, and a connection accepted earlier in the same accept batch is idle until its
 /// first read, so each new client evicts the one before it (measured: 19 of 20 reset).
 #[test]
-#[ignore = "bug: at --max-connections, a burst of new clients evict one another unanswered"]
 fn max_connections_burst_is_answered_while_slow_heads_fill_the_server() {
     let root = basic_root();
     let s = Server::start(&root.www, &["--workers", "1", "--max-connections", "50"]);

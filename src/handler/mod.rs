@@ -372,13 +372,15 @@ impl<'o> Reply<'o> {
 
 /// The strong ETag of a file (RFC 9110 §8.8.3): inode, size and modification time in
 /// nanoseconds, which change whenever the file is replaced or rewritten.
+// The nanosecond field is u64 in rustix's raw Linux Stat and i64 in libc's.
+#[allow(clippy::unnecessary_cast)]
 pub fn etag_of<'b>(buf: &'b mut [u8; 64], st: &crate::sys::fs::Stat) -> &'b [u8] {
     format_etag(
         buf,
         st.st_ino,
         st.st_size.max(0) as u64,
         st.st_mtime.max(0) as u64,
-        st.st_mtime_nsec,
+        st.st_mtime_nsec as u64,
     )
 }
 

@@ -239,6 +239,8 @@ fn status_of_errno(e: Errno) -> u16 {
         Errno::ACCESS | Errno::PERM => 403,
         // A name longer than the filesystem allows cannot exist.
         Errno::NAMETOOLONG => 404,
+        // Out of descriptors or memory for a moment: overloaded, not broken (§15.6.4).
+        Errno::MFILE | Errno::NFILE | Errno::NOMEM => 503,
         _ => 500,
     }
 }
