@@ -1152,10 +1152,16 @@ impl Conn {
         if run.chunked && !run.head_only {
             self.out.extend_from_slice(b"0\r\n\r\n");
         }
-        if !matches!(self.discard, Discard::None) {
-            // The program finished before reading all of the body.
-            self.discard = Discard::None;
-            self.close_after = true;
+        match self.discard {
+            Discard::None => {}
+            // The program finished before reading all of the body: if the rest is already
+            // here, drop it and keep the connection; the Reading phase drops up to
+            // MAX_DISCARD more as it arrives; past that, close after the answer.
+            Discard::Length(left) if left <= MAX_DISCARD => {}
+            _ => {
+                self.discard = Discard::None;
+                self.close_after = true;
+            }
         }
         self.phase = Phase::Writing;
         self.deadline = w.now + w.send_ms;
