@@ -855,10 +855,7 @@ impl Conn {
 
     /// A CGI program started: watch its pipes and let the drive loop run it.
     fn begin_cgi(&mut self, w: &mut Worker, run: Box<cgi::Run>, expect: bool) -> bool {
-        let token = self.token | crate::server::PIPE_BIT;
-        for fd in [&run.stdin, &run.stdout, &run.stderr].into_iter().flatten() {
-            let _ = w.poller.add(fd, token, crate::sys::poll::Interest::Stream);
-        }
+        self.watch_pipes(w, &run);
         self.cgi = Some(run);
         self.phase = Phase::Cgi;
         self.deadline = w.now + w.cgi_ms;
@@ -878,9 +875,41 @@ impl Conn {
         if file.rewind().is_err() {
             return self.respond_error(w, 500, None);
         }
+        match self.dispatch_held(w, &head, false, Some(file)) {
+            None => self.respond_error(w, 500, None),
+            Some((Begun::Cgi(run), _, _)) => {
+                self.begin_cgi(w, run, false);
+            }
+            Some((_, status, len)) => {
+                let line = head.split(|&b| b == b'\r').next().unwrap_or(b"");
+                w.log.line(
+                    self.peer.as_ref(),
+                    &w.clock.clf,
+                    line,
+                    status,
+                    len,
+                    None,
+                    None,
+                );
+                self.trace_req = trace_note(w, line, status);
+                self.start_writing(w);
+            }
+        }
+    }
+
+    /// Parse a request head the connection holds itself (a chunked CGI request whose body
+    /// is now buffered, a local redirect) and hand it to the handlers, as `try_request` does
+    /// for heads in the read buffer. `None` if the head does not parse.
+    fn dispatch_held(
+        &mut self,
+        w: &mut Worker,
+        head: &[u8],
+        head_only: bool,
+        body_file: Option<std::fs::File>,
+    ) -> Option<(Begun, u16, u64)> {
         let mut headers = [Header::default(); MAX_HEADERS];
-        let Ok(Some((req, _))) = parse::parse(&head, &mut headers) else {
-            return self.respond_error(w, 500, None);
+        let Ok(Some((req, _))) = parse::parse(head, &mut headers) else {
+            return None;
         };
         prepare_out(
             &mut self.out,
@@ -895,31 +924,22 @@ impl Conn {
             &w.shared.site,
             self.close_after,
             self.ka10,
-            false,
+            head_only,
         );
         let mut ctx = handler_ctx!(w);
         let peers = cgi::Peers {
             remote: self.peer,
             sock: self.fd.as_fd(),
         };
-        match handler::dispatch(&req, &mut ctx, &mut reply, peers, Some(file)) {
-            Begun::Cgi(run) => {
-                self.begin_cgi(w, run, false);
-            }
-            _ => {
-                let (status, len) = (reply.status, reply.body_len);
-                w.log.line(
-                    self.peer.as_ref(),
-                    &w.clock.clf,
-                    req.line,
-                    status,
-                    len,
-                    None,
-                    None,
-                );
-                self.trace_req = trace_note(w, req.line, status);
-                self.start_writing(w);
-            }
+        let begun = handler::dispatch(&req, &mut ctx, &mut reply, peers, body_file);
+        Some((begun, reply.status, reply.body_len))
+    }
+
+    /// Watch a CGI program's pipes with this connection's token.
+    fn watch_pipes(&self, w: &Worker, run: &cgi::Run) {
+        let token = self.token | crate::server::PIPE_BIT;
+        for fd in [&run.stdin, &run.stdout, &run.stderr].into_iter().flatten() {
+            let _ = w.poller.add(fd, token, crate::sys::poll::Interest::Stream);
         }
     }
 
@@ -1197,43 +1217,15 @@ impl Conn {
             b"localhost"
         });
         head.extend_from_slice(b"\r\n\r\n");
-        let mut headers = [Header::default(); MAX_HEADERS];
-        let Ok(Some((req, _))) = parse::parse(&head, &mut headers) else {
-            return self.cgi_fail(w, run, 502);
-        };
-        prepare_out(
-            &mut self.out,
-            &mut self.out_pos,
-            &mut self.body,
-            &mut w.pool,
-        );
-        let head_only = run.head_only;
-        let mut reply = Reply::new(
-            &mut self.out,
-            &mut self.body,
-            &w.clock.imf,
-            &w.shared.site,
-            self.close_after,
-            self.ka10,
-            head_only,
-        );
-        let mut ctx = handler_ctx!(w);
-        let peers = cgi::Peers {
-            remote: self.peer,
-            sock: self.fd.as_fd(),
-        };
-        match handler::dispatch(&req, &mut ctx, &mut reply, peers, None) {
-            Begun::Cgi(next_run) => {
+        match self.dispatch_held(w, &head, run.head_only, None) {
+            None => self.cgi_fail(w, run, 502),
+            Some((Begun::Cgi(next_run), _, _)) => {
                 // The new program replaces this one (dropped by the caller on return).
                 *run = *next_run;
-                let token = self.token | crate::server::PIPE_BIT;
-                for fd in [&run.stdin, &run.stdout, &run.stderr].into_iter().flatten() {
-                    let _ = w.poller.add(fd, token, crate::sys::poll::Interest::Stream);
-                }
+                self.watch_pipes(w, run);
                 Next::Wait
             }
-            _ => {
-                let (status, len) = (reply.status, reply.body_len);
+            Some((_, status, len)) => {
                 w.log.line(
                     self.peer.as_ref(),
                     &w.clock.clf,
