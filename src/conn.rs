@@ -122,6 +122,8 @@ pub struct Conn {
     trace_req: Option<(Vec<u8>, u16)>,
     /// The client is gone (HUP or ERR on the socket).
     peer_closed: bool,
+    /// Bytes the kernel still held when the socket last refused more (for the send timeout).
+    queued: u32,
     /// The client closed its sending side (RDHUP): reads go on until they return 0.
     hup: bool,
     /// Counted in the worker's idle connections (for eviction across workers).
@@ -165,6 +167,7 @@ impl Conn {
             trace: trace::Log::default(),
             trace_req: None,
             peer_closed: false,
+            queued: 0,
             hup: false,
             idle_counted: false,
             ka10: false,
@@ -729,7 +732,12 @@ impl Conn {
                         *pos += n - on_head;
                     }
                 }
-                Err(Errno::AGAIN) => return Ok(false),
+                Err(Errno::AGAIN) => {
+                    // The socket is full: remember how much the kernel still holds, so a
+                    // timeout can tell a slow reader (the queue shrank) from a stopped one.
+                    self.queued = net::unsent(&self.fd).unwrap_or(0);
+                    return Ok(false);
+                }
                 Err(Errno::INTR) => {}
                 Err(e) => return Err(e),
             }
@@ -828,6 +836,17 @@ impl Conn {
                 self.cgi = None;
                 self.respond_error(w, 504, line.as_deref());
                 self.drive(w)
+            }
+            Phase::Writing => {
+                // No write succeeded for --send-timeout. If the client took bytes from the
+                // kernel's queue meanwhile it is reading, only slowly: give it more time.
+                let now_queued = net::unsent(&self.fd).unwrap_or(u32::MAX);
+                if now_queued < self.queued {
+                    self.queued = now_queued;
+                    self.deadline = w.now + w.send_ms;
+                    return Next::Wait;
+                }
+                Next::Close
             }
             Phase::Reading if !self.is_idle() => {
                 // RFC 9110 §15.5.9: the request did not arrive in time.

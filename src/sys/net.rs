@@ -89,24 +89,15 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
             sockopt::set_ipv6_v6only(&fd, true)
         )?;
     }
-    // Linux copies these TCP options from the listener to every socket it accepts, so they
-    // cost nothing per connection: Nagle off (a response's last segment must not wait for a
-    // delayed ACK), and writability reported while less than 128 KiB is unsent, so a slow but
-    // steady reader of a large file shows progress often (the send timeout measures progress,
-    // and without this the kernel may buffer megabytes and report nothing for half a minute).
+    // Linux copies TCP options from the listener to every socket it accepts, so this costs
+    // nothing per connection: Nagle off (a response's last segment must not wait for a
+    // delayed ACK).
     #[cfg(target_os = "linux")]
-    {
-        traced!(
-            "setsockopt",
-            ("{raw}, IPPROTO_TCP, TCP_NODELAY, 1"),
-            sockopt::set_tcp_nodelay(&fd, true)
-        )?;
-        traced!(
-            "setsockopt",
-            ("{raw}, IPPROTO_TCP, TCP_NOTSENT_LOWAT, 131072"),
-            set_notsent_lowat(&fd, 128 * 1024)
-        )?;
-    }
+    traced!(
+        "setsockopt",
+        ("{raw}, IPPROTO_TCP, TCP_NODELAY, 1"),
+        sockopt::set_tcp_nodelay(&fd, true)
+    )?;
     traced!("bind", ("{raw}, {addr}"), rustix::net::bind(&fd, &addr))?;
     traced!(
         "listen",
@@ -116,27 +107,55 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Bytes written to a socket that the peer has not yet acknowledged (SIOCOUTQ, which has
+/// the value of TIOCOUTQ).
 #[cfg(target_os = "linux")]
-fn set_notsent_lowat(fd: &OwnedFd, bytes: u32) -> Result<()> {
-    let v: libc::c_int = bytes as libc::c_int;
-    // SAFETY: setsockopt reads sizeof(c_int) bytes from a valid, live c_int on the stack;
-    // the descriptor is open for the duration of the call.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_fd().as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NOTSENT_LOWAT,
-            (&v as *const libc::c_int).cast(),
-            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from_raw_os_error(
-            std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        ))
-    }
+pub fn unsent(fd: impl AsFd) -> Result<u32> {
+    let fd = fd.as_fd();
+    let mut n: libc::c_int = 0;
+    // SAFETY: ioctl(SIOCOUTQ) writes one c_int to the valid pointer given; fd is open.
+    let r = traced!(
+        "ioctl",
+        ("{}, SIOCOUTQ", fd.as_raw_fd()),
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) } == 0 {
+            Ok(())
+        } else {
+            Err(Errno::from_raw_os_error(
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+            ))
+        }
+    );
+    r.map(|()| n.max(0) as u32)
+}
+
+/// Bytes written to a socket and not yet sent or acknowledged (SO_NWRITE).
+#[cfg(target_os = "macos")]
+pub fn unsent(fd: impl AsFd) -> Result<u32> {
+    let fd = fd.as_fd();
+    let mut n: libc::c_int = 0;
+    let mut len = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes to the valid c_int given; fd is open.
+    let r = traced!(
+        "getsockopt",
+        ("{}, SOL_SOCKET, SO_NWRITE", fd.as_raw_fd()),
+        if unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_NWRITE,
+                (&mut n as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        } == 0
+        {
+            Ok(())
+        } else {
+            Err(Errno::from_raw_os_error(
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
+            ))
+        }
+    );
+    r.map(|()| n.max(0) as u32)
 }
 
 /// The address a socket is bound to (to learn an ephemeral port).
