@@ -151,16 +151,11 @@ fn check_complete(buf: &[u8], req: &Request, n: usize) {
         Some(n),
         "find_head_end from the request line"
     );
-    if !(cfg!(feature = "tolerate-known") && line_start >= 4) {
-        // Known: with two or more leading empty lines, find_head_end(buf, 0) stops at the
-        // "\n\r\n" among them. conn.rs then gets Ok(None) and keeps reading, so it is harmless
-        // there, but the function does not do what its doc comment says.
-        assert_eq!(
-            parse::find_head_end(buf, 0),
-            Some(n),
-            "find_head_end(buf, 0) disagrees"
-        );
-    }
+    assert_eq!(
+        parse::find_head_end(buf, 0),
+        Some(n),
+        "find_head_end(buf, 0) disagrees"
+    );
 }
 
 /// Prefix consistency: `parse(buf[..k])` is `Ok(None)`, or it already decided the whole
@@ -174,18 +169,9 @@ fn check_prefix(buf: &[u8], k: usize, full: &Outcome) {
         (Outcome::Refused(_), Outcome::Refused(_)) => {}
         (Outcome::Complete(..), _) => assert_eq!(&got, full, "prefix of {k} bytes"),
         (Outcome::Refused(_), _) => {
-            if cfg!(feature = "tolerate-known") && is_leading_empty_lines_then_cr(prefix) {
-                // Known: "\r" (after up to three "\r\n") is refused as "method is not a
-                // token" although "\r\n" + a request line may follow.
-                return;
-            }
-            panic!("prefix of {k} bytes refused ({got:?}) but the whole buffer is {full:?}");
+            panic!("prefix of {k} bytes refused ({got:?}) but the whole buffer is {full:?}")
         }
     }
-}
-
-fn is_leading_empty_lines_then_cr(p: &[u8]) -> bool {
-    p.len() % 2 == 1 && p.len() < 8 && p.chunks(2).all(|c| c == b"\r\n" || c == b"\r")
 }
 
 /// Prefix lengths worth trying: all of them for short inputs, otherwise the edges of every
