@@ -44,6 +44,23 @@ macro_rules! handler_ctx {
     };
 }
 
+/// A new response: the connection's buffer made ready (from the pool if need be) and a
+/// `Reply` writing into it, borrowed field by field like `handler_ctx!`.
+macro_rules! fresh_reply {
+    ($c:expr, $w:expr, $close:expr, $ka10:expr, $head_only:expr) => {{
+        prepare_out(&mut $c.out, &mut $c.out_pos, &mut $c.body, &mut $w.pool);
+        Reply::new(
+            &mut $c.out,
+            &mut $c.body,
+            &$w.clock.imf,
+            &$w.shared.site,
+            $close,
+            $ka10,
+            $head_only,
+        )
+    }};
+}
+
 /// Read buffer: one whole request head at its limits, plus room to spare.
 pub const READ_BUF: usize = 32 * 1024;
 /// Response buffer: a head plus an inline body (`handler::INLINE_BODY_MAX`).
@@ -420,17 +437,8 @@ impl Conn {
     /// The whole PUT body is in: commit the file and answer.
     fn finish_upload(&mut self, w: &mut Worker) {
         let Some(up) = self.upload.take() else { return };
-        self.prepare_out(w);
         let (line, agent, received) = (up.line.clone(), up.agent.clone(), up.received);
-        let mut reply = Reply::new(
-            &mut self.out,
-            &mut self.body,
-            &w.clock.imf,
-            &w.shared.site,
-            self.close_after,
-            self.ka10,
-            false,
-        );
+        let mut reply = fresh_reply!(self, w, self.close_after, self.ka10, false);
         up.finish(&mut reply);
         let (status, close) = (reply.status, reply.close);
         w.log.line(
@@ -445,15 +453,6 @@ impl Conn {
         self.trace_req = trace_note(w, &line, status);
         self.close_after = close;
         self.start_writing(w);
-    }
-
-    fn prepare_out(&mut self, w: &mut Worker) {
-        prepare_out(
-            &mut self.out,
-            &mut self.out_pos,
-            &mut self.body,
-            &mut w.pool,
-        );
     }
 
     /// Parse and answer one request if the buffer holds a whole head. Returns true when a
@@ -503,21 +502,7 @@ impl Conn {
                 };
                 close |= !req.keep_alive || w.shutting_down;
                 let keep_alive_10 = req.version == Version::Http10 && !close;
-                prepare_out(
-                    &mut self.out,
-                    &mut self.out_pos,
-                    &mut self.body,
-                    &mut w.pool,
-                );
-                let mut reply = Reply::new(
-                    &mut self.out,
-                    &mut self.body,
-                    &w.clock.imf,
-                    &w.shared.site,
-                    close,
-                    keep_alive_10,
-                    head_only,
-                );
+                let mut reply = fresh_reply!(self, w, close, keep_alive_10, head_only);
                 let mut ctx = handler_ctx!(w);
                 let peers = cgi::Peers {
                     remote: self.peer,
@@ -612,16 +597,7 @@ impl Conn {
 
     /// Answer a request that could not be parsed (or timed out) and close afterwards.
     pub fn respond_error(&mut self, w: &mut Worker, status: u16, line: Option<&[u8]>) {
-        self.prepare_out(w);
-        let mut reply = Reply::new(
-            &mut self.out,
-            &mut self.body,
-            &w.clock.imf,
-            &w.shared.site,
-            true,
-            false,
-            false,
-        );
+        let mut reply = fresh_reply!(self, w, true, false, false);
         reply.error(status);
         let len = reply.body_len;
         w.log.line(
@@ -930,21 +906,7 @@ impl Conn {
         let Ok(Some((req, _))) = parse::parse(head, &mut headers) else {
             return None;
         };
-        prepare_out(
-            &mut self.out,
-            &mut self.out_pos,
-            &mut self.body,
-            &mut w.pool,
-        );
-        let mut reply = Reply::new(
-            &mut self.out,
-            &mut self.body,
-            &w.clock.imf,
-            &w.shared.site,
-            self.close_after,
-            self.ka10,
-            head_only,
-        );
+        let mut reply = fresh_reply!(self, w, self.close_after, self.ka10, head_only);
         let mut ctx = handler_ctx!(w);
         let peers = cgi::Peers {
             remote: self.peer,
@@ -1117,21 +1079,7 @@ impl Conn {
         };
         // HTTP/1.0 clients get a close-delimited body.
         let close = self.close_after || !run.chunked;
-        prepare_out(
-            &mut self.out,
-            &mut self.out_pos,
-            &mut self.body,
-            &mut w.pool,
-        );
-        let mut reply = Reply::new(
-            &mut self.out,
-            &mut self.body,
-            &w.clock.imf,
-            &w.shared.site,
-            close,
-            self.ka10 && !close,
-            run.head_only,
-        );
+        let mut reply = fresh_reply!(self, w, close, self.ka10 && !close, run.head_only);
         if head.status != 0 && !head.reason.is_empty() {
             reply.start_with_reason(status, &head.reason);
         } else {

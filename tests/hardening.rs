@@ -334,7 +334,10 @@ fn descriptor_limit_64_with_200_clients() {
     // of descriptors and answer 503. It must be serving again within a couple of seconds.
     let t0 = std::time::Instant::now();
     while s.get("/hello.txt").status != 200 {
-        assert!(t0.elapsed() < Duration::from_secs(3), "not serving 3 s after the load");
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "not serving 3 s after the load"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     for _ in 0..5 {
