@@ -15,12 +15,11 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------
@@ -91,45 +90,6 @@ fn server_args(root: &TempRoot, extra: &[&str]) -> Vec<String> {
     .collect()
 }
 
-/// Run `cmd` (which runs barehttpd, directly or through a launcher), wait for its banner and
-/// return it as a `Server`. The harness's `Server::start` cannot change the server's
-/// environment or descriptors; a few tests here need to.
-fn start_command(mut cmd: Command) -> Server {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn barehttpd");
-    let stderr = child.stderr.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let keep = lines.clone();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            keep.lock().unwrap().push(line.clone());
-            let _ = tx.send(line);
-        }
-    });
-    let port = loop {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("barehttpd printed no banner: {:?}", lines.lock().unwrap());
-        };
-        let url = line.split_whitespace().find(|w| w.starts_with("http://"));
-        if let Some(p) = url.and_then(|u| u.trim_end_matches('/').rsplit(':').next()) {
-            break p.parse().expect("port in the banner");
-        }
-    };
-    Server {
-        child,
-        port,
-        stderr: lines,
-    }
-}
-
 /// Start barehttpd through Python with no descriptor above 2 open, except, when
 /// `inherited_fd` is given, that descriptor (on /dev/null, inheritable), as a parent process
 /// such as a shell or a service manager may leave one.
@@ -144,7 +104,7 @@ fn start_clean(root: &TempRoot, extra: &[&str], inherited_fd: Option<u32>) -> Se
         .arg(inherited_fd.unwrap_or(0).to_string())
         .arg(bin())
         .args(server_args(root, extra));
-    start_command(cmd)
+    Server::start_command(cmd)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -421,7 +381,7 @@ fn rfc3875_4_1_meta_variables() {
     let mut cmd = Command::new(bin());
     cmd.args(server_args(&root, &[]))
         .env("BAREHTTPD_IT_SECRET", &secret);
-    let s = start_command(cmd);
+    let s = Server::start_command(cmd);
     let target = "/cgi-bin/env.cgi/a%20b/c?x=1%202&y=%41&z";
     let mut w = Wire::connect(&s);
     let client_port = w.stream.local_addr().unwrap().port();

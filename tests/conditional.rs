@@ -51,16 +51,6 @@ fn set_mtime(p: &std::path::Path, secs: u64) {
         .expect("set the file's mtime");
 }
 
-/// `METHOD path` on a persistent connection with extra header fields.
-fn req(method: &str, path: &str, fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut s = format!("{method} {path} HTTP/1.1\r\nHost: t\r\n");
-    for (n, v) in fields {
-        s.push_str(&format!("{n}: {v}\r\n"));
-    }
-    s.push_str("\r\n");
-    s.into_bytes()
-}
-
 /// Send one request on `c` and read its response (no body expected after HEAD).
 fn ask(c: &mut Client, method: &str, path: &str, fields: &[(&str, &str)]) -> Response {
     c.send(&req(method, path, fields));

@@ -11,15 +11,6 @@ mod common;
 
 use common::*;
 
-fn req(method: &str, path: &str, fields: &[(&str, &str)]) -> Vec<u8> {
-    let mut s = format!("{method} {path} HTTP/1.1\r\nHost: t\r\n");
-    for (n, v) in fields {
-        s.push_str(&format!("{n}: {v}\r\n"));
-    }
-    s.push_str("\r\n");
-    s.into_bytes()
-}
-
 fn ask(c: &mut Client, path: &str, fields: &[(&str, &str)]) -> Response {
     c.send(&req("GET", path, fields));
     c.response()

@@ -589,6 +589,16 @@ pub fn get_req(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
 }
 
+/// `METHOD path` on a persistent connection with extra header fields.
+pub fn req(method: &str, path: &str, fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut s = format!("{method} {path} HTTP/1.1\r\nHost: t\r\n");
+    for (n, v) in fields {
+        s.push_str(&format!("{n}: {v}\r\n"));
+    }
+    s.push_str("\r\n");
+    s.into_bytes()
+}
+
 /// A minimal valid request for `path` that closes the connection afterwards.
 pub fn get_close(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").into_bytes()
