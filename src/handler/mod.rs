@@ -135,10 +135,7 @@ pub fn dispatch(
         && target::decode_path(t.path, ctx.scratch).is_ok()
         && cgi::is_cgi(ctx, ctx.scratch)
     {
-        let hidden = |s: &[u8]| {
-            s.first() == Some(&b'.') && (!ctx.cfg.dotfiles || s.starts_with(upload::TMP_PREFIX))
-        };
-        if ctx.scratch.split(|&b| b == b'/').any(hidden) {
+        if upload::hidden(ctx.scratch, ctx.cfg.dotfiles) {
             r.error(404);
             return upload::Begun::Answered;
         }

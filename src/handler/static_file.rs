@@ -8,7 +8,7 @@
 //! is redirected (so relative links in its index work), a directory is answered by its index
 //! file, a listing, or 403.
 
-use super::upload::{ALLOW_WRITE, TMP_PREFIX, writable};
+use super::upload::{ALLOW_WRITE, writable};
 use super::{Ctx, Reply, Segment, cache};
 use crate::http::conditional::{self, Outcome, Validators};
 use crate::http::parse::{Method, Request};
@@ -61,10 +61,7 @@ pub fn handle(req: &Request, ctx: &mut Ctx, r: &mut Reply) {
         Method::Other => return r.error(501),
         _ => return r.error_with(405, &[("Allow", allow)]),
     }
-    // Dotfiles are hidden unless asked for; unfinished uploads always are.
-    let hidden =
-        |s: &[u8]| s.first() == Some(&b'.') && (!ctx.cfg.dotfiles || s.starts_with(TMP_PREFIX));
-    if ctx.scratch.split(|&b| b == b'/').any(hidden) {
+    if super::upload::hidden(ctx.scratch, ctx.cfg.dotfiles) {
         return r.error(404);
     }
     serve_path(req, ctx, r, t.query);

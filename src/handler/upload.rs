@@ -22,6 +22,13 @@ pub const TMP_PREFIX: &[u8] = b".barehttpd-upload-";
 /// The methods allowed where writes are enabled.
 pub const ALLOW_WRITE: &[u8] = b"GET, HEAD, OPTIONS, PUT, DELETE";
 
+/// Whether a decoded path names something never served: a segment starting with `.` unless
+/// `--dotfiles`, and an unfinished upload always.
+pub fn hidden(path: &[u8], dotfiles: bool) -> bool {
+    path.split(|&b| b == b'/')
+        .any(|s| s.first() == Some(&b'.') && (!dotfiles || s.starts_with(TMP_PREFIX)))
+}
+
 /// Whether `path` (decoded) is under one of the `--write` prefixes.
 pub fn writable(ctx: &Ctx, path: &[u8]) -> bool {
     ctx.cfg.write.iter().any(|p| path.starts_with(p.as_bytes()))
