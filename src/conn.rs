@@ -833,6 +833,17 @@ impl Conn {
         }
     }
 
+    /// Driving the connection panicked (the worker caught it). If no byte of a response has
+    /// gone out since the last complete one, the client still gets an answer: 500, then
+    /// close. Otherwise only closing can tell it that the response is cut short.
+    pub fn on_panic(&mut self, w: &mut Worker) -> Next {
+        if self.phase != Phase::Reading {
+            return Next::Close;
+        }
+        self.respond_error(w, 500, None);
+        Next::Yield
+    }
+
     /// The server is shutting down: idle connections close now, responses in flight finish.
     pub fn on_shutdown(&mut self) -> Next {
         match self.phase {

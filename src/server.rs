@@ -488,11 +488,22 @@ impl EventLoop {
         };
         sys::trace::woke();
         let w = &mut self.w;
-        let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| conn.drive(w)))
-            .unwrap_or_else(|_| {
-                eprintln!("barehttpd: a request handler panicked; its connection was closed");
-                Next::Close
-            });
+        let next = catch_panic(|| conn.drive(w)).unwrap_or_else(|| {
+            // Answering 500 may panic again (the state is whatever the panic left): then the
+            // connection just closes. A connection driven after `on_panic` that panics again
+            // is past the Reading phase, so this cannot loop.
+            let next = catch_panic(|| conn.on_panic(w)).unwrap_or(Next::Close);
+            let what = if next == Next::Close {
+                "its connection was closed"
+            } else {
+                "answered 500 and closing its connection"
+            };
+            eprintln!(
+                "barehttpd: a request handler panicked (worker {}); {what}",
+                w.id
+            );
+            next
+        });
         if sys::trace::enabled() {
             conn.add_trace();
         }
@@ -728,6 +739,12 @@ impl EventLoop {
         }
         self.accept_paused_until = Some(self.w.now + TICK_MS);
     }
+}
+
+/// Run `f`, catching a panic: one connection's bug must not take its worker's other
+/// connections down with it. The panic hook has already printed the message.
+fn catch_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
 
 /// Answer 503 to a connection the server has no room for, and close it.

@@ -129,6 +129,8 @@ pub fn dispatch(
     body_file: Option<std::fs::File>,
 ) -> upload::Begun {
     use crate::http::{Framing, Method, target};
+    #[cfg(debug_assertions)]
+    test_panic_hook(req.target);
     if !ctx.cfg.cgi.is_empty()
         && let Ok(t) = target::split(req.target)
         && !t.asterisk
@@ -153,6 +155,21 @@ pub fn dispatch(
             static_file::handle(req, ctx, r);
             upload::Begun::Answered
         }
+    }
+}
+
+/// Test hook, in debug builds only (release builds have no trace of it): when the
+/// environment variable `BAREHTTPD_TEST_PANIC` holds a request target, a request for exactly
+/// that target panics here, so that `tests/faults.rs` can check that a panic in a handler
+/// costs its own connection and nothing else. The variable is read once.
+#[cfg(debug_assertions)]
+fn test_panic_hook(target: &[u8]) {
+    static TARGET: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    let armed = TARGET.get_or_init(|| {
+        std::env::var_os("BAREHTTPD_TEST_PANIC").map(std::ffi::OsString::into_encoded_bytes)
+    });
+    if armed.as_deref() == Some(target) {
+        panic!("BAREHTTPD_TEST_PANIC: {}", String::from_utf8_lossy(target));
     }
 }
 
