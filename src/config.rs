@@ -3,7 +3,7 @@
 //! Every mistake a user can make at start-up ends here as one line naming the problem and
 //! exit code 2; nothing later has to re-check what this module accepted.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -398,7 +398,9 @@ fn valid_field_value(v: &str) -> bool {
     v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
-/// `ADDR:PORT`, `[V6]:PORT`, `HOST:PORT` or a bare `PORT` (on 127.0.0.1).
+/// `ADDR:PORT`, `[V6]:PORT`, `localhost:PORT` or a bare `PORT` (on 127.0.0.1).
+/// Other host names are not looked up: a listening address should not depend on DNS at
+/// start-up, and leaving the resolver out keeps it out of a static build.
 fn parse_listen(v: &str) -> Result<Vec<SocketAddr>, ConfigError> {
     if let Ok(port) = v.parse::<u16>() {
         return Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]);
@@ -406,24 +408,26 @@ fn parse_listen(v: &str) -> Result<Vec<SocketAddr>, ConfigError> {
     if let Ok(a) = v.parse::<SocketAddr>() {
         return Ok(vec![a]);
     }
-    if !v.contains(':') {
+    let Some((host, port)) = v.rsplit_once(':') else {
         return err(format!(
             "--listen {v:?}: expected ADDR:PORT, for example 127.0.0.1:8080"
         ));
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return err(format!(
+            "--listen {v:?}: the port must be a number from 0 to 65535"
+        ));
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(vec![
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+        ]);
     }
-    match v.to_socket_addrs() {
-        Ok(addrs) => {
-            let mut all: Vec<SocketAddr> = addrs.collect();
-            all.dedup();
-            if all.is_empty() {
-                return err(format!("--listen {v:?}: the name has no address"));
-            }
-            Ok(all)
-        }
-        Err(_) => err(format!(
-            "--listen {v:?}: expected ADDR:PORT, for example 127.0.0.1:8080"
-        )),
-    }
+    err(format!(
+        "--listen {v:?}: give an IP address, for example 0.0.0.0:{port} or [::]:{port}; \
+         host names other than localhost are not looked up"
+    ))
 }
 
 /// `1024`, `10K`, `500M`, `2G` (powers of 1024; an optional trailing `B` or `iB`).
@@ -453,17 +457,38 @@ fn parse_secs(p: &mut lexopt::Parser, flag: &str) -> Result<Duration, ConfigErro
         .ok()
         .and_then(|v| v.into_string().ok())
         .ok_or_else(|| ConfigError(format!("{flag} needs a number of seconds")))?;
-    let (num, scale) = if let Some(n) = v.strip_suffix("ms") {
-        (n, 0.001)
-    } else {
-        (v.strip_suffix('s').unwrap_or(&v), 1.0)
+    let (num, unit_ns) = match v.strip_suffix("ms") {
+        Some(n) => (n, 1_000_000),
+        None => (v.strip_suffix('s').unwrap_or(&v), 1_000_000_000),
     };
-    match num.parse::<f64>() {
-        Ok(x) if x > 0.0 && x * scale <= 86_400.0 => Ok(Duration::from_secs_f64(x * scale)),
+    match decimal_nanos(num, unit_ns) {
+        Some(ns) if ns > 0 && ns <= 86_400 * 1_000_000_000 => Ok(Duration::from_nanos(ns)),
         _ => err(format!(
             "{flag} {v:?}: expected seconds between 0 and 86400, e.g. 10 or 1.5"
         )),
     }
+}
+
+/// `12` or `1.25` units of `unit_ns` nanoseconds, in nanoseconds (digits past the nanosecond
+/// are dropped). Plain decimal only: no sign, exponent, `inf` or `nan`.
+fn decimal_nanos(num: &str, unit_ns: u64) -> Option<u64> {
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + frac.len() == 0 || !digits(whole) || !digits(frac) {
+        return None;
+    }
+    let mut ns = if whole.is_empty() {
+        0
+    } else {
+        whole.parse::<u64>().ok()?
+    }
+    .checked_mul(unit_ns)?;
+    let mut place = unit_ns;
+    for d in frac.bytes() {
+        place /= 10;
+        ns = ns.checked_add(u64::from(d - b'0') * place)?;
+    }
+    Some(ns)
 }
 
 /// An io::Error as a short lowercase phrase without the "(os error N)" suffix.
@@ -499,11 +524,51 @@ mod tests {
     }
 
     #[test]
+    fn seconds_are_plain_decimals() {
+        let secs = |v: &str| decimal_nanos(v, 1_000_000_000);
+        assert_eq!(secs("10"), Some(10_000_000_000));
+        assert_eq!(secs("1.5"), Some(1_500_000_000));
+        assert_eq!(secs(".25"), Some(250_000_000));
+        assert_eq!(secs("2."), Some(2_000_000_000));
+        assert_eq!(secs("0.0000000019"), Some(1));
+        assert_eq!(decimal_nanos("250", 1_000_000), Some(250_000_000));
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "+1",
+            "1e3",
+            "inf",
+            "nan",
+            "1.2.3",
+            " 1",
+            "99999999999",
+        ] {
+            assert_eq!(secs(bad), None, "{bad:?}");
+        }
+        let c = run(&["--header-timeout", "1.5", "--keepalive-timeout", "250ms"]).unwrap();
+        assert_eq!(c.header_timeout, Duration::from_millis(1500));
+        assert_eq!(c.keepalive_timeout, Duration::from_millis(250));
+        assert!(run(&["--send-timeout", "86400.5"]).is_err());
+        assert!(run(&["--send-timeout", "0"]).is_err());
+    }
+
+    #[test]
     fn listen_forms() {
         let c = run(&["-l", "[::1]:0", "--listen", "9000", "--listen=127.0.0.2:1"]).unwrap();
         assert_eq!(c.listen.len(), 3);
         assert!(run(&["--listen", "nonsense"]).is_err());
         assert!(run(&["--listen", "1.2.3.4:99999"]).is_err());
+        let local = run(&["--listen", "localhost:8081"]).unwrap();
+        assert_eq!(
+            local.listen,
+            vec![
+                "127.0.0.1:8081".parse().unwrap(),
+                "[::1]:8081".parse().unwrap()
+            ]
+        );
+        let named = run(&["--listen", "example.test:80"]).unwrap_err();
+        assert!(named.contains("not looked up"), "{named}");
     }
 
     #[test]

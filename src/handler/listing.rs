@@ -154,22 +154,24 @@ footer{color:var(--mut);font-size:.8rem;margin-top:1rem}
 @media (max-width:560px){.d{display:none}body{padding:.8rem}}
 </style>\n";
 
-/// 1536 → "1.5 KiB".
+/// 1536 → "1.5 KiB": one decimal below 10 of a unit, whole units above, rounded.
 pub fn human_size(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
         return format!("{n} B");
     }
-    let mut v = n as f64 / 1024.0;
+    let n = u128::from(n);
+    let mut unit = 1024u128;
     let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
+    while n >= unit * 1024 && u < UNITS.len() - 1 {
+        unit *= 1024;
         u += 1;
     }
-    if v < 10.0 {
-        format!("{v:.1} {}", UNITS[u])
+    let tenths = (n * 10 + unit / 2) / unit;
+    if tenths < 100 {
+        format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[u])
     } else {
-        format!("{v:.0} {}", UNITS[u])
+        format!("{} {}", (n + unit / 2) / unit, UNITS[u])
     }
 }
 
@@ -196,6 +198,11 @@ mod tests {
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(8 * 1024 * 1024), "8.0 MiB");
         assert_eq!(human_size(300 * 1024 * 1024), "300 MiB");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(10189), "10 KiB");
+        assert_eq!(human_size(10240), "10 KiB");
+        assert_eq!(human_size(1024 * 1024 - 1), "1024 KiB");
+        assert_eq!(human_size(u64::MAX), "16384 PiB");
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cache;
 pub mod cgi;
 pub mod listing;
+pub mod mime;
 pub mod static_file;
 pub mod upload;
 

@@ -9,7 +9,7 @@
 //! file, a listing, or 403.
 
 use super::upload::{ALLOW_WRITE, writable};
-use super::{Ctx, Reply, Segment, cache};
+use super::{Ctx, Reply, Segment, cache, mime};
 use crate::http::conditional::{self, Outcome, Validators};
 use crate::http::parse::{Method, Request};
 use crate::http::range::{self, Ranges};
@@ -606,32 +606,36 @@ fn precompressible(mime: &str) -> bool {
     mime.starts_with("text/")
         || matches!(
             mime,
-            "application/javascript"
-                | "application/json"
+            "application/json"
                 | "application/xml"
+                | "application/xhtml+xml"
                 | "application/wasm"
                 | "application/manifest+json"
                 | "image/svg+xml"
         )
 }
 
-/// Content-Type from the file name's extension (the shared MIME database), and whether it is
+/// Content-Type from the file name's extension (`mime.rs`), and whether it is
 /// a text type that gets `charset=utf-8`, so that browsers do not guess.
 pub fn content_type(name: &[u8]) -> (&'static str, bool) {
     let name = std::str::from_utf8(name).unwrap_or("");
     let base = name.rsplit('/').next().unwrap_or(name);
-    let mime = match base.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() || !ext.is_empty() => mime_guess::from_ext(ext)
-            .first_raw()
-            .unwrap_or("application/octet-stream"),
+    let ty = match base.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() || !ext.is_empty() => {
+            mime::by_extension(ext).unwrap_or("application/octet-stream")
+        }
         _ => "application/octet-stream",
     };
-    let texty = mime.starts_with("text/")
+    let texty = ty.starts_with("text/")
         || matches!(
-            mime,
-            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+            ty,
+            "application/json"
+                | "application/xml"
+                | "application/xhtml+xml"
+                | "application/manifest+json"
+                | "image/svg+xml"
         );
-    (mime, texty)
+    (ty, texty)
 }
 
 #[cfg(test)]

@@ -200,7 +200,7 @@ pub fn render(out: &mut Vec<u8>, line: &[u8], status: u16, log: &Log) {
     let (mut kernel, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
     for c in &log.calls {
         let call = format!("{}({}) = {}", c.name, c.args, c.result);
-        let _ = writeln!(out, "  {call:<72} {:>7.1} us", c.nanos as f64 / 1000.0);
+        let _ = writeln!(out, "  {call:<72} {:>7} us", micros(c.nanos));
         if !c.wait {
             kernel += c.nanos;
         }
@@ -211,11 +211,17 @@ pub fn render(out: &mut Vec<u8>, line: &[u8], status: u16, log: &Log) {
     let own = log.busy_ns.saturating_sub(kernel);
     let _ = writeln!(
         out,
-        "  = {} calls, {bytes_in} bytes read, {bytes_out} written; {:.1} us in the kernel, {:.1} us in barehttpd\n",
+        "  = {} calls, {bytes_in} bytes read, {bytes_out} written; {} us in the kernel, {} us in barehttpd\n",
         calls.len(),
-        kernel as f64 / 1000.0,
-        own as f64 / 1000.0
+        micros(kernel),
+        micros(own)
     );
+}
+
+/// Nanoseconds as microseconds with one decimal, rounded: 10_460 → "10.5".
+fn micros(ns: u64) -> String {
+    let tenths = ns.saturating_add(50) / 100;
+    format!("{}.{}", tenths / 10, tenths % 10)
 }
 
 /// Where traces are printed: a buffer shared with a writer thread.
