@@ -844,15 +844,14 @@ impl Conn {
         Next::Yield
     }
 
-    /// The server is shutting down: idle connections close now, responses in flight finish.
+    /// The server is shutting down: idle connections close now; requests begun (a head
+    /// partly received, a PUT or CGI body arriving) and responses in flight finish, then
+    /// close. The shutdown grace period bounds them all.
     pub fn on_shutdown(&mut self) -> Next {
+        let begun = self.rstart < self.rend || self.upload.is_some() || self.cgi_body.is_some();
         match self.phase {
-            Phase::Reading => Next::Close,
-            Phase::Writing => {
-                self.close_after = true;
-                Next::Wait
-            }
-            Phase::Lingering | Phase::Cgi => {
+            Phase::Reading if !begun => Next::Close,
+            Phase::Reading | Phase::Writing | Phase::Lingering | Phase::Cgi => {
                 self.close_after = true;
                 Next::Wait
             }

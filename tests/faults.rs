@@ -650,3 +650,55 @@ fn rfc9112_9_6_sigterm_under_load_completes_every_response_then_exits_0() {
     );
     assert!(!s.stderr_text().contains("panicked"), "{}", s.stderr_text());
 }
+
+/// RFC 9112 §9.6 with §9.3: a request the server has begun to receive is finished too, with
+/// `Connection: close`. At SIGTERM one client is half-way through a PUT body and another
+/// through a request head (on a connection that already served one); both send the rest
+/// after the signal and get their answers; the upload is complete on disk.
+#[test]
+fn rfc9112_9_6_sigterm_lets_requests_already_begun_finish() {
+    let root = basic_root();
+    root.dir("up");
+    let mut s = Server::start(&root.www, &["--write", "/up/"]);
+    let body = pattern(1 << 20, 91);
+    let mut put = s.connect();
+    put.send(&req(
+        "PUT",
+        "/up/f.bin",
+        &[("Content-Length", &body.len().to_string())],
+    ));
+    put.send(&body[..body.len() / 2]);
+    let mut half = s.connect();
+    half.send(&get_req("/hello.txt"));
+    assert_eq!(half.response().body, HELLO);
+    half.send(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+
+    s.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        put.try_send(&body[body.len() / 2..]),
+        "the PUT's connection was closed at SIGTERM"
+    );
+    let r = put
+        .try_response(false)
+        .unwrap_or_else(|e| panic!("the PUT begun before SIGTERM got no answer: {e}"));
+    assert_eq!(r.status, 201, "{}", r.body_str());
+    assert!(r.connection_has("close"), "{:?}", r.headers);
+    assert!(std::fs::read(root.www.join("up/f.bin")).unwrap() == body);
+    assert!(
+        half.try_send(b"\r\n"),
+        "the half-sent request's connection was closed"
+    );
+    let r = half
+        .try_response(false)
+        .unwrap_or_else(|e| panic!("the request begun before SIGTERM got no answer: {e}"));
+    assert_eq!((r.status, &r.body[..]), (200, HELLO));
+    assert!(r.connection_has("close"), "{:?}", r.headers);
+    put.assert_closed(Duration::from_secs(2), "the PUT's connection afterwards");
+    half.assert_closed(Duration::from_secs(2), "the other connection afterwards");
+    let status = s
+        .wait_exit(Duration::from_secs(5))
+        .expect("the server did not exit within 5 s");
+    assert!(status.success(), "exit status {status:?}");
+}
