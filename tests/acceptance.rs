@@ -6,6 +6,8 @@
 //! stderr, except under CI=true, where a missing tool is a failure: CI never passes a check
 //! it did not run.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,7 +41,7 @@ fn start(name: &str) -> Server {
         .status()
         .expect("run make-docroot.sh");
     assert!(ok.success(), "make-docroot.sh failed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_barehttpd"))
+    let mut child = common::server_command()
         .arg(&root)
         .args([
             "--listen",

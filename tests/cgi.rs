@@ -98,11 +98,11 @@ fn start_clean(root: &TempRoot, extra: &[&str], inherited_fd: Option<u32>) -> Se
         os.closerange(3, 65536)\n\
         fd = int(sys.argv[1])\n\
         if fd > 0:\n    os.dup2(os.open('/dev/null', os.O_RDONLY), fd)\n\
-        os.execv(sys.argv[2], sys.argv[2:])\n";
+        os.execvp(sys.argv[2], sys.argv[2:])\n";
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.args(["-c", LAUNCH])
         .arg(inherited_fd.unwrap_or(0).to_string())
-        .arg(bin())
+        .args(server_argv())
         .args(server_args(root, extra));
     Server::start_command(cmd)
 }
@@ -378,7 +378,7 @@ fn pid_script(dir: &Path) -> String {
 fn rfc3875_4_1_meta_variables() {
     let root = cgi_root();
     let secret = format!("leak-{}", std::process::id());
-    let mut cmd = Command::new(bin());
+    let mut cmd = server_command();
     cmd.args(server_args(&root, &[]))
         .env("BAREHTTPD_IT_SECRET", &secret);
     let s = Server::start_command(cmd);

@@ -268,7 +268,7 @@ fn start_under_ulimit(root: &std::path::Path, limit: u32) -> Server {
     let mut cmd = std::process::Command::new("bash");
     cmd.arg("-c")
         .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
-        .arg(bin())
+        .args(server_argv())
         .arg(root)
         .args([
             "--listen",

@@ -4,8 +4,15 @@
 //! `--trace` printed. Also: `--trace-filter` and `--trace-file`, and a trace reader that never
 //! reads does not stall the server.
 //!
+//! Under qemu-user (the server built for another architecture, `common::runner`), strace
+//! would see the emulator's host calls (getcwd and readlink to translate paths, mprotect for
+//! its code cache...), not the server's: there the calls are taken from qemu's own `-strace`
+//! log, which lists the calls the guest made, by thread.
+//!
 //! strace is installed by `.ci/run`; where it is missing the strace comparison says SKIPPED,
 //! except under CI=true, where that is a failure.
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -27,20 +34,21 @@ impl Drop for Srv {
     }
 }
 
-fn start(name: &str, args: &[&str], wrap: Option<&[&str]>) -> Srv {
+/// Start the server on a fresh docroot with one worker; `argv`, when given, is the whole
+/// command line that runs it (a wrapper, then the server), else `common::server_command()`.
+fn start(name: &str, args: &[&str], argv: Option<Vec<String>>) -> Srv {
     let dir = std::env::temp_dir().join(format!("barehttpd-trace-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("www/api")).unwrap();
     std::fs::write(dir.join("www/hello.txt"), b"Hello, world\n").unwrap();
     std::fs::write(dir.join("www/api/x.txt"), b"api\n").unwrap();
-    let bin = env!("CARGO_BIN_EXE_barehttpd");
-    let mut cmd = match wrap {
-        Some(w) => {
-            let mut c = Command::new(w[0]);
-            c.args(&w[1..]).arg(bin);
+    let mut cmd = match argv {
+        Some(argv) => {
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
             c
         }
-        None => Command::new(bin),
+        None => common::server_command(),
     };
     let mut child = cmd
         .arg(dir.join("www"))
@@ -144,20 +152,104 @@ fn have_strace() -> bool {
     ok
 }
 
+/// Who lists the calls the kernel saw: strace natively; qemu-user's `-strace` when the server
+/// runs under qemu (strace would list the emulator's calls).
+enum Witness {
+    Strace,
+    Qemu,
+}
+
+/// The witness for this run, or None (after saying SKIPPED) when there is none.
+fn witness() -> Option<Witness> {
+    let runner = common::runner();
+    let Some(program) = runner.first() else {
+        return have_strace().then_some(Witness::Strace);
+    };
+    let name = Path::new(program).file_name().unwrap_or_default();
+    if name.to_string_lossy().starts_with("qemu-") {
+        return Some(Witness::Qemu);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "the server runs under {runner:?}, which is not qemu-user: nothing can list its calls"
+    );
+    eprintln!(
+        "SKIPPED: the server runs under {runner:?}; strace would list that program's calls and \
+         only qemu-user's -strace is known to list the server's"
+    );
+    None
+}
+
+/// The calls of the thread that made `accept4`, in order, one per item, from qemu's `-strace`
+/// log: lines are `TID name(args) = result`, but a call that blocks may have another thread's
+/// line printed between its name and its result, so the log is cut at every `TID name(`.
+fn qemu_worker_calls(log: &str) -> Option<Vec<String>> {
+    let mut calls: Vec<(&str, &str)> = Vec::new();
+    for line in log.lines() {
+        let b = line.as_bytes();
+        let mut starts = Vec::new();
+        for i in 0..b.len() {
+            if i > 0 && b[i - 1].is_ascii_digit() {
+                continue;
+            }
+            let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let rest = &b[i + digits..];
+            let name = rest
+                .iter()
+                .skip(1)
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || **c == b'_')
+                .count();
+            if digits > 0
+                && rest.first() == Some(&b' ')
+                && name > 0
+                && rest.get(1 + name) == Some(&b'(')
+            {
+                starts.push((i, i + digits));
+            }
+        }
+        for (k, &(at, tid_end)) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).map_or(line.len(), |n| n.0);
+            calls.push((&line[at..tid_end], &line[tid_end + 1..end]));
+        }
+    }
+    let worker = calls.iter().find(|(_, c)| c.starts_with("accept4("))?.0;
+    Some(
+        calls
+            .iter()
+            .filter(|(t, _)| *t == worker)
+            .map(|(_, c)| c.to_string())
+            .collect(),
+    )
+}
+
 #[test]
 fn trace_lists_the_calls_strace_sees_call_for_call() {
-    if !have_strace() {
+    let Some(witness) = witness() else {
         return;
-    }
+    };
     let tmp = std::env::temp_dir().join(format!("barehttpd-trace-out-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let trace_file = tmp.join("trace.txt");
     let strace_file = tmp.join("strace.txt");
     let strace_out = strace_file.to_str().unwrap().to_string();
+    let argv: Vec<String> = match witness {
+        Witness::Strace => ["strace", "-ff", "-qq", "-o", &strace_out]
+            .into_iter()
+            .map(String::from)
+            .chain(common::server_argv())
+            .collect(),
+        // qemu's options go before the program it runs.
+        Witness::Qemu => common::runner()
+            .iter()
+            .cloned()
+            .chain(["-strace".into(), "-D".into(), strace_out.clone()])
+            .chain([common::bin().to_string()])
+            .collect(),
+    };
     let srv = start(
         "strace",
         &["--trace-file", trace_file.to_str().unwrap()],
-        Some(&["strace", "-ff", "-qq", "-o", &strace_out]),
+        Some(argv),
     );
     let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -179,27 +271,49 @@ fn trace_lists_the_calls_strace_sees_call_for_call() {
     );
     let ours: Vec<String> = traced.iter().flat_map(|(_, c)| c.clone()).collect();
 
-    // strace: the worker thread is the one that accepted the connection. Take its calls from
-    // the wake-up before accept4 to the last writev, leaving out the idle ticks (epoll_pwait
+    // The worker thread is the one that accepted the connection. Take its calls from the
+    // wake-up before accept4 to the last writev, leaving out the idle ticks (epoll_pwait
     // returning 0 events), which serve no request.
-    // One file per thread (-ff), so no call is split across lines by another thread's.
-    let text = wait_for("strace output of the worker", || {
-        for e in std::fs::read_dir(&tmp).ok()?.flatten() {
-            let name = e.file_name().to_string_lossy().to_string();
-            if !name.starts_with("strace.txt.") {
-                continue;
+    let enough = |calls: &[String]| {
+        calls.iter().any(|c| c.starts_with("accept4("))
+            && calls.iter().filter(|c| c.starts_with("writev(")).count() >= 3
+    };
+    let calls: Vec<String> = match witness {
+        // One file per thread (-ff), so no call is split across lines by another thread's.
+        Witness::Strace => wait_for("strace output of the worker", || {
+            for e in std::fs::read_dir(&tmp).ok()?.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if !name.starts_with("strace.txt.") {
+                    continue;
+                }
+                let t = std::fs::read_to_string(e.path()).ok()?;
+                let calls: Vec<String> = t.lines().map(String::from).collect();
+                if enough(&calls) {
+                    return Some(calls);
+                }
             }
-            let t = std::fs::read_to_string(e.path()).ok()?;
-            if t.contains("accept4(") && t.lines().filter(|l| l.starts_with("writev(")).count() >= 3
-            {
-                return Some(t);
-            }
-        }
-        None
-    });
+            None
+        }),
+        // clock_gettime is a vDSO call on real hardware, never a system call; qemu-user
+        // emulates it with one.
+        Witness::Qemu => wait_for("qemu -strace output of the worker", || {
+            let log = std::fs::read_to_string(&strace_file).ok()?;
+            let calls = qemu_worker_calls(&log)?;
+            enough(&calls).then(|| {
+                calls
+                    .into_iter()
+                    .filter(|c| !c.starts_with("clock_gettime("))
+                    .collect()
+            })
+        }),
+    };
     // Debug builds of std check each descriptor with fcntl(F_GETFD) before closing it; that
     // assertion is not a call of the server's (release builds do not make it).
-    let mine: Vec<&str> = text.lines().filter(|l| !l.contains("F_GETFD")).collect();
+    let mine: Vec<&str> = calls
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.contains("F_GETFD"))
+        .collect();
     let start_at = mine.iter().position(|c| c.starts_with("accept4(")).unwrap() - 1;
     let last_writev = mine.iter().rposition(|c| c.starts_with("writev(")).unwrap();
     let seen: Vec<String> = mine[start_at..=last_writev]
@@ -273,7 +387,7 @@ fn a_trace_reader_that_never_reads_does_not_stall_the_server() {
     // `start` drains stderr; to make a stuck reader, run a second server whose stderr pipe is
     // never read.
     let dir = srv.dir.join("www");
-    let mut stuck = Command::new(env!("CARGO_BIN_EXE_barehttpd"))
+    let mut stuck = common::server_command()
         .arg(&dir)
         .args([
             "--listen",

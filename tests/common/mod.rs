@@ -14,7 +14,7 @@ use std::net::{Shutdown, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// How long any single read may block before a test gives up on the server.
@@ -111,8 +111,75 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
 // The server process
 // ---------------------------------------------------------------------------------------
 
+/// The server binary: `BAREHTTPD_BIN` when set (a binary built elsewhere), else the one
+/// cargo built with these tests.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_barehttpd")
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("BAREHTTPD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_barehttpd").into())
+    })
+}
+
+/// The program that runs the server binary when it was built for another architecture, as
+/// words (`qemu-aarch64 -L /usr/aarch64-linux-gnu`); empty when the binary runs natively.
+/// `BAREHTTPD_RUNNER` when set (empty for none), else cargo's runner for the target these
+/// tests were built for (`CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER`), which cargo uses
+/// for the test binaries themselves but which the kernel does not apply to programs they
+/// start (binfmt_misc would, but a CI machine need not have it registered).
+pub fn runner() -> &'static [String] {
+    static RUNNER: OnceLock<Vec<String>> = OnceLock::new();
+    RUNNER.get_or_init(|| {
+        let env = if cfg!(target_env = "musl") {
+            "MUSL"
+        } else {
+            "GNU"
+        };
+        let cargo_var = format!(
+            "CARGO_TARGET_{}_UNKNOWN_{}_{env}_RUNNER",
+            std::env::consts::ARCH.to_uppercase(),
+            std::env::consts::OS.to_uppercase()
+        );
+        let words = std::env::var("BAREHTTPD_RUNNER")
+            .or_else(|_| std::env::var(cargo_var))
+            .unwrap_or_default();
+        words.split_whitespace().map(String::from).collect()
+    })
+}
+
+/// Whether the server runs under an emulator (qemu-user): its timings are not a machine's.
+pub fn emulated() -> bool {
+    !runner().is_empty()
+}
+
+/// The command line that starts the server: the runner's words (if any), then the binary.
+/// For wrappers that take a command line (`bash -c '... exec "$0" "$@"'`, strace, Python).
+pub fn server_argv() -> Vec<String> {
+    runner()
+        .iter()
+        .cloned()
+        .chain([bin().to_string()])
+        .collect()
+}
+
+/// A `Command` that starts the server (through the runner, if any); add the server's
+/// arguments. Every test starts barehttpd through this or `server_argv`.
+pub fn server_command() -> Command {
+    let argv = server_argv();
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]);
+    cmd
+}
+
+/// `limit` stretched by `BAREHTTPD_TIME_SCALE` (a number at least 1; by default 1, or 10
+/// when the server runs under an emulator), for bounds on how long the server may take to do
+/// its work. The timeouts the server enforces are its own and are never scaled.
+pub fn scaled(limit: Duration) -> Duration {
+    let k: f64 = std::env::var("BAREHTTPD_TIME_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|k: &f64| k.is_finite() && *k >= 1.0)
+        .unwrap_or(if emulated() { 10.0 } else { 1.0 });
+    limit.mul_f64(k)
 }
 
 /// A running barehttpd on an ephemeral port, killed on drop.
@@ -144,21 +211,22 @@ impl Server {
 
     /// Start barehttpd with exactly `args`, wait for its banner and learn its port.
     pub fn start_args(args: &[String]) -> Server {
-        let mut cmd = Command::new(bin());
+        let mut cmd = server_command();
         cmd.args(args);
         Server::start_command(cmd)
     }
 
     /// Start barehttpd through `cmd` (for example a shell that lowers a limit, then `exec`s
-    /// `bin()`), wait for its banner and learn its port. The server must be `cmd`'s own
-    /// process, so that `pid()` and the kill on drop reach it.
+    /// `server_argv()`), wait for its banner and learn its port. The server must be `cmd`'s
+    /// own process (under emulation, the emulator's), so that `pid()` and the kill on drop
+    /// reach it.
     pub fn start_command(mut cmd: Command) -> Server {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn barehttpd");
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e} (BAREHTTPD_RUNNER sets an emulator)"));
         let stderr = child.stderr.take().expect("piped stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel::<String>();
@@ -170,7 +238,7 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Instant::now() + scaled(START_TIMEOUT);
         let port = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -270,7 +338,7 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 
 /// Run barehttpd with `args` to completion (killed after 10 s): (exit status, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut child = Command::new(bin())
+    let mut child = server_command()
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
