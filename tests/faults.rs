@@ -200,6 +200,132 @@ fn a_panic_in_a_handler_closes_only_its_own_connection() {
     );
 }
 
+/// With one worker, a large download in flight on that very worker goes on undisturbed
+/// while 50 other requests panic beside it, and arrives byte for byte.
+#[test]
+fn a_panic_leaves_a_download_on_the_same_worker_intact() {
+    let root = basic_root();
+    let data = pattern(16 << 20, 21);
+    root.file("big.bin", &data);
+    let mut cmd = Command::new(bin());
+    cmd.env("BAREHTTPD_TEST_PANIC", PANIC_TARGET)
+        .arg(&root.www)
+        .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(["--access-log", "off"]);
+    let mut s = Server::start_command(cmd);
+    let mut dl = s.connect();
+    dl.send(&get_req("/big.bin"));
+    dl.prefetch(256 * 1024);
+    for i in 0..50 {
+        let r = s.get(PANIC_TARGET);
+        assert_eq!(r.status, 500, "panic #{i}");
+    }
+    let r = dl.response();
+    assert_eq!(
+        r.body.len(),
+        data.len(),
+        "the download beside the panics: cut short"
+    );
+    assert!(r.body == data, "the download beside the panics: corrupted");
+    dl.send(&get_req("/hello.txt"));
+    assert_eq!(
+        dl.response().body,
+        HELLO,
+        "the download's connection afterwards"
+    );
+    assert_alive(&mut s, "after panics beside a download");
+}
+
+/// The server's child processes: (pid, state).
+fn children_of(parent: u32) -> Vec<(u32, char)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let mut f = stat[close + 1..].split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        if f.next().and_then(|p| p.parse::<u32>().ok()) == Some(parent) {
+            out.push((pid, state));
+        }
+    }
+    out
+}
+
+/// A panic in the middle of a CGI exchange (the program's local redirect, RFC 3875 §6.2.2,
+/// leads to the panicking target): the connection ends without a byte (its state cannot
+/// say what the client has seen, so no 500 is risked), the program is reaped, its pipes are
+/// closed, and CGI goes on working.
+#[test]
+fn a_panic_during_a_cgi_exchange_reaps_the_program_and_closes_its_pipes() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = basic_root();
+    for (name, text) in [
+        (
+            "cgi-bin/jump.cgi",
+            "#!/bin/sh\nprintf 'Location: /boom\\r\\n\\r\\n'\n",
+        ),
+        (
+            "cgi-bin/hello.cgi",
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi\\n'\n",
+        ),
+    ] {
+        let p = root.file(name, text.as_bytes());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut cmd = Command::new(bin());
+    cmd.env("BAREHTTPD_TEST_PANIC", PANIC_TARGET)
+        .env_remove("RUST_BACKTRACE")
+        .arg(&root.www)
+        .args(["--listen", "127.0.0.1:0", "--workers", "2"])
+        .args(["--access-log", "off", "--cgi", "/cgi-bin/"]);
+    let mut s = Server::start_command(cmd);
+    let pid = s.pid();
+    // CGI answers are chunked, which the shared client does not parse: look at the wire.
+    let cgi_ok = |s: &Server| {
+        let mut c = s.connect();
+        c.send(&get_close("/cgi-bin/hello.cgi"));
+        let wire = c.read_to_end();
+        wire.starts_with(b"HTTP/1.1 200 ") && wire.ends_with(b"3\r\nhi\n\r\n0\r\n\r\n")
+    };
+    assert!(cgi_ok(&s), "CGI before");
+    let fds_before = settle_fds(pid, 0);
+    for i in 0..20 {
+        let mut c = s.connect();
+        c.send(&get_req("/cgi-bin/jump.cgi"));
+        match c.wait_end(Duration::from_secs(3)) {
+            Ending::Eof(0) | Ending::Reset(0) => {}
+            other => panic!("panic #{i} in a CGI exchange: {other:?}"),
+        }
+    }
+    assert!(cgi_ok(&s), "CGI afterwards");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut kids = children_of(pid);
+    while !kids.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        kids = children_of(pid);
+    }
+    assert!(kids.is_empty(), "children left (pid, state): {kids:?}");
+    let fds_after = settle_fds(pid, fds_before);
+    assert!(
+        fds_after <= fds_before,
+        "descriptors leaked: {fds_before} before, {fds_after} after 20 panics mid-CGI"
+    );
+    assert_alive(&mut s, "after panics mid-CGI");
+    let err = s.stderr_text();
+    let closed = err
+        .lines()
+        .filter(|l| l.contains("a request handler panicked") && l.contains("closed"))
+        .count();
+    assert_eq!(closed, 20, "stderr:\n{err}");
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. A full disk during PUT
 // ---------------------------------------------------------------------------------------
@@ -392,6 +518,36 @@ fn rfc4918_11_5_full_disk_during_put_is_507_and_the_old_file_stays() {
     );
     assert_eq!(r.status, 201, "a PUT that fits after the failures");
     assert!(s.get("/fits.bin").body == fits);
+
+    // A disk full before the PUT begins (filled from outside the server), a body that
+    // arrives whole: 507 too, and the file it would have replaced stays.
+    let filler = view.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let block = vec![0xa5u8; 4096];
+    let full = loop {
+        if let Err(e) = f.write_all(&block) {
+            break e;
+        }
+    };
+    assert_eq!(full.raw_os_error(), Some(28), "filling the disk: {full}"); // ENOSPC
+    drop(f);
+    let small = pattern(8 * 1024, 44);
+    let put_small = [
+        req(
+            "PUT",
+            "/fits.bin",
+            &[("Content-Length", &small.len().to_string())],
+        ),
+        small.clone(),
+    ]
+    .concat();
+    let r = s.request(&put_small);
+    assert_eq!(r.status, 507, "a small PUT on a full disk");
+    assert!(s.get("/fits.bin").body == fits, "fits.bin after a 507");
+    std::fs::remove_file(&filler).unwrap();
+    let r = s.request(&put_small);
+    assert_eq!(r.status, 204, "the same PUT once there is room");
+    assert!(s.get("/fits.bin").body == small);
     assert!(s.get("/old.bin").body == old, "old.bin at the end");
     assert_eq!(names(&view), ["fits.bin", "old.bin"]);
 }
@@ -539,6 +695,40 @@ fn rfc9112_6_3_a_file_truncated_mid_send_ends_the_connection_without_spinning() 
     assert!(
         after < Duration::from_millis(100),
         "CPU {after:?} after the close"
+    );
+
+    // The same in a multipart/byteranges answer (RFC 9110 §14.6), sent part by part: a
+    // small first part, then a large one that the file no longer has.
+    std::fs::write(&path, &data).unwrap();
+    let mut c = s.connect();
+    c.send(&req(
+        "GET",
+        "/big.bin",
+        &[("Range", &format!("bytes=0-1023,{}-", HUGE / 2))],
+    ));
+    assert!(c.prefetch(1 << 20).starts_with(b"HTTP/1.1 206 "));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let cpu0 = cpu_time(pid);
+    let t0 = Instant::now();
+    let all = finish_download(c);
+    let took = t0.elapsed();
+    let (status, len, body) = split_head(&all);
+    assert_eq!(status, 206);
+    assert!(
+        (body.len() as u64) < len,
+        "multipart, truncated: {} of {len} bytes arrived",
+        body.len()
+    );
+    assert!(took < Duration::from_secs(5), "the end took {took:?}");
+    let spent = cpu_time(pid) - cpu0;
+    assert!(
+        spent < Duration::from_millis(300),
+        "CPU {spent:?} for the multipart end"
     );
     assert_alive(&mut s, "after truncations mid-send");
 }
