@@ -34,8 +34,14 @@ CLIENT=$HERE/lib/client.py
 need_tools wrk nginx lighttpd strace curl python3 strip
 # Thousands of idle connections: the client and the servers inherit the hard limit.
 ulimit -n "$(ulimit -Hn)"
+choose_build
 BIN=$(build_release)
 ABIN=$(build_release count-alloc)
+# The host's default build too, for its size and idle memory beside the measured one.
+HBIN=""
+if [ -n "$TARGET_TRIPLE" ]; then
+  HBIN=$(BUILD=host BUILD_DESC="" BUILD_SUFFIX=-host build_release)
+fi
 make_docroot
 next_port=${PORT:-29080}
 port() { local p; p=$(free_port "$next_port"); next_port=$((p + 1)); echo "$p"; }
@@ -281,3 +287,14 @@ for srv in "${SERVERS[@]}"; do
   printf '%-10s %14s %18s %12s\n' "$srv" "$(stat -c %s "$file")" "$(ldd "$file" | grep -c '=>')" "$ms"
 done
 echo "(barehttpd's unstripped release binary: $(stat -c %s "$BIN") bytes; nginx and lighttpd are Debian's, already stripped)"
+if [ -n "$HBIN" ]; then
+  # The same code as a dynamic glibc binary: its file RSS is mostly libc.so pages that the
+  # kernel maps in large folios; PSS shares them with every other process using libc.
+  p=$(port)
+  start_server barehttpd "$p" 1 "" "$HBIN"
+  sleep 0.5
+  pids=$(server_pids "$PID")
+  strip -o "$WORK/bin/barehttpd-host.stripped" "$HBIN"
+  echo "barehttpd host build (glibc, dynamic) for comparison: $(stat -c %s "$WORK/bin/barehttpd-host.stripped") bytes," \
+    "$(ldd "$HBIN" | grep -c '=>') shared libraries, idle RSS $(rss_kib $pids) KiB [PSS $(pss_kib $pids)]"
+fi

@@ -44,6 +44,7 @@ else
 fi
 
 need_tools wrk nginx lighttpd curl taskset python3
+choose_build
 T_START=$(date +%s)
 build_release >/dev/null
 make_docroot

@@ -49,13 +49,35 @@ need_tools() {
   done
 }
 
+# The build that is measured. BUILD=static (the default): the static musl build that the
+# README recommends for servers (one file, no shared libraries, its own small libc); BUILD=host:
+# the host's default build (glibc, dynamic), which `cargo build --release` gives. Sets
+# TARGET_TRIPLE (empty for the host build) and BUILD_DESC; when the musl target's standard
+# library cannot be installed, says so and measures the host build.
+choose_build() {
+  [ -n "${BUILD_DESC:-}" ] && return 0
+  TARGET_TRIPLE=""
+  BUILD_DESC="host build (glibc, dynamic)"
+  [ "${BUILD:-static}" = host ] && return 0
+  local triple why
+  triple="$(uname -m)-unknown-linux-musl"
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$triple" &&
+    ! why=$(rustup target add "$triple" 2>&1); then
+    say "bench: cannot add $triple ($(printf '%s\n' "$why" | tail -n 1)); measuring the host build"
+    return 0
+  fi
+  TARGET_TRIPLE=$triple
+  BUILD_DESC="static build ($triple)"
+}
+
 # build_release [FEATURES]: build barehttpd in release mode and copy the binary to
 # $WORK/bin/barehttpd[-FEATURES], so that a concurrent `cargo build` by someone else cannot swap
 # it mid-run. A feature build goes to its own target dir, never over target/release.
 # With REV set (a commit, e.g. REV=HEAD), that commit is built from `git archive` instead of
 # the working tree: for comparing commits, or when the working tree is mid-edit.
 build_release() {
-  local feat=${1:-} src=$ROOT out=$WORK/bin/barehttpd${1:+-$1} kind=""
+  choose_build
+  local feat=${1:-} src=$ROOT out=$WORK/bin/barehttpd${1:+-$1}${BUILD_SUFFIX:-} kind=""
   mkdir -p "$WORK/bin"
   if [ -n "${REV:-}" ]; then
     src=$WORK/src-$(git -C "$ROOT" rev-parse --short "$REV") || die "REV=$REV: no such commit"
@@ -66,22 +88,25 @@ build_release() {
     kind=rev
   fi
   [ -z "$feat" ] || kind=${kind:+$kind-}$feat
+  [ -z "${BUILD_SUFFIX:-}" ] || kind=${kind:+$kind-}${BUILD_SUFFIX#-}
   local tdir=$ROOT/target${kind:+/bench-$kind}
-  say "building barehttpd (release${feat:+, $feat}${REV:+, $REV}) ..."
-  (cd "$src" && cargo build --release --quiet ${feat:+--features "$feat"} --target-dir "$tdir") ||
+  say "building barehttpd (release${feat:+, $feat}${REV:+, $REV}, $BUILD_DESC) ..."
+  (cd "$src" && cargo build --release --quiet ${feat:+--features "$feat"} \
+    ${TARGET_TRIPLE:+--target "$TARGET_TRIPLE"} --target-dir "$tdir") ||
     die "cargo build failed in $src (is the tree mid-edit? try REV=HEAD)"
-  cp "$tdir/release/barehttpd" "$out"
+  cp "$tdir/${TARGET_TRIPLE:+$TARGET_TRIPLE/}release/barehttpd" "$out"
   printf '%s\n' "$out"
 }
 
 # describe_build: which barehttpd was measured, for the table's heading.
 describe_build() {
+  choose_build
   if [ -n "${REV:-}" ]; then
-    echo "barehttpd $(git -C "$ROOT" rev-parse --short "$REV")"
+    echo "barehttpd $(git -C "$ROOT" rev-parse --short "$REV"), $BUILD_DESC"
   else
     local dirty=""
     git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || dirty=" + uncommitted changes"
-    echo "barehttpd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) (working tree$dirty)"
+    echo "barehttpd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) (working tree$dirty), $BUILD_DESC"
   fi
 }
 
