@@ -141,14 +141,23 @@ fn a_panic_in_a_handler_closes_only_its_own_connection() {
 
     for i in 0..PANICS {
         let mut c = s.connect();
-        if i % 4 == 3 {
-            // A request pipelined behind the panicking one must never be answered: the
-            // connection's state after a panic cannot be trusted.
-            let mut two = get_req(PANIC_TARGET);
-            two.extend_from_slice(&get_req("/hello.txt"));
-            c.send(&two);
-        } else {
-            c.send(&get_req(PANIC_TARGET));
+        match i % 4 {
+            3 => {
+                // A request pipelined behind the panicking one must never be answered: the
+                // connection's state after a panic cannot be trusted.
+                let mut two = get_req(PANIC_TARGET);
+                two.extend_from_slice(&get_req("/hello.txt"));
+                c.send(&two);
+            }
+            2 => {
+                // One pipelined in front is answered first, whole.
+                let mut two = get_req("/hello.txt");
+                two.extend_from_slice(&get_req(PANIC_TARGET));
+                c.send(&two);
+                let r = c.response();
+                assert_eq!((r.status, &r.body[..]), (200, HELLO), "before panic #{i}");
+            }
+            _ => c.send(&get_req(PANIC_TARGET)),
         }
         let r = c
             .try_response(false)
@@ -891,4 +900,46 @@ fn rfc9112_9_6_sigterm_lets_requests_already_begun_finish() {
         .wait_exit(Duration::from_secs(5))
         .expect("the server did not exit within 5 s");
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// The drain is bounded: a client that stops reading its response at SIGTERM holds the
+/// server for the shutdown grace period (10 s), not longer; then its connection is cut, and
+/// the process still exits 0. A download beside it that is read completes.
+#[test]
+fn sigterm_with_a_client_that_stopped_reading_exits_0_after_the_grace_period() {
+    let root = basic_root();
+    let data = pattern(16 << 20, 95);
+    root.file("big.bin", &data);
+    let mut s = Server::start(&root.www, &[]);
+    let mut stuck = s.connect();
+    stuck.send(&get_req("/big.bin"));
+    stuck.prefetch(64 * 1024);
+    let mut reader = s.connect();
+    reader.send(&get_req("/big.bin"));
+    reader.prefetch(64 * 1024);
+    let t0 = Instant::now();
+    s.signal("TERM");
+    let r = reader.response();
+    assert!(r.body == data, "the download that was read");
+    let status = s
+        .wait_exit(Duration::from_secs(15))
+        .expect("the server did not exit within 15 s of SIGTERM");
+    let took = t0.elapsed();
+    eprintln!("SIGTERM with a stalled reader: exit after {took:?}");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        took >= Duration::from_secs(9),
+        "exit after {took:?}: the stalled response was not given its grace period"
+    );
+    assert!(
+        took < Duration::from_secs(12),
+        "exit after {took:?}: longer than the 10 s grace period"
+    );
+    // What the stalled client still gets is a cut response: less than promised, then the end.
+    let rest = stuck.read_to_end();
+    let (_, len, body) = split_head(&rest);
+    assert!(
+        (body.len() as u64) < len,
+        "the stalled response was completed?"
+    );
 }
