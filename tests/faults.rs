@@ -39,7 +39,7 @@ fn fd_count(pid: u32) -> usize {
 /// Wait (at most 3 s) for the server's descriptor count to come down to `want`, and return
 /// the last count seen: closes that follow a client's close take a moment.
 fn settle_fds(pid: u32, want: usize) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + scaled(Duration::from_secs(3));
     loop {
         let n = fd_count(pid);
         if n <= want || Instant::now() >= deadline {
@@ -107,7 +107,7 @@ fn split_head(bytes: &[u8]) -> (u16, u64, &[u8]) {
 const PANIC_TARGET: &str = "/boom";
 
 fn start_panicky(root: &Path) -> Server {
-    let mut cmd = Command::new(bin());
+    let mut cmd = server_command();
     cmd.env("BAREHTTPD_TEST_PANIC", PANIC_TARGET)
         // The default panic hook prints a backtrace per panic when asked to; here we check
         // what an operator who did not ask sees.
@@ -164,7 +164,7 @@ fn a_panic_in_a_handler_closes_only_its_own_connection() {
             .unwrap_or_else(|e| panic!("panic #{i}: no 500 before the close: {e}"));
         assert_eq!(r.status, 500, "panic #{i}");
         assert!(r.connection_has("close"), "panic #{i}: {:?}", r.headers);
-        c.assert_closed(Duration::from_secs(3), &format!("panic #{i}"));
+        c.assert_closed(scaled(Duration::from_secs(3)), &format!("panic #{i}"));
         if i % 20 == 0 {
             keep.send(&get_req("/hello.txt"));
             let r = keep.response();
@@ -216,7 +216,7 @@ fn a_panic_leaves_a_download_on_the_same_worker_intact() {
     let root = basic_root();
     let data = pattern(16 << 20, 21);
     root.file("big.bin", &data);
-    let mut cmd = Command::new(bin());
+    let mut cmd = server_command();
     cmd.env("BAREHTTPD_TEST_PANIC", PANIC_TARGET)
         .arg(&root.www)
         .args(["--listen", "127.0.0.1:0", "--workers", "1"])
@@ -288,7 +288,7 @@ fn a_panic_during_a_cgi_exchange_reaps_the_program_and_closes_its_pipes() {
         let p = root.file(name, text.as_bytes());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let mut cmd = Command::new(bin());
+    let mut cmd = server_command();
     cmd.env("BAREHTTPD_TEST_PANIC", PANIC_TARGET)
         .env_remove("RUST_BACKTRACE")
         .arg(&root.www)
@@ -308,13 +308,13 @@ fn a_panic_during_a_cgi_exchange_reaps_the_program_and_closes_its_pipes() {
     for i in 0..20 {
         let mut c = s.connect();
         c.send(&get_req("/cgi-bin/jump.cgi"));
-        match c.wait_end(Duration::from_secs(3)) {
+        match c.wait_end(scaled(Duration::from_secs(3))) {
             Ending::Eof(0) | Ending::Reset(0) => {}
             other => panic!("panic #{i} in a CGI exchange: {other:?}"),
         }
     }
     assert!(cgi_ok(&s), "CGI afterwards");
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + scaled(Duration::from_secs(3));
     let mut kids = children_of(pid);
     while !kids.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
@@ -379,13 +379,15 @@ fn skip_or_fail(why: &str) {
 /// with `old.bin` (`old`) on it, writes open under `/`, one worker.
 fn start_on_small_disk(root: &TempRoot, old: &[u8]) -> Server {
     let src = root.outside("old.bin", old);
-    let script = r#"mount -t tmpfs -o "$4" tmpfs "$1" && cp "$2" "$1/old.bin" && exec "$3" "$1" --listen 127.0.0.1:0 --workers 1 --access-log off --write /"#;
+    let script = r#"root=$1 old=$2 size=$3; shift 3
+        mount -t tmpfs -o "$size" tmpfs "$root" && cp "$old" "$root/old.bin" &&
+        exec "$@" "$root" --listen 127.0.0.1:0 --workers 1 --access-log off --write /"#;
     let mut cmd = Command::new("unshare");
     cmd.args(["-m", "sh", "-c", script, "sh"])
         .arg(&root.www)
         .arg(&src)
-        .arg(bin())
-        .arg(DISK);
+        .arg(DISK)
+        .args(server_argv());
     Server::start_command(cmd)
 }
 
@@ -428,7 +430,7 @@ fn put_racing(s: &Server, head: Vec<u8>, body: Vec<u8>) -> (Response, usize) {
     });
     let r = c.response();
     let at = sent.load(std::sync::atomic::Ordering::SeqCst);
-    c.assert_closed_or_reset(Duration::from_secs(5));
+    c.assert_closed_or_reset(scaled(Duration::from_secs(5)));
     writer.join().expect("writer thread");
     (r, at)
 }
@@ -508,7 +510,7 @@ fn rfc4918_11_5_full_disk_during_put_is_507_and_the_old_file_stays() {
     );
 
     // Nothing left behind, and the space is free again.
-    std::thread::sleep(Duration::from_millis(100));
+    std::thread::sleep(scaled(Duration::from_millis(100)));
     assert_eq!(names(&view), ["old.bin"], "leftovers after failed PUTs");
     let fits = pattern(120 * 1024, 43);
     let r = s.request(
@@ -660,7 +662,7 @@ fn rfc9112_6_3_a_file_truncated_mid_send_ends_the_connection_without_spinning() 
         "truncated: the bytes received are not the file's"
     );
     assert!(
-        took < Duration::from_secs(10),
+        took < scaled(Duration::from_secs(10)),
         "the cut-short download took {took:?}"
     );
 
@@ -688,7 +690,10 @@ fn rfc9112_6_3_a_file_truncated_mid_send_ends_the_connection_without_spinning() 
         body.len()
     );
     assert!(body == &data[..body.len()], "truncated to 0: wrong bytes");
-    assert!(took < Duration::from_secs(5), "the end took {took:?}");
+    assert!(
+        took < scaled(Duration::from_secs(5)),
+        "the end took {took:?}"
+    );
     let cpu1 = cpu_time(pid);
     std::thread::sleep(Duration::from_secs(1));
     let after = cpu_time(pid) - cpu1;
@@ -698,11 +703,11 @@ fn rfc9112_6_3_a_file_truncated_mid_send_ends_the_connection_without_spinning() 
         body.len()
     );
     assert!(
-        stalled < Duration::from_millis(100),
+        stalled < scaled(Duration::from_millis(100)),
         "CPU {stalled:?} while stalled"
     );
     assert!(
-        after < Duration::from_millis(100),
+        after < scaled(Duration::from_millis(100)),
         "CPU {after:?} after the close"
     );
 
@@ -733,10 +738,13 @@ fn rfc9112_6_3_a_file_truncated_mid_send_ends_the_connection_without_spinning() 
         "multipart, truncated: {} of {len} bytes arrived",
         body.len()
     );
-    assert!(took < Duration::from_secs(5), "the end took {took:?}");
+    assert!(
+        took < scaled(Duration::from_secs(5)),
+        "the end took {took:?}"
+    );
     let spent = cpu_time(pid) - cpu0;
     assert!(
-        spent < Duration::from_millis(300),
+        spent < scaled(Duration::from_millis(300)),
         "CPU {spent:?} for the multipart end"
     );
     assert_alive(&mut s, "after truncations mid-send");
@@ -802,13 +810,19 @@ fn rfc9112_9_6_sigterm_under_load_completes_every_response_then_exits_0() {
                     c.prefetch(want);
                 }
                 let r = c.response();
-                c.assert_closed(Duration::from_secs(3), "a slow download after shutdown");
+                c.assert_closed(
+                    scaled(Duration::from_secs(3)),
+                    "a slow download after shutdown",
+                );
                 r
             })
         })
         .collect();
     for mut c in idle {
-        c.assert_closed(Duration::from_secs(1), "an idle keep-alive connection");
+        c.assert_closed(
+            scaled(Duration::from_secs(1)),
+            "an idle keep-alive connection",
+        );
     }
     let idle_closed = t0.elapsed();
     match TcpStream::connect_timeout(&s.addr().parse().unwrap(), Duration::from_secs(2)) {
@@ -824,7 +838,7 @@ fn rfc9112_9_6_sigterm_under_load_completes_every_response_then_exits_0() {
             "keep-alive client {i}: response in flight incomplete"
         );
         c.assert_closed(
-            Duration::from_secs(3),
+            scaled(Duration::from_secs(3)),
             "a keep-alive connection after shutdown",
         );
     }
@@ -835,7 +849,7 @@ fn rfc9112_9_6_sigterm_under_load_completes_every_response_then_exits_0() {
     }
     let served = t0.elapsed();
     let status = s
-        .wait_exit(Duration::from_secs(5))
+        .wait_exit(scaled(Duration::from_secs(5)))
         .expect("the server did not exit within 5 s of the last response");
     let exited = t0.elapsed();
     eprintln!(
@@ -871,10 +885,10 @@ fn rfc9112_9_6_sigterm_lets_requests_already_begun_finish() {
     half.send(&get_req("/hello.txt"));
     assert_eq!(half.response().body, HELLO);
     half.send(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n");
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(scaled(Duration::from_millis(200)));
 
     s.signal("TERM");
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(scaled(Duration::from_millis(300)));
     assert!(
         put.try_send(&body[body.len() / 2..]),
         "the PUT's connection was closed at SIGTERM"
@@ -894,10 +908,16 @@ fn rfc9112_9_6_sigterm_lets_requests_already_begun_finish() {
         .unwrap_or_else(|e| panic!("the request begun before SIGTERM got no answer: {e}"));
     assert_eq!((r.status, &r.body[..]), (200, HELLO));
     assert!(r.connection_has("close"), "{:?}", r.headers);
-    put.assert_closed(Duration::from_secs(2), "the PUT's connection afterwards");
-    half.assert_closed(Duration::from_secs(2), "the other connection afterwards");
+    put.assert_closed(
+        scaled(Duration::from_secs(2)),
+        "the PUT's connection afterwards",
+    );
+    half.assert_closed(
+        scaled(Duration::from_secs(2)),
+        "the other connection afterwards",
+    );
     let status = s
-        .wait_exit(Duration::from_secs(5))
+        .wait_exit(scaled(Duration::from_secs(5)))
         .expect("the server did not exit within 5 s");
     assert!(status.success(), "exit status {status:?}");
 }
@@ -922,7 +942,7 @@ fn sigterm_with_a_client_that_stopped_reading_exits_0_after_the_grace_period() {
     let r = reader.response();
     assert!(r.body == data, "the download that was read");
     let status = s
-        .wait_exit(Duration::from_secs(15))
+        .wait_exit(scaled(Duration::from_secs(15)))
         .expect("the server did not exit within 15 s of SIGTERM");
     let took = t0.elapsed();
     eprintln!("SIGTERM with a stalled reader: exit after {took:?}");
@@ -932,7 +952,7 @@ fn sigterm_with_a_client_that_stopped_reading_exits_0_after_the_grace_period() {
         "exit after {took:?}: the stalled response was not given its grace period"
     );
     assert!(
-        took < Duration::from_secs(12),
+        took < Duration::from_secs(10) + scaled(Duration::from_secs(2)),
         "exit after {took:?}: longer than the 10 s grace period"
     );
     // What the stalled client still gets is a cut response: less than promised, then the end.
