@@ -36,6 +36,7 @@ macro_rules! handler_ctx {
             date: &$w.clock.imf,
             scratch: &mut $w.scratch,
             sibling: &mut $w.sibling,
+            name: &mut $w.name,
             auth: $w.shared.auth.as_ref(),
             auth_cache: &mut $w.auth_cache,
             cache: &mut $w.cache,

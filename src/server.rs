@@ -106,6 +106,7 @@ pub struct Worker {
     pub clock: Clock,
     pub scratch: Vec<u8>,
     pub sibling: Vec<u8>,
+    pub name: Vec<u8>,
     pub auth_cache: std::collections::HashSet<Vec<u8>>,
     pub cache: crate::handler::cache::FileCache,
     /// `--trace` output of this worker, waiting for the trace writer.
@@ -176,6 +177,9 @@ struct EventLoop {
     conns: Slab,
     ready: Vec<Ready>,
     yielded: Vec<u64>,
+    /// The list being worked through while `yielded` collects the next round; the two swap
+    /// so that neither is reallocated per round.
+    yielded_spare: Vec<u64>,
     reserve: Option<OwnedFd>,
     accept_paused_until: Option<u64>,
     next_sweep: u64,
@@ -381,6 +385,7 @@ impl EventLoop {
             clock: Clock::new(),
             scratch: Vec::with_capacity(1024),
             sibling: Vec::with_capacity(1024),
+            name: Vec::with_capacity(1024),
             auth_cache: std::collections::HashSet::new(),
             cache,
             trace_pending: Vec::new(),
@@ -402,6 +407,7 @@ impl EventLoop {
             },
             ready: Vec::with_capacity(EVENTS),
             yielded: Vec::new(),
+            yielded_spare: Vec::new(),
             reserve: fs::open_reserve(),
             accept_paused_until: None,
             next_sweep: now + TICK_MS,
@@ -459,12 +465,15 @@ impl EventLoop {
                 }
             }
             if !self.yielded.is_empty() {
-                let list = std::mem::take(&mut self.yielded);
+                let mut list = std::mem::take(&mut self.yielded_spare);
+                std::mem::swap(&mut list, &mut self.yielded);
                 for &t in &list {
                     if let Some(idx) = self.conns.index(t) {
                         self.drive(idx);
                     }
                 }
+                list.clear();
+                self.yielded_spare = list;
             }
             if self.w.now >= self.next_sweep {
                 self.next_sweep = self.w.now + TICK_MS;

@@ -112,6 +112,9 @@ pub struct Ctx<'a> {
     pub scratch: &'a mut Vec<u8>,
     /// Reusable space for the names of precompressed siblings.
     pub sibling: &'a mut Vec<u8>,
+    /// Reusable space for the name of the file being answered (a copy out of `scratch`,
+    /// which the cache still reads as the key).
+    pub name: &'a mut Vec<u8>,
     /// Credentials for writes (`--auth-file`), and those this worker has verified.
     pub auth: Option<&'a auth::Auth>,
     pub auth_cache: &'a mut std::collections::HashSet<Vec<u8>>,

@@ -103,8 +103,11 @@ fn serve_path(req: &Request, ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>)
     };
     match fs::FileType::from_raw_mode(st.st_mode) {
         fs::FileType::RegularFile if !wants_dir => {
-            let name = ctx.scratch[1..path_len].to_vec();
-            send_file(req, ctx, r, ctx.root, &name, file, st)
+            let mut name = std::mem::take(ctx.name);
+            name.clear();
+            name.extend_from_slice(&ctx.scratch[1..path_len]);
+            send_file(req, ctx, r, ctx.root, &name, file, st);
+            *ctx.name = name;
         }
         fs::FileType::RegularFile => r.error(404),
         fs::FileType::Directory if !wants_dir => {

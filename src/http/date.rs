@@ -1,16 +1,36 @@
 //! Dates: the IMF-fixdate of Date and Last-Modified (RFC 9110 §5.6.7), and the Common Log
 //! Format timestamp. The current time is formatted at most once a second per worker.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
 pub const IMF_LEN: usize = 29;
 
-/// Format Unix seconds as an IMF-fixdate.
+/// The last second an IMF-fixdate can show (its year has four digits): 9999-12-31 23:59:59.
+const IMF_MAX_SECS: u64 = 253_402_300_799;
+
+/// Format Unix seconds as an IMF-fixdate, on the stack (it runs for every Last-Modified of a
+/// file not in the cache, and must not allocate). Times past year 9999 show that last second.
 pub fn imf_fixdate(secs: u64) -> [u8; IMF_LEN] {
-    let s = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs));
-    let mut out = [b' '; IMF_LEN];
-    out.copy_from_slice(&s.as_bytes()[..IMF_LEN]);
+    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    let secs = secs.min(IMF_MAX_SECS);
+    let days = secs / 86_400;
+    let (y, m, d) = civil_from_days(days as i64);
+    let t = secs % 86_400;
+    let two = |out: &mut [u8], v: u64| {
+        out[0] = b'0' + (v / 10) as u8;
+        out[1] = b'0' + (v % 10) as u8;
+    };
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    two(&mut out[5..7], u64::from(d));
+    out[8..11].copy_from_slice(MONTHS[(m - 1) as usize].as_bytes());
+    let y = y as u64;
+    two(&mut out[12..14], y / 100);
+    two(&mut out[14..16], y % 100);
+    two(&mut out[17..19], t / 3600);
+    two(&mut out[20..22], t / 60 % 60);
+    two(&mut out[23..25], t % 60);
     out
 }
 
@@ -41,15 +61,25 @@ const MONTHS: [&str; 12] = [
 
 /// The Common Log Format time, in UTC: "25/Nov/2026:03:00:00 +0000".
 pub fn clf(secs: u64) -> String {
+    let mut out = String::with_capacity(26);
+    clf_into(&mut out, secs);
+    out
+}
+
+/// `clf`, written over `out` (whose capacity is kept: the clock reuses one string).
+fn clf_into(out: &mut String, secs: u64) {
+    use std::fmt::Write;
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let t = secs % 86_400;
-    format!(
+    out.clear();
+    let _ = write!(
+        out,
         "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
         MONTHS[(m - 1) as usize],
         t / 3600,
         t / 60 % 60,
         t % 60
-    )
+    );
 }
 
 /// "2026-11-25 03:00" (UTC), for directory listings.
@@ -100,7 +130,7 @@ impl Clock {
         if secs != self.secs {
             self.secs = secs;
             self.imf = imf_fixdate(secs);
-            self.clf = clf(secs);
+            clf_into(&mut self.clf, secs);
         }
     }
 }
@@ -130,6 +160,23 @@ mod tests {
             Some(784111777)
         );
         assert_eq!(parse_http_date(b"yesterday"), None);
+    }
+
+    #[test]
+    fn imf_fixdate_weekdays_leap_days_and_limits() {
+        assert_eq!(&imf_fixdate(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(&imf_fixdate(951_782_400), b"Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(
+            &imf_fixdate(1_795_575_600),
+            b"Wed, 25 Nov 2026 03:00:00 GMT"
+        );
+        assert_eq!(&imf_fixdate(IMF_MAX_SECS), b"Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(&imf_fixdate(u64::MAX), b"Fri, 31 Dec 9999 23:59:59 GMT");
+        // Every day of a few years agrees with the parser's reading of it.
+        for day in (0..3 * 366).map(|d| 10_957 + d) {
+            let secs = day * 86_400 + 45_296;
+            assert_eq!(parse_http_date(&imf_fixdate(secs)), Some(secs));
+        }
     }
 
     #[test]
