@@ -496,23 +496,7 @@ impl EventLoop {
             return;
         };
         sys::trace::woke();
-        let w = &mut self.w;
-        let next = catch_panic(|| conn.drive(w)).unwrap_or_else(|| {
-            // Answering 500 may panic again (the state is whatever the panic left): then the
-            // connection just closes. A connection driven after `on_panic` that panics again
-            // is past the Reading phase, so this cannot loop.
-            let next = catch_panic(|| conn.on_panic(w)).unwrap_or(Next::Close);
-            let what = if next == Next::Close {
-                "its connection was closed"
-            } else {
-                "answered 500 and closing its connection"
-            };
-            eprintln!(
-                "barehttpd: a request handler panicked (worker {}); {what}",
-                w.id
-            );
-            next
-        });
+        let next = guarded(conn, &mut self.w, Conn::drive);
         if sys::trace::enabled() {
             conn.add_trace();
         }
@@ -557,7 +541,7 @@ impl EventLoop {
                 continue;
             };
             if c.deadline <= now {
-                let next = c.on_timeout(&mut self.w);
+                let next = guarded(c, &mut self.w, Conn::on_timeout);
                 self.after(idx, next);
             }
         }
@@ -750,10 +734,29 @@ impl EventLoop {
     }
 }
 
-/// Run `f`, catching a panic: one connection's bug must not take its worker's other
-/// connections down with it. The panic hook has already printed the message.
-fn catch_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+/// Run `f` on one connection, catching a panic: one connection's bug must not take its
+/// worker's other connections down with it. After a panic (whose message the panic hook has
+/// printed) the connection answers 500 if it can and closes.
+fn guarded(conn: &mut Conn, w: &mut Worker, f: fn(&mut Conn, &mut Worker) -> Next) -> Next {
+    let catch = |f: &mut dyn FnMut() -> Next| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+    };
+    catch(&mut || f(conn, w)).unwrap_or_else(|| {
+        // Answering 500 may panic again (the state is whatever the panic left): then the
+        // connection just closes. A connection driven after `on_panic` that panics again is
+        // past the Reading phase, so this cannot loop.
+        let next = catch(&mut || conn.on_panic(w)).unwrap_or(Next::Close);
+        let what = if next == Next::Close {
+            "its connection was closed"
+        } else {
+            "answered 500 and closing its connection"
+        };
+        eprintln!(
+            "barehttpd: a request handler panicked (worker {}); {what}",
+            w.id
+        );
+        next
+    })
 }
 
 /// Answer 503 to a connection the server has no room for, and close it.

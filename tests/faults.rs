@@ -115,7 +115,9 @@ fn start_panicky(root: &Path) -> Server {
         .env_remove("RUST_LIB_BACKTRACE")
         .arg(root)
         .args(["--listen", "127.0.0.1:0", "--workers", "2"])
-        .args(["--access-log", "off"]);
+        // The bystander waits between its requests longer than the default 5 s under
+        // emulation.
+        .args(["--access-log", "off", "--keepalive-timeout", "120"]);
     Server::start_command(cmd)
 }
 
