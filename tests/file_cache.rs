@@ -343,3 +343,43 @@ fn rfc9110_9_3_1_symlink_switched_release_is_served_at_once() {
     std::fs::rename(root.www.join("current.new"), root.www.join("current")).unwrap();
     p.expect("/current/page.html", &version(2), "switched to v2");
 }
+
+/// RFC 9110 §9.3.1: a name asked for while it does not exist, often enough that every worker
+/// remembers it as missing, is served as soon as it is created, however it is created: written
+/// directly, renamed into place, written into a folder that existed, or into a folder that did
+/// not exist yet.
+#[test]
+fn rfc9110_9_3_1_missing_names_are_served_once_created() {
+    let (root, mut p) = setup();
+    std::fs::create_dir(root.www.join("sub")).unwrap();
+    let cases: [(&str, &str); 4] = [
+        ("/new.html", "written"),
+        ("/renamed.html", "renamed into place"),
+        ("/sub/deep.html", "written in a subfolder"),
+        ("/later/x.html", "written in a new folder"),
+    ];
+    for (i, (path, how)) in cases.iter().enumerate() {
+        for round in 0..3 {
+            for (worker, c) in p.clients.iter_mut() {
+                c.send(&get_req(path));
+                let r = c.response();
+                assert_eq!(
+                    r.status, 404,
+                    "{path} before it exists, {worker}, round {round}"
+                );
+            }
+            assert_eq!(p.s.get(path).status, 404, "{path} before it exists");
+        }
+        let file = root.www.join(&path[1..]);
+        let content = version(100 + i);
+        match i {
+            1 => replace_by_rename(&file, &content),
+            3 => {
+                std::fs::create_dir(file.parent().unwrap()).unwrap();
+                std::fs::write(&file, &content).unwrap();
+            }
+            _ => std::fs::write(&file, &content).unwrap(),
+        }
+        p.expect(path, &content, how);
+    }
+}

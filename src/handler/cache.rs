@@ -7,6 +7,11 @@
 //! case after `TTL_MS`, which bounds staleness where inotify cannot see (a symlink's target
 //! in another directory, a lost event queue). Without inotify the TTL is shorter.
 //! Size is bounded; when full, the cache starts over.
+//!
+//! Names that do not exist are remembered too, apart from the files (so that a scan of
+//! random names cannot push the files out), and only while inotify watches every directory
+//! on their way: a repeated 404 then costs no syscall either, and the name's creation (an
+//! upload, a rename into place) drops the entry at once.
 
 use crate::sys::watch::{Change, Watcher};
 use std::collections::HashMap;
@@ -23,6 +28,10 @@ const TTL_BLIND_MS: u64 = 1_000;
 const MAX_ENTRIES: usize = 4096;
 /// Body bytes per worker.
 const MAX_BYTES: usize = 16 << 20;
+/// Missing names remembered per worker, and the longest such name (longer ones are looked
+/// up every time): at most 1024 x 256 bytes of keys.
+const MAX_MISSING: usize = 1024;
+const MISSING_KEY_MAX: usize = 256;
 
 /// One representation of a file, ready to send.
 pub struct Rep {
@@ -45,8 +54,15 @@ pub struct Entry {
     pub vary: bool,
 }
 
+/// A URL path that named nothing, and the watches of the directories on its way.
+struct Missing {
+    born: u64,
+    wds: Vec<i32>,
+}
+
 pub struct FileCache {
     map: HashMap<Box<[u8]>, Entry>,
+    missing: HashMap<Box<[u8]>, Missing>,
     bytes: usize,
     watcher: Option<Watcher>,
     /// Watched directories (URL path, ending in '/') and their watch descriptors.
@@ -58,6 +74,7 @@ impl FileCache {
     pub fn new(root: &std::path::Path) -> FileCache {
         FileCache {
             map: HashMap::new(),
+            missing: HashMap::new(),
             bytes: 0,
             watcher: Watcher::new().ok(),
             dirs: HashMap::new(),
@@ -100,12 +117,80 @@ impl FileCache {
                 }
                 keep
             });
+            self.missing
+                .retain(|_, m| !m.wds.iter().any(|wd| changed.contains(wd)));
         }
     }
 
     fn clear(&mut self) {
         self.map.clear();
+        self.missing.clear();
         self.bytes = 0;
+    }
+
+    /// Whether `key` is known, freshly, to name nothing.
+    pub fn is_missing(&mut self, key: &[u8], now: u64) -> bool {
+        let Some(m) = self.missing.get(key) else {
+            return false;
+        };
+        if now.saturating_sub(m.born) < TTL_MS {
+            return true;
+        }
+        self.missing.remove(key);
+        false
+    }
+
+    /// Remember that `key` names nothing. Only when change notification works, and only
+    /// when every directory on the way was watched already before the failed lookup: a
+    /// watch set now could miss the name being created in the meantime.
+    pub fn insert_missing(&mut self, key: &[u8], now: u64) {
+        if self.watcher.is_none() || key.len() > MISSING_KEY_MAX {
+            return;
+        }
+        let dir = match key.iter().rposition(|&b| b == b'/') {
+            Some(i) => &key[..=i],
+            None => return,
+        };
+        let Some((wds, fresh)) = self.watches(dir) else {
+            return;
+        };
+        if fresh {
+            return;
+        }
+        if self.missing.len() >= MAX_MISSING {
+            self.missing.clear();
+        }
+        self.missing.insert(key.into(), Missing { born: now, wds });
+    }
+
+    /// The watches of every directory from the root down to `dir` (a URL path ending in
+    /// '/'), set where missing, and whether any had to be set now. `None` if a directory
+    /// cannot be watched (it does not exist, or inotify is out of watches).
+    fn watches(&mut self, dir: &[u8]) -> Option<(Vec<i32>, bool)> {
+        let w = self.watcher.as_ref()?;
+        let mut wds = Vec::new();
+        let mut fresh = false;
+        // "/", "/a/", "/a/b/" ... down to the directory itself.
+        let ends = dir
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'/')
+            .map(|(i, _)| i + 1);
+        for end in ends {
+            let d = &dir[..end];
+            let wd = match self.dirs.get(d) {
+                Some(&wd) => wd,
+                None => {
+                    let rel = std::str::from_utf8(&d[1..]).unwrap_or("");
+                    let wd = w.watch_dir(&self.root.join(rel)).ok()?;
+                    self.dirs.insert(d.into(), wd);
+                    fresh = true;
+                    wd
+                }
+            };
+            wds.push(wd);
+        }
+        Some((wds, fresh))
     }
 
     /// The fresh entry for a URL path, if there is one.
@@ -132,29 +217,10 @@ impl FileCache {
     /// in '/'). Nothing is cached if the directory cannot be watched (when inotify works).
     pub fn insert(&mut self, key: &[u8], dir: &[u8], reps: [Option<Rep>; 3], vary: bool, now: u64) {
         let mut wds = Vec::new();
-        if let Some(w) = &self.watcher {
-            // "/", "/a/", "/a/b/" ... down to the file's directory.
-            let ends = dir
-                .iter()
-                .enumerate()
-                .filter(|&(_, &b)| b == b'/')
-                .map(|(i, _)| i + 1);
-            for end in ends {
-                let d = &dir[..end];
-                let wd = match self.dirs.get(d) {
-                    Some(&wd) => wd,
-                    None => {
-                        let rel = std::str::from_utf8(&d[1..]).unwrap_or("");
-                        match w.watch_dir(&self.root.join(rel)) {
-                            Ok(wd) => {
-                                self.dirs.insert(d.into(), wd);
-                                wd
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                };
-                wds.push(wd);
+        if self.watcher.is_some() {
+            match self.watches(dir) {
+                Some((w, _)) => wds = w,
+                None => return,
             }
         }
         let e = Entry {

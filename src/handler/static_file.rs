@@ -82,6 +82,9 @@ fn serve_path(req: &Request, ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>)
     if cacheable && let Some(e) = ctx.cache.get(ctx.scratch, ctx.now) {
         return send_cached(req, r, e);
     }
+    if ctx.cache.is_missing(ctx.scratch, ctx.now) {
+        return fallback(req, ctx, r);
+    }
     let wants_dir = ctx.scratch.ends_with(b"/");
     // Relative path for openat2: drop the leading '/', "." for the root, NUL-terminate.
     ctx.scratch.push(0);
@@ -95,7 +98,11 @@ fn serve_path(req: &Request, ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>)
     };
     let file = match fs::open_beneath(ctx.root, rel) {
         Ok(f) => f,
-        Err(Errno::NOENT | Errno::NOTDIR) => return fallback(req, ctx, r),
+        Err(Errno::NOENT) => {
+            ctx.cache.insert_missing(&ctx.scratch[..path_len], ctx.now);
+            return fallback(req, ctx, r);
+        }
+        Err(Errno::NOTDIR) => return fallback(req, ctx, r),
         Err(e) => return r.error(status_of_errno(e)),
     };
     let Ok(st) = fs::fstat(&file) else {
