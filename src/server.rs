@@ -321,12 +321,14 @@ impl Server {
             sys::signal::wait_shutdown_signal();
             std::process::exit(1);
         });
+        // New connections are refused first, so that none is taken after a worker has begun
+        // to close its idle ones.
+        for l in &self.shared.listeners {
+            net::shutdown_listener(l);
+        }
         self.shared.shutdown.store(true, Ordering::SeqCst);
         for w in &wakers {
             w.wake();
-        }
-        for l in &self.shared.listeners {
-            net::shutdown_listener(l);
         }
         for t in threads {
             let _ = t.join();

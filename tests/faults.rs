@@ -49,21 +49,19 @@ fn settle_fds(pid: u32, want: usize) -> usize {
     }
 }
 
-/// CPU time used by all threads of the process so far (from each task's schedstat, in ns).
+/// CPU time used by the process so far, all its threads (ended ones included): utime +
+/// stime from /proc/PID/stat, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
 fn cpu_time(pid: u32) -> Duration {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task") {
-        let Ok(task) = task else { continue };
-        let Ok(s) = std::fs::read_to_string(task.path().join("schedstat")) else {
-            continue; // the thread just ended
-        };
-        ns += s
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    Duration::from_nanos(ns)
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    let after_name = &stat[stat.rfind(')').expect("(comm) in stat") + 1..];
+    // Fields 14 and 15 of stat; the text after the name starts at field 3.
+    let ticks: u64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse::<u64>().expect("utime, stime"))
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 /// The server is still running.
@@ -908,8 +906,9 @@ fn rfc9112_9_6_sigterm_lets_requests_already_begun_finish() {
 }
 
 /// The drain is bounded: a client that stops reading its response at SIGTERM holds the
-/// server for the shutdown grace period (10 s), not longer; then its connection is cut, and
-/// the process still exits 0. A download beside it that is read completes.
+/// server for the shutdown grace period (10 s), not longer, and the server sleeps meanwhile;
+/// then its connection is cut, and the process still exits 0. A download beside it that is
+/// read completes.
 #[test]
 fn sigterm_with_a_client_that_stopped_reading_exits_0_after_the_grace_period() {
     let root = basic_root();
@@ -926,11 +925,24 @@ fn sigterm_with_a_client_that_stopped_reading_exits_0_after_the_grace_period() {
     s.signal("TERM");
     let r = reader.response();
     assert!(r.body == data, "the download that was read");
+    // While it waits for the stalled client, the server sleeps (no spinning on a listener
+    // it shut, nor on the stalled socket).
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu0 = cpu_time(s.pid());
+    std::thread::sleep(Duration::from_secs(5));
+    let waiting = cpu_time(s.pid()) - cpu0;
     let status = s
         .wait_exit(scaled(Duration::from_secs(15)))
         .expect("the server did not exit within 15 s of SIGTERM");
     let took = t0.elapsed();
-    eprintln!("SIGTERM with a stalled reader: exit after {took:?}");
+    eprintln!(
+        "SIGTERM with a stalled reader: server CPU {waiting:?} in 5 s of waiting, exit after \
+         {took:?}"
+    );
+    assert!(
+        waiting < scaled(Duration::from_millis(200)),
+        "server CPU {waiting:?} in 5 s of waiting for a stalled client"
+    );
     assert!(status.success(), "exit status {status:?}");
     assert!(
         took >= Duration::from_secs(9),
