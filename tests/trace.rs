@@ -251,6 +251,7 @@ fn trace_lists_the_calls_strace_sees_call_for_call() {
         &["--trace-file", trace_file.to_str().unwrap()],
         Some(argv),
     );
+    let traced_server = KillTraced(tmp.clone());
     let mut s = TcpStream::connect(("127.0.0.1", srv.port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let first = get(&mut s, "/hello.txt");
@@ -328,16 +329,25 @@ fn trace_lists_the_calls_strace_sees_call_for_call() {
         mine[start_at..=last_writev].join("\n")
     );
     drop(s);
-    // Killing strace (when `srv` drops) would leave the traced server running: end it
-    // first, by the thread ids strace named its files after.
-    for e in std::fs::read_dir(&tmp).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if let Some(pid) = name.strip_prefix("strace.txt.") {
-            let _ = Command::new("kill").args(["-KILL", pid]).status();
-        }
-    }
+    drop(traced_server);
     drop(srv);
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Killing strace (when `Srv` drops) would leave the server it traces running: this ends the
+/// server first, by the thread ids strace named its files after (`strace.txt.TID` in the
+/// directory), also when the test fails. Declared after the `Srv`, so dropped before it.
+struct KillTraced(PathBuf);
+
+impl Drop for KillTraced {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.strip_prefix("strace.txt.") {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
+    }
 }
 
 #[test]
