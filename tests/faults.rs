@@ -11,8 +11,10 @@
 //! - A file deleted, replaced or truncated while it is being sent: the response in flight is
 //!   the old file whole, or (truncated) is cut short by closing the connection, never padded
 //!   or followed by anything; the CPU stays idle meanwhile.
-//! - SIGTERM under load: the responses in flight complete byte for byte, idle connections
-//!   close at once, new connections are refused, and the process exits 0.
+//! - SIGTERM under load: the responses in flight complete byte for byte, requests begun
+//!   (a head half sent, a PUT body arriving) are answered, idle connections close at once,
+//!   new connections are refused, and the process exits 0; a client that stopped reading
+//!   holds it for the 10 s grace period at most.
 //!
 //! Linux only, like the server's `/proc` checks elsewhere in the suite.
 
@@ -422,23 +424,17 @@ fn put_racing(s: &Server, head: Vec<u8>, body: Vec<u8>) -> (Response, usize) {
     });
     let r = c.response();
     let at = sent.load(std::sync::atomic::Ordering::SeqCst);
-    c.assert_closed_or_reset(scaled(Duration::from_secs(5)));
+    assert_ended(&mut c, scaled(Duration::from_secs(5)));
     writer.join().expect("writer thread");
     (r, at)
 }
 
-trait EndsPut {
-    fn assert_closed_or_reset(&mut self, limit: Duration);
-}
-
-impl EndsPut for Client {
-    /// After an early error the server closes; the body still on its way may turn that
-    /// into a reset. Either is fine; staying open is not.
-    fn assert_closed_or_reset(&mut self, limit: Duration) {
-        match self.wait_end(limit) {
-            Ending::Eof(_) | Ending::Reset(_) => {}
-            Ending::Open(n) => panic!("still open {limit:?} after the answer ({n} bytes more)"),
-        }
+/// After an early error the server closes; the body still on its way may turn that into a
+/// reset. Either is fine; staying open is not.
+fn assert_ended(c: &mut Client, limit: Duration) {
+    match c.wait_end(limit) {
+        Ending::Eof(_) | Ending::Reset(_) => {}
+        Ending::Open(n) => panic!("still open {limit:?} after the answer ({n} bytes more)"),
     }
 }
 
