@@ -9,7 +9,9 @@
 //!   reading fills its own socket buffers, not the server's memory.
 //! - `Lingering`: the response said `Connection: close`; the write side is shut and what the
 //!   client still sends is read and dropped for a moment, so that unread bytes do not turn the
-//!   close into a reset that would destroy the response in flight.
+//!   close into a reset that would destroy the response in flight. When the client itself
+//!   asked to close, it sends nothing more (RFC 9112 §9.6): one read that finds nothing
+//!   waiting lets the socket close at once.
 //!
 //! The socket is registered once, edge-triggered for reading and writing, so a request costs
 //! no epoll_ctl. Buffers come from the worker's pool when there is something to hold and go
@@ -149,6 +151,12 @@ pub struct Conn {
     /// The response to come is for an HTTP/1.0 keep-alive client.
     ka10: bool,
     lingered: usize,
+    /// The request being answered said it is the client's last (`Connection: close`, or
+    /// HTTP/1.0 without keep-alive).
+    client_done: bool,
+    /// Lingering without having shut the write side: the first read that finds nothing
+    /// waiting closes the socket (only when `client_done`).
+    linger_quick: bool,
 }
 
 enum Fill {
@@ -170,8 +178,7 @@ impl Conn {
             rstart: 0,
             rend: 0,
             scanned: 0,
-            // Registering a socket that already has data queues an EPOLLIN at once, so no
-            // read is tried before the first event (it would only return EAGAIN).
+            // The worker tries a first read right after accept (`expect_request`).
             read_ready: false,
             out: Vec::new(),
             out_pos: 0,
@@ -190,6 +197,8 @@ impl Conn {
             idle_counted: false,
             ka10: false,
             lingered: 0,
+            client_done: false,
+            linger_quick: false,
         }
     }
 
@@ -198,6 +207,12 @@ impl Conn {
         self.phase == Phase::Reading
             && self.rstart == self.rend
             && matches!(self.discard, Discard::None)
+    }
+
+    /// Just accepted: its request may be there already, so the first read is tried before
+    /// any event says so.
+    pub fn expect_request(&mut self) {
+        self.read_ready = true;
     }
 
     /// A readiness event arrived. `hangup`: the peer closed (at least) its sending side;
@@ -271,11 +286,18 @@ impl Conn {
                         match net::read(&self.fd, &mut sink) {
                             Ok(0) => return Next::Close,
                             Ok(n) => {
+                                if self.linger_quick {
+                                    // Bytes after all: shut the write side and wait for the
+                                    // client's close, as for any other close.
+                                    self.linger_quick = false;
+                                    net::shutdown_write(&self.fd);
+                                }
                                 self.lingered += n;
                                 if self.lingered > LINGER_BYTES {
                                     return Next::Close;
                                 }
                             }
+                            Err(Errno::AGAIN) if self.linger_quick => return Next::Close,
                             Err(Errno::AGAIN) => return Next::Wait,
                             Err(Errno::INTR) => {}
                             Err(_) => return Next::Close,
@@ -521,6 +543,7 @@ impl Conn {
                 self.rstart += n;
                 self.scanned = 0;
                 self.close_after = close;
+                self.client_done = !keep_alive;
                 self.ka10 = keep_alive_10;
                 match begun {
                     Begun::Upload(up) => {
@@ -730,7 +753,15 @@ impl Conn {
         self.out_pos = 0;
         self.body = Body::None;
         if self.close_after {
-            net::shutdown_write(&self.fd);
+            // Nothing buffered and nothing left to discard: what follows the response can only
+            // be the client's own close, if it keeps its word.
+            self.linger_quick = self.client_done
+                && self.rstart == self.rend
+                && matches!(self.discard, Discard::None)
+                && self.upload.is_none();
+            if !self.linger_quick {
+                net::shutdown_write(&self.fd);
+            }
             self.phase = Phase::Lingering;
             self.deadline = w.now + LINGER_MS;
             self.release_buffers(w);

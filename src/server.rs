@@ -616,18 +616,34 @@ impl EventLoop {
             .as_mut()
             .expect("just inserted")
             .set_idle(&self.w, true);
-        self.conns.slots[idx].as_mut().expect("just inserted").token = token;
-        let fd = &self.conns.slots[idx].as_ref().expect("just inserted").fd;
-        if self.w.poller.add(fd, token, Interest::Stream).is_err() {
+        let conn = self.conns.slots[idx].as_mut().expect("just inserted");
+        conn.token = token;
+        // Clients send the request right after connecting, and it has often arrived by the
+        // time accept returns: try it now. A connection answered and closed at once (one
+        // request with `Connection: close`) then never costs an epoll_ctl; one that stays is
+        // registered after, and edge-triggered registration reports only what is new.
+        conn.expect_request();
+        let next = guarded(conn, &mut self.w, Conn::drive);
+        if next == Next::Close {
+            if sys::trace::enabled() {
+                conn.add_trace();
+            }
+            self.close(idx);
+            return None;
+        }
+        if self
+            .w
+            .poller
+            .add(&conn.fd, token, Interest::Stream)
+            .is_err()
+        {
             self.close(idx);
             return None;
         }
         if sys::trace::enabled() {
-            self.conns.slots[idx]
-                .as_mut()
-                .expect("just inserted")
-                .add_trace();
+            conn.add_trace();
         }
+        self.after(idx, next);
         Some(idx)
     }
 
