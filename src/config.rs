@@ -495,7 +495,7 @@ fn decimal_nanos(num: &str, unit_ns: u64) -> Option<u64> {
 pub fn io_reason(e: &std::io::Error) -> String {
     let s = e.to_string();
     let s = s.split(" (os error").next().unwrap_or(&s);
-    s.to_lowercase()
+    s.to_ascii_lowercase()
 }
 
 #[cfg(test)]

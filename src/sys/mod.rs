@@ -151,7 +151,36 @@ fn nofile_ceiling(hard: Option<u64>) -> Option<u64> {
     Some(hard.map_or(cap, |h| h.min(cap)))
 }
 
+/// Number of CPUs this process may run on: the CPUs of its affinity mask, fewer if its
+/// cgroup (v2, as containers see it at /sys/fs/cgroup) grants less CPU time than that.
+/// (The standard library's `available_parallelism` walks every cgroup mount for the same
+/// answer, and costs about 12 KB of binary.)
+#[cfg(target_os = "linux")]
+pub fn cpu_count() -> usize {
+    let cpus = traced!(
+        "sched_getaffinity",
+        ("0"),
+        rustix::thread::sched_getaffinity(None).map(|set| set.count() as usize)
+    )
+    .map_or(1, |n| n.max(1));
+    let quota = std::fs::read_to_string("/sys/fs/cgroup/cpu.max")
+        .ok()
+        .and_then(|s| cgroup_cpus(&s));
+    quota.map_or(cpus, |q| q.clamp(1, cpus))
+}
+
+/// CPUs' worth of time in a cgroup v2 `cpu.max` ("QUOTA PERIOD", or "max PERIOD" for no
+/// limit), rounded up.
+#[cfg(target_os = "linux")]
+fn cgroup_cpus(cpu_max: &str) -> Option<usize> {
+    let mut it = cpu_max.split_ascii_whitespace();
+    let quota: u64 = it.next()?.parse().ok()?;
+    let period: u64 = it.next()?.parse().ok()?;
+    (period > 0).then(|| quota.div_ceil(period) as usize)
+}
+
 /// Number of CPUs this process may run on.
+#[cfg(not(target_os = "linux"))]
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -213,5 +242,21 @@ pub fn kill_group(pid: u32) {
             ("-{pid}, SIGKILL"),
             rustix::process::kill_process_group(p, rustix::process::Signal::KILL)
         );
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_cpu_max() {
+        assert_eq!(cgroup_cpus("max 100000\n"), None);
+        assert_eq!(cgroup_cpus("200000 100000\n"), Some(2));
+        assert_eq!(cgroup_cpus("150000 100000"), Some(2));
+        assert_eq!(cgroup_cpus("50000 100000"), Some(1));
+        assert_eq!(cgroup_cpus("1 0"), None);
+        assert_eq!(cgroup_cpus(""), None);
+        assert!(cpu_count() >= 1);
     }
 }
