@@ -25,6 +25,7 @@ pub struct Config {
     pub index: String,
     pub listing: bool,
     pub dotfiles: bool,
+    pub follow_symlinks: bool,
     pub access_log: AccessLog,
     pub quiet: bool,
     /// Time allowed to receive a whole request head, from its first byte (then 408).
@@ -78,6 +79,8 @@ Options:
       --index NAME            file served for a directory [default: index.html]
       --listing               list directories that have no index file (default: 403)
       --dotfiles              serve files and directories whose names start with '.'
+      --follow-symlinks       follow symlinks that stay inside DIR (default: a path
+                              through any symlink is 404; one leading out always is)
       --access-log FILE|-|off Combined Log Format access log; '-' is stdout
                               [default: '-', or 'off' with --quiet]
   -q, --quiet                 no start-up banner and no access log on stdout
@@ -154,6 +157,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut index = "index.html".to_string();
     let mut listing = false;
     let mut dotfiles = false;
+    let mut follow_symlinks = false;
     let mut access_log = None;
     let mut quiet = false;
     let mut header_timeout = Duration::from_secs(10);
@@ -201,6 +205,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             }
             Long("listing") => listing = true,
             Long("dotfiles") => dotfiles = true,
+            Long("follow-symlinks") => follow_symlinks = true,
             Long("access-log") => {
                 let v = p.value().map_err(lex)?;
                 access_log = Some(match v.to_str() {
@@ -345,6 +350,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         index,
         listing,
         dotfiles,
+        follow_symlinks,
         access_log,
         quiet,
         header_timeout,

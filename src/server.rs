@@ -196,6 +196,7 @@ impl Server {
     /// Open the root and the listening sockets. Errors are one line for the user.
     pub fn bind(config: Config) -> Result<Server, String> {
         sys::raise_nofile_limit();
+        fs::set_follow_symlinks(config.follow_symlinks);
         let root = fs::open_root(&config.root)
             .map_err(|e| format!("{}: cannot open: {}", config.root.display(), errno_text(e)))?;
         let index =

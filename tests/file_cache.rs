@@ -145,7 +145,14 @@ impl Probe {
     /// Start the server on `root` and open a connection on each worker, each having fetched
     /// `warm` (so each worker has it cached).
     fn start(root: &TempRoot, warm: &str) -> Probe {
-        let s = Server::start(&root.www, &["--workers", "2"]);
+        Probe::start_with(root, warm, &[])
+    }
+
+    /// `start`, with more flags for the server.
+    fn start_with(root: &TempRoot, warm: &str, extra: &[&str]) -> Probe {
+        let mut args = vec!["--workers", "2"];
+        args.extend_from_slice(extra);
+        let s = Server::start(&root.www, &args);
         let clients = client_per_worker(&s, 2, warm);
         Probe {
             s,
@@ -329,15 +336,16 @@ fn rfc9110_9_3_1_swapped_directory_is_served_at_once() {
     p.expect("/site/page.html", &version(1), "swap");
 }
 
-/// A release switched by renaming a new symlink over `current` (the usual atomic deploy):
-/// `/current/...` must be the new release's files at once, not the cached old ones.
+/// A release switched by renaming a new symlink over `current` (the usual atomic deploy,
+/// served with `--follow-symlinks`): `/current/...` must be the new release's files at once,
+/// not the cached old ones.
 #[test]
 fn rfc9110_9_3_1_symlink_switched_release_is_served_at_once() {
     let root = TempRoot::new();
     root.file("releases/v1/page.html", &version(1));
     root.file("releases/v2/page.html", &version(2));
     std::os::unix::fs::symlink("releases/v1", root.www.join("current")).unwrap();
-    let mut p = Probe::start(&root, "/current/page.html");
+    let mut p = Probe::start_with(&root, "/current/page.html", &["--follow-symlinks"]);
     p.expect("/current/page.html", &version(1), "release v1");
     std::os::unix::fs::symlink("releases/v2", root.www.join("current.new")).unwrap();
     std::fs::rename(root.www.join("current.new"), root.www.join("current")).unwrap();

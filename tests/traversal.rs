@@ -73,31 +73,52 @@ fn rfc3986_5_2_4_dot_segments_never_leave_the_root() {
 }
 
 /// RFC 9110 §17.3: the server must not "provide access to files not intended to be
-/// resources". A symlink inside the root that points outside it (relative, absolute, or to a directory
-/// outside) is never followed out of the root: 403 or 404, never the secret.
+/// resources". A symlink inside the root that points outside it (relative, absolute, or to a
+/// directory outside) is never followed out of the root: 403 or 404, never the secret. By
+/// default no symlink is followed at all; `--follow-symlinks` follows those that stay inside.
 #[test]
 fn rfc9110_17_3_symlinks_out_of_the_root_are_not_followed() {
-    let (root, s) = setup(&[]);
-    let secret = root.base.join("secret.txt");
-    std::os::unix::fs::symlink("../secret.txt", root.www.join("rel-link.txt")).unwrap();
-    std::os::unix::fs::symlink(&secret, root.www.join("abs-link.txt")).unwrap();
-    std::os::unix::fs::symlink("..", root.www.join("up")).unwrap();
-    std::os::unix::fs::symlink(&root.base, root.www.join("a/b/abs-dir")).unwrap();
-    // The control: a symlink that stays inside is an ordinary name.
-    std::os::unix::fs::symlink("hello.txt", root.www.join("inside-link.txt")).unwrap();
-    assert_eq!(
-        s.get("/inside-link.txt").body,
-        HELLO,
-        "a symlink within the root"
-    );
-    for target in [
-        "/rel-link.txt",
-        "/abs-link.txt",
-        "/up/secret.txt",
-        "/a/b/abs-dir/secret.txt",
-        "/up/www/../secret.txt",
-    ] {
-        assert_not_leaked(&s, target, &[400, 403, 404]);
+    for follow in [false, true] {
+        let flags: &[&str] = if follow { &["--follow-symlinks"] } else { &[] };
+        let (root, s) = setup(flags);
+        let secret = root.base.join("secret.txt");
+        std::os::unix::fs::symlink("../secret.txt", root.www.join("rel-link.txt")).unwrap();
+        std::os::unix::fs::symlink(&secret, root.www.join("abs-link.txt")).unwrap();
+        std::os::unix::fs::symlink("..", root.www.join("up")).unwrap();
+        std::os::unix::fs::symlink(&root.base, root.www.join("a/b/abs-dir")).unwrap();
+        // A symlink that stays inside: a name like any other only with --follow-symlinks.
+        std::os::unix::fs::symlink("hello.txt", root.www.join("inside-link.txt")).unwrap();
+        std::os::unix::fs::symlink("a", root.www.join("inside-dir")).unwrap();
+        root.file("a/in-a.txt", b"in a\n");
+        let r = s.get("/inside-link.txt");
+        let d = s.get("/inside-dir/in-a.txt");
+        if follow {
+            assert_eq!(r.body, HELLO, "a symlink within the root, followed");
+            assert_eq!(
+                d.body, b"in a\n",
+                "a directory symlink within the root, followed"
+            );
+        } else {
+            assert_eq!(r.status, 404, "a symlink within the root, by default");
+            assert_eq!(
+                d.status, 404,
+                "a directory symlink within the root, by default"
+            );
+        }
+        assert_eq!(
+            s.get("/a/in-a.txt").body,
+            b"in a\n",
+            "the real path (follow={follow})"
+        );
+        for target in [
+            "/rel-link.txt",
+            "/abs-link.txt",
+            "/up/secret.txt",
+            "/a/b/abs-dir/secret.txt",
+            "/up/www/../secret.txt",
+        ] {
+            assert_not_leaked(&s, target, &[400, 403, 404]);
+        }
     }
 }
 
@@ -106,7 +127,7 @@ fn rfc9110_17_3_symlinks_out_of_the_root_are_not_followed() {
 /// replaced by a symlink to a directory outside.
 #[test]
 fn rfc9110_17_3_file_swapped_for_an_outside_symlink_is_not_followed() {
-    let (root, s) = setup(&[]);
+    let (root, s) = setup(&["--follow-symlinks"]);
     root.file("swap.txt", b"harmless\n");
     root.file("dir/f.txt", b"harmless too\n");
     root.outside("f.txt", SECRET);

@@ -2,8 +2,9 @@
 //!
 //! On macOS (functions marked `cfg(target_os = "macos")`):
 //! - There is no openat2: `open_beneath` and `open_dir_beneath` walk the path one name at a
-//!   time from the root (`fs/walk.rs` says how, and what that cannot see). Symlinks are
-//!   followed while they stay beneath the root, as with RESOLVE_BENEATH.
+//!   time from the root (`fs/walk.rs` says how, and what that cannot see). With
+//!   `--follow-symlinks`, symlinks are followed while they stay beneath the root, as with
+//!   RESOLVE_BENEATH; without, any symlink refuses the path, as with RESOLVE_NO_SYMLINKS.
 //! - There is no O_PATH: the root and the directories walked through are opened O_RDONLY,
 //!   so they need read permission, not only search permission.
 //! - There is no O_TMPFILE: `temp_file` creates a file with a fresh name (O_EXCL) and unlinks
@@ -17,6 +18,37 @@ use super::{AsFd, AsRawFd, OwnedFd, Result};
 use rustix::fs::ResolveFlags;
 use rustix::fs::{AtFlags, Mode, OFlags};
 use std::ffi::CStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// `--follow-symlinks`: set once at start-up, before any worker runs.
+static FOLLOW_SYMLINKS: AtomicBool = AtomicBool::new(false);
+
+/// Follow symlinks that stay beneath the root (`--follow-symlinks`), or refuse every path
+/// with a symlink on its way (the default).
+pub fn set_follow_symlinks(on: bool) {
+    FOLLOW_SYMLINKS.store(on, Ordering::Relaxed);
+}
+
+fn follow_symlinks() -> bool {
+    FOLLOW_SYMLINKS.load(Ordering::Relaxed)
+}
+
+/// How openat2 resolves a path from the root: never out of it, never through /proc's magic
+/// links, and through no symlink at all unless `--follow-symlinks`.
+#[cfg(target_os = "linux")]
+fn resolve_flags() -> (ResolveFlags, &'static str) {
+    if follow_symlinks() {
+        (
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            "RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS",
+        )
+    } else {
+        (
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+            "RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS",
+        )
+    }
+}
 
 // Built for tests on Linux too, where they compare it with openat2.
 #[cfg(any(target_os = "macos", test))]
@@ -129,15 +161,17 @@ pub fn open_root(path: &std::path::Path) -> Result<OwnedFd> {
 }
 
 /// Open `path` (relative) for reading, refusing any resolution that leaves `root`: `..`,
-/// absolute symlinks and symlinks that climb out all fail (RESOLVE_BENEATH), and magic links
-/// under /proc are refused. O_NONBLOCK keeps a FIFO in the tree from blocking the worker.
+/// absolute symlinks and symlinks that climb out all fail (RESOLVE_BENEATH), magic links
+/// under /proc are refused, and so is every symlink without `--follow-symlinks` (ELOOP).
+/// O_NONBLOCK keeps a FIFO in the tree from blocking the worker.
 #[cfg(target_os = "linux")]
 pub fn open_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
     let root = root.as_fd();
+    let (resolve, shown) = resolve_flags();
     traced!(
         "openat2",
         (
-            "{}, {path:?}, O_RDONLY|O_NONBLOCK|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS",
+            "{}, {path:?}, O_RDONLY|O_NONBLOCK|O_CLOEXEC, {shown}",
             root.as_raw_fd()
         ),
         rustix::fs::openat2(
@@ -145,7 +179,7 @@ pub fn open_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
             path,
             OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
             Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            resolve,
         )
     )
     .map(OwnedFd::new)
@@ -162,6 +196,7 @@ pub fn open_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
         path,
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
         "O_RDONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC",
+        follow_symlinks(),
     )
 }
 
@@ -241,10 +276,11 @@ pub fn open_reserve() -> Option<OwnedFd> {
 #[cfg(target_os = "linux")]
 pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
     let root = root.as_fd();
+    let (resolve, shown) = resolve_flags();
     traced!(
         "openat2",
         (
-            "{}, {path:?}, O_RDONLY|O_DIRECTORY|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS",
+            "{}, {path:?}, O_RDONLY|O_DIRECTORY|O_CLOEXEC, {shown}",
             root.as_raw_fd()
         ),
         rustix::fs::openat2(
@@ -252,7 +288,7 @@ pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
             path,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            resolve,
         )
     )
     .map(OwnedFd::new)
@@ -266,6 +302,7 @@ pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         "O_RDONLY|O_DIRECTORY|O_CLOEXEC",
+        follow_symlinks(),
     )
 }
 

@@ -34,6 +34,7 @@ pub(super) fn open_beneath(
     path: &CStr,
     flags: OFlags,
     shown: &'static str,
+    follow: bool,
 ) -> Result<OwnedFd> {
     let path = path.to_bytes();
     match path.first() {
@@ -94,6 +95,10 @@ pub(super) fn open_beneath(
                 let Ok(target) = readlinkat(at, name) else {
                     return Err(e);
                 };
+                if !follow {
+                    // As RESOLVE_NO_SYMLINKS: any link on the way refuses the path.
+                    return Err(Errno::LOOP);
+                }
                 links += 1;
                 if links > MAX_SYMLINKS {
                     return Err(Errno::LOOP);
@@ -228,14 +233,19 @@ mod tests {
     }
 
     #[cfg(target_os = "linux")]
-    fn reference(root: &rustix::fd::OwnedFd, path: &CString) -> Result<u64, Errno> {
+    fn reference(root: &rustix::fd::OwnedFd, path: &CString, follow: bool) -> Result<u64, Errno> {
         use rustix::fs::ResolveFlags;
+        let links = if follow {
+            ResolveFlags::empty()
+        } else {
+            ResolveFlags::NO_SYMLINKS
+        };
         rustix::fs::openat2(
             root,
             path.as_c_str(),
             OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
             Mode::empty(),
-            ResolveFlags::BENEATH,
+            ResolveFlags::BENEATH | links,
         )
         .and_then(|fd| rustix::fs::fstat(&fd))
         .map(|st| st.st_ino)
@@ -289,13 +299,45 @@ mod tests {
         ];
         for (path, want) in cases {
             let c = CString::new(*path).unwrap();
-            let got = open_beneath(root.as_fd(), &c, OFlags::RDONLY | OFlags::CLOEXEC, "")
+            let open = |follow| {
+                open_beneath(
+                    root.as_fd(),
+                    &c,
+                    OFlags::RDONLY | OFlags::CLOEXEC,
+                    "",
+                    follow,
+                )
                 .and_then(|fd| rustix::fs::fstat(&fd))
-                .map(|st| st.st_ino);
+                .map(|st| st.st_ino)
+            };
+            let got = open(true);
             let want = want.map(|p| ino(p).unwrap());
             assert_eq!(got, want, "{path:?}");
             #[cfg(target_os = "linux")]
-            assert_eq!(got, reference(&root, &c), "{path:?} differs from openat2");
+            assert_eq!(
+                got,
+                reference(&root, &c, true),
+                "{path:?} differs from openat2"
+            );
+            // Without following, a path through any link is refused; others answer the same.
+            let through_link = path.starts_with('l')
+                || [
+                    "to_g", "chain", "up", "dir_link", "out", "abs", "loop", "dangling",
+                ]
+                .iter()
+                .any(|l| path.contains(l));
+            let unfollowed = open(false);
+            if through_link {
+                assert_eq!(unfollowed, Err(Errno::LOOP), "{path:?} without following");
+            } else {
+                assert_eq!(unfollowed, got, "{path:?} without following");
+            }
+            #[cfg(target_os = "linux")]
+            assert_eq!(
+                unfollowed,
+                reference(&root, &c, false),
+                "{path:?} without following differs from openat2"
+            );
         }
         let _ = std::fs::remove_dir_all(root_path.parent().unwrap());
     }
