@@ -451,10 +451,8 @@ impl EventLoop {
                             }
                         }
                     }
-                    t if t >= LISTENER_TOKEN => {
-                        sys::trace::woke();
-                        self.accept((t - LISTENER_TOKEN) as usize)
-                    }
+                    // New connections after the others (below).
+                    t if t >= LISTENER_TOKEN => {}
                     t => {
                         if let Some(idx) = self.conns.index(t) {
                             if let Some(c) = self.conns.slots[idx].as_mut()
@@ -465,6 +463,16 @@ impl EventLoop {
                             self.drive(idx);
                         }
                     }
+                }
+            }
+            // Accept after every other event of the batch: a client whose request arrived in
+            // this batch has been read by now, so a full server looking for an idle
+            // connection to close does not take it for one.
+            for i in 0..self.ready.len() {
+                let t = self.ready[i].token;
+                if (LISTENER_TOKEN..WATCH_TOKEN).contains(&t) {
+                    sys::trace::woke();
+                    self.accept((t - LISTENER_TOKEN) as usize);
                 }
             }
             if !self.yielded.is_empty() {
