@@ -157,6 +157,8 @@ pub struct Conn {
     /// Lingering without having shut the write side: the first read that finds nothing
     /// waiting closes the socket (only when `client_done`).
     linger_quick: bool,
+    /// At least one response has gone out on this connection.
+    pub served: bool,
 }
 
 enum Fill {
@@ -199,6 +201,7 @@ impl Conn {
             lingered: 0,
             client_done: false,
             linger_quick: false,
+            served: false,
         }
     }
 
@@ -352,6 +355,11 @@ impl Conn {
             }
             Err(Errno::AGAIN) => {
                 self.read_ready = false;
+                if was_empty {
+                    // Nothing came (a client that connected and has not spoken yet): a
+                    // connection waiting for its request holds no buffer.
+                    self.release_buffers(w);
+                }
                 Fill::Blocked
             }
             Err(Errno::INTR) => Fill::Got,
@@ -752,6 +760,7 @@ impl Conn {
         self.out.clear();
         self.out_pos = 0;
         self.body = Body::None;
+        self.served = true;
         if self.close_after {
             // Nothing buffered and nothing left to discard: what follows the response can only
             // be the client's own close, if it keeps its word.

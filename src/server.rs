@@ -694,11 +694,7 @@ impl EventLoop {
             .slots
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| {
-                s.as_ref()
-                    .filter(|c| c.is_idle() && c.idle_since < now)
-                    .map(|c| (i, c.idle_since))
-            })
+            .filter_map(|(i, s)| s.as_ref().and_then(|c| idle_since(c, now)).map(|t| (i, t)))
             .min_by_key(|&(_, t)| t);
         match victim {
             Some((idx, _)) => {
@@ -716,8 +712,8 @@ impl EventLoop {
         let mut best: Option<(usize, u8, u64)> = None;
         for (idx, slot) in self.conns.slots.iter().enumerate() {
             let Some(c) = slot else { continue };
-            let rank = if c.is_idle() && c.idle_since < now {
-                (0, c.idle_since)
+            let rank = if let Some(t) = idle_since(c, now) {
+                (0, t)
             } else if c.phase == Phase::Reading
                 && c.deadline.saturating_sub(self.w.header_ms) + SLOW_HEAD_EVICT_MS <= now
             {
@@ -759,6 +755,14 @@ impl EventLoop {
         }
         self.accept_paused_until = Some(self.w.now + TICK_MS);
     }
+}
+
+/// When a connection became idle, if it may be closed as such: between requests, or never
+/// having sent a byte for `SLOW_HEAD_EVICT_MS`. A client that connected a moment ago is about
+/// to send its request (often it is already on the way), so it is not taken for idle.
+fn idle_since(c: &Conn, now: u64) -> Option<u64> {
+    let settled = c.served || c.idle_since + SLOW_HEAD_EVICT_MS <= now;
+    (c.is_idle() && c.idle_since < now && settled).then_some(c.idle_since)
 }
 
 /// Run `f` on one connection, catching a panic: one connection's bug must not take its

@@ -23,6 +23,35 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// `--follow-symlinks`: set once at start-up, before any worker runs.
 static FOLLOW_SYMLINKS: AtomicBool = AtomicBool::new(false);
 
+/// The kernel answered openat2 with ENOSYS (Linux before 5.6): paths are walked instead
+/// (`walk.rs`), with the same answers.
+#[cfg(target_os = "linux")]
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// openat2 beneath `root` with `flags` (described as `shown`), or the walk where the kernel
+/// has no openat2.
+#[cfg(target_os = "linux")]
+fn openat2_beneath(
+    root: super::BorrowedFd,
+    path: &CStr,
+    flags: OFlags,
+    shown: &'static str,
+) -> Result<OwnedFd> {
+    if !NO_OPENAT2.load(Ordering::Relaxed) {
+        let (resolve, resolve_shown) = resolve_flags();
+        let r = traced!(
+            "openat2",
+            ("{}, {path:?}, {shown}, {resolve_shown}", root.as_raw_fd()),
+            rustix::fs::openat2(root, path, flags, Mode::empty(), resolve)
+        );
+        match r {
+            Err(super::Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
+            r => return r.map(OwnedFd::new),
+        }
+    }
+    walk::open_beneath(root, path, flags, shown, follow_symlinks())
+}
+
 /// Follow symlinks that stay beneath the root (`--follow-symlinks`), or refuse every path
 /// with a symlink on its way (the default).
 pub fn set_follow_symlinks(on: bool) {
@@ -50,8 +79,8 @@ fn resolve_flags() -> (ResolveFlags, &'static str) {
     }
 }
 
-// Built for tests on Linux too, where they compare it with openat2.
-#[cfg(any(target_os = "macos", test))]
+// On Linux too: where the kernel has no openat2 (before 5.6), and in tests, which compare
+// the two.
 mod walk;
 
 pub use rustix::fs::FileType;
@@ -166,23 +195,12 @@ pub fn open_root(path: &std::path::Path) -> Result<OwnedFd> {
 /// O_NONBLOCK keeps a FIFO in the tree from blocking the worker.
 #[cfg(target_os = "linux")]
 pub fn open_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
-    let root = root.as_fd();
-    let (resolve, shown) = resolve_flags();
-    traced!(
-        "openat2",
-        (
-            "{}, {path:?}, O_RDONLY|O_NONBLOCK|O_CLOEXEC, {shown}",
-            root.as_raw_fd()
-        ),
-        rustix::fs::openat2(
-            root,
-            path,
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
-            Mode::empty(),
-            resolve,
-        )
+    openat2_beneath(
+        root.as_fd(),
+        path,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
+        "O_RDONLY|O_NONBLOCK|O_CLOEXEC",
     )
-    .map(OwnedFd::new)
 }
 
 /// Open `path` (relative) for reading, refusing any resolution that leaves `root`: `..` above
@@ -275,23 +293,12 @@ pub fn open_reserve() -> Option<OwnedFd> {
 /// Open a directory beneath `root` (for creating, renaming and removing names in it).
 #[cfg(target_os = "linux")]
 pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
-    let root = root.as_fd();
-    let (resolve, shown) = resolve_flags();
-    traced!(
-        "openat2",
-        (
-            "{}, {path:?}, O_RDONLY|O_DIRECTORY|O_CLOEXEC, {shown}",
-            root.as_raw_fd()
-        ),
-        rustix::fs::openat2(
-            root,
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            resolve,
-        )
+    openat2_beneath(
+        root.as_fd(),
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        "O_RDONLY|O_DIRECTORY|O_CLOEXEC",
     )
-    .map(OwnedFd::new)
 }
 
 /// Open a directory beneath `root` (for creating, renaming and removing names in it).

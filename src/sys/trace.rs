@@ -294,6 +294,7 @@ pub fn errno_name(e: super::Errno) -> String {
         E::MFILE => "EMFILE",
         E::NFILE => "ENFILE",
         E::NOSPC => "ENOSPC",
+        E::NOSYS => "ENOSYS",
         E::NOTEMPTY => "ENOTEMPTY",
         E::NOTCONN => "ENOTCONN",
         E::CONNABORTED => "ECONNABORTED",

@@ -1,5 +1,6 @@
-//! macOS has no openat2, so `open_beneath` resolves a path itself, one name per openat,
-//! starting from the root's descriptor. The answers are those of RESOLVE_BENEATH:
+//! macOS has no openat2 (nor has Linux before 5.6), so `open_beneath` resolves a path
+//! itself, one name per openat, starting from the root's descriptor. The answers are those of
+//! RESOLVE_BENEATH:
 //!
 //! - Every name is opened with O_NOFOLLOW from the descriptor of the directory before it,
 //!   names on the way with O_DIRECTORY too. So the kernel never resolves more than one name
