@@ -625,6 +625,9 @@ impl EventLoop {
             .as_mut()
             .expect("just inserted")
             .set_idle(&self.w, true);
+        // Its request is read below, before the next epoll_wait would say whether cached
+        // files changed: ask now (the client may have changed one just before connecting).
+        self.w.cache.catch_up();
         let conn = self.conns.slots[idx].as_mut().expect("just inserted");
         conn.token = token;
         // Clients send the request right after connecting, and it has often arrived by the

@@ -122,6 +122,15 @@ impl FileCache {
         }
     }
 
+    /// Apply pending change notifications now, outside the event loop's own pass, if an
+    /// answer could come from the cache: for a request read at once after accept, whose
+    /// client may have changed a file just before connecting.
+    pub fn catch_up(&mut self) {
+        if !self.map.is_empty() || !self.missing.is_empty() {
+            self.on_changes();
+        }
+    }
+
     fn clear(&mut self) {
         self.map.clear();
         self.missing.clear();

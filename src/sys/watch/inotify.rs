@@ -3,7 +3,6 @@
 use super::Change;
 use crate::sys::{AsFd, AsRawFd, OwnedFd, Result};
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
-use std::mem::MaybeUninit;
 
 pub struct Watcher {
     fd: OwnedFd,
@@ -46,18 +45,35 @@ impl Watcher {
 
     /// Read every pending event, calling `f` for each.
     pub fn drain(&self, mut f: impl FnMut(Change)) {
-        let mut buf = [MaybeUninit::<u8>::uninit(); 4096];
-        let mut reader = inotify::Reader::new(&self.fd, &mut buf);
+        // Read with the traced `read`, so that `--trace` shows these calls too, and walk the
+        // `struct inotify_event` records (wd, mask, cookie, len, then `len` bytes of name).
+        const HEAD: usize = 16;
+        let mut buf = [0u8; 4096];
         loop {
-            match reader.next() {
-                Ok(ev) => {
-                    if ev.events().contains(ReadFlags::QUEUE_OVERFLOW) {
-                        f(Change::Overflow);
-                    } else {
-                        f(Change::Dir(ev.wd()));
-                    }
+            let n = match crate::sys::net::read(&self.fd, &mut buf) {
+                Ok(n) if n > 0 => n,
+                _ => return,
+            };
+            let mut at = 0;
+            while at + HEAD <= n {
+                let field = |i: usize| {
+                    let b = &buf[at + i..at + i + 4];
+                    [b[0], b[1], b[2], b[3]]
+                };
+                let wd = i32::from_ne_bytes(field(0));
+                let mask = u32::from_ne_bytes(field(4));
+                let len = u32::from_ne_bytes(field(12)) as usize;
+                if mask & ReadFlags::QUEUE_OVERFLOW.bits() != 0 {
+                    f(Change::Overflow);
+                } else {
+                    f(Change::Dir(wd));
                 }
-                Err(_) => return,
+                at += HEAD + len;
+            }
+            // Room was left for another whole event (a name is at most 255 bytes): the
+            // queue was empty, no need for the read that would say EAGAIN.
+            if n + HEAD + 256 <= buf.len() {
+                return;
             }
         }
     }
