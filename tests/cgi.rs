@@ -74,20 +74,13 @@ fn start(root: &TempRoot, extra: &[&str]) -> Server {
 /// The arguments `start` gives the server, for tests that must launch it themselves.
 fn server_args(root: &TempRoot, extra: &[&str]) -> Vec<String> {
     let www = root.www.to_str().unwrap();
-    [
-        www,
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-        "--access-log",
-        "off",
-    ]
-    .iter()
-    .chain(&["--cgi", "/cgi-bin/"])
-    .chain(extra)
-    .map(|s| s.to_string())
-    .collect()
+    [www]
+        .iter()
+        .chain(&DEFAULT_FLAGS)
+        .chain(&["--cgi", "/cgi-bin/"])
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// Start barehttpd through Python with no descriptor above 2 open, except, when

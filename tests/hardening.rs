@@ -270,14 +270,7 @@ fn start_under_ulimit(root: &std::path::Path, limit: u32) -> Server {
         .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
         .args(server_argv())
         .arg(root)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "2",
-            "--access-log",
-            "off",
-        ]);
+        .args(DEFAULT_FLAGS);
     let s = Server::start_command(cmd);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", s.pid())).unwrap();
     let soft = limits

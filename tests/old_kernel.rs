@@ -35,14 +35,7 @@ fn start_without_openat2(root: &TempRoot, extra: &[&str]) -> Server {
     cmd.args(["-c", NO_OPENAT2]);
     cmd.args(server_argv());
     cmd.arg(&root.www);
-    cmd.args([
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-        "--access-log",
-        "off",
-    ]);
+    cmd.args(DEFAULT_FLAGS);
     cmd.args(extra);
     Server::start_command(cmd)
 }

@@ -182,6 +182,17 @@ pub fn scaled(limit: Duration) -> Duration {
     limit.mul_f64(k)
 }
 
+/// The flags `Server::start` gives by default (an ephemeral loopback port, 2 workers, no
+/// access log), for tests that launch the server through a wrapper of their own.
+pub const DEFAULT_FLAGS: [&str; 6] = [
+    "--listen",
+    "127.0.0.1:0",
+    "--workers",
+    "2",
+    "--access-log",
+    "off",
+];
+
 /// A running barehttpd on an ephemeral port, killed on drop.
 pub struct Server {
     pub child: Child,
