@@ -120,6 +120,20 @@ pub fn by_extension(ext: &str) -> Option<&'static str> {
     })
 }
 
+/// Whether a type is text that gets `charset=utf-8` (so browsers do not guess): `text/*`,
+/// and the JSON, XML and SVG types.
+pub fn is_text(ty: &str) -> bool {
+    ty.starts_with("text/")
+        || matches!(
+            ty,
+            "application/json"
+                | "application/xml"
+                | "application/xhtml+xml"
+                | "application/manifest+json"
+                | "image/svg+xml"
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

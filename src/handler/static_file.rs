@@ -612,17 +612,8 @@ fn boundary_for(etag: &[u8]) -> Vec<u8> {
 /// Whether `.br`/`.gz` siblings are looked for: text, scripts, data, SVG and WebAssembly.
 /// Images, audio, video and archives are compressed already; not looking saves two opens
 /// per request for them.
-fn precompressible(mime: &str) -> bool {
-    mime.starts_with("text/")
-        || matches!(
-            mime,
-            "application/json"
-                | "application/xml"
-                | "application/xhtml+xml"
-                | "application/wasm"
-                | "application/manifest+json"
-                | "image/svg+xml"
-        )
+fn precompressible(ty: &str) -> bool {
+    mime::is_text(ty) || ty == "application/wasm"
 }
 
 /// Content-Type from the file name's extension (`mime.rs`), and whether it is
@@ -636,15 +627,7 @@ pub fn content_type(name: &[u8]) -> (&'static str, bool) {
         }
         _ => "application/octet-stream",
     };
-    let texty = ty.starts_with("text/")
-        || matches!(
-            ty,
-            "application/json"
-                | "application/xml"
-                | "application/xhtml+xml"
-                | "application/manifest+json"
-                | "image/svg+xml"
-        );
+    let texty = mime::is_text(ty);
     (ty, texty)
 }
 
