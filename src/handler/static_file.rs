@@ -450,7 +450,8 @@ fn send_file(
     st: fs::Stat,
 ) {
     let (mime, charset) = content_type(name);
-    if req.header("range").is_none()
+    let range = req.header("range");
+    if range.is_none()
         && st.st_size >= 0
         && (st.st_size as usize) <= super::INLINE_BODY_MAX
         && let Some(e) = fill_cache(ctx, r, dir, name, &file, &st, (mime, charset))
@@ -503,7 +504,7 @@ fn send_file(
         Outcome::Failed => return r.error(412),
     }
 
-    let ranges = match req.header("range") {
+    let ranges = match range {
         Some(h) if req.method == Method::Get && conditional::if_range_allows(req, v) => {
             range::resolve(h, len)
         }
