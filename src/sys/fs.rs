@@ -255,13 +255,13 @@ pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
     let mut out = Vec::new();
     let dir = dir.as_fd();
     // The listing's getdents64 calls are shown as one.
-    let d = traced!(
+    let mut d = None;
+    traced!(
         name::GETDENTS,
         ("{}", dir.as_raw_fd()),
-        rustix::fs::Dir::read_from(dir).map(|_| ())
-    )
-    .and_then(|()| rustix::fs::Dir::read_from(dir))?;
-    for entry in d {
+        rustix::fs::Dir::read_from(dir).map(|x| d = Some(x))
+    )?;
+    for entry in d.expect("read_from succeeded") {
         let entry = entry?;
         let name = entry.file_name().to_bytes();
         if name == b"." || name == b".." {
