@@ -62,9 +62,6 @@ pub fn split(t: &[u8]) -> Result<Target<'_>, PathError> {
         }
         p
     };
-    if rest.contains(&b'#') {
-        return Err(PathError::BadRequest);
-    }
     Ok(match rest.iter().position(|&b| b == b'?') {
         Some(q) => Target {
             path: &rest[..q],
