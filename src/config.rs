@@ -401,7 +401,7 @@ fn parse_header_flag(v: &str) -> Result<(String, String), ConfigError> {
 }
 
 fn valid_field_value(v: &str) -> bool {
-    v.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+    v.bytes().all(crate::http::parse::is_field_byte)
 }
 
 /// `ADDR:PORT`, `[V6]:PORT`, `localhost:PORT` or a bare `PORT` (on 127.0.0.1).

@@ -444,7 +444,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(CgiHead, usize)>, &'static str> 
             return Err("invalid header name");
         }
         let value = crate::http::parse::trim_ows(&line[colon + 1..]);
-        if value.iter().any(|&b| b < 0x20 && b != b'\t' || b == 0x7f) {
+        if !value.iter().all(|&b| crate::http::parse::is_field_byte(b)) {
             return Err("control byte in a header value");
         }
         if name.eq_ignore_ascii_case(b"status") {

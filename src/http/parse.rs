@@ -147,7 +147,7 @@ pub fn is_tchar(b: u8) -> bool {
 
 /// field-vchar, SP or HTAB (RFC 9110 §5.5); obs-text (0x80-0xFF) is allowed as opaque data.
 #[inline]
-fn is_field_byte(b: u8) -> bool {
+pub fn is_field_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
 
@@ -483,10 +483,15 @@ pub fn trim_ows(mut s: &[u8]) -> &[u8] {
 
 /// `Content-Length = 1*DIGIT` (RFC 9110 §8.6), refusing values that overflow u64.
 fn parse_content_length(s: &[u8]) -> Result<u64> {
+    decimal(s).ok_or(ParseError::BadRequest("invalid Content-Length"))
+}
+
+/// 1*DIGIT as a u64: digits only, at most 19 of them (so it cannot overflow).
+pub fn decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
-        return Err(ParseError::BadRequest("invalid Content-Length"));
+        return None;
     }
-    Ok(s.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
+    Some(s.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
 /// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2). An empty value is allowed.

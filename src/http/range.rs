@@ -52,7 +52,7 @@ pub fn resolve(value: &[u8], len: u64) -> Ranges {
         let (first, last) = (&spec[..dash], &spec[dash + 1..]);
         let r = if first.is_empty() {
             // suffix-range: the last N bytes.
-            let Some(n) = number(last) else {
+            let Some(n) = super::parse::decimal(last) else {
                 return Ranges::Ignore;
             };
             if n == 0 {
@@ -60,13 +60,13 @@ pub fn resolve(value: &[u8], len: u64) -> Ranges {
             }
             len.saturating_sub(n)..len
         } else {
-            let Some(a) = number(first) else {
+            let Some(a) = super::parse::decimal(first) else {
                 return Ranges::Ignore;
             };
             let b = if last.is_empty() {
                 u64::MAX
             } else {
-                match number(last) {
+                match super::parse::decimal(last) {
                     Some(b) if b >= a => b,
                     _ => return Ranges::Ignore,
                 }
@@ -121,13 +121,6 @@ fn strip_bytes_unit(v: &[u8]) -> Option<&[u8]> {
     let v = crate::http::parse::trim_ows(v);
     let eq = v.iter().position(|&b| b == b'=')?;
     v[..eq].eq_ignore_ascii_case(b"bytes").then(|| &v[eq + 1..])
-}
-
-fn number(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(s.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
 #[cfg(test)]
