@@ -402,6 +402,18 @@ pub fn etag_of<'b>(buf: &'b mut [u8; 64], st: &crate::sys::fs::Stat) -> &'b [u8]
     )
 }
 
+/// The validators of a file as it is on disk: its strong ETag (in `buf`) and its
+/// modification time, for the conditions of RFC 9110 §13.
+pub fn validators_of<'b>(
+    buf: &'b mut [u8; 64],
+    st: &crate::sys::fs::Stat,
+) -> crate::http::conditional::Validators<'b> {
+    crate::http::conditional::Validators {
+        etag: etag_of(buf, st),
+        mtime: st.st_mtime.max(0) as u64,
+    }
+}
+
 /// `"ino-size-mtime_ns"` in hex, written into `buf` without allocating.
 fn format_etag(buf: &mut [u8; 64], ino: u64, len: u64, mtime: u64, nsec: u64) -> &[u8] {
     const HEX: &[u8; 16] = b"0123456789abcdef";

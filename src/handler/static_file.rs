@@ -479,13 +479,12 @@ fn send_file(
             }
         }
     }
-    let mtime = st.st_mtime.max(0) as u64;
     let len = st.st_size.max(0) as u64;
     // A strong validator (RFC 9110 §8.8.3): inode, size and modification time in nanoseconds
     // change whenever the file is replaced or rewritten.
     let mut etag_buf = [0u8; 64];
-    let etag = super::etag_of(&mut etag_buf, &st);
-    let v = Validators { etag, mtime };
+    let v = super::validators_of(&mut etag_buf, &st);
+    let (etag, mtime) = (v.etag, v.mtime);
     let lm = crate::http::date::imf_fixdate(mtime);
 
     match conditional::evaluate(req, v, true) {

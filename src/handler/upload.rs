@@ -10,7 +10,7 @@
 //! a symlink, so a link is replaced or removed as a link.
 
 use super::{Ctx, Reply};
-use crate::http::conditional::{self, Outcome, Validators};
+use crate::http::conditional::{self, Outcome};
 use crate::http::parse::{Framing, Method, Request};
 use crate::http::target::{self, PathError};
 use crate::sys::{Errno, OwnedFd, fs};
@@ -231,10 +231,7 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
                 return Err(409);
             }
             let mut buf = [0u8; 64];
-            let v = Validators {
-                etag: super::etag_of(&mut buf, &st),
-                mtime: st.st_mtime.max(0) as u64,
-            };
+            let v = super::validators_of(&mut buf, &st);
             if conditional::evaluate(req, v, false) != Outcome::Proceed {
                 return Err(412);
             }
@@ -311,10 +308,7 @@ fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> u16 {
     };
     let is_dir = fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory;
     let mut buf = [0u8; 64];
-    let v = Validators {
-        etag: super::etag_of(&mut buf, &st),
-        mtime: st.st_mtime.max(0) as u64,
-    };
+    let v = super::validators_of(&mut buf, &st);
     if conditional::evaluate(req, v, false) != Outcome::Proceed {
         return 412;
     }
