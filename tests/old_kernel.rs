@@ -88,12 +88,7 @@ fn rfc9110_17_3_paths_resolve_the_same_without_openat2() {
         }
         // Uploads open their directory beneath the root the same way.
         let name = format!("/dav/up-{follow}.txt");
-        let r = s.request(
-            &req("PUT", &name, &[("Content-Length", "3")])
-                .into_iter()
-                .chain(*b"abc")
-                .collect::<Vec<u8>>(),
-        );
+        let r = s.request(&put_req(&name, "", b"abc"));
         assert_eq!(r.status, 201, "PUT {name}: {:?}", r.body_str());
         assert_eq!(std::fs::read(root.www.join(&name[1..])).unwrap(), b"abc");
         assert_eq!(s.get(&name).body, b"abc");

@@ -25,17 +25,6 @@ fn dav(extra: &[&str]) -> (TempRoot, Server) {
     (root, s)
 }
 
-/// A complete PUT with a Content-Length body, closing the connection afterwards.
-fn put_req(path: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
-    let mut v = format!(
-        "PUT {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n{extra_headers}\r\n",
-        body.len()
-    )
-    .into_bytes();
-    v.extend_from_slice(body);
-    v
-}
-
 fn put(s: &Server, path: &str, body: &[u8]) -> Response {
     s.request(&put_req(path, "", body))
 }

@@ -24,15 +24,10 @@ fn auth_file(root: &TempRoot) -> PathBuf {
     root.outside("users.htpasswd", text.as_bytes())
 }
 
-fn put_req(path: &str, auth: Option<&str>, body: &[u8]) -> Vec<u8> {
+/// A PUT with `Authorization: {auth}` when there is one.
+fn authed_put(path: &str, auth: Option<&str>, body: &[u8]) -> Vec<u8> {
     let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
-    let mut v = format!(
-        "PUT {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    v.extend_from_slice(body);
-    v
+    put_req(path, &auth, body)
 }
 
 fn setup() -> (TempRoot, Server) {
@@ -73,9 +68,13 @@ fn rfc7617_2_writes_need_valid_basic_credentials() {
         (Some("Basic !!!!".to_string()), "not base64"),
         (Some("Basic ".to_string()), "empty credentials"),
     ] {
-        let r = s.request(&put_req("/dav/new.txt", auth.as_deref(), b"new\n"));
+        let r = s.request(&authed_put("/dav/new.txt", auth.as_deref(), b"new\n"));
         assert_challenge(&r, &format!("PUT with {what}"));
-        let r = s.request(&put_req("/dav/existing.txt", auth.as_deref(), b"changed\n"));
+        let r = s.request(&authed_put(
+            "/dav/existing.txt",
+            auth.as_deref(),
+            b"changed\n",
+        ));
         assert_challenge(&r, &format!("PUT replacing, with {what}"));
         let r = s.request(
             format!(
@@ -97,7 +96,7 @@ fn rfc7617_2_writes_need_valid_basic_credentials() {
         before
     );
 
-    let r = s.request(&put_req(
+    let r = s.request(&authed_put(
         "/dav/new.txt",
         Some(&format!("Basic {ALICE}")),
         b"new\n",
@@ -108,7 +107,7 @@ fn rfc7617_2_writes_need_valid_basic_credentials() {
         b"new\n"
     );
     // The scheme name is case-insensitive (RFC 9110 §11.1); a second user works too.
-    let r = s.request(&put_req(
+    let r = s.request(&authed_put(
         "/dav/bob.txt",
         Some(&format!("basic {BOB}")),
         b"bob\n",
@@ -182,7 +181,7 @@ fn write_on_a_public_address_needs_auth_or_an_explicit_flag() {
         .collect()
     };
     let s = Server::start_args(&args(&["--write-without-auth"]));
-    let r = s.request(&put_req("/dav/anon.txt", None, b"anon\n"));
+    let r = s.request(&authed_put("/dav/anon.txt", None, b"anon\n"));
     assert_eq!(
         r.status, 201,
         "--write-without-auth allows anonymous writes"
@@ -195,7 +194,7 @@ fn write_on_a_public_address_needs_auth_or_an_explicit_flag() {
 
     let users = auth_file(&root);
     let s = Server::start_args(&args(&["--auth-file", users.to_str().unwrap()]));
-    let r = s.request(&put_req("/dav/anon2.txt", None, b"anon\n"));
+    let r = s.request(&authed_put("/dav/anon2.txt", None, b"anon\n"));
     assert_challenge(&r, "public address with --auth-file");
     assert!(!root.www.join("dav/anon2.txt").exists());
 }

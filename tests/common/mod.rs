@@ -668,6 +668,18 @@ pub fn get_req(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
 }
 
+/// A complete PUT with a Content-Length body and `extra_headers` (whole lines, each ending
+/// in CRLF), closing the connection afterwards.
+pub fn put_req(path: &str, extra_headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut v = format!(
+        "PUT {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n{extra_headers}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    v.extend_from_slice(body);
+    v
+}
+
 /// `METHOD path` on a persistent connection with extra header fields.
 pub fn req(method: &str, path: &str, fields: &[(&str, &str)]) -> Vec<u8> {
     let mut s = format!("{method} {path} HTTP/1.1\r\nHost: t\r\n");
