@@ -232,17 +232,14 @@ cpu_ticks() {
 
 # rss_kib PID... / pss_kib PID...: resident and proportional set size, summed. PSS splits
 # pages shared between a master and its workers, so it does not count them twice.
-rss_kib() {
-  local p t=0 v
+rss_kib() { sum_kib '^VmRSS:' status "$@"; }
+pss_kib() { sum_kib '^Pss:' smaps_rollup "$@"; }
+# sum_kib LINE FILE PID...: the KiB on the line matching LINE of /proc/PID/FILE, summed.
+sum_kib() {
+  local re=$1 file=$2 p t=0 v
+  shift 2
   for p in "$@"; do
-    v=$(awk '/^VmRSS:/{print $2}' "/proc/$p/status" 2>/dev/null); t=$((t + ${v:-0}))
-  done
-  printf '%s\n' "$t"
-}
-pss_kib() {
-  local p t=0 v
-  for p in "$@"; do
-    v=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null); t=$((t + ${v:-0}))
+    v=$(awk -v re="$re" '$0 ~ re {print $2}' "/proc/$p/$file" 2>/dev/null); t=$((t + ${v:-0}))
   done
   printf '%s\n' "$t"
 }
