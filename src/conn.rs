@@ -493,11 +493,14 @@ impl Conn {
         let pending = &buf[self.rstart..self.rend];
         // Search only the new bytes for the blank line; parse when a head is complete, when
         // the first bytes arrive (to refuse garbage at once), or when a limit is passed.
+        // On the first bytes the parser runs anyway, so the search is skipped.
         let from = self.scanned.saturating_sub(3);
-        let complete = parse::find_head_end(pending, from).is_some();
         let first = self.scanned == 0;
         self.scanned = pending.len();
-        if !complete && !first && pending.len() <= parse::MAX_REQUEST_LINE {
+        if !first
+            && pending.len() <= parse::MAX_REQUEST_LINE
+            && parse::find_head_end(pending, from).is_none()
+        {
             return false;
         }
         let mut headers = [Header::default(); MAX_HEADERS];
@@ -596,15 +599,17 @@ impl Conn {
                     }
                     Begun::Answered => {}
                 }
-                w.log.line(
-                    self.peer.as_ref(),
-                    &w.clock.clf,
-                    req.line,
-                    status,
-                    if head_only { 0 } else { body_len },
-                    req.header("referer"),
-                    req.header("user-agent"),
-                );
+                if w.log.enabled() {
+                    w.log.line(
+                        self.peer.as_ref(),
+                        &w.clock.clf,
+                        req.line,
+                        status,
+                        if head_only { 0 } else { body_len },
+                        req.header("referer"),
+                        req.header("user-agent"),
+                    );
+                }
                 self.trace_req = trace_note(w, req.line, status);
                 // A write refused before its body was read: the body cannot be trusted to
                 // follow (or to be small), so the connection closes after the answer.
