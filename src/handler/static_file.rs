@@ -50,16 +50,19 @@ pub fn handle(req: &Request, ctx: &mut Ctx, r: &mut Reply) {
         Err(PathError::BadRequest) => return r.error(400),
         Err(PathError::NotFound) => return r.error(404),
     }
-    let allow = if writable(ctx, ctx.scratch) {
-        ALLOW_WRITE
-    } else {
-        ALLOW
+    // The Allow value (a prefix scan) matters only to OPTIONS and 405.
+    let allow = |ctx: &Ctx| {
+        if writable(ctx, ctx.scratch) {
+            ALLOW_WRITE
+        } else {
+            ALLOW
+        }
     };
     match req.method {
         Method::Get | Method::Head => {}
-        Method::Options => return options(r, allow),
+        Method::Options => return options(r, allow(ctx)),
         Method::Other => return r.error(501),
-        _ => return r.error_with(405, &[("Allow", allow)]),
+        _ => return r.error_with(405, &[("Allow", allow(ctx))]),
     }
     if super::upload::hidden(ctx.scratch, ctx.cfg.dotfiles) {
         return r.error(404);
@@ -283,10 +286,12 @@ fn accepts(req: &Request) -> Accepts {
             Some(!zero)
         })
     };
-    let star = q_of(b"*").unwrap_or(false);
+    let star = || q_of(b"*").unwrap_or(false);
     Accepts {
-        br: q_of(b"br").unwrap_or(star),
-        gzip: q_of(b"gzip").or(q_of(b"x-gzip")).unwrap_or(star),
+        br: q_of(b"br").unwrap_or_else(star),
+        gzip: q_of(b"gzip")
+            .or_else(|| q_of(b"x-gzip"))
+            .unwrap_or_else(star),
     }
 }
 
@@ -310,7 +315,15 @@ fn open_sibling(
 /// Answer GET/HEAD from a cache entry: choose the representation, apply the conditions,
 /// and copy the rendered head and body.
 fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) {
-    let acc = accepts(req);
+    // Only a file with a precompressed sibling depends on Accept-Encoding.
+    let acc = if e.vary {
+        accepts(req)
+    } else {
+        Accepts {
+            br: false,
+            gzip: false,
+        }
+    };
     let rep = match (&e.reps[1], &e.reps[2]) {
         (Some(br), _) if acc.br => br,
         (_, Some(gz)) if acc.gzip => gz,
