@@ -57,8 +57,8 @@ pub struct Shared {
     conns: AtomicUsize,
     shutdown: AtomicBool,
     /// Per worker: idle connections it holds, and closes other workers asked of it.
-    pub idle: Vec<AtomicUsize>,
-    evict: Vec<AtomicUsize>,
+    pub idle: Vec<Counter>,
+    evict: Vec<Counter>,
     wakers: std::sync::OnceLock<Vec<Arc<Waker>>>,
 }
 
@@ -96,6 +96,19 @@ impl Pool {
             b.clear();
             self.writes.push(b);
         }
+    }
+}
+
+/// A per-worker counter on a cache line of its own: each worker writes its own on every
+/// keep-alive request, and packed together they would bounce one line between cores.
+#[derive(Default)]
+#[repr(align(64))]
+pub struct Counter(AtomicUsize);
+
+impl std::ops::Deref for Counter {
+    type Target = AtomicUsize;
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
     }
 }
 
@@ -223,8 +236,8 @@ impl Server {
             listeners,
             conns: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
-            idle: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
-            evict: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            idle: (0..workers).map(|_| Counter::default()).collect(),
+            evict: (0..workers).map(|_| Counter::default()).collect(),
             wakers: std::sync::OnceLock::new(),
         };
         Ok(Server {
