@@ -209,11 +209,8 @@ impl FileCache {
         } else {
             TTL_BLIND_MS
         };
-        let fresh = self
-            .map
-            .get(key)
-            .is_some_and(|e| now.saturating_sub(e.born) < ttl);
-        if !fresh {
+        let born = self.map.get(key)?.born;
+        if now.saturating_sub(born) >= ttl {
             if let Some(e) = self.map.remove(key) {
                 self.bytes -= size_of(&e);
             }
