@@ -216,11 +216,6 @@ impl<'o> Reply<'o> {
         }
     }
 
-    /// Whether only the head is sent (HEAD).
-    pub fn head_only(&self) -> bool {
-        self.head_only
-    }
-
     /// The Cache-Control line configured for files, if any.
     pub fn cache_control(&mut self) {
         if let Some(line) = &self.site.cache_control {
