@@ -38,7 +38,7 @@ pub fn reap() {
 
 /// Whether a decoded path is under a `--cgi` prefix.
 pub fn is_cgi(ctx: &Ctx, path: &[u8]) -> bool {
-    ctx.cfg.cgi.iter().any(|p| path.starts_with(p.as_bytes()))
+    super::under(&ctx.cfg.cgi, path).is_some()
 }
 
 /// The connection, for REMOTE_* and SERVER_* (its local address is asked for only when a
@@ -143,14 +143,7 @@ pub fn start(
     // The script is the first existing regular file along the path; the rest is PATH_INFO.
     let mut found = None;
     // Start after the --cgi prefix: its own segments are directories, not the program.
-    let longest = ctx
-        .cfg
-        .cgi
-        .iter()
-        .filter(|p| path.starts_with(p.as_bytes()))
-        .map(|p| p.len())
-        .max();
-    let mut end = longest.unwrap_or(1) - 1;
+    let mut end = super::under(&ctx.cfg.cgi, &path).unwrap_or(1) - 1;
     while end < path.len() {
         end = match path[end + 1..].iter().position(|&b| b == b'/') {
             Some(i) => end + 1 + i,

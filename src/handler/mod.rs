@@ -327,17 +327,7 @@ impl<'o> Reply<'o> {
         if len as usize <= INLINE_BODY_MAX && (len as usize) <= spare {
             let start = self.out.len();
             self.out.resize(start + len as usize, 0);
-            let mut got = 0;
-            while got < len as usize {
-                match crate::sys::fs::pread(
-                    &file,
-                    &mut self.out[start + got..],
-                    offset + got as u64,
-                ) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got += n,
-                }
-            }
+            let got = crate::sys::fs::pread_full(&file, &mut self.out[start..], offset);
             if got < len as usize {
                 self.out.truncate(start + got);
                 self.close = true;
@@ -395,6 +385,16 @@ pub fn etag_of<'b>(buf: &'b mut [u8; 64], st: &crate::sys::fs::Stat) -> &'b [u8]
         st.st_mtime.max(0) as u64,
         st.st_mtime_nsec as u64,
     )
+}
+
+/// The length of the longest of `prefixes` (`--write`, `--cgi`) that `path` (decoded)
+/// starts with, if any.
+pub fn under(prefixes: &[String], path: &[u8]) -> Option<usize> {
+    prefixes
+        .iter()
+        .filter(|p| path.starts_with(p.as_bytes()))
+        .map(String::len)
+        .max()
 }
 
 /// The validators of a file as it is on disk: its strong ETag (in `buf`) and its

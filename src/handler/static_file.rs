@@ -414,12 +414,8 @@ fn render_rep(
         return None;
     }
     let mut body = vec![0u8; len];
-    let mut got = 0;
-    while got < len {
-        match fs::pread(file, &mut body[got..], got as u64) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => got += n,
-        }
+    if fs::pread_full(file, &mut body, 0) < len {
+        return None;
     }
     let mut etag_buf = [0u8; 64];
     let etag: Box<[u8]> = super::etag_of(&mut etag_buf, st).into();

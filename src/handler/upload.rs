@@ -31,7 +31,7 @@ pub fn hidden(path: &[u8], dotfiles: bool) -> bool {
 
 /// Whether `path` (decoded) is under one of the `--write` prefixes.
 pub fn writable(ctx: &Ctx, path: &[u8]) -> bool {
-    ctx.cfg.write.iter().any(|p| path.starts_with(p.as_bytes()))
+    super::under(&ctx.cfg.write, path).is_some()
 }
 
 /// A PUT in progress: the body goes to `tmp`, which becomes `name` in `dir` on `finish`.

@@ -249,6 +249,20 @@ pub fn pread(fd: impl AsFd, buf: &mut [u8], offset: u64) -> Result<usize> {
     )
 }
 
+/// Fill `buf` from `offset` with as many preads as it takes; returns the bytes read, fewer
+/// than `buf.len()` if the file ended (it shrank) or a read failed.
+pub fn pread_full(fd: impl AsFd, buf: &mut [u8], offset: u64) -> usize {
+    let fd = fd.as_fd();
+    let mut got = 0;
+    while got < buf.len() {
+        match pread(fd, &mut buf[got..], offset + got as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
+}
+
 /// The names in a directory (without `.` and `..`), with whether each is a directory as the
 /// directory entry tells it (`None` when it does not say).
 pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
