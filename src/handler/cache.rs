@@ -50,14 +50,19 @@ pub struct Entry {
     wds: Vec<i32>,
     /// The plain file, then `br`, then `gzip`.
     pub reps: [Option<Rep>; 3],
-    /// The file has a precompressed sibling (answers vary by Accept-Encoding).
-    pub vary: bool,
 }
 
 /// A URL path that named nothing, and the watches of the directories on its way.
 struct Missing {
     born: u64,
     wds: Vec<i32>,
+}
+
+impl Entry {
+    /// The file has a precompressed sibling: answers vary by Accept-Encoding.
+    pub fn vary(&self) -> bool {
+        self.reps[1].is_some() || self.reps[2].is_some()
+    }
 }
 
 pub struct FileCache {
@@ -221,7 +226,7 @@ impl FileCache {
 
     /// Remember `reps` for a URL path whose file lives in directory `dir` (URL path ending
     /// in '/'). Nothing is cached if the directory cannot be watched (when inotify works).
-    pub fn insert(&mut self, key: &[u8], dir: &[u8], reps: [Option<Rep>; 3], vary: bool, now: u64) {
+    pub fn insert(&mut self, key: &[u8], dir: &[u8], reps: [Option<Rep>; 3], now: u64) {
         let mut wds = Vec::new();
         if self.watcher.is_some() {
             match self.watches(dir) {
@@ -233,7 +238,6 @@ impl FileCache {
             born: now,
             wds,
             reps,
-            vary,
         };
         let size = size_of(&e);
         if self.map.len() >= MAX_ENTRIES || self.bytes + size > MAX_BYTES {

@@ -316,7 +316,7 @@ fn open_sibling(
 /// and copy the rendered head and body.
 fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) {
     // Only a file with a precompressed sibling depends on Accept-Encoding.
-    let acc = if e.vary {
+    let acc = if e.vary() {
         accepts(req)
     } else {
         Accepts {
@@ -346,7 +346,7 @@ fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) {
             r.header("ETag", &rep.etag);
             r.header("Last-Modified", &rep.last_modified);
             r.cache_control();
-            if e.vary {
+            if e.vary() {
                 r.header("Vary", b"Accept-Encoding");
             }
             r.no_body();
@@ -396,7 +396,7 @@ fn fill_cache<'c>(
         Some(i) => key[..=i].to_vec(),
         None => b"/".to_vec(),
     };
-    ctx.cache.insert(&key, &dir_key, reps, vary, ctx.now);
+    ctx.cache.insert(&key, &dir_key, reps, ctx.now);
     ctx.cache.get(&key, ctx.now)
 }
 
