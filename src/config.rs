@@ -180,24 +180,23 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut trace_file = None;
     let mut trace_filter = None;
 
-    let lex = |e: lexopt::Error| ConfigError(format!("{e} (see --help)"));
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
             Short('V') | Long("version") => return Ok(Command::Version),
             Short('l') | Long("listen") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let v = string_value(&mut p)?;
                 listen.extend(parse_listen(&v)?);
             }
             Short('w') | Long("workers") => {
-                let n = parse_count(&p.value().map_err(lex)?.string().map_err(lex)?, "--workers")?;
+                let n = parse_count(&string_value(&mut p)?, "--workers")?;
                 if n > 1024 {
                     return err("--workers must be between 1 and 1024");
                 }
                 workers = Some(n);
             }
             Long("index") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let v = string_value(&mut p)?;
                 if v.is_empty() || v.contains('/') || v == "." || v == ".." {
                     return err(format!("--index {v:?}: must be a plain file name"));
                 }
@@ -221,15 +220,15 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             }
             Long("send-timeout") => send_timeout = parse_secs(&mut p, "--send-timeout")?,
             Long("max-connections") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let v = string_value(&mut p)?;
                 max_connections = parse_count(&v, "--max-connections")?;
             }
             Long("header") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let v = string_value(&mut p)?;
                 headers.push(parse_header_flag(&v)?);
             }
             Long("cache-control") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let v = string_value(&mut p)?;
                 if v.is_empty() || !valid_field_value(&v) {
                     return err(format!("--cache-control {v:?}: not a valid header value"));
                 }
@@ -237,32 +236,14 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             }
             Long("error-pages") => error_pages = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("fallback") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let v = string_value(&mut p)?;
                 fallback = Some(v);
             }
-            Long("write") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
-                let ok = v.starts_with('/') && !v.split('/').any(|s| s == ".." || s == ".");
-                if !ok || v.contains(['%', '?', '#', '\\']) {
-                    return err(format!(
-                        "--write {v:?}: expected a URL path prefix such as /dav/"
-                    ));
-                }
-                write.push(if v.ends_with('/') { v } else { v + "/" });
-            }
-            Long("cgi") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
-                let ok = v.starts_with('/') && !v.split('/').any(|s| s == ".." || s == ".");
-                if !ok || v.contains(['%', '?', '#', '\\']) {
-                    return err(format!(
-                        "--cgi {v:?}: expected a URL path prefix such as /cgi-bin/"
-                    ));
-                }
-                cgi.push(if v.ends_with('/') { v } else { v + "/" });
-            }
+            Long("write") => write.push(url_prefix(&mut p, "--write", "/dav/")?),
+            Long("cgi") => cgi.push(url_prefix(&mut p, "--cgi", "/cgi-bin/")?),
             Long("cgi-timeout") => cgi_timeout = parse_secs(&mut p, "--cgi-timeout")?,
             Long("cgi-max") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let v = string_value(&mut p)?;
                 cgi_max = parse_count(&v, "--cgi-max")?;
             }
             Long("cgi-pass-auth") => cgi_pass_auth = true,
@@ -273,7 +254,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             }
             Long("trace-filter") => {
                 trace = true;
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let v = string_value(&mut p)?;
                 if !v.starts_with('/') {
                     return err(format!(
                         "--trace-filter {v:?}: expected a URL path prefix such as /api/"
@@ -284,7 +265,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("write-without-auth") => write_without_auth = true,
             Long("max-body") => {
-                let v = p.value().map_err(lex)?.string().map_err(lex)?;
+                let v = string_value(&mut p)?;
                 max_body = parse_size(&v).ok_or_else(|| {
                     ConfigError(format!(
                         "--max-body {v:?}: expected a size such as 500M or 2G"
@@ -329,7 +310,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     }
     if let Some(f) = &fallback {
         let rel = f.trim_start_matches('/');
-        let inside = !rel.is_empty() && !rel.split('/').any(|s| s == ".." || s == ".");
+        let inside = !rel.is_empty() && !has_dot_segment(rel);
         if !inside || !root.join(rel).is_file() {
             return err(format!(
                 "--fallback {f:?}: not a file inside {}",
@@ -434,6 +415,34 @@ fn parse_listen(v: &str) -> Result<Vec<SocketAddr>, ConfigError> {
         "--listen {v:?}: give an IP address, for example 0.0.0.0:{port} or [::]:{port}; \
          host names other than localhost are not looked up"
     ))
+}
+
+/// A command-line error from lexopt, in our one-line form.
+fn lex(e: lexopt::Error) -> ConfigError {
+    ConfigError(format!("{e} (see --help)"))
+}
+
+/// The flag's value as a string (a one-line error if it is missing or not UTF-8).
+fn string_value(p: &mut lexopt::Parser) -> Result<String, ConfigError> {
+    use lexopt::ValueExt;
+    p.value().map_err(lex)?.string().map_err(lex)
+}
+
+/// A `--write` or `--cgi` URL path prefix: absolute, no dot segments, nothing encoded,
+/// ending in '/'.
+fn url_prefix(p: &mut lexopt::Parser, flag: &str, example: &str) -> Result<String, ConfigError> {
+    let v = string_value(p)?;
+    if !v.starts_with('/') || has_dot_segment(&v) || v.contains(['%', '?', '#', '\\']) {
+        return err(format!(
+            "{flag} {v:?}: expected a URL path prefix such as {example}"
+        ));
+    }
+    Ok(if v.ends_with('/') { v } else { v + "/" })
+}
+
+/// Whether a '/'-separated path has a `.` or `..` segment.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|s| s == ".." || s == ".")
 }
 
 /// `1024`, `10K`, `500M`, `2G` (powers of 1024; an optional trailing `B` or `iB`).
