@@ -102,6 +102,11 @@ pub fn set_nonblocking(fd: impl AsFd) -> Result<()> {
 }
 pub use rustix::io::Errno;
 
+/// The error of the libc call that just failed (for the few calls made through libc).
+fn last_errno() -> Errno {
+    Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
+}
+
 /// Result of a syscall wrapper.
 pub type Result<T> = core::result::Result<T, Errno>;
 

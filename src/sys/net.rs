@@ -120,9 +120,7 @@ pub fn unsent(fd: impl AsFd) -> Result<u32> {
         if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) } == 0 {
             Ok(())
         } else {
-            Err(Errno::from_raw_os_error(
-                std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-            ))
+            Err(super::last_errno())
         }
     );
     r.map(|()| n.max(0) as u32)
@@ -150,9 +148,7 @@ pub fn unsent(fd: impl AsFd) -> Result<u32> {
         {
             Ok(())
         } else {
-            Err(Errno::from_raw_os_error(
-                std::io::Error::last_os_error().raw_os_error().unwrap_or(0),
-            ))
+            Err(super::last_errno())
         }
     );
     r.map(|()| n.max(0) as u32)
@@ -351,7 +347,7 @@ fn darwin_sendfile(
     if rc == 0 {
         return Ok(sent);
     }
-    let e = Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO);
+    let e = super::last_errno();
     match e {
         Errno::AGAIN | Errno::INTR if sent > 0 => Ok(sent),
         e => Err(e),
