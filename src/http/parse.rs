@@ -151,17 +151,22 @@ pub fn is_field_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
 }
 
+/// Bytes of the CRLF empty lines (at most `MAX_LEADING_EMPTY_LINES`) at the start of `buf`.
+fn leading_empty_lines(buf: &[u8]) -> usize {
+    let mut lead = 0;
+    while lead < 2 * MAX_LEADING_EMPTY_LINES && buf[lead..].starts_with(b"\r\n") {
+        lead += 2;
+    }
+    lead
+}
+
 /// Where the head ends, if the buffer holds a whole one: the index just past the blank line.
 /// Looks for LF [CR] LF so that a head with bare LFs is still found (and then refused by
 /// `parse`) rather than left waiting for a terminator that will never come. `from` lets the
 /// caller skip bytes it has already searched.
 pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     // Empty lines before the request line (RFC 9112 §2.2) do not end a head.
-    let mut lead = 0;
-    while lead < 2 * MAX_LEADING_EMPTY_LINES && buf[lead..].starts_with(b"\r\n") {
-        lead += 2;
-    }
-    let mut i = from.max(lead);
+    let mut i = from.max(leading_empty_lines(buf));
     while i < buf.len() {
         if buf[i] == b'\n' {
             match buf.get(i + 1) {
@@ -185,14 +190,7 @@ pub fn parse<'b, 'h>(
     headers: &'h mut [Header<'b>; MAX_HEADERS],
 ) -> Result<Option<(Request<'b, 'h>, usize)>> {
     // RFC 9112 §2.2: ignore empty lines before the request line.
-    let mut pos = 0;
-    for _ in 0..MAX_LEADING_EMPTY_LINES {
-        if buf[pos..].starts_with(b"\r\n") {
-            pos += 2;
-        } else {
-            break;
-        }
-    }
+    let mut pos = leading_empty_lines(buf);
     if buf.len() - pos <= 1 && buf[pos..].iter().all(|&b| b == b'\r') {
         return Ok(None); // nothing yet, or half of another empty line
     }
