@@ -105,6 +105,17 @@ enum Discard {
     Chunked(ChunkedDecoder),
 }
 
+impl Discard {
+    /// The whole body a request's framing announces.
+    fn whole(framing: Framing) -> Discard {
+        match framing {
+            Framing::None => Discard::None,
+            Framing::Length(n) => Discard::Length(n),
+            Framing::Chunked => Discard::Chunked(ChunkedDecoder::new()),
+        }
+    }
+}
+
 pub struct Conn {
     pub fd: OwnedFd,
     /// This connection's epoll token (its CGI pipes use it with `PIPE_BIT`).
@@ -526,13 +537,11 @@ impl Conn {
                 // Decide what happens to a body the handler will not read.
                 let (discard, mut close) = match req.framing {
                     Framing::None => (Discard::None, false),
-                    Framing::Length(len) if writes => (Discard::Length(len), false),
-                    Framing::Chunked if writes => (Discard::Chunked(ChunkedDecoder::new()), false),
+                    _ if writes => (Discard::whole(req.framing), false),
                     // A client waiting for 100 Continue may never send the body: close.
                     _ if req.expect_continue => (Discard::None, true),
-                    Framing::Length(len) if len <= MAX_DISCARD => (Discard::Length(len), false),
-                    Framing::Length(_) => (Discard::None, true),
-                    Framing::Chunked => (Discard::Chunked(ChunkedDecoder::new()), false),
+                    Framing::Length(len) if len > MAX_DISCARD => (Discard::None, true),
+                    _ => (Discard::whole(req.framing), false),
                 };
                 close |= !req.keep_alive || w.shutting_down;
                 let keep_alive_10 = req.version == Version::Http10 && !close;
@@ -543,11 +552,7 @@ impl Conn {
                     sock: self.fd.as_fd(),
                 };
                 let begun = handler::dispatch(&req, &mut ctx, &mut reply, peers, None);
-                let stream = match req.framing {
-                    Framing::None => Discard::None,
-                    Framing::Length(n) => Discard::Length(n),
-                    Framing::Chunked => Discard::Chunked(ChunkedDecoder::new()),
-                };
+                let stream = Discard::whole(req.framing);
                 let expect = req.expect_continue;
                 let keep_alive = req.keep_alive;
                 let (status, body_len, close) = (reply.status, reply.body_len, reply.close);
