@@ -99,6 +99,21 @@ impl Pool {
     }
 }
 
+/// Open (or create) the file a flag names, for appending; the error names the flag.
+fn open_append(flag: &str, path: &std::path::Path) -> Result<std::fs::File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "{flag} {}: {}",
+                path.display(),
+                crate::config::io_reason(&e)
+            )
+        })
+}
+
 /// A per-worker counter on a cache line of its own: each worker writes its own on every
 /// keep-alive request, and packed together they would bounce one line between cores.
 #[derive(Default)]
@@ -263,37 +278,14 @@ impl Server {
                 (Some(s), Some(h))
             }
             AccessLog::File(p) => {
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .map_err(|e| {
-                        format!(
-                            "--access-log {}: {}",
-                            p.display(),
-                            crate::config::io_reason(&e)
-                        )
-                    })?;
-                let (s, h) = log::start(Box::new(f));
+                let (s, h) = log::start(Box::new(open_append("--access-log", p)?));
                 (Some(s), Some(h))
             }
         };
         let trace_out = if cfg.trace {
             sys::trace::enable();
             let dest: Box<dyn std::io::Write + Send> = match &cfg.trace_file {
-                Some(p) => Box::new(
-                    std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(p)
-                        .map_err(|e| {
-                            format!(
-                                "--trace-file {}: {}",
-                                p.display(),
-                                crate::config::io_reason(&e)
-                            )
-                        })?,
-                ),
+                Some(p) => Box::new(open_append("--trace-file", p)?),
                 None => Box::new(std::io::stderr()),
             };
             Some(sys::trace::TraceOut::start(dest))
