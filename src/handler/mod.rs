@@ -223,13 +223,6 @@ impl<'o> Reply<'o> {
         }
     }
 
-    /// The Cache-Control line into another buffer (headers rendered for the cache).
-    pub fn cache_control_into(&self, out: &mut Vec<u8>) {
-        if let Some(line) = &self.site.cache_control {
-            out.extend_from_slice(line);
-        }
-    }
-
     /// Status line, Date and Server.
     pub fn start(&mut self, status: u16) {
         self.status = status;

@@ -9,11 +9,11 @@
 //! file, a listing, or 403.
 
 use super::upload::{ALLOW_WRITE, writable};
-use super::{Ctx, Reply, Segment, cache, mime};
+use super::{Ctx, Reply, Segment, Site, cache, mime};
 use crate::http::conditional::{self, Outcome, Validators};
 use crate::http::parse::{Method, Request};
 use crate::http::range::{self, Ranges};
-use crate::http::response::{push_hex, push_u64};
+use crate::http::response::{header, push_hex, push_u64};
 use crate::http::target::{self, PathError};
 use crate::sys::{AsFd, BorrowedFd, Errno, OwnedFd, fs};
 use std::collections::VecDeque;
@@ -341,16 +341,7 @@ fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) {
             r.start(200);
             r.prerendered(&rep.headers, &rep.body);
         }
-        Outcome::NotModified => {
-            r.start(304);
-            r.header("ETag", &rep.etag);
-            r.header("Last-Modified", &rep.last_modified);
-            r.cache_control();
-            if e.vary() {
-                r.header("Vary", b"Accept-Encoding");
-            }
-            r.no_body();
-        }
+        Outcome::NotModified => not_modified(r, &rep.etag, &rep.last_modified, e.vary()),
         Outcome::Failed => r.error(412),
     }
 }
@@ -360,7 +351,6 @@ fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) {
 #[allow(clippy::too_many_arguments)]
 fn fill_cache<'c>(
     ctx: &'c mut Ctx,
-    r: &mut Reply,
     dir: BorrowedFd,
     name: &[u8],
     file: &OwnedFd,
@@ -388,10 +378,10 @@ fn fill_cache<'c>(
         }
         if let Some((f, s)) = open_sibling(ctx, dir, name, ext) {
             vary = true;
-            reps[i] = Some(render_rep(r, &f, &s, ty, Some(coding), true)?);
+            reps[i] = Some(render_rep(ctx.site, &f, &s, ty, Some(coding), true)?);
         }
     }
-    reps[0] = Some(render_rep(r, file, st, ty, None, vary)?);
+    reps[0] = Some(render_rep(ctx.site, file, st, ty, None, vary)?);
     let dir_key = match key.iter().rposition(|&b| b == b'/') {
         Some(i) => key[..=i].to_vec(),
         None => b"/".to_vec(),
@@ -402,7 +392,7 @@ fn fill_cache<'c>(
 
 /// A representation of a small file, with its 200 header lines rendered.
 fn render_rep(
-    r: &mut Reply,
+    site: &Site,
     file: &OwnedFd,
     st: &fs::Stat,
     (mime, charset): (&str, bool),
@@ -422,22 +412,15 @@ fn render_rep(
     let mtime = st.st_mtime.max(0) as u64;
     let last_modified = crate::http::date::imf_fixdate(mtime);
     let mut h = Vec::with_capacity(256);
-    h.extend_from_slice(b"Content-Type: ");
-    h.extend_from_slice(mime.as_bytes());
-    if charset {
-        h.extend_from_slice(b"; charset=utf-8");
+    FileHead {
+        mime,
+        charset,
+        last_modified: &last_modified,
+        etag: &etag,
+        vary,
+        encoding,
     }
-    h.extend_from_slice(b"\r\n");
-    crate::http::response::header(&mut h, "Last-Modified", &last_modified);
-    crate::http::response::header(&mut h, "ETag", &etag);
-    h.extend_from_slice(b"Accept-Ranges: bytes\r\n");
-    r.cache_control_into(&mut h);
-    if vary {
-        h.extend_from_slice(b"Vary: Accept-Encoding\r\n");
-    }
-    if let Some(c) = encoding {
-        crate::http::response::header(&mut h, "Content-Encoding", c);
-    }
+    .push(&mut h, site);
     crate::http::response::header_u64(&mut h, "Content-Length", len as u64);
     Some(cache::Rep {
         etag,
@@ -463,7 +446,7 @@ fn send_file(
     if range.is_none()
         && st.st_size >= 0
         && (st.st_size as usize) <= super::INLINE_BODY_MAX
-        && let Some(e) = fill_cache(ctx, r, dir, name, &file, &st, (mime, charset))
+        && let Some(e) = fill_cache(ctx, dir, name, &file, &st, (mime, charset))
     {
         return send_cached(req, r, e);
     }
@@ -498,17 +481,7 @@ fn send_file(
 
     match conditional::evaluate(req, v, true) {
         Outcome::Proceed => {}
-        Outcome::NotModified => {
-            // RFC 9110 §15.4.5: the validators and the headers that would matter to a cache.
-            r.start(304);
-            r.header("ETag", etag);
-            r.header("Last-Modified", &lm);
-            r.cache_control();
-            if vary {
-                r.header("Vary", b"Accept-Encoding");
-            }
-            return r.no_body();
-        }
+        Outcome::NotModified => return not_modified(r, etag, &lm, vary),
         Outcome::Failed => return r.error(412),
     }
 
@@ -518,32 +491,18 @@ fn send_file(
         }
         _ => Ranges::Ignore,
     };
-    let common = |r: &mut Reply| {
-        r.header("Last-Modified", &lm);
-        r.header("ETag", etag);
-        r.header("Accept-Ranges", b"bytes");
-        r.cache_control();
-        if vary {
-            r.header("Vary", b"Accept-Encoding");
-        }
-        if let Some(c) = encoding {
-            r.header("Content-Encoding", c);
-        }
-    };
-    let put_type = |r: &mut Reply| {
-        let out = r.head_buf();
-        out.extend_from_slice(b"Content-Type: ");
-        out.extend_from_slice(mime.as_bytes());
-        if charset {
-            out.extend_from_slice(b"; charset=utf-8");
-        }
-        out.extend_from_slice(b"\r\n");
+    let head = FileHead {
+        mime,
+        charset,
+        last_modified: &lm,
+        etag,
+        vary,
+        encoding,
     };
     match ranges {
         Ranges::Ignore => {
             r.start(200);
-            put_type(r);
-            common(r);
+            head.push(r.head_buf(), ctx.site);
             r.body_file(file, 0, len);
         }
         Ranges::Unsatisfiable => {
@@ -555,9 +514,8 @@ fn send_file(
         Ranges::Satisfiable(parts) if parts.len() == 1 => {
             let p = &parts[0];
             r.start(206);
-            put_type(r);
-            common(r);
             let out = r.head_buf();
+            head.push(out, ctx.site);
             out.extend_from_slice(b"Content-Range: bytes ");
             push_content_range(out, p.start, p.end, len);
             out.extend_from_slice(b"\r\n");
@@ -572,12 +530,9 @@ fn send_file(
                 let mut h = Vec::with_capacity(128);
                 h.extend_from_slice(b"\r\n--");
                 h.extend_from_slice(&boundary);
-                h.extend_from_slice(b"\r\nContent-Type: ");
-                h.extend_from_slice(mime.as_bytes());
-                if charset {
-                    h.extend_from_slice(b"; charset=utf-8");
-                }
-                h.extend_from_slice(b"\r\nContent-Range: bytes ");
+                h.extend_from_slice(b"\r\n");
+                push_content_type(&mut h, mime, charset);
+                h.extend_from_slice(b"Content-Range: bytes ");
                 push_content_range(&mut h, p.start, p.end, len);
                 h.extend_from_slice(b"\r\n\r\n");
                 total += h.len() as u64 + (p.end - p.start);
@@ -596,10 +551,67 @@ fn send_file(
             let mut ct = b"multipart/byteranges; boundary=".to_vec();
             ct.extend_from_slice(&boundary);
             r.header("Content-Type", &ct);
-            common(r);
+            head.push_after_type(r.head_buf(), ctx.site);
             r.body_parts(file, segments, total);
         }
     }
+}
+
+/// The header lines of an answer carrying a file's content, after the status line, Date and
+/// Server and before Content-Length or Content-Range: the same, in the same order, whether
+/// rendered into the cache or sent from disk.
+struct FileHead<'a> {
+    mime: &'a str,
+    charset: bool,
+    last_modified: &'a [u8],
+    etag: &'a [u8],
+    vary: bool,
+    encoding: Option<&'a [u8]>,
+}
+
+impl FileHead<'_> {
+    fn push(&self, out: &mut Vec<u8>, site: &Site) {
+        push_content_type(out, self.mime, self.charset);
+        self.push_after_type(out, site);
+    }
+
+    /// All but Content-Type (a multipart answer has its own).
+    fn push_after_type(&self, out: &mut Vec<u8>, site: &Site) {
+        header(out, "Last-Modified", self.last_modified);
+        header(out, "ETag", self.etag);
+        out.extend_from_slice(b"Accept-Ranges: bytes\r\n");
+        if let Some(line) = &site.cache_control {
+            out.extend_from_slice(line);
+        }
+        if self.vary {
+            out.extend_from_slice(b"Vary: Accept-Encoding\r\n");
+        }
+        if let Some(c) = self.encoding {
+            header(out, "Content-Encoding", c);
+        }
+    }
+}
+
+fn push_content_type(out: &mut Vec<u8>, mime: &str, charset: bool) {
+    out.extend_from_slice(b"Content-Type: ");
+    out.extend_from_slice(mime.as_bytes());
+    if charset {
+        out.extend_from_slice(b"; charset=utf-8");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// RFC 9110 §15.4.5: a 304 carries the validators and the headers that would matter to a
+/// cache.
+fn not_modified(r: &mut Reply, etag: &[u8], last_modified: &[u8], vary: bool) {
+    r.start(304);
+    r.header("ETag", etag);
+    r.header("Last-Modified", last_modified);
+    r.cache_control();
+    if vary {
+        r.header("Vary", b"Accept-Encoding");
+    }
+    r.no_body();
 }
 
 fn push_content_range(out: &mut Vec<u8>, start: u64, end: u64, len: u64) {
