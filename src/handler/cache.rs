@@ -224,15 +224,14 @@ impl FileCache {
         self.map.get(key)
     }
 
-    /// Remember `reps` for a URL path whose file lives in directory `dir` (URL path ending
-    /// in '/'). Nothing is cached if the directory cannot be watched (when inotify works).
-    pub fn insert(&mut self, key: &[u8], dir: &[u8], reps: [Option<Rep>; 3], now: u64) {
+    /// Remember `reps` for a URL path (`key`, starting with '/'), and give the entry back.
+    /// Nothing is cached if the directories on the way cannot be watched (when inotify
+    /// works).
+    pub fn insert(&mut self, key: &[u8], reps: [Option<Rep>; 3], now: u64) -> Option<&Entry> {
         let mut wds = Vec::new();
         if self.watcher.is_some() {
-            match self.watches(dir) {
-                Some((w, _)) => wds = w,
-                None => return,
-            }
+            let dir = &key[..=key.iter().rposition(|&b| b == b'/')?];
+            wds = self.watches(dir)?.0;
         }
         let e = Entry {
             born: now,
@@ -244,8 +243,13 @@ impl FileCache {
             self.clear();
         }
         self.bytes += size;
-        if let Some(old) = self.map.insert(key.into(), e) {
-            self.bytes -= size_of(&old);
+        match self.map.entry(key.into()) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                self.bytes -= size_of(o.get());
+                o.insert(e);
+                Some(o.into_mut())
+            }
+            std::collections::hash_map::Entry::Vacant(v) => Some(v.insert(e)),
         }
     }
 }

@@ -366,8 +366,7 @@ fn fill_cache<'c>(
         .iter()
         .position(|&b| b == 0)
         .unwrap_or(ctx.scratch.len());
-    let key = ctx.scratch[..key_len].to_vec();
-    if key.first() != Some(&b'/') {
+    if ctx.scratch.first() != Some(&b'/') {
         return None; // the fallback file stands for many paths; it is not cached by name
     }
     let mut reps: [Option<cache::Rep>; 3] = [None, None, None];
@@ -382,12 +381,7 @@ fn fill_cache<'c>(
         }
     }
     reps[0] = Some(render_rep(ctx.site, file, st, ty, None, vary)?);
-    let dir_key = match key.iter().rposition(|&b| b == b'/') {
-        Some(i) => key[..=i].to_vec(),
-        None => b"/".to_vec(),
-    };
-    ctx.cache.insert(&key, &dir_key, reps, ctx.now);
-    ctx.cache.get(&key, ctx.now)
+    ctx.cache.insert(&ctx.scratch[..key_len], reps, ctx.now)
 }
 
 /// A representation of a small file, with its 200 header lines rendered.
