@@ -366,14 +366,7 @@ fn parse_header_flag(v: &str) -> Result<(String, String), ConfigError> {
     {
         return Err(bad());
     }
-    let reserved = [
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "date",
-        "server",
-    ];
-    if reserved.iter().any(|r| name.eq_ignore_ascii_case(r)) {
+    if crate::http::response::server_sets(name.as_bytes()) {
         return err(format!(
             "--header {name}: set by the server itself, cannot be overridden"
         ));

@@ -457,16 +457,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(CgiHead, usize)>, &'static str> 
             head.location = Some(value.to_vec());
         } else if name.eq_ignore_ascii_case(b"content-type") {
             head.content_type = Some(value.to_vec());
-        } else if [
-            "content-length",
-            "transfer-encoding",
-            "connection",
-            "date",
-            "server",
-            "keep-alive",
-        ]
-        .iter()
-        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+        } else if crate::http::response::server_sets(name)
+            || name.eq_ignore_ascii_case(b"keep-alive")
         {
             // Framing and hop-by-hop fields are the server's to set.
         } else {

@@ -6,6 +6,23 @@
 /// Value of the Server header.
 pub const SERVER: &str = concat!("barehttpd/", env!("CARGO_PKG_VERSION"));
 
+/// Fields the server writes itself (framing, connection management, Date, Server): neither
+/// `--header` nor a CGI program may set them.
+const SERVER_SET: [&str; 5] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "date",
+    "server",
+];
+
+/// Whether `name` is one of `SERVER_SET`.
+pub fn server_sets(name: &[u8]) -> bool {
+    SERVER_SET
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
