@@ -80,7 +80,10 @@ fn served_by(s: &Server, c: &mut Client, raw: &[u8]) -> (Response, String) {
 
 /// One open connection on each of the server's `workers` workers, each having fetched `path`
 /// (so each worker has it cached). Connections are opened in bursts until every worker has
-/// accepted one: the listening socket wakes whichever worker is idle.
+/// accepted one: the listening socket wakes whichever worker is idle. Each sends an empty line
+/// at once (RFC 9112 §2.2 lets a server ignore it before a request): the kernel hands a
+/// connection to accept() only when its first bytes come (TCP_DEFER_ACCEPT), so a burst of
+/// silent connections would reach the workers one by one, as their requests are sent.
 fn client_per_worker(s: &Server, workers: usize, path: &str) -> Vec<(String, Client)> {
     let mut found: Vec<(String, Client)> = Vec::new();
     for _ in 0..BURSTS {
@@ -88,7 +91,11 @@ fn client_per_worker(s: &Server, workers: usize, path: &str) -> Vec<(String, Cli
         let burst: Vec<_> = (0..BURST)
             .map(|_| {
                 let addr = addr.clone();
-                std::thread::spawn(move || Client::connect(&addr))
+                std::thread::spawn(move || {
+                    let mut c = Client::connect(&addr);
+                    c.send(b"\r\n");
+                    c
+                })
             })
             .collect();
         for t in burst {

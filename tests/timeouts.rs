@@ -226,7 +226,10 @@ fn rfc9110_15_6_4_full_server_with_busy_connections_answers_503() {
         c.send(b"GET /hello.txt HTTP/1.1\r\n");
     }
     sleep(Duration::from_millis(200));
+    // It speaks first, as HTTP clients do: the kernel hands the server a connection when its
+    // first bytes come (TCP_DEFER_ACCEPT).
     let mut third = s.connect();
+    third.send(&get_req("/hello.txt"));
     let r = third
         .try_response(false)
         .unwrap_or_else(|e| panic!("third client: {e}"));

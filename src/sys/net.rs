@@ -107,7 +107,25 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
     // 16-128 KiB (lighttpd, which writes 256 KiB per connection per epoll round, 3.4-3.8).
     // Darwin has the option too, but the libc crate does not name it there.
     #[cfg(target_os = "linux")]
-    set_notsent_lowat(&fd, NOTSENT_LOWAT)?;
+    tcp_option(
+        &fd,
+        libc::TCP_NOTSENT_LOWAT,
+        "TCP_NOTSENT_LOWAT",
+        NOTSENT_LOWAT,
+    )?;
+    // And a connection is handed to accept() only once its first bytes have come (or, for a
+    // client that connects and says nothing, after DEFER_ACCEPT_S and one more SYN-ACK).
+    // The handshake's last ACK then wakes nobody: one wake-up per connection instead of two,
+    // and the read at accept always finds the request. The client's own CPU is spared the
+    // wake-up too, and over loopback that is what limits new connections per second: 23.9k
+    // requests/s without keep-alive, against 21.5k without the option (nginx 21-22k).
+    #[cfg(target_os = "linux")]
+    tcp_option(
+        &fd,
+        libc::TCP_DEFER_ACCEPT,
+        "TCP_DEFER_ACCEPT",
+        DEFER_ACCEPT_S,
+    )?;
     traced!("bind", ("{raw}, {addr}"), rustix::net::bind(&fd, &addr))?;
     traced!(
         "listen",
@@ -121,19 +139,25 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
 #[cfg(target_os = "linux")]
 const NOTSENT_LOWAT: u32 = 32 * 1024;
 
+/// How long a silent new connection waits in the kernel before accept() sees it (see
+/// `listen`), in seconds.
 #[cfg(target_os = "linux")]
-fn set_notsent_lowat(fd: &OwnedFd, bytes: u32) -> Result<()> {
+const DEFER_ACCEPT_S: u32 = 1;
+
+/// Set an IPPROTO_TCP option whose value is an int (the ones rustix does not name).
+#[cfg(target_os = "linux")]
+fn tcp_option(fd: &OwnedFd, opt: libc::c_int, name: &str, value: u32) -> Result<()> {
     let raw = fd.as_fd().as_raw_fd();
-    let v = bytes as libc::c_int;
+    let v = value as libc::c_int;
     // SAFETY: setsockopt reads one c_int from the valid pointer given; fd is open.
     traced!(
         "setsockopt",
-        ("{raw}, IPPROTO_TCP, TCP_NOTSENT_LOWAT, {bytes}"),
+        ("{raw}, IPPROTO_TCP, {name}, {value}"),
         if unsafe {
             libc::setsockopt(
                 raw,
                 libc::IPPROTO_TCP,
-                libc::TCP_NOTSENT_LOWAT,
+                opt,
                 (&v as *const libc::c_int).cast(),
                 core::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
@@ -434,25 +458,35 @@ mod tests {
         v
     }
 
+    fn accept_within(l: &OwnedFd, ms: u64) -> Option<OwnedFd> {
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        while std::time::Instant::now() < end {
+            if let Some((fd, _)) = accept(l).unwrap() {
+                return Some(fd);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        None
+    }
+
     /// The options set once on the listener reach every accepted socket: the server counts
-    /// on it to spend no syscall per connection on them.
+    /// on it to spend no syscall per connection on them. And a connection reaches accept()
+    /// when its first bytes come, not before.
     #[test]
     fn accepted_sockets_inherit_the_listeners_tcp_options() {
+        use std::io::Write;
         for addr in ["127.0.0.1:0", "[::1]:0"] {
             let Ok(l) = listen(addr.parse().unwrap(), 16) else {
                 assert!(addr.starts_with('['), "cannot listen on {addr}");
                 continue; // no IPv6 on this machine
             };
-            let _client = std::net::TcpStream::connect(local_addr(&l).unwrap()).unwrap();
-            let mut accepted = None;
-            for _ in 0..500 {
-                if let Some((fd, _)) = accept(&l).unwrap() {
-                    accepted = Some(fd);
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            let fd = accepted.expect("the connection was accepted within a second");
+            let mut client = std::net::TcpStream::connect(local_addr(&l).unwrap()).unwrap();
+            assert!(
+                accept_within(&l, 200).is_none(),
+                "{addr}: a silent connection was handed to accept()"
+            );
+            client.write_all(b"GET").unwrap();
+            let fd = accept_within(&l, 2000).expect("the connection was accepted once it spoke");
             assert_eq!(tcp_opt(&fd, libc::TCP_NODELAY), 1, "{addr}");
             assert_eq!(
                 tcp_opt(&fd, libc::TCP_NOTSENT_LOWAT),
