@@ -800,6 +800,16 @@ fn guarded(conn: &mut Conn, w: &mut Worker, f: fn(&mut Conn, &mut Worker) -> Nex
 
 /// Answer 503 to a connection the server has no room for, and close it.
 fn refuse(fd: &OwnedFd, date: &[u8]) {
+    // The request is usually here already (on Linux the kernel hands over a connection with
+    // its first bytes): read it, so that the close is a FIN. Closing with unread bytes sends
+    // a reset, and a reset can destroy the 503 before the client has read it.
+    let mut sink = [0u8; 4096];
+    for _ in 0..8 {
+        match net::read(fd, &mut sink) {
+            Ok(n) if n == sink.len() => {}
+            _ => break,
+        }
+    }
     let mut out = Vec::with_capacity(256);
     crate::http::response::start(&mut out, 503, date);
     out.extend_from_slice(b"Retry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");

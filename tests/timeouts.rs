@@ -234,7 +234,11 @@ fn rfc9110_15_6_4_full_server_with_busy_connections_answers_503() {
         .try_response(false)
         .unwrap_or_else(|e| panic!("third client: {e}"));
     assert_eq!(r.status, 503);
-    third.assert_closed(Duration::from_secs(2), "after the 503");
+    // An orderly close: a reset could have destroyed the 503 before it was read.
+    match third.wait_end(Duration::from_secs(2)) {
+        Ending::Eof(0) => {}
+        other => panic!("after the 503: expected a FIN, got {other:?}"),
+    }
     for c in &mut busy {
         c.send(b"Host: t\r\n\r\n");
         let r = c.response();
