@@ -651,7 +651,7 @@ impl Conn {
     /// It is tiny and the connection fresh; if even this cannot be written, give up.
     fn send_continue(&mut self) -> bool {
         const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-        matches!(net::writev(&self.fd, &[IoSlice::new(CONTINUE)]), Ok(n) if n == CONTINUE.len())
+        matches!(net::send(&self.fd, CONTINUE), Ok(n) if n == CONTINUE.len())
     }
 
     /// Answer a request that could not be parsed (or timed out) and close afterwards.
@@ -703,7 +703,7 @@ impl Conn {
                     Body::None if self.phase == Phase::Writing && self.ends_quietly() => {
                         net::send_more(&self.fd, head)
                     }
-                    Body::None => net::writev(&self.fd, &[IoSlice::new(head)]),
+                    Body::None => net::send(&self.fd, head),
                 }
             } else {
                 match &mut self.body {
@@ -713,7 +713,7 @@ impl Conn {
                             self.body = Body::None;
                             return Ok(true);
                         }
-                        net::writev(&self.fd, &[IoSlice::new(&data[*pos..])])
+                        net::send(&self.fd, &data[*pos..])
                     }
                     Body::Parts { file, segments } => match segments.front_mut() {
                         None => {

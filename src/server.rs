@@ -813,5 +813,5 @@ fn refuse(fd: &OwnedFd, date: &[u8]) {
     let mut out = Vec::with_capacity(256);
     crate::http::response::start(&mut out, 503, date);
     out.extend_from_slice(b"Retry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    let _ = net::writev(fd, &[std::io::IoSlice::new(&out)]);
+    let _ = net::send(fd, &out);
 }

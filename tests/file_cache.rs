@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 const BURSTS: usize = 50;
 const BURST: usize = 8;
 
-/// Each worker thread's name and its write system calls so far.
-fn worker_writes(pid: u32) -> Vec<(String, u64)> {
+/// Each worker thread's name and its read system calls so far (`syscr`: read(2) counts there;
+/// a response goes out with send, which `syscw` does not count). An idle worker reads nothing.
+fn worker_reads(pid: u32) -> Vec<(String, u64)> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
     let mut out = Vec::new();
     for task in tasks.flatten() {
@@ -32,25 +33,25 @@ fn worker_writes(pid: u32) -> Vec<(String, u64)> {
             continue;
         }
         let io = std::fs::read_to_string(task.path().join("io")).expect("read task io");
-        let syscw = io
+        let syscr = io
             .lines()
-            .find_map(|l| l.strip_prefix("syscw:"))
+            .find_map(|l| l.strip_prefix("syscr:"))
             .and_then(|v| v.trim().parse().ok())
-            .expect("syscw in task io");
-        out.push((comm.to_string(), syscw));
+            .expect("syscr in task io");
+        out.push((comm.to_string(), syscr));
     }
     out.sort();
     out
 }
 
-/// The counts once they stop moving: the kernel counts a write when the system call returns,
-/// which can be just after the client has the bytes.
-fn settled_writes(pid: u32) -> Vec<(String, u64)> {
+/// The counts once they stop moving: each worker also reads its change notifications, as soon
+/// as it wakes after a file changed (later under an emulator).
+fn settled_reads(pid: u32) -> Vec<(String, u64)> {
     let deadline = Instant::now() + Duration::from_secs(2);
-    let mut last = worker_writes(pid);
+    let mut last = worker_reads(pid);
     loop {
-        std::thread::sleep(Duration::from_millis(2));
-        let now = worker_writes(pid);
+        std::thread::sleep(scaled(Duration::from_millis(2)));
+        let now = worker_reads(pid);
         if now == last || Instant::now() >= deadline {
             return now;
         }
@@ -58,12 +59,12 @@ fn settled_writes(pid: u32) -> Vec<(String, u64)> {
     }
 }
 
-/// Send `raw` on `c`, read the response, and name the one worker whose writes grew meanwhile.
+/// Send `raw` on `c`, read the response, and name the one worker whose reads grew meanwhile.
 fn served_by(s: &Server, c: &mut Client, raw: &[u8]) -> (Response, String) {
-    let before = settled_writes(s.pid());
+    let before = settled_reads(s.pid());
     c.send(raw);
     let r = c.response();
-    let after = settled_writes(s.pid());
+    let after = settled_reads(s.pid());
     let grew: Vec<&String> = before
         .iter()
         .zip(&after)

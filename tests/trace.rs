@@ -273,11 +273,11 @@ fn trace_lists_the_calls_strace_sees_call_for_call() {
     let ours: Vec<String> = traced.iter().flat_map(|(_, c)| c.clone()).collect();
 
     // The worker thread is the one that accepted the connection. Take its calls from the
-    // wake-up before accept4 to the last writev, leaving out the idle ticks (epoll_pwait
+    // wake-up before accept4 to the last sendto, leaving out the idle ticks (epoll_pwait
     // returning 0 events), which serve no request.
     let enough = |calls: &[String]| {
         calls.iter().any(|c| c.starts_with("accept4("))
-            && calls.iter().filter(|c| c.starts_with("writev(")).count() >= 3
+            && calls.iter().filter(|c| c.starts_with("sendto(")).count() >= 3
     };
     let calls: Vec<String> = match witness {
         // One file per thread (-ff), so no call is split across lines by another thread's.
@@ -325,8 +325,8 @@ fn trace_lists_the_calls_strace_sees_call_for_call() {
         .filter(|l| !l.contains("F_GETFD") && !l.starts_with("futex("))
         .collect();
     let start_at = mine.iter().position(|c| c.starts_with("accept4(")).unwrap() - 1;
-    let last_writev = mine.iter().rposition(|c| c.starts_with("writev(")).unwrap();
-    let seen: Vec<String> = mine[start_at..=last_writev]
+    let last_send = mine.iter().rposition(|c| c.starts_with("sendto(")).unwrap();
+    let seen: Vec<String> = mine[start_at..=last_send]
         .iter()
         .filter(|c| !(c.starts_with("epoll_pwait(") && c.trim_end().ends_with("= 0")))
         .map(|c| c.split('(').next().unwrap().to_string())
@@ -335,7 +335,7 @@ fn trace_lists_the_calls_strace_sees_call_for_call() {
         ours,
         seen,
         "--trace and strace disagree\n--trace: {ours:?}\nstrace:  {seen:?}\nstrace lines:\n{}",
-        mine[start_at..=last_writev].join("\n")
+        mine[start_at..=last_send].join("\n")
     );
     drop(s);
     drop(traced_server);
@@ -393,7 +393,7 @@ fn trace_filter_limits_tracing_to_a_prefix() {
         "{traced:?}"
     );
     assert!(
-        traced[0].1.contains(&"read".to_string()) && traced[0].1.contains(&"writev".to_string())
+        traced[0].1.contains(&"read".to_string()) && traced[0].1.contains(&"sendto".to_string())
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -319,6 +319,29 @@ pub fn writev(fd: impl AsFd, bufs: &[IoSlice<'_>]) -> Result<usize> {
     )
 }
 
+/// Send one buffer. Cheaper in the kernel than a one-slice writev (no iovec to import, no
+/// VFS layer): about 0.3 µs of the 7 a keep-alive request costs.
+#[cfg(target_os = "linux")]
+pub fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
+    let fd = fd.as_fd();
+    traced!(
+        "sendto",
+        ("{}, {}, MSG_NOSIGNAL", fd.as_raw_fd(), buf.len()),
+        rustix::net::send(fd, buf, SendFlags::NOSIGNAL)
+    )
+}
+
+/// Send one buffer (SO_NOSIGPIPE is set on every socket, see the module doc).
+#[cfg(target_os = "macos")]
+pub fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
+    let fd = fd.as_fd();
+    traced!(
+        "sendto",
+        ("{}, {}, 0", fd.as_raw_fd(), buf.len()),
+        rustix::net::send(fd, buf, SendFlags::empty())
+    )
+}
+
 /// Send bytes that will be followed by more (a header before a sendfile body), so that the
 /// kernel can put them in the same segment as what follows.
 #[cfg(target_os = "linux")]
