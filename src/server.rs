@@ -209,6 +209,8 @@ struct EventLoop {
     /// so that neither is reallocated per round.
     yielded_spare: Vec<u64>,
     reserve: Option<OwnedFd>,
+    /// Connections taken by one accept loop, admitted once the loop has ended.
+    accepted: Vec<(OwnedFd, Option<SocketAddr>)>,
     accept_paused_until: Option<u64>,
     next_sweep: u64,
     grace_until: u64,
@@ -417,6 +419,7 @@ impl EventLoop {
             yielded: Vec::new(),
             yielded_spare: Vec::new(),
             reserve: fs::open_reserve(),
+            accepted: Vec::with_capacity(ACCEPT_BATCH),
             accept_paused_until: None,
             next_sweep: now + TICK_MS,
             grace_until: u64::MAX,
@@ -585,28 +588,46 @@ impl EventLoop {
         if self.w.shutting_down {
             return;
         }
-        let mut last = None;
+        // Take what is queued first, then admit: each new connection's request is read at
+        // once, before the next epoll_wait would say whether cached files changed, so the
+        // change notifications are read once here, after the last accept4 (a client may have
+        // changed a file just before connecting; every connection taken connected before
+        // this read).
+        let mut drained = false;
+        let mut out_of_fds = false;
+        let mut taken = std::mem::take(&mut self.accepted);
         for _ in 0..ACCEPT_BATCH {
-            let r = net::accept(&self.w.shared.listeners[li]);
-            match r {
-                Ok(Some((fd, peer))) => last = self.admit(fd, peer).or(last),
+            match net::accept(&self.w.shared.listeners[li]) {
+                Ok(Some(c)) => taken.push(c),
                 Ok(None) => {
-                    // The accept4 that found the queue empty ends the work begun for the
-                    // last connection taken: its trace shows it.
-                    if let Some(c) = last.and_then(|i| self.conns.slots[i].as_mut()) {
-                        c.add_trace();
-                    }
-                    return;
+                    drained = true;
+                    break;
                 }
                 Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
-                    self.out_of_descriptors(li);
-                    return;
+                    out_of_fds = true;
+                    break;
                 }
                 // The connection died in the backlog, or a signal interrupted: go on.
                 Err(Errno::CONNABORTED | Errno::INTR | Errno::PROTO | Errno::PERM) => {}
                 // The listener was shut down (server stopping) or something unexpected.
-                Err(_) => return,
+                Err(_) => break,
             }
+        }
+        if !taken.is_empty() {
+            self.w.cache.catch_up();
+        }
+        let mut last = None;
+        for (fd, peer) in taken.drain(..) {
+            last = self.admit(fd, peer).or(last);
+        }
+        self.accepted = taken;
+        // The accept4 that found the queue empty ends the work begun for the last connection
+        // taken: its trace shows it.
+        if drained && let Some(c) = last.and_then(|i| self.conns.slots[i].as_mut()) {
+            c.add_trace();
+        }
+        if out_of_fds {
+            self.out_of_descriptors(li);
         }
     }
 
@@ -630,9 +651,6 @@ impl EventLoop {
             .as_mut()
             .expect("just inserted")
             .set_idle(&self.w, true);
-        // Its request is read below, before the next epoll_wait would say whether cached
-        // files changed: ask now (the client may have changed one just before connecting).
-        self.w.cache.catch_up();
         let conn = self.conns.slots[idx].as_mut().expect("just inserted");
         conn.token = token;
         // Clients send the request right after connecting, and it has often arrived by the

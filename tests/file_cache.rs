@@ -5,9 +5,9 @@
 //! asked for again at once, on connections that already used the cached copy and on new ones.
 //!
 //! The cache is per worker, so a test that only talked to one worker would prove little. The
-//! tests find out which worker answers a connection by watching each `worker-N` thread's count
-//! of write system calls in `/proc/PID/task/TID/io` (Linux, like the server), and keep one
-//! connection on each worker.
+//! tests find out which worker answers a connection by the epoll instance the connection is
+//! registered with (`/proc/PID/fdinfo`, Linux, like the server), and keep one connection on
+//! each worker.
 
 mod common;
 
@@ -21,62 +21,79 @@ use std::time::{Duration, Instant};
 const BURSTS: usize = 50;
 const BURST: usize = 8;
 
-/// Each worker thread's name and its read system calls so far (`syscr`: read(2) counts there;
-/// a response goes out with send, which `syscw` does not count). An idle worker reads nothing.
-fn worker_reads(pid: u32) -> Vec<(String, u64)> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
-    let mut out = Vec::new();
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let comm = comm.trim();
-        if !comm.starts_with("worker-") {
-            continue;
-        }
-        let io = std::fs::read_to_string(task.path().join("io")).expect("read task io");
-        let syscr = io
-            .lines()
-            .find_map(|l| l.strip_prefix("syscr:"))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("syscr in task io");
-        out.push((comm.to_string(), syscr));
-    }
-    out.sort();
-    out
+/// The socket inode of the server's end of `c`, from the kernel's TCP table (the server's
+/// port as local port, the client's as remote).
+fn server_socket_inode(pid: u32, c: &Client) -> Option<String> {
+    let local = c.stream.local_addr().ok()?;
+    let peer = c.stream.peer_addr().ok()?;
+    let table = if local.is_ipv4() { "tcp" } else { "tcp6" };
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok()?;
+    let port_of = |field: &str| {
+        let hex = field.rsplit(':').next()?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    text.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.len() > 9 && port_of(f[1]) == Some(peer.port()) && port_of(f[2]) == Some(local.port()))
+            .then(|| f[9].to_string())
+    })
 }
 
-/// The counts once they stop moving: each worker also reads its change notifications, as soon
-/// as it wakes after a file changed (later under an emulator).
-fn settled_reads(pid: u32) -> Vec<(String, u64)> {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut last = worker_reads(pid);
+/// Which event loop owns the connection `c`: the epoll descriptor it is registered with (each
+/// worker has one; `/proc/PID/fdinfo` lists what each watches). A connection is registered
+/// just after its first response, so this waits a little for it.
+fn owner(s: &Server, c: &Client) -> String {
+    let pid = s.pid();
+    let deadline = Instant::now() + scaled(Duration::from_secs(2));
     loop {
-        std::thread::sleep(scaled(Duration::from_millis(2)));
-        let now = worker_reads(pid);
-        if now == last || Instant::now() >= deadline {
-            return now;
+        if let Some(found) = owner_now(pid, c) {
+            return found;
         }
-        last = now;
+        assert!(
+            Instant::now() < deadline,
+            "no epoll instance of the server watches this connection"
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
-/// Send `raw` on `c`, read the response, and name the one worker whose reads grew meanwhile.
+fn owner_now(pid: u32, c: &Client) -> Option<String> {
+    let inode = server_socket_inode(pid, c)?;
+    let fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            Some((
+                e.file_name().to_string_lossy().to_string(),
+                target.to_string_lossy().to_string(),
+            ))
+        })
+        .collect();
+    let sock = &fds
+        .iter()
+        .find(|(_, t)| *t == format!("socket:[{inode}]"))?
+        .0;
+    fds.iter()
+        .filter(|(_, t)| t.contains("eventpoll"))
+        .find(|(epfd, _)| {
+            std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{epfd}")).is_ok_and(|info| {
+                info.lines().any(|l| {
+                    l.strip_prefix("tfd:")
+                        .and_then(|rest| rest.split_whitespace().next())
+                        == Some(sock.as_str())
+                })
+            })
+        })
+        .map(|(epfd, _)| format!("epoll fd {epfd}"))
+}
+
+/// Send `raw` on `c`, read the response, and name the event loop that owns the connection.
 fn served_by(s: &Server, c: &mut Client, raw: &[u8]) -> (Response, String) {
-    let before = settled_reads(s.pid());
     c.send(raw);
     let r = c.response();
-    let after = settled_reads(s.pid());
-    let grew: Vec<&String> = before
-        .iter()
-        .zip(&after)
-        .filter(|(b, a)| a.1 > b.1)
-        .map(|(_, a)| &a.0)
-        .collect();
-    assert_eq!(
-        grew.len(),
-        1,
-        "cannot tell which worker answered: {before:?} -> {after:?}"
-    );
-    (r, grew[0].clone())
+    let w = owner(s, c);
+    (r, w)
 }
 
 /// One open connection on each of the server's `workers` workers, each having fetched `path`
