@@ -7,9 +7,10 @@
 //! take half the connections instead of failing with "address in use". Each worker watches
 //! them with EPOLLEXCLUSIVE, so one arriving connection wakes one worker.
 //!
-//! One pass of a worker's loop: wait for events (at most `TICK_MS`), drive each ready
-//! connection as far as it can go, accept new connections, then every `TICK_MS` close those
-//! whose deadline passed, and hand the access-log buffer to the log thread.
+//! One pass of a worker's loop: wait for events (at most `TICK_MS` while anything has a
+//! deadline; with no connection, until something comes), drive each ready connection as far
+//! as it can go, accept new connections, then every `TICK_MS` close those whose deadline
+//! passed, and hand the access-log buffer to the log thread.
 
 use crate::config::{AccessLog, Config};
 use crate::conn::{Conn, Next, Phase};
@@ -428,7 +429,14 @@ impl EventLoop {
 
     fn run(mut self) {
         loop {
-            let timeout = if self.yielded.is_empty() { TICK_MS } else { 0 };
+            let timeout = if !self.yielded.is_empty() {
+                Some(0)
+            } else if self.nothing_to_time() {
+                // An idle server sleeps until a client or a signal comes: no wake-ups at all.
+                None
+            } else {
+                Some(TICK_MS)
+            };
             self.ready.clear();
             match self.w.poller.wait(timeout) {
                 Ok(events) => self.ready.extend(events),
@@ -508,6 +516,15 @@ impl EventLoop {
                 return;
             }
         }
+    }
+
+    /// Nothing waits on a clock: no connection (each has a deadline), no paused listener, no
+    /// child to collect. The timer tick is then not needed.
+    fn nothing_to_time(&self) -> bool {
+        self.conns.len == 0
+            && self.accept_paused_until.is_none()
+            && !self.w.shutting_down
+            && !crate::handler::cgi::reap_pending()
     }
 
     fn drive(&mut self, idx: usize) {

@@ -380,3 +380,43 @@ fn rfc9112_9_5_slow_reader_does_not_block_other_clients() {
     assert_eq!(r.status, 200);
     assert!(r.body == data, "the large response was corrupted");
 }
+
+/// Each worker thread's voluntary context switches so far: one per wake-up from a wait.
+fn worker_wakeups(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("worker-") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).expect("task status");
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("voluntary_ctxt_switches");
+    }
+    total
+}
+
+/// A server with no connection has nothing to time, so its workers sleep until a client
+/// comes: no timer tick (a laptop's idle server costs no wake-ups), and it still answers at
+/// once. With connections open, the timers run (a keep-alive connection is still closed on
+/// time: the other tests here).
+#[test]
+fn an_idle_server_does_not_wake_up() {
+    let root = basic_root();
+    let s = Server::start(&root.www, &["--workers", "2"]);
+    assert_eq!(s.get("/hello.txt").status, 200);
+    // `get` closed its connection; let the server see the close.
+    sleep(Duration::from_millis(300));
+    let before = worker_wakeups(s.pid());
+    sleep(Duration::from_millis(1500));
+    let woke = worker_wakeups(s.pid()) - before;
+    // A 250 ms tick would make 12 in 1.5 s on two workers.
+    assert!(woke <= 1, "the idle workers woke {woke} times in 1.5 s");
+    let t0 = Instant::now();
+    assert_eq!(s.get("/hello.txt").status, 200);
+    assert!(t0.elapsed() < scaled(Duration::from_millis(500)));
+}

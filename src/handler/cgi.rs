@@ -36,6 +36,12 @@ pub fn reap() {
     }
 }
 
+/// Whether children wait to be collected (or another worker is collecting them now): the
+/// workers' timers must keep running until none does.
+pub fn reap_pending() -> bool {
+    REAP.try_lock().map_or(true, |list| !list.is_empty())
+}
+
 /// Whether a decoded path is under a `--cgi` prefix.
 pub fn is_cgi(ctx: &Ctx, path: &[u8]) -> bool {
     super::under(&ctx.cfg.cgi, path).is_some()

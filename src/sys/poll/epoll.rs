@@ -58,21 +58,24 @@ impl Poller {
         )
     }
 
-    /// Wait up to `timeout_ms` (0: do not block) and return the events that arrived.
-    pub fn wait(&mut self, timeout_ms: u64) -> Result<impl Iterator<Item = Ready> + '_> {
-        let ts = rustix::time::Timespec {
-            tv_sec: (timeout_ms / 1000) as i64,
-            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
-        };
+    /// Wait up to `timeout_ms` (0: do not block; None: until an event comes) and return the
+    /// events that arrived.
+    pub fn wait(&mut self, timeout_ms: Option<u64>) -> Result<impl Iterator<Item = Ready> + '_> {
+        // As the kernel shows it: -1 for no limit.
+        let shown = timeout_ms.map_or(-1, |ms| ms as i64);
+        let ts = timeout_ms.map(|ms| rustix::time::Timespec {
+            tv_sec: (ms / 1000) as i64,
+            tv_nsec: ((ms % 1000) * 1_000_000) as i64,
+        });
         self.events.clear();
         let cap = self.events.capacity();
         let r = traced!(
             wait "epoll_pwait",
-            ("{}, {cap}, {timeout_ms}", self.ep.as_fd().as_raw_fd()),
+            ("{}, {cap}, {shown}", self.ep.as_fd().as_raw_fd()),
             epoll::wait(
                 &self.ep,
                 rustix::buffer::spare_capacity(&mut self.events),
-                Some(&ts)
+                ts.as_ref()
             )
         );
         match r {

@@ -129,12 +129,15 @@ impl Poller {
         Ok((done, refused))
     }
 
-    /// Wait up to `timeout_ms` (0: do not block) and return the events that arrived.
-    pub fn wait(&mut self, timeout_ms: u64) -> Result<impl Iterator<Item = Ready> + '_> {
-        let ts = Timespec {
-            tv_sec: (timeout_ms / 1000) as i64,
-            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
-        };
+    /// Wait up to `timeout_ms` (0: do not block; None: until an event comes) and return the
+    /// events that arrived.
+    pub fn wait(&mut self, timeout_ms: Option<u64>) -> Result<impl Iterator<Item = Ready> + '_> {
+        // As the kernel shows it: -1 for no limit.
+        let shown = timeout_ms.map_or(-1, |ms| ms as i64);
+        let ts = timeout_ms.map(|ms| Timespec {
+            tv_sec: (ms / 1000) as i64,
+            tv_nsec: ((ms % 1000) * 1_000_000) as i64,
+        });
         self.events.clear();
         self.ready.clear();
         let cap = self.events.capacity();
@@ -142,10 +145,10 @@ impl Poller {
         let events = &mut self.events;
         let r = traced!(
             wait "kevent",
-            ("{}, NULL, 0, {cap}, {timeout_ms}", kq.as_fd().as_raw_fd()),
+            ("{}, NULL, 0, {cap}, {shown}", kq.as_fd().as_raw_fd()),
             // SAFETY: no changes are passed; see `apply` for why pending events cannot refer
             // to closed descriptors.
-            unsafe { kevent_timespec(kq, &[], spare_capacity(events), Some(&ts)) }
+            unsafe { kevent_timespec(kq, &[], spare_capacity(events), ts.as_ref()) }
         );
         match r {
             Ok(_) | Err(Errno::INTR) => {}
