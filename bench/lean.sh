@@ -6,6 +6,7 @@
 #     are left out),
 #   - memory: RSS/PSS idle, after load, with 500 idle keep-alive connections (all three; the
 #     refserver nginx allows 1024 connections) and with 10,000 (barehttpd),
+#   - wake-ups per second while idle (context switches of every thread),
 #   - stripped binary size and the time from exec to the first answered request.
 #
 #   bash bench/lean.sh             about 1-2 minutes
@@ -13,6 +14,7 @@
 #
 # Env: N (keep-alive requests per count, 10000), CONNS (keep-alive connections, 4),
 #      N_CLOSE (one-connection-per-request requests, 2000), IDLE (10000), STARTS (5),
+#      IDLE_S (seconds of idle watched for wake-ups, 5),
 #      SERVERS, PORT (first port tried, 29080), REV (build that commit), WORK, KEEP_WORK=1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,8 +24,10 @@ trap 'exit 130' INT TERM
 
 if [ -n "${QUICK:-}" ]; then
   N=${N:-2000}; N_CLOSE=${N_CLOSE:-300}; N_BIG=${N_BIG:-10}; IDLE=${IDLE:-1000}; STARTS=${STARTS:-3}
+  IDLE_S=${IDLE_S:-1}
 else
   N=${N:-10000}; N_CLOSE=${N_CLOSE:-2000}; N_BIG=${N_BIG:-50}; IDLE=${IDLE:-10000}; STARTS=${STARTS:-5}
+  IDLE_S=${IDLE_S:-5}
 fi
 CONNS=${CONNS:-4}
 # Idle connections for the three-way comparison: the refserver nginx allows 1024 in all.
@@ -75,10 +79,16 @@ for srv in "${SERVERS[@]}"; do
   MAIN[$srv]=$PID
 done
 sleep 0.5
-declare -A RSS0 PSS0
+declare -A RSS0 PSS0 WAKE0 WAKES
 for srv in "${SERVERS[@]}"; do
   pids=$(server_pids "${MAIN[$srv]}")
   RSS0[$srv]=$(rss_kib $pids); PSS0[$srv]=$(pss_kib $pids)
+  WAKE0[$srv]=$(wakeups $pids)
+done
+# Wake-ups while idle: all three servers side by side, nobody talking to them.
+sleep "$IDLE_S"
+for srv in "${SERVERS[@]}"; do
+  WAKES[$srv]=$(( ($(wakeups $(server_pids "${MAIN[$srv]}")) - ${WAKE0[$srv]}) / IDLE_S ))
 done
 
 # ---------------------------------------------------------------- system calls
@@ -201,6 +211,9 @@ for srv in "${SERVERS[@]}"; do
   printf '%-10s %16s %16s %20s %20s\n' "$srv" "${RSS0[$srv]} [${PSS0[$srv]}]" \
     "${RSS1[$srv]} [${PSS1[$srv]}]" "$r1 [$p1]" "$r2 [$p2]"
 done
+printf 'Wake-ups per second while idle (context switches of every thread, over %s s):' "$IDLE_S"
+for srv in "${SERVERS[@]}"; do printf ' %s %s' "$srv" "${WAKES[$srv]}"; done
+echo
 if [ -n "$K10" ]; then
   read -r r0 p0 r1 p1 r2 p2 <<<"$K10"
   echo "barehttpd with $IDLE connections: $r0 KiB before, $r1 KiB open ($(((r1 - r0) * 1024 / IDLE)) B each)," \

@@ -230,6 +230,14 @@ cpu_ticks() {
   cat "${files[@]}" 2>/dev/null | awk '{ sub(/^.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
 }
 
+# wakeups PID...: context switches so far of every thread of the given processes (a thread
+# that sleeps in a wait and wakes counts one each time).
+wakeups() {
+  local p files=()
+  for p in "$@"; do files+=(/proc/"$p"/task/*/status); done
+  cat "${files[@]}" 2>/dev/null | awk '/^(non)?voluntary_ctxt_switches:/ { t += $2 } END { print t + 0 }'
+}
+
 # rss_kib PID... / pss_kib PID...: resident and proportional set size, summed. PSS splits
 # pages shared between a master and its workers, so it does not count them twice.
 rss_kib() { sum_kib '^VmRSS:' status "$@"; }
