@@ -36,6 +36,7 @@ macro_rules! handler_ctx {
             root: $w.shared.root_fd(),
             index: &$w.shared.index,
             date: &$w.clock.imf,
+            unix: $w.clock.secs(),
             scratch: &mut $w.scratch,
             sibling: &mut $w.sibling,
             name: &mut $w.name,

@@ -515,3 +515,70 @@ fn rfc9110_13_1_5_if_range_with_an_old_etag_gets_the_new_file() {
     assert_whole(&r, new, "If-Range with the old ETag");
     assert_ne!(r.header("etag"), Some(old.as_str()));
 }
+
+/// RFC 9110 §13.1.5 and §8.8.2.2: a Last-Modified date is a strong validator only once its
+/// second is over; within it the file may change again and keep the same date. So If-Range
+/// with the date of a file modified in the current second gets the whole file (200), and the
+/// same date a second later gets the range (206). The response's Date says which second the
+/// server answered in, so the test does not depend on when it runs.
+#[test]
+fn rfc9110_13_1_5_if_range_date_of_this_second_is_weak() {
+    let site = site();
+    let mut c = site.s.connect();
+    for (path, file) in site.files() {
+        let name = path.trim_start_matches('/');
+        std::fs::File::options()
+            .write(true)
+            .open(site.root.www.join(name))
+            .and_then(|f| f.set_modified(SystemTime::now()))
+            .expect("set the file's mtime");
+        let (mut weak, mut strong) = (false, false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !(weak && strong) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{path}: no answer in both seconds"
+            );
+            c.send(&get_req(path));
+            let lm = c
+                .response()
+                .header("last-modified")
+                .expect("Last-Modified")
+                .to_string();
+            c.send(&req(
+                "GET",
+                path,
+                &[("Range", "bytes=2-5"), ("If-Range", &lm)],
+            ));
+            let r = c.response();
+            if r.header("date") == Some(lm.as_str()) {
+                assert_whole(
+                    &r,
+                    file,
+                    &format!("{path}: If-Range with this second's date"),
+                );
+                weak = true;
+            } else {
+                assert_partial(
+                    &r,
+                    file,
+                    2,
+                    5,
+                    &format!("{path}: If-Range with an older date"),
+                );
+                strong = true;
+            }
+            if weak && !strong {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            if !weak {
+                // The second passed before the question: modify the file again.
+                std::fs::File::options()
+                    .write(true)
+                    .open(site.root.www.join(name))
+                    .and_then(|f| f.set_modified(SystemTime::now()))
+                    .expect("set the file's mtime");
+            }
+        }
+    }
+}

@@ -108,6 +108,8 @@ pub struct Ctx<'a> {
     pub root: BorrowedFd<'a>,
     pub index: &'a CString,
     pub date: &'a [u8],
+    /// The same time, Unix seconds.
+    pub unix: u64,
     /// Reusable space for decoding the request path.
     pub scratch: &'a mut Vec<u8>,
     /// Reusable space for the names of precompressed siblings.

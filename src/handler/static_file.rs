@@ -480,7 +480,7 @@ fn send_file(
     }
 
     let ranges = match range {
-        Some(h) if req.method == Method::Get && conditional::if_range_allows(req, v) => {
+        Some(h) if req.method == Method::Get && conditional::if_range_allows(req, v, ctx.unix) => {
             range::resolve(h, len)
         }
         _ => Ranges::Ignore,

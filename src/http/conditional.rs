@@ -68,15 +68,17 @@ pub fn evaluate_absent(req: &Request) -> Outcome {
 
 /// Whether a Range request may be honoured given its If-Range (RFC 9110 §13.1.5): with no
 /// If-Range, yes; with an entity tag, only if it matches strongly; with a date, only if it is
-/// exactly the Last-Modified date.
-pub fn if_range_allows(req: &Request, v: Validators) -> bool {
+/// exactly the Last-Modified date and that date is a strong validator (§8.8.2.2): the file
+/// has not been modified within the current second (`now`, Unix seconds), so it cannot have
+/// changed twice in the second the date names, with the client holding the first version.
+pub fn if_range_allows(req: &Request, v: Validators, now: u64) -> bool {
     let Some(ir) = req.header("if-range") else {
         return true;
     };
     if ir.first() == Some(&b'"') || ir.starts_with(b"W/") {
         return strong_eq(ir, v.etag);
     }
-    parse_http_date(ir) == Some(v.mtime)
+    parse_http_date(ir) == Some(v.mtime) && v.mtime < now
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -126,6 +126,11 @@ impl Clock {
         c
     }
 
+    /// The time `imf` shows, Unix seconds.
+    pub fn secs(&self) -> u64 {
+        self.secs
+    }
+
     pub fn update(&mut self, secs: u64) {
         if secs != self.secs {
             self.secs = secs;
