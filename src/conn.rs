@@ -171,6 +171,14 @@ pub struct Conn {
     linger_quick: bool,
     /// At least one response has gone out on this connection.
     pub served: bool,
+    /// The access-log line of the response being sent, waiting for its byte count.
+    log: crate::log::Pending,
+    /// Its body length when known (None: a CGI body, counted as it goes), the bytes the
+    /// response had to send when the line was begun, and those sent since: a response cut
+    /// short is logged with the body bytes that actually left.
+    log_len: Option<u64>,
+    resp_expect: u64,
+    resp_sent: u64,
 }
 
 enum Fill {
@@ -214,6 +222,10 @@ impl Conn {
             client_done: false,
             linger_quick: false,
             served: false,
+            log: crate::log::Pending::default(),
+            log_len: None,
+            resp_expect: 0,
+            resp_sent: 0,
         }
     }
 
@@ -229,6 +241,39 @@ impl Conn {
             && self.rstart == self.rend
             && matches!(self.discard, Discard::None)
             && self.upload.is_none()
+    }
+
+    /// The response is ready to go: note what it has to send, so that its log line can say
+    /// how much of its body did (`len`: the body length; None: a CGI body, counted as sent).
+    fn log_measure(&mut self, len: Option<u64>) {
+        self.log_len = len;
+        self.resp_sent = 0;
+        self.resp_expect = (self.out.len() - self.out_pos) as u64
+            + match &self.body {
+                Body::None => 0,
+                Body::Heap { data, pos } => (data.len() - pos) as u64,
+                Body::File { offset, end, .. } => end - offset,
+                Body::Parts { segments, .. } => segments
+                    .iter()
+                    .map(|s| match s {
+                        Segment::Mem { data, pos } => (data.len() - pos) as u64,
+                        Segment::File { offset, end } => end - offset,
+                    })
+                    .sum(),
+            };
+    }
+
+    /// The response ended (whole, or cut short when the connection closes): log it with the
+    /// body bytes that left. What was not sent is always the end of the response.
+    pub fn log_end(&mut self, w: &mut Worker) {
+        if !self.log.is_open() {
+            return;
+        }
+        let bytes = match self.log_len {
+            Some(len) => len.saturating_sub(self.resp_expect.saturating_sub(self.resp_sent)),
+            None => self.resp_sent.saturating_sub(self.resp_expect),
+        };
+        w.log.finish(&mut self.log, bytes);
     }
 
     /// Idle between requests: nothing buffered, nothing to send, nothing to discard.
@@ -623,12 +668,12 @@ impl Conn {
                     Begun::Answered => {}
                 }
                 if w.log.enabled() {
-                    w.log.line(
+                    w.log.begin(
+                        &mut self.log,
                         self.peer.as_ref(),
                         &w.clock.clf,
                         req.line,
                         status,
-                        if head_only { 0 } else { body_len },
                         req.header("referer"),
                         req.header("user-agent"),
                     );
@@ -642,6 +687,9 @@ impl Conn {
                 } else {
                     discard
                 };
+                if self.log.is_open() {
+                    self.log_measure(Some(if head_only { 0 } else { body_len }));
+                }
                 self.start_writing(w);
                 true
             }
@@ -660,15 +708,16 @@ impl Conn {
         let mut reply = fresh_reply!(self, w, true, false, false);
         reply.error(status);
         let len = reply.body_len;
-        w.log.line(
+        w.log.begin(
+            &mut self.log,
             self.peer.as_ref(),
             &w.clock.clf,
             line.unwrap_or(b"-"),
             status,
-            len,
             None,
             None,
         );
+        self.log_measure(Some(len));
         self.trace_req = trace_note(w, line.unwrap_or(b"-"), status);
         // Whatever follows a bad head cannot be trusted to be a request.
         self.rstart = self.rend;
@@ -764,6 +813,7 @@ impl Conn {
             match res {
                 Ok(n) => {
                     *budget = budget.saturating_sub(n);
+                    self.resp_sent += n as u64;
                     self.deadline = progress_deadline;
                     let head_left = self.out.len() - self.out_pos;
                     let on_head = n.min(head_left);
@@ -786,6 +836,7 @@ impl Conn {
 
     /// The response is out: keep the connection for the next request, or close it.
     fn response_done(&mut self, w: &mut Worker) {
+        self.log_end(w);
         if trace::enabled() {
             self.emit_trace(w);
         }
@@ -958,15 +1009,16 @@ impl Conn {
             }
             Some((_, status, len)) => {
                 let line = head.split(|&b| b == b'\r').next().unwrap_or(b"");
-                w.log.line(
+                w.log.begin(
+                    &mut self.log,
                     self.peer.as_ref(),
                     &w.clock.clf,
                     line,
                     status,
-                    len,
                     None,
                     None,
                 );
+                self.log_measure(Some(len));
                 self.trace_req = trace_note(w, line, status);
                 self.start_writing(w);
             }
@@ -1184,15 +1236,16 @@ impl Conn {
         self.close_after = close;
         run.head_sent = true;
         run.head_only |= bodiless;
-        w.log.line(
+        w.log.begin(
+            &mut self.log,
             self.peer.as_ref(),
             &w.clock.clf,
             &run.line,
             status,
-            0,
             None,
             run.agent.as_deref(),
         );
+        self.log_measure(None);
         self.trace_req = trace_note(w, &run.line, status);
     }
 
@@ -1274,15 +1327,16 @@ impl Conn {
                 Next::Wait
             }
             Some((_, status, len)) => {
-                w.log.line(
+                w.log.begin(
+                    &mut self.log,
                     self.peer.as_ref(),
                     &w.clock.clf,
                     &run.line,
                     status,
-                    len,
                     None,
                     run.agent.as_deref(),
                 );
+                self.log_measure(Some(len));
                 self.trace_req = trace_note(w, &run.line, status);
                 self.phase = Phase::Writing;
                 self.deadline = w.now + w.send_ms;

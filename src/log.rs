@@ -11,6 +11,9 @@ use std::sync::mpsc;
 
 /// Most bytes a worker holds while the log thread is behind; past this, lines are dropped.
 const MAX_PENDING: usize = 1 << 20;
+/// A worker hands its lines over once it holds this many bytes, or lines this old.
+const FLUSH_BYTES: usize = 8 * 1024;
+const FLUSH_MS: u64 = 100;
 /// Buffers in flight between the workers and the log thread.
 const CHANNEL_DEPTH: usize = 64;
 
@@ -47,11 +50,34 @@ pub fn start(mut out: Box<dyn Write + Send>) -> (LogSink, std::thread::JoinHandl
     (LogSink { full: tx, empty }, handle)
 }
 
+/// Line buffers kept for reuse per worker (one per connection sending a response at once).
+const MAX_SPARE: usize = 256;
+
+/// A line rendered before its response was sent: all but the byte count, which goes at
+/// `split`. The buffer is kept from one request to the next.
+#[derive(Default)]
+pub struct Pending {
+    text: Vec<u8>,
+    split: usize,
+    open: bool,
+}
+
+impl Pending {
+    /// A line waits for its byte count.
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+}
+
 /// One worker's buffer of log lines.
 pub struct WorkerLog {
     sink: Option<LogSink>,
     buf: Vec<u8>,
     dropped: u64,
+    /// Buffers of finished `Pending` lines, lent to the next ones (no allocation per request).
+    spare: Vec<Vec<u8>>,
+    /// When the oldest line in `buf` was seen by `flush` (monotonic ms).
+    first_at: Option<u64>,
 }
 
 impl WorkerLog {
@@ -60,6 +86,8 @@ impl WorkerLog {
             sink,
             buf: Vec::with_capacity(16 * 1024),
             dropped: 0,
+            spare: Vec::new(),
+            first_at: None,
         }
     }
 
@@ -87,37 +115,71 @@ impl WorkerLog {
             return;
         }
         let b = &mut self.buf;
-        match peer {
-            Some(a) => {
-                let _ = write!(b, "{}", a.ip());
-            }
-            None => b.push(b'-'),
-        }
-        b.extend_from_slice(b" - - [");
-        b.extend_from_slice(time.as_bytes());
-        b.extend_from_slice(b"] \"");
-        escape(b, request_line);
-        b.extend_from_slice(b"\" ");
-        crate::http::response::push_u64(b, u64::from(status));
-        b.push(b' ');
+        line_start(b, peer, time, request_line, status);
         crate::http::response::push_u64(b, bytes);
-        for v in [referer, agent] {
-            b.extend_from_slice(b" \"");
-            match v {
-                Some(v) => escape(b, v),
-                None => b.push(b'-'),
-            }
-            b.push(b'"');
-        }
-        b.push(b'\n');
+        line_end(b, referer, agent);
     }
 
-    /// Hand what is buffered to the log thread, without blocking.
-    pub fn flush(&mut self) {
+    /// Render a line whose byte count is not known yet (the response is still to be sent)
+    /// into `p`, to be completed by `finish`. Nothing when there is no access log.
+    #[allow(clippy::too_many_arguments)]
+    pub fn begin(
+        &mut self,
+        p: &mut Pending,
+        peer: Option<&std::net::SocketAddr>,
+        time: &str,
+        request_line: &[u8],
+        status: u16,
+        referer: Option<&[u8]>,
+        agent: Option<&[u8]>,
+    ) {
+        p.open = self.sink.is_some();
+        if !p.open {
+            return;
+        }
+        if p.text.capacity() == 0 {
+            p.text = self.spare.pop().unwrap_or_default();
+        }
+        p.text.clear();
+        line_start(&mut p.text, peer, time, request_line, status);
+        p.split = p.text.len();
+        line_end(&mut p.text, referer, agent);
+    }
+
+    /// Complete the line `begin` rendered with the body bytes sent, and buffer it.
+    pub fn finish(&mut self, p: &mut Pending, bytes: u64) {
+        if !std::mem::take(&mut p.open) {
+            return;
+        }
+        if self.buf.len() > MAX_PENDING {
+            self.dropped += 1;
+        } else {
+            self.buf.extend_from_slice(&p.text[..p.split]);
+            crate::http::response::push_u64(&mut self.buf, bytes);
+            self.buf.extend_from_slice(&p.text[p.split..]);
+        }
+        if self.spare.len() < MAX_SPARE {
+            self.spare.push(std::mem::take(&mut p.text));
+        }
+    }
+
+    /// Hand what is buffered to the log thread, without blocking, once it is worth a buffer:
+    /// `FLUSH_BYTES` of lines, or lines `FLUSH_MS` old (`now`, monotonic ms), or always when
+    /// `now` is None (the worker is about to sleep with no timer). Handing over a few lines
+    /// per pass would cycle buffers faster than the log thread returns them, and each miss
+    /// costs an allocation.
+    pub fn flush(&mut self, now: Option<u64>) {
         let Some(sink) = &self.sink else { return };
         if self.buf.is_empty() && self.dropped == 0 {
             return;
         }
+        if let Some(now) = now {
+            let since = *self.first_at.get_or_insert(now);
+            if self.buf.len() < FLUSH_BYTES && now.saturating_sub(since) < FLUSH_MS {
+                return;
+            }
+        }
+        self.first_at = None;
         if self.dropped > 0 && self.buf.len() <= MAX_PENDING {
             let note = format!("# barehttpd: {} access-log lines dropped\n", self.dropped);
             self.buf.extend_from_slice(note.as_bytes());
@@ -142,6 +204,42 @@ impl Drop for WorkerLog {
             let _ = sink.full.send(std::mem::take(&mut self.buf));
         }
     }
+}
+
+/// A Combined Log Format line up to the byte count: client, time, request line, status.
+fn line_start(
+    b: &mut Vec<u8>,
+    peer: Option<&std::net::SocketAddr>,
+    time: &str,
+    request_line: &[u8],
+    status: u16,
+) {
+    match peer {
+        Some(a) => {
+            let _ = write!(b, "{}", a.ip());
+        }
+        None => b.push(b'-'),
+    }
+    b.extend_from_slice(b" - - [");
+    b.extend_from_slice(time.as_bytes());
+    b.extend_from_slice(b"] \"");
+    escape(b, request_line);
+    b.extend_from_slice(b"\" ");
+    crate::http::response::push_u64(b, u64::from(status));
+    b.push(b' ');
+}
+
+/// The rest of the line after the byte count: referer and user agent, quoted.
+fn line_end(b: &mut Vec<u8>, referer: Option<&[u8]>, agent: Option<&[u8]>) {
+    for v in [referer, agent] {
+        b.extend_from_slice(b" \"");
+        match v {
+            Some(v) => escape(b, v),
+            None => b.push(b'-'),
+        }
+        b.push(b'"');
+    }
+    b.push(b'\n');
 }
 
 /// Copy `v` into a quoted log field: `"` and `\` escaped, control and non-ASCII bytes as \xNN,

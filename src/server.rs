@@ -507,7 +507,10 @@ impl EventLoop {
                 self.sweep();
                 crate::handler::cgi::reap();
             }
-            self.w.log.flush();
+            // Lines wait for more (a buffer's worth, or 100 ms) unless the worker is about to
+            // sleep with no timer to wake it.
+            let sleeps = self.yielded.is_empty() && self.nothing_to_time();
+            self.w.log.flush((!sleeps).then_some(self.w.now));
             if let Some(out) = &self.w.trace_out {
                 sys::trace::discard();
                 out.push(&mut self.w.trace_pending);
@@ -549,6 +552,8 @@ impl EventLoop {
 
     fn close(&mut self, idx: usize) {
         if let Some(mut c) = self.conns.remove(idx) {
+            // A response cut short is logged now, with what it sent.
+            c.log_end(&mut self.w);
             c.set_idle(&self.w, false);
             c.release_buffers(&mut self.w);
             self.w.shared.conns.fetch_sub(1, Ordering::Relaxed);

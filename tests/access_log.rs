@@ -175,3 +175,76 @@ fn lines_buffered_at_shutdown_are_written() {
         "log: {lines:?}"
     );
 }
+
+/// The byte count is what left: a download the client abandons part-way is logged with the
+/// body bytes the server sent before the connection ended, not the file's length.
+#[test]
+fn a_download_cut_short_logs_the_bytes_sent() {
+    use std::io::{Read, Write};
+    let root = basic_root();
+    const LEN: usize = 64 * 1024 * 1024;
+    root.file("large.bin", &pattern(LEN, 5));
+    let (s, log) = start_logging(&root);
+    let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /large.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut got = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    while got < 1024 * 1024 {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "the server closed early");
+        got += n;
+    }
+    drop(c);
+    let lines = wait_lines(&log, 1, scaled(Duration::from_secs(5)));
+    assert_eq!(lines.len(), 1, "log: {lines:?}");
+    let fields: Vec<&str> = lines[0]
+        .split('"')
+        .nth(2)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields[0], "200", "log: {lines:?}");
+    let bytes: usize = fields[1].parse().unwrap();
+    assert!(
+        bytes + 1024 >= got && bytes < LEN,
+        "logged {bytes} bytes; the client read {got} of {LEN}: {lines:?}"
+    );
+}
+
+/// A CGI body has no length known in advance: its line counts the bytes sent after the head.
+#[test]
+fn a_cgi_answer_logs_its_body_bytes() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = basic_root();
+    let p = root.file(
+        "cgi-bin/hello.cgi",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhello from cgi\\n'\n",
+    );
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = root.base.join("access.log");
+    let s = Server::start(
+        &root.www,
+        &["--access-log", log.to_str().unwrap(), "--cgi", "/cgi-bin/"],
+    );
+    // HTTP/1.0: the body is delimited by the close, so no chunk framing is counted.
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /cgi-bin/hello.cgi HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with("\r\n\r\nhello from cgi\n"),
+        "{text:?}"
+    );
+    let lines = wait_lines(&log, 1, scaled(Duration::from_secs(5)));
+    assert_eq!(lines.len(), 1, "log: {lines:?}");
+    assert_eq!(
+        take_time(&lines[0]),
+        r#"127.0.0.1 - - [T] "GET /cgi-bin/hello.cgi HTTP/1.0" 200 15 "-" "-""#
+    );
+}
