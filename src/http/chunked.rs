@@ -23,8 +23,14 @@ pub enum ChunkError {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    Size { digits: usize },
-    Ext { len: usize },
+    Size {
+        digits: usize,
+    },
+    /// In the extensions after the size; `len` bytes of them so far.
+    Ext {
+        at: Ext,
+        len: usize,
+    },
     SizeLf,
     Data,
     DataCr,
@@ -34,6 +40,31 @@ enum State {
     TrailerLf,
     EndLf,
     Done,
+}
+
+/// Where in `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`
+/// (RFC 9112 §7.1.1) the decoder is; `chunk-ext-val = token / quoted-string`. Only what the
+/// grammar allows passes: a parser that accepts more (a space and then anything, a bare
+/// word without `;`) can disagree with another about where a chunk ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ext {
+    /// Whitespace after the size: `;` must come.
+    AfterSize,
+    /// After `;`: whitespace, then the name's first byte.
+    NameStart,
+    /// In the name.
+    Name,
+    /// Whitespace after the name: `=` or `;` must come.
+    AfterName,
+    /// After `=`: whitespace, then a token or a quoted string.
+    ValueStart,
+    Token,
+    Quoted,
+    QuotedPair,
+    /// Just after a quoted string's closing quote.
+    Closed,
+    /// Whitespace after a value: `;` must come (BWS stands only before `;` and `=`).
+    AfterValue,
 }
 
 #[derive(Clone, Debug)]
@@ -87,22 +118,31 @@ impl ChunkedDecoder {
                         return Err(ChunkError::Malformed("chunk size is not hex"));
                     } else if b == b'\r' {
                         self.state = State::SizeLf;
-                    } else if b == b';' || b == b' ' || b == b'\t' {
-                        self.state = State::Ext { len: 1 };
+                    } else if b == b';' {
+                        self.state = State::Ext {
+                            at: Ext::NameStart,
+                            len: 1,
+                        };
+                    } else if b == b' ' || b == b'\t' {
+                        self.state = State::Ext {
+                            at: Ext::AfterSize,
+                            len: 1,
+                        };
                     } else {
                         return Err(ChunkError::Malformed("bad byte after chunk size"));
                     }
                 }
-                State::Ext { len } => {
-                    if b == b'\r' {
-                        self.state = State::SizeLf;
-                    } else if len >= MAX_EXTENSION_BYTES {
+                State::Ext { at, len } => {
+                    if len >= MAX_EXTENSION_BYTES {
                         return Err(ChunkError::Malformed("chunk extension too long"));
-                    } else if b == b'\t' || (b >= 0x20 && b != 0x7f) {
-                        self.state = State::Ext { len: len + 1 };
-                    } else {
-                        return Err(ChunkError::Malformed("control byte in chunk extension"));
                     }
+                    let Some(next) = ext_step(at, b) else {
+                        return Err(ChunkError::Malformed("malformed chunk extension"));
+                    };
+                    self.state = match next {
+                        Some(at) => State::Ext { at, len: len + 1 },
+                        None => State::SizeLf,
+                    };
                 }
                 State::SizeLf => {
                     if b != b'\n' {
@@ -183,6 +223,42 @@ impl ChunkedDecoder {
     }
 }
 
+/// One byte of chunk extensions: the next place in the grammar (`Some(None)`: the CR that
+/// ends the line), or None when the byte is not allowed there.
+fn ext_step(at: Ext, b: u8) -> Option<Option<Ext>> {
+    use crate::http::parse::is_tchar;
+    let ws = b == b' ' || b == b'\t';
+    let next = match at {
+        Ext::AfterSize if ws => Ext::AfterSize,
+        Ext::NameStart if ws => Ext::NameStart,
+        Ext::NameStart | Ext::Name if is_tchar(b) => Ext::Name,
+        Ext::Name | Ext::AfterName if ws => Ext::AfterName,
+        Ext::Name | Ext::AfterName if b == b'=' => Ext::ValueStart,
+        Ext::ValueStart if ws => Ext::ValueStart,
+        Ext::ValueStart if b == b'"' => Ext::Quoted,
+        Ext::ValueStart | Ext::Token if is_tchar(b) => Ext::Token,
+        Ext::Token | Ext::Closed | Ext::AfterValue if ws => Ext::AfterValue,
+        // qdtext: HTAB, SP, visible bytes but `"` and `\`, obs-text.
+        Ext::Quoted if b == b'"' => Ext::Closed,
+        Ext::Quoted if b == b'\\' => Ext::QuotedPair,
+        Ext::Quoted | Ext::QuotedPair if ws || (b >= 0x21 && b != 0x7f) => Ext::Quoted,
+        Ext::AfterSize
+        | Ext::Name
+        | Ext::AfterName
+        | Ext::Token
+        | Ext::Closed
+        | Ext::AfterValue
+            if b == b';' =>
+        {
+            Ext::NameStart
+        }
+        // The line ends right after a name or a value, never after whitespace.
+        Ext::Name | Ext::Token | Ext::Closed if b == b'\r' => return Some(None),
+        _ => return None,
+    };
+    Some(Some(next))
+}
+
 fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -245,6 +321,63 @@ mod tests {
             b"-1\r\n",
         ] {
             assert!(run(bad, 100).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    /// RFC 9112 §7.1.1: extensions as the grammar has them pass, with whitespace where it
+    /// allows BWS; anything else is refused, split into pieces of any size.
+    #[test]
+    fn rfc9112_7_1_1_chunk_extension_grammar() {
+        for ext in [
+            &b""[..],
+            b";a",
+            b";a=b",
+            b" ;a = b ; c",
+            b";a=\"\"",
+            b";a=\"x;y\\\"z \\\\\"",
+            b";a=\"\xe9\"",
+            b";!#$%&'*+-.^_`|~09azAZ=!#$%&'*+-.^_`|~",
+            b"\t;\ta\t=\t\"v\"\t;b",
+        ] {
+            let mut msg = b"3".to_vec();
+            msg.extend_from_slice(ext);
+            msg.extend_from_slice(b"\r\nabc\r\n0\r\n\r\n");
+            for step in [1, 2, 100] {
+                let got = run(&msg, step);
+                assert!(got.is_ok(), "{:?}: {got:?}", String::from_utf8_lossy(ext));
+                assert_eq!(got.unwrap().0, b"abc");
+            }
+        }
+        for ext in [
+            &b" "[..],
+            b" x",
+            b";",
+            b";;a",
+            b";=b",
+            b";a=",
+            b";a=b c",
+            b";a b",
+            b";a=\"unclosed",
+            b";a=\"x\"y",
+            b";a=\"\x01\"",
+            b";a\x80",
+            b";a=b,c",
+            b";a=\"x\" ;",
+            b"\x0b;a",
+            b";a ",
+            b";a=b ",
+            b";a=\"b\" ",
+        ] {
+            let mut msg = b"3".to_vec();
+            msg.extend_from_slice(ext);
+            msg.extend_from_slice(b"\r\nabc\r\n0\r\n\r\n");
+            for step in [1, 100] {
+                assert!(
+                    run(&msg, step).is_err(),
+                    "{:?}",
+                    String::from_utf8_lossy(ext)
+                );
+            }
         }
     }
 
