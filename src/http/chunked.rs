@@ -339,9 +339,7 @@ mod tests {
             b";!#$%&'*+-.^_`|~09azAZ=!#$%&'*+-.^_`|~",
             b"\t;\ta\t=\t\"v\"\t;b",
         ] {
-            let mut msg = b"3".to_vec();
-            msg.extend_from_slice(ext);
-            msg.extend_from_slice(b"\r\nabc\r\n0\r\n\r\n");
+            let msg = [&b"3"[..], ext, b"\r\nabc\r\n0\r\n\r\n"].concat();
             for step in [1, 2, 100] {
                 let got = run(&msg, step);
                 assert!(got.is_ok(), "{:?}: {got:?}", String::from_utf8_lossy(ext));
@@ -368,9 +366,7 @@ mod tests {
             b";a=b ",
             b";a=\"b\" ",
         ] {
-            let mut msg = b"3".to_vec();
-            msg.extend_from_slice(ext);
-            msg.extend_from_slice(b"\r\nabc\r\n0\r\n\r\n");
+            let msg = [&b"3"[..], ext, b"\r\nabc\r\n0\r\n\r\n"].concat();
             for step in [1, 100] {
                 assert!(
                     run(&msg, step).is_err(),

@@ -321,44 +321,37 @@ pub fn writev(fd: impl AsFd, bufs: &[IoSlice<'_>]) -> Result<usize> {
 
 /// Send one buffer. Cheaper in the kernel than a one-slice writev (no iovec to import, no
 /// VFS layer): about 0.3 µs of the 7 a keep-alive request costs.
-#[cfg(target_os = "linux")]
 pub fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
-    let fd = fd.as_fd();
-    traced!(
-        "sendto",
-        ("{}, {}, MSG_NOSIGNAL", fd.as_raw_fd(), buf.len()),
-        rustix::net::send(fd, buf, SendFlags::NOSIGNAL)
-    )
+    send_with(fd.as_fd(), buf, false)
 }
 
-/// Send one buffer (SO_NOSIGPIPE is set on every socket, see the module doc).
-#[cfg(target_os = "macos")]
-pub fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
-    let fd = fd.as_fd();
-    traced!(
-        "sendto",
-        ("{}, {}, 0", fd.as_raw_fd(), buf.len()),
-        rustix::net::send(fd, buf, SendFlags::empty())
-    )
+/// Send bytes that will be followed by more (a header before a sendfile body, or the last
+/// bytes before a close and its FIN), so that the kernel can put them in the same segment as
+/// what follows. macOS has no MSG_MORE (see the module doc): there it is a plain send.
+pub fn send_more(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
+    send_with(fd.as_fd(), buf, true)
 }
 
-/// Send bytes that will be followed by more (a header before a sendfile body), so that the
-/// kernel can put them in the same segment as what follows.
 #[cfg(target_os = "linux")]
-pub fn send_more(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
-    let fd = fd.as_fd();
+fn send_with(fd: super::BorrowedFd<'_>, buf: &[u8], more: bool) -> Result<usize> {
+    let (flags, shown) = if more {
+        (
+            SendFlags::MORE | SendFlags::NOSIGNAL,
+            "MSG_MORE|MSG_NOSIGNAL",
+        )
+    } else {
+        (SendFlags::NOSIGNAL, "MSG_NOSIGNAL")
+    };
     traced!(
         "sendto",
-        ("{}, {}, MSG_MORE|MSG_NOSIGNAL", fd.as_raw_fd(), buf.len()),
-        rustix::net::send(fd, buf, SendFlags::MORE | SendFlags::NOSIGNAL)
+        ("{}, {}, {shown}", fd.as_raw_fd(), buf.len()),
+        rustix::net::send(fd, buf, flags)
     )
 }
 
-/// Send bytes that will be followed by more (a header before a sendfile body). macOS has no
-/// MSG_MORE (see the module doc) and needs no MSG_NOSIGNAL (SO_NOSIGPIPE is set).
+/// No MSG_NOSIGNAL either: SO_NOSIGPIPE is set on every socket.
 #[cfg(target_os = "macos")]
-pub fn send_more(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
-    let fd = fd.as_fd();
+fn send_with(fd: super::BorrowedFd<'_>, buf: &[u8], _more: bool) -> Result<usize> {
     traced!(
         "sendto",
         ("{}, {}, 0", fd.as_raw_fd(), buf.len()),
