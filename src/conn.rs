@@ -174,8 +174,9 @@ pub struct Conn {
     /// The access-log line of the response being sent, waiting for its byte count.
     log: crate::log::Pending,
     /// Its body length when known (None: a CGI body, counted as it goes), the bytes the
-    /// response had to send when the line was begun, and those sent since: a response cut
-    /// short is logged with the body bytes that actually left.
+    /// response had to send when the line was begun (for a CGI body: its head and the chunk
+    /// framing added since, the bytes that are not body), and those sent since: a response
+    /// cut short is logged with the body bytes that actually left.
     log_len: Option<u64>,
     resp_expect: u64,
     resp_sent: u64,
@@ -246,6 +247,9 @@ impl Conn {
     /// The response is ready to go: note what it has to send, so that its log line can say
     /// how much of its body did (`len`: the body length; None: a CGI body, counted as sent).
     fn log_measure(&mut self, len: Option<u64>) {
+        if !self.log.is_open() {
+            return;
+        }
         self.log_len = len;
         self.resp_sent = 0;
         self.resp_expect = (self.out.len() - self.out_pos) as u64
@@ -687,9 +691,7 @@ impl Conn {
                 } else {
                     discard
                 };
-                if self.log.is_open() {
-                    self.log_measure(Some(if head_only { 0 } else { body_len }));
-                }
+                self.log_measure(Some(if head_only { 0 } else { body_len }));
                 self.start_writing(w);
                 true
             }
@@ -1174,7 +1176,7 @@ impl Conn {
                 return None;
             }
             run.sent += data.len() as u64;
-            push_chunk(&mut self.out, data, run.chunked);
+            self.resp_expect += push_chunk(&mut self.out, data, run.chunked);
             return None;
         }
         run.head.extend_from_slice(data);
@@ -1196,7 +1198,7 @@ impl Conn {
                 self.cgi_send_head(w, run, &head);
                 if !rest.is_empty() && !run.head_only {
                     run.sent += rest.len() as u64;
-                    push_chunk(&mut self.out, &rest, run.chunked);
+                    self.resp_expect += push_chunk(&mut self.out, &rest, run.chunked);
                 }
                 None
             }
@@ -1271,7 +1273,9 @@ impl Conn {
             return Next::Close;
         }
         if run.chunked && !run.head_only {
-            self.out.extend_from_slice(b"0\r\n\r\n");
+            const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+            self.out.extend_from_slice(LAST_CHUNK);
+            self.resp_expect += LAST_CHUNK.len() as u64;
         }
         match self.discard {
             Discard::None => {}
@@ -1362,7 +1366,8 @@ fn prepare_out(
 }
 
 /// Append program output for the client: one chunk (RFC 9112 §7.1) or the raw bytes.
-fn push_chunk(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
+fn push_chunk(out: &mut Vec<u8>, data: &[u8], chunked: bool) -> u64 {
+    let before = out.len();
     if chunked {
         crate::http::response::push_hex(out, data.len() as u64);
         out.extend_from_slice(b"\r\n");
@@ -1371,6 +1376,7 @@ fn push_chunk(out: &mut Vec<u8>, data: &[u8], chunked: bool) {
     } else {
         out.extend_from_slice(data);
     }
+    (out.len() - before - data.len()) as u64
 }
 
 /// An unnamed temporary file for a chunked request body on its way to a CGI program.

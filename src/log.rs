@@ -95,6 +95,11 @@ impl WorkerLog {
         self.sink.is_some()
     }
 
+    /// Nothing waits to be handed to the log thread.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty() && self.dropped == 0
+    }
+
     /// Append one Combined Log Format line.
     #[allow(clippy::too_many_arguments)]
     pub fn line(

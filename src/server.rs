@@ -508,8 +508,9 @@ impl EventLoop {
                 crate::handler::cgi::reap();
             }
             // Lines wait for more (a buffer's worth, or 100 ms) unless the worker is about to
-            // sleep with no timer to wake it.
-            let sleeps = self.yielded.is_empty() && self.nothing_to_time();
+            // sleep with no timer to wake it. Lines the log thread cannot take yet keep the
+            // timer running (`nothing_to_time`).
+            let sleeps = self.yielded.is_empty() && self.idle_worker();
             self.w.log.flush((!sleeps).then_some(self.w.now));
             if let Some(out) = &self.w.trace_out {
                 sys::trace::discard();
@@ -522,8 +523,14 @@ impl EventLoop {
     }
 
     /// Nothing waits on a clock: no connection (each has a deadline), no paused listener, no
-    /// child to collect. The timer tick is then not needed.
+    /// child to collect, no log line the log thread could not take yet. The timer tick is
+    /// then not needed.
     fn nothing_to_time(&self) -> bool {
+        self.idle_worker() && self.w.log.is_empty()
+    }
+
+    /// No connection, no paused listener, no child to collect.
+    fn idle_worker(&self) -> bool {
         self.conns.len == 0
             && self.accept_paused_until.is_none()
             && !self.w.shutting_down

@@ -241,10 +241,27 @@ fn a_cgi_answer_logs_its_body_bytes() {
         text.starts_with("HTTP/1.1 200") && text.ends_with("\r\n\r\nhello from cgi\n"),
         "{text:?}"
     );
-    let lines = wait_lines(&log, 1, scaled(Duration::from_secs(5)));
-    assert_eq!(lines.len(), 1, "log: {lines:?}");
+    // HTTP/1.1: the body goes chunked, and the framing is not body.
+    let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /cgi-bin/hello.cgi HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(
+        text.contains("Transfer-Encoding: chunked")
+            && text.ends_with("hello from cgi\n\r\n0\r\n\r\n"),
+        "{text:?}"
+    );
+    let lines = wait_lines(&log, 2, scaled(Duration::from_secs(5)));
+    assert_eq!(lines.len(), 2, "log: {lines:?}");
     assert_eq!(
         take_time(&lines[0]),
         r#"127.0.0.1 - - [T] "GET /cgi-bin/hello.cgi HTTP/1.0" 200 15 "-" "-""#
+    );
+    assert_eq!(
+        take_time(&lines[1]),
+        r#"127.0.0.1 - - [T] "GET /cgi-bin/hello.cgi HTTP/1.1" 200 15 "-" "-""#
     );
 }

@@ -133,15 +133,13 @@ impl ChunkedDecoder {
                     }
                 }
                 State::Ext { at, len } => {
-                    if len >= MAX_EXTENSION_BYTES {
-                        return Err(ChunkError::Malformed("chunk extension too long"));
-                    }
-                    let Some(next) = ext_step(at, b) else {
-                        return Err(ChunkError::Malformed("malformed chunk extension"));
-                    };
-                    self.state = match next {
-                        Some(at) => State::Ext { at, len: len + 1 },
-                        None => State::SizeLf,
+                    self.state = match ext_step(at, b) {
+                        None => return Err(ChunkError::Malformed("malformed chunk extension")),
+                        Some(None) => State::SizeLf,
+                        Some(Some(_)) if len >= MAX_EXTENSION_BYTES => {
+                            return Err(ChunkError::Malformed("chunk extension too long"));
+                        }
+                        Some(Some(at)) => State::Ext { at, len: len + 1 },
                     };
                 }
                 State::SizeLf => {
@@ -382,6 +380,11 @@ mod tests {
         let mut ext = b"1;".to_vec();
         ext.extend(std::iter::repeat_n(b'a', MAX_EXTENSION_BYTES + 1));
         assert!(run(&ext, 100).is_err());
+        // At the limit exactly (`;` and the name count), the line still ends.
+        let mut ext = b"1;".to_vec();
+        ext.extend(std::iter::repeat_n(b'a', MAX_EXTENSION_BYTES - 1));
+        ext.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+        assert!(run(&ext, 100).is_ok());
         let mut trailer = b"0\r\nX: ".to_vec();
         trailer.extend(std::iter::repeat_n(b'a', MAX_TRAILER_BYTES + 1));
         assert!(run(&trailer, 1000).is_err());
