@@ -364,7 +364,7 @@ impl Conn {
                     }
                     let mut sink = [0u8; 4096];
                     loop {
-                        match net::read(&self.fd, &mut sink) {
+                        match net::recv(&self.fd, &mut sink) {
                             Ok(0) => return Next::Close,
                             Ok(n) => {
                                 if self.linger_quick {
@@ -411,7 +411,7 @@ impl Conn {
             self.respond_error(w, 431, None);
             return Fill::Got;
         }
-        match net::read(&self.fd, &mut buf[self.rend..]) {
+        match net::recv(&self.fd, &mut buf[self.rend..]) {
             Ok(0) => Fill::Closed,
             Ok(n) => {
                 self.rend += n;
@@ -1090,7 +1090,7 @@ impl Conn {
                     let buf = self.rbuf.get_or_insert_with(|| w.pool.take_read());
                     self.rstart = 0;
                     self.rend = 0;
-                    match net::read(&self.fd, &mut buf[..]) {
+                    match net::recv(&self.fd, &mut buf[..]) {
                         Ok(0) => return Next::Close,
                         Ok(n) => {
                             self.rend = n;

@@ -852,7 +852,7 @@ fn refuse(fd: &OwnedFd, date: &[u8]) {
     // a reset, and a reset can destroy the 503 before the client has read it.
     let mut sink = [0u8; 4096];
     for _ in 0..8 {
-        match net::read(fd, &mut sink) {
+        match net::recv(fd, &mut sink) {
             Ok(n) if n == sink.len() => {}
             _ => break,
         }

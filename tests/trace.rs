@@ -393,7 +393,8 @@ fn trace_filter_limits_tracing_to_a_prefix() {
         "{traced:?}"
     );
     assert!(
-        traced[0].1.contains(&"read".to_string()) && traced[0].1.contains(&"sendto".to_string())
+        traced[0].1.contains(&"recvfrom".to_string())
+            && traced[0].1.contains(&"sendto".to_string())
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
