@@ -229,26 +229,19 @@ fn a_cgi_answer_logs_its_body_bytes() {
         &["--access-log", log.to_str().unwrap(), "--cgi", "/cgi-bin/"],
     );
     // HTTP/1.0: the body is delimited by the close, so no chunk framing is counted.
-    use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(b"GET /cgi-bin/hello.cgi HTTP/1.0\r\n\r\n")
-        .unwrap();
-    let mut all = Vec::new();
-    c.read_to_end(&mut all).unwrap();
-    let text = String::from_utf8_lossy(&all);
+    let until_close = |raw: &[u8]| {
+        let mut c = s.connect();
+        c.send(raw);
+        String::from_utf8_lossy(&c.read_to_end()).into_owned()
+    };
+    let text = until_close(b"GET /cgi-bin/hello.cgi HTTP/1.0\r\n\r\n");
     assert!(
         text.starts_with("HTTP/1.1 200") && text.ends_with("\r\n\r\nhello from cgi\n"),
         "{text:?}"
     );
     // HTTP/1.1: the body goes chunked, and the framing is not body.
-    let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c.write_all(b"GET /cgi-bin/hello.cgi HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut all = Vec::new();
-    c.read_to_end(&mut all).unwrap();
-    let text = String::from_utf8_lossy(&all);
+    let text =
+        until_close(b"GET /cgi-bin/hello.cgi HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     assert!(
         text.contains("Transfer-Encoding: chunked")
             && text.ends_with("hello from cgi\n\r\n0\r\n\r\n"),
