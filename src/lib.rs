@@ -14,3 +14,4 @@ pub mod http;
 pub mod log;
 pub mod server;
 pub mod sys;
+pub mod worker;

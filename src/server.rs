@@ -14,10 +14,10 @@
 
 use crate::config::{AccessLog, Config};
 use crate::conn::{Conn, Next, Phase};
-use crate::http::date::Clock;
 use crate::log::{self, LogSink, WorkerLog};
 use crate::sys::poll::{Interest, Poller, Ready, Waker};
 use crate::sys::{self, Errno, OwnedFd, fs, net, time};
+use crate::worker::{ConnId, Counter, MAX_SLOTS, Shared, Token, Worker};
 use std::ffi::CString;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,72 +33,9 @@ const EVENTS: usize = 1024;
 const GRACE_MS: u64 = 10_000;
 /// Listen backlog (the kernel caps it at net.core.somaxconn).
 const BACKLOG: i32 = 4096;
-/// Free buffers a worker keeps for reuse; past this they are returned to the allocator.
-const POOL_MAX: usize = 512;
 /// A connection still sending its head after this long may be evicted when the server is
 /// full (a slow-headers attack), after idle keep-alive connections.
 const SLOW_HEAD_EVICT_MS: u64 = 1_000;
-
-const WAKER_TOKEN: u64 = u64::MAX;
-const WATCH_TOKEN: u64 = u64::MAX - 1;
-/// A connection's token is `generation << 32 | idx`; bit 31 marks events from its CGI
-/// program's pipes rather than from its socket.
-const IDX_MASK: u64 = 0x7fff_ffff;
-pub const PIPE_BIT: u64 = 1 << 31;
-const LISTENER_TOKEN: u64 = u64::MAX - 1024;
-
-/// What all workers share.
-pub struct Shared {
-    pub config: Config,
-    root: OwnedFd,
-    pub index: CString,
-    pub site: crate::handler::Site,
-    pub auth: Option<crate::handler::auth::Auth>,
-    listeners: Vec<OwnedFd>,
-    conns: AtomicUsize,
-    shutdown: AtomicBool,
-    /// Per worker: idle connections it holds, and closes other workers asked of it.
-    pub idle: Vec<Counter>,
-    evict: Vec<Counter>,
-    wakers: std::sync::OnceLock<Vec<Arc<Waker>>>,
-}
-
-impl Shared {
-    pub fn root_fd(&self) -> sys::BorrowedFd<'_> {
-        use sys::AsFd;
-        self.root.as_fd()
-    }
-}
-
-/// Buffers kept for reuse, so that steady traffic allocates nothing.
-pub struct Pool {
-    reads: Vec<Box<[u8]>>,
-    writes: Vec<Vec<u8>>,
-}
-
-impl Pool {
-    pub fn take_read(&mut self) -> Box<[u8]> {
-        self.reads
-            .pop()
-            .unwrap_or_else(|| vec![0u8; crate::conn::READ_BUF].into_boxed_slice())
-    }
-    pub fn put_read(&mut self, b: Box<[u8]>) {
-        if self.reads.len() < POOL_MAX {
-            self.reads.push(b);
-        }
-    }
-    pub fn take_write(&mut self) -> Vec<u8> {
-        self.writes
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(crate::conn::WRITE_BUF))
-    }
-    pub fn put_write(&mut self, mut b: Vec<u8>) {
-        if self.writes.len() < POOL_MAX && b.capacity() >= crate::conn::WRITE_BUF {
-            b.clear();
-            self.writes.push(b);
-        }
-    }
-}
 
 /// Open (or create) the file a flag names, for appending; the error names the flag.
 fn open_append(flag: &str, path: &std::path::Path) -> Result<std::fs::File, String> {
@@ -115,47 +52,9 @@ fn open_append(flag: &str, path: &std::path::Path) -> Result<std::fs::File, Stri
         })
 }
 
-/// A per-worker counter on a cache line of its own: each worker writes its own on every
-/// keep-alive request, and packed together they would bounce one line between cores.
+/// A connection table: slots reused, each with a generation so that an event queued for a
+/// closed connection never reaches the one that took its slot.
 #[derive(Default)]
-#[repr(align(64))]
-pub struct Counter(AtomicUsize);
-
-impl std::ops::Deref for Counter {
-    type Target = AtomicUsize;
-    fn deref(&self) -> &AtomicUsize {
-        &self.0
-    }
-}
-
-/// A worker's state that connections use while being driven.
-pub struct Worker {
-    pub shared: Arc<Shared>,
-    pub pool: Pool,
-    pub clock: Clock,
-    pub scratch: Vec<u8>,
-    pub sibling: Vec<u8>,
-    pub name: Vec<u8>,
-    pub auth_cache: std::collections::HashSet<Vec<u8>>,
-    pub cache: crate::handler::cache::FileCache,
-    /// `--trace` output of this worker, waiting for the trace writer.
-    pub trace_pending: Vec<u8>,
-    pub trace_out: Option<sys::trace::TraceOut>,
-    pub log: WorkerLog,
-    /// Monotonic ms at the start of this pass of the loop.
-    pub now: u64,
-    pub header_ms: u64,
-    pub keepalive_ms: u64,
-    pub send_ms: u64,
-    pub cgi_ms: u64,
-    pub shutting_down: bool,
-    pub poller: Poller,
-    /// This worker's index in the shared per-worker tables.
-    pub id: usize,
-}
-
-/// A connection table: slots reused, tokens carrying a generation so that an event queued
-/// for a closed connection never reaches the one that took its slot.
 struct Slab {
     slots: Vec<Option<Conn>>,
     gens: Vec<u32>,
@@ -164,31 +63,36 @@ struct Slab {
 }
 
 impl Slab {
-    fn insert(&mut self, c: Conn) -> u64 {
+    /// Put a connection made for its place in the table; None when the table is full.
+    fn insert(&mut self, make: impl FnOnce(ConnId) -> Conn) -> Option<usize> {
         let idx = match self.free.pop() {
             Some(i) => i as usize,
-            None => {
+            None if self.slots.len() < MAX_SLOTS as usize => {
                 self.slots.push(None);
                 self.gens.push(0);
                 self.slots.len() - 1
             }
+            None => return None,
         };
         self.gens[idx] = self.gens[idx].wrapping_add(1);
-        self.slots[idx] = Some(c);
+        self.slots[idx] = Some(make(self.id(idx)));
         self.len += 1;
-        (u64::from(self.gens[idx]) << 32) | idx as u64
+        Some(idx)
     }
 
-    fn index(&self, token: u64) -> Option<usize> {
-        let idx = (token & IDX_MASK) as usize;
-        let ok = idx < self.slots.len()
-            && u64::from(self.gens[idx]) == token >> 32
-            && self.slots[idx].is_some();
+    /// The slot of a live connection, if `id` still names it.
+    fn index(&self, id: ConnId) -> Option<usize> {
+        let idx = id.slot as usize;
+        let ok =
+            idx < self.slots.len() && self.gens[idx] == id.generation && self.slots[idx].is_some();
         ok.then_some(idx)
     }
 
-    fn token(&self, idx: usize) -> u64 {
-        (u64::from(self.gens[idx]) << 32) | idx as u64
+    fn id(&self, idx: usize) -> ConnId {
+        ConnId {
+            slot: idx as u32,
+            generation: self.gens[idx],
+        }
     }
 
     fn remove(&mut self, idx: usize) -> Option<Conn> {
@@ -205,10 +109,10 @@ struct EventLoop {
     waker: Arc<Waker>,
     conns: Slab,
     ready: Vec<Ready>,
-    yielded: Vec<u64>,
+    yielded: Vec<ConnId>,
     /// The list being worked through while `yielded` collects the next round; the two swap
     /// so that neither is reallocated per round.
-    yielded_spare: Vec<u64>,
+    yielded_spare: Vec<ConnId>,
     reserve: Option<OwnedFd>,
     /// Connections taken by one accept loop, admitted once the loop has ended.
     accepted: Vec<(OwnedFd, Option<SocketAddr>)>,
@@ -372,50 +276,19 @@ impl EventLoop {
         trace_out: &Option<sys::trace::TraceOut>,
     ) -> Result<Self, Errno> {
         let poller = Poller::new(EVENTS)?;
-        poller.add(waker.fd(), WAKER_TOKEN, Interest::Readable)?;
-        for (i, l) in shared.listeners.iter().enumerate() {
-            poller.add(l, LISTENER_TOKEN + i as u64, Interest::Listener)?;
+        let w = Worker::new(id, shared, poller, WorkerLog::new(sink), trace_out.clone());
+        w.watch(waker.fd(), Token::Waker, Interest::Readable)?;
+        for (i, l) in w.shared.listeners.iter().enumerate() {
+            w.watch(l, Token::Listener(i), Interest::Listener)?;
         }
-        let cfg = &shared.config;
-        let ms = |d: std::time::Duration| d.as_millis().max(1) as u64;
-        let now = time::monotonic_ms();
-        let cache = crate::handler::cache::FileCache::new(&cfg.root);
-        if let Some(fd) = cache.watch_fd() {
-            poller.add(fd, WATCH_TOKEN, Interest::Readable)?;
+        if let Some(fd) = w.cache.watch_fd() {
+            w.watch(fd, Token::Watch, Interest::Readable)?;
         }
-        let w = Worker {
-            header_ms: ms(cfg.header_timeout),
-            keepalive_ms: ms(cfg.keepalive_timeout),
-            send_ms: ms(cfg.send_timeout),
-            cgi_ms: ms(cfg.cgi_timeout),
-            shared,
-            pool: Pool {
-                reads: Vec::new(),
-                writes: Vec::new(),
-            },
-            clock: Clock::new(),
-            scratch: Vec::with_capacity(1024),
-            sibling: Vec::with_capacity(1024),
-            name: Vec::with_capacity(1024),
-            auth_cache: std::collections::HashSet::new(),
-            cache,
-            trace_pending: Vec::new(),
-            trace_out: trace_out.clone(),
-            log: WorkerLog::new(sink),
-            now,
-            shutting_down: false,
-            poller,
-            id,
-        };
+        let now = w.now;
         Ok(EventLoop {
             w,
             waker,
-            conns: Slab {
-                slots: Vec::new(),
-                gens: Vec::new(),
-                free: Vec::new(),
-                len: 0,
-            },
+            conns: Slab::default(),
             ready: Vec::with_capacity(EVENTS),
             yielded: Vec::new(),
             yielded_spare: Vec::new(),
@@ -449,14 +322,18 @@ impl EventLoop {
             self.w.clock.update(time::unix_secs());
             // File changes first, so that no request in this batch is answered from a cache
             // entry whose file has already changed.
-            if self.ready.iter().any(|e| e.token == WATCH_TOKEN) {
+            if self
+                .ready
+                .iter()
+                .any(|e| Token::from_raw(e.token) == Token::Watch)
+            {
                 self.w.cache.on_changes();
             }
             for i in 0..self.ready.len() {
                 let ev = self.ready[i];
-                match ev.token {
-                    WATCH_TOKEN => {}
-                    WAKER_TOKEN => {
+                match Token::from_raw(ev.token) {
+                    Token::Watch => {}
+                    Token::Waker => {
                         self.waker.reset();
                         self.begin_shutdown();
                         // Other workers may have asked this one to make room.
@@ -468,14 +345,18 @@ impl EventLoop {
                         }
                     }
                     // New connections after the others (below).
-                    t if t >= LISTENER_TOKEN => {}
-                    t => {
-                        if let Some(idx) = self.conns.index(t) {
-                            if let Some(c) = self.conns.slots[idx].as_mut()
-                                && t & PIPE_BIT == 0
-                            {
+                    Token::Listener(_) => {}
+                    Token::Conn(id) => {
+                        if let Some(idx) = self.conns.index(id) {
+                            if let Some(c) = self.conns.slots[idx].as_mut() {
                                 c.on_event(ev.readable, ev.hangup, ev.closed);
                             }
+                            self.drive(idx);
+                        }
+                    }
+                    // The CGI program's pipes: the connection reads or writes them itself.
+                    Token::Pipe(id) => {
+                        if let Some(idx) = self.conns.index(id) {
                             self.drive(idx);
                         }
                     }
@@ -485,10 +366,9 @@ impl EventLoop {
             // this batch has been read by now, so a full server looking for an idle
             // connection to close does not take it for one.
             for i in 0..self.ready.len() {
-                let t = self.ready[i].token;
-                if (LISTENER_TOKEN..WATCH_TOKEN).contains(&t) {
+                if let Token::Listener(li) = Token::from_raw(self.ready[i].token) {
                     sys::trace::woke();
-                    self.accept((t - LISTENER_TOKEN) as usize);
+                    self.accept(li);
                 }
             }
             if !self.yielded.is_empty() {
@@ -552,7 +432,7 @@ impl EventLoop {
     fn after(&mut self, idx: usize, next: Next) {
         match next {
             Next::Wait => {}
-            Next::Yield => self.yielded.push(self.conns.token(idx)),
+            Next::Yield => self.yielded.push(self.conns.id(idx)),
             Next::Close => self.close(idx),
         }
     }
@@ -560,9 +440,7 @@ impl EventLoop {
     fn close(&mut self, idx: usize) {
         if let Some(mut c) = self.conns.remove(idx) {
             // A response cut short is logged now, with what it sent.
-            c.log_end(&mut self.w);
-            c.set_idle(&self.w, false);
-            c.release_buffers(&mut self.w);
+            c.on_close(&mut self.w);
             self.w.shared.conns.fetch_sub(1, Ordering::Relaxed);
             // Dropping `c` closes the socket, which also removes it from epoll.
         }
@@ -577,10 +455,7 @@ impl EventLoop {
             self.accept_paused_until = None;
             if !self.w.shutting_down {
                 for (i, l) in self.w.shared.listeners.iter().enumerate() {
-                    let _ = self
-                        .w
-                        .poller
-                        .add(l, LISTENER_TOKEN + i as u64, Interest::Listener);
+                    let _ = self.w.watch(l, Token::Listener(i), Interest::Listener);
                 }
             }
         }
@@ -588,7 +463,7 @@ impl EventLoop {
             let Some(c) = self.conns.slots[idx].as_mut() else {
                 continue;
             };
-            if c.deadline <= now {
+            if c.deadline() <= now {
                 let next = guarded(c, &mut self.w, Conn::on_timeout);
                 self.after(idx, next);
             }
@@ -671,17 +546,15 @@ impl EventLoop {
             refuse(&fd, &self.w.clock.imf);
             return None;
         }
+        let (now, header_ms) = (self.w.now, self.w.header_ms);
+        let idx = self
+            .conns
+            .insert(|id| Conn::new(id, fd, peer, now, header_ms))?;
         self.w.shared.conns.fetch_add(1, Ordering::Relaxed);
-        let conn = Conn::new(fd, peer, self.w.now, self.w.header_ms);
-        let token = self.conns.insert(conn);
-        let idx = (token & IDX_MASK) as usize;
-        // A new connection is idle until its first request arrives (it may never send one).
-        self.conns.slots[idx]
-            .as_mut()
-            .expect("just inserted")
-            .set_idle(&self.w, true);
+        let id = self.conns.id(idx);
         let conn = self.conns.slots[idx].as_mut().expect("just inserted");
-        conn.token = token;
+        // A new connection is idle until its first request arrives (it may never send one).
+        conn.session.set_idle(&self.w, true);
         // Clients send the request right after connecting, and it has often arrived by the
         // time accept returns: try it now. A connection answered and closed at once (one
         // request with `Connection: close`) then never costs an epoll_ctl; one that stays is
@@ -697,8 +570,7 @@ impl EventLoop {
         }
         if self
             .w
-            .poller
-            .add(&conn.fd, token, Interest::Stream)
+            .watch(conn.transport.socket(), Token::Conn(id), Interest::Stream)
             .is_err()
         {
             self.close(idx);
@@ -769,10 +641,10 @@ impl EventLoop {
             let Some(c) = slot else { continue };
             let rank = if let Some(t) = idle_since(c, now) {
                 (0, t)
-            } else if c.phase == Phase::Reading
-                && c.deadline.saturating_sub(self.w.header_ms) + SLOW_HEAD_EVICT_MS <= now
+            } else if c.session.phase() == Phase::Reading
+                && c.deadline().saturating_sub(self.w.header_ms) + SLOW_HEAD_EVICT_MS <= now
             {
-                (1, c.deadline)
+                (1, c.deadline())
             } else {
                 continue;
             };
@@ -816,8 +688,9 @@ impl EventLoop {
 /// having sent a byte for `SLOW_HEAD_EVICT_MS`. A client that connected a moment ago is about
 /// to send its request (often it is already on the way), so it is not taken for idle.
 fn idle_since(c: &Conn, now: u64) -> Option<u64> {
-    let settled = c.served || c.idle_since + SLOW_HEAD_EVICT_MS <= now;
-    (c.is_idle() && c.idle_since < now && settled).then_some(c.idle_since)
+    let since = c.session.idle_since;
+    let settled = c.session.served || since + SLOW_HEAD_EVICT_MS <= now;
+    (c.is_idle() && since < now && settled).then_some(since)
 }
 
 /// Run `f` on one connection, catching a panic: one connection's bug must not take its
@@ -858,7 +731,6 @@ fn refuse(fd: &OwnedFd, date: &[u8]) {
         }
     }
     let mut out = Vec::with_capacity(256);
-    crate::http::response::start(&mut out, 503, date);
-    out.extend_from_slice(b"Retry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    crate::http::response::overloaded(&mut out, date);
     let _ = net::send(fd, &out);
 }

@@ -1,6 +1,9 @@
 //! CGI/1.1 (RFC 3875): finding the program, building its environment from nothing, starting
-//! it, and reading its response header block. The connection (`conn.rs`) drives the
-//! program's pipes from the same event loop as sockets, with backpressure both ways.
+//! it, and its pipes: request body into its stdin (`feed`), its stderr to the error log
+//! (`pump_stderr`), its output read and its header block turned into the client's response
+//! head (`read_output`, `answer_head`; the header rules are `http::cgi`'s). The HTTP session
+//! decides when to call these, from the same event loop as sockets, with backpressure both
+//! ways; it frames the body (chunks) and never touches the pipes itself.
 //!
 //! A program runs in its own process group, so a timeout or a vanished client kills it and
 //! everything it started. Its descriptors are only the three pipes (every descriptor the
@@ -8,6 +11,7 @@
 //! killed and reaped; one that outlives its output is reaped by the worker's timer.
 
 use super::{Ctx, Reply};
+use crate::http::cgi::{self as cgi_rules, CgiHead};
 use crate::http::parse::{Framing, Method, Request, Version};
 use crate::http::target;
 use crate::sys::{Errno, OwnedFd, fs};
@@ -19,8 +23,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Largest CGI response header block.
-pub const MAX_CGI_HEAD: usize = 16 * 1024;
 /// Local redirects followed for one request.
 pub const MAX_LOCAL_REDIRECTS: u8 = 5;
 
@@ -392,123 +394,157 @@ fn environment(
     env
 }
 
-/// A parsed CGI response header block (RFC 3875 §6.2-§6.3).
-#[derive(Debug, PartialEq, Eq)]
-pub struct CgiHead {
-    pub status: u16,
-    /// The reason phrase given with Status, if any.
-    pub reason: Vec<u8>,
-    pub location: Option<Vec<u8>>,
-    pub content_type: Option<Vec<u8>>,
-    /// Other header fields, passed to the client.
-    pub other: Vec<(Vec<u8>, Vec<u8>)>,
+/// What offering request-body bytes to the program gave.
+pub enum Feed {
+    /// It took this many bytes.
+    Took(usize),
+    /// Its stdin pipe is full: wait for it to read.
+    Full,
+    /// It will not read its input (it closed stdin, or never had one).
+    Refused,
 }
 
-/// Find the end of the header block (a blank line, LF or CRLF) and parse it. `Ok(None)`:
-/// more bytes needed. Err: malformed (502).
-pub fn parse_head(buf: &[u8]) -> Result<Option<(CgiHead, usize)>, &'static str> {
-    let mut pos = 0;
-    let mut head = CgiHead {
-        status: 0,
-        reason: Vec::new(),
-        location: None,
-        content_type: None,
-        other: Vec::new(),
-    };
-    loop {
-        let Some(nl) = buf[pos..].iter().position(|&b| b == b'\n') else {
-            return if buf.len() > MAX_CGI_HEAD {
-                Err("header block too large")
-            } else {
-                Ok(None)
-            };
+/// What reading the program's output gave.
+pub enum Output {
+    /// Nothing to read now.
+    Blocked,
+    /// Body bytes, in the buffer given.
+    Body(usize),
+    /// Header bytes, taken; the block is not complete yet.
+    HeadPartial,
+    /// The header block is complete: the client's response head follows from it, and the
+    /// bytes after it are the start of the body.
+    Head(CgiHead, Vec<u8>),
+    /// The program asked for a local redirect (RFC 3875 §6.2.2) to this path.
+    Redirect(Vec<u8>),
+    /// The program closed its output after a complete header block.
+    End,
+    /// The program failed before its header block was complete (502).
+    Failed(&'static str),
+}
+
+impl Run {
+    /// The program's pipes, to be watched by the worker's poller.
+    pub fn pipes(&self) -> impl Iterator<Item = &OwnedFd> {
+        [&self.stdin, &self.stdout, &self.stderr]
+            .into_iter()
+            .flatten()
+    }
+
+    /// The program still takes request-body bytes.
+    pub fn wants_body(&self) -> bool {
+        self.stdin.is_some()
+    }
+
+    /// Offer request-body bytes to the program's stdin.
+    pub fn feed(&mut self, data: &[u8]) -> Feed {
+        let Some(stdin) = &self.stdin else {
+            return Feed::Refused;
         };
-        let mut line = &buf[pos..pos + nl];
-        pos += nl + 1;
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
-        }
-        if line.is_empty() {
-            break;
-        }
-        if pos > MAX_CGI_HEAD {
-            return Err("header block too large");
-        }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or("header line without a colon")?;
-        let name = &line[..colon];
-        if name.is_empty() || !name.iter().all(|&b| crate::http::parse::is_tchar(b)) {
-            return Err("invalid header name");
-        }
-        let value = crate::http::parse::trim_ows(&line[colon + 1..]);
-        if !value.iter().all(|&b| crate::http::parse::is_field_byte(b)) {
-            return Err("control byte in a header value");
-        }
-        if name.eq_ignore_ascii_case(b"status") {
-            let code = value
-                .get(..3)
-                .and_then(|c| std::str::from_utf8(c).ok())
-                .and_then(|c| c.parse::<u16>().ok());
-            match code {
-                Some(c) if (100..600).contains(&c) && value.get(3).is_none_or(|&b| b == b' ') => {
-                    head.status = c;
-                    head.reason =
-                        crate::http::parse::trim_ows(value.get(4..).unwrap_or(b"")).to_vec();
-                }
-                _ => return Err("invalid Status"),
+        match fs::write(stdin, data) {
+            Ok(n) => Feed::Took(n),
+            Err(Errno::AGAIN | Errno::INTR) => Feed::Full,
+            Err(_) => {
+                self.stdin = None;
+                Feed::Refused
             }
-        } else if name.eq_ignore_ascii_case(b"location") {
-            head.location = Some(value.to_vec());
-        } else if name.eq_ignore_ascii_case(b"content-type") {
-            head.content_type = Some(value.to_vec());
-        } else if crate::http::response::server_sets(name)
-            || name.eq_ignore_ascii_case(b"keep-alive")
-        {
-            // Framing and hop-by-hop fields are the server's to set.
-        } else {
-            head.other.push((name.to_vec(), value.to_vec()));
         }
     }
-    if head.location.is_none() && head.content_type.is_none() && head.status == 0 {
-        return Err("no Content-Type, Location or Status");
+
+    /// The whole body has been given: the program sees the end of its input.
+    pub fn end_body(&mut self) {
+        self.stdin = None;
     }
-    Ok(Some((head, pos)))
-}
 
-/// Whether the response is a local redirect (RFC 3875 §6.2.2): a Location path and nothing else.
-pub fn local_redirect(h: &CgiHead) -> Option<&[u8]> {
-    let loc = h.location.as_deref()?;
-    (loc.first() == Some(&b'/') && h.status == 0 && h.content_type.is_none() && h.other.is_empty())
-        .then_some(loc)
-}
+    /// Copy what the program wrote to stderr to the error log. True if there was any.
+    pub fn pump_stderr(&mut self) -> bool {
+        let Some(err) = &self.stderr else {
+            return false;
+        };
+        let mut tmp = [0u8; 4096];
+        match crate::sys::net::read(err, &mut tmp) {
+            Ok(0) => {
+                self.stderr = None;
+                self.log_stderr(b"", true);
+                false
+            }
+            Ok(n) => {
+                self.log_stderr(&tmp[..n], false);
+                true
+            }
+            Err(Errno::AGAIN | Errno::INTR) => false,
+            Err(_) => {
+                self.stderr = None;
+                false
+            }
+        }
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Read what the program wrote to stdout: first its header block (gathered here until
+    /// complete and then parsed by `http::cgi`), then body bytes into `buf`.
+    pub fn read_output(&mut self, buf: &mut [u8]) -> Output {
+        let Some(out) = &self.stdout else {
+            return Output::End;
+        };
+        let n = match crate::sys::net::read(out, buf) {
+            Ok(0) => {
+                self.stdout = None;
+                if self.head_sent {
+                    return Output::End;
+                }
+                return Output::Failed(if self.head.is_empty() {
+                    "exited without output"
+                } else {
+                    "incomplete header block"
+                });
+            }
+            Ok(n) => n,
+            Err(Errno::AGAIN | Errno::INTR) => return Output::Blocked,
+            Err(_) => return Output::Failed("cannot read its output"),
+        };
+        if self.head_sent {
+            return Output::Body(n);
+        }
+        self.head.extend_from_slice(&buf[..n]);
+        match cgi_rules::parse_head(&self.head) {
+            Ok(None) => Output::HeadPartial,
+            Err(why) => Output::Failed(why),
+            Ok(Some((head, n))) => {
+                let rest = self.head.split_off(n);
+                match cgi_rules::local_redirect(&head) {
+                    Some(loc) => Output::Redirect(loc.to_vec()),
+                    None => Output::Head(head, rest),
+                }
+            }
+        }
+    }
 
-    #[test]
-    fn rfc3875_6_header_blocks() {
-        let (h, n) = parse_head(b"Content-Type: text/plain\nX-A: 1\n\nbody")
-            .unwrap()
-            .unwrap();
-        assert_eq!(&b"Content-Type: text/plain\nX-A: 1\n\nbody"[n..], b"body");
-        assert_eq!(h.status, 0);
-        assert_eq!(h.other, vec![(b"X-A".to_vec(), b"1".to_vec())]);
-        let (h, _) = parse_head(b"Status: 418 I'm a teapot\r\nContent-Type: text/plain\r\n\r\n")
-            .unwrap()
-            .unwrap();
-        assert_eq!(h.status, 418);
-        assert_eq!(parse_head(b"Content-Type: text/plain\r\n"), Ok(None));
-        assert!(parse_head(b"this is not a header line\n\n").is_err());
-        assert!(parse_head(b"Status: abc\n\n").is_err());
-        assert!(parse_head(b"X-Only: 1\n\n").is_err());
-        let (h, _) = parse_head(b"Location: /hello.txt\r\n\r\n")
-            .unwrap()
-            .unwrap();
-        assert_eq!(local_redirect(&h), Some(&b"/hello.txt"[..]));
-        let (h, _) = parse_head(b"Location: http://x/\r\n\r\n").unwrap().unwrap();
-        assert_eq!(local_redirect(&h), None);
+    /// Write the client's response head from the program's header block (RFC 3875 §6.3):
+    /// its status and reason, Content-Type, Location, and the other fields it may set;
+    /// `chunked`: the body that follows is chunk-encoded. Returns the status.
+    pub fn answer_head(&mut self, head: &CgiHead, r: &mut Reply, chunked: bool) -> u16 {
+        let status = cgi_rules::status_of(head);
+        if head.status != 0 && !head.reason.is_empty() {
+            r.start_with_reason(status, &head.reason);
+        } else {
+            r.start(status);
+        }
+        if let Some(ct) = &head.content_type {
+            r.header("Content-Type", ct);
+        }
+        if let Some(loc) = &head.location {
+            r.header("Location", loc);
+        }
+        for (n, v) in &head.other {
+            r.header(&String::from_utf8_lossy(n), v);
+        }
+        let bodiless = self.head_only || crate::http::response::bodiless(status);
+        if chunked && !bodiless {
+            r.header("Transfer-Encoding", b"chunked");
+        }
+        r.finish_head();
+        self.head_sent = true;
+        self.head_only = bodiless;
+        status
     }
 }

@@ -10,6 +10,8 @@ pub mod mime;
 pub mod static_file;
 pub mod upload;
 
+pub use upload::Begun as Answer;
+
 use crate::config::Config;
 use crate::http::response;
 use crate::sys::{BorrowedFd, OwnedFd};

@@ -15,6 +15,20 @@ const MAX_SIZE_DIGITS: usize = 32;
 /// Largest trailer section; trailers are read and dropped.
 const MAX_TRAILER_BYTES: usize = 16 * 1024;
 
+/// The last chunk of a chunked response, with no trailer (RFC 9112 §7.1).
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Append `data` to `out` as one chunk of a chunked response (RFC 9112 §7.1): its size in
+/// hex, CRLF, the data, CRLF. Returns the framing bytes added (not counting `data`).
+pub fn push_chunk(out: &mut Vec<u8>, data: &[u8]) -> u64 {
+    let before = out.len();
+    crate::http::response::push_hex(out, data.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    (out.len() - before - data.len()) as u64
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChunkError {
     /// The framing is malformed or over a limit: answer 400 and close.

@@ -2,10 +2,11 @@
 //!
 //! Everything here is a pure function over bytes: the request parser, the chunked-body
 //! decoder, the request-target and path rules, and the response-head writer. The connection
-//! (`conn.rs`) feeds these bytes from sockets; the handlers decide what to answer. Keeping the
+//! (`conn/`) feeds these bytes from sockets; the handlers decide what to answer. Keeping the
 //! protocol apart means one RFC section maps to one place in the code and every rule can be
 //! tested and fuzzed without a socket.
 
+pub mod cgi;
 pub mod chunked;
 pub mod conditional;
 pub mod date;

@@ -126,6 +126,24 @@ pub fn finish(out: &mut Vec<u8>, close: bool, keep_alive_10: bool) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// The interim response that asks a client waiting under `Expect: 100-continue` to send its
+/// body (RFC 9110 §10.1.1, §15.2.1).
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Whether a response with this status carries no body whatever its headers say: 1xx, 204
+/// and 304 (RFC 9110 §6.4.1). Such a response has no framing (no chunked coding either).
+pub fn bodiless(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
+}
+
+/// The whole answer to a connection the server has no room for (RFC 9110 §15.6.4): 503 with
+/// Retry-After, no body, and the close that follows.
+pub fn overloaded(out: &mut Vec<u8>, date: &[u8]) {
+    start(out, 503, date);
+    out.extend_from_slice(b"Retry-After: 1\r\nContent-Length: 0\r\n");
+    finish(out, true, false);
+}
+
 const PAGE_A: &str = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>";
 const PAGE_B: &str = "</title></head>\n<body><h1>";
 const PAGE_C: &str = "</h1><hr><p>barehttpd</p></body></html>\n";

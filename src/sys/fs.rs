@@ -463,3 +463,27 @@ pub fn unlink_in(dir: impl AsFd, name: &CStr, is_dir: bool) -> Result<()> {
     };
     rustix::fs::unlinkat(dir, name, flags)
 }
+
+/// Write all of `buf` (retrying short writes and EINTR).
+pub fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<()> {
+    let fd = fd.as_fd();
+    while !buf.is_empty() {
+        match write(fd, buf) {
+            Ok(0) => return Err(rustix::io::Errno::IO),
+            Ok(n) => buf = &buf[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Go back to the start of a file (`lseek(fd, 0, SEEK_SET)`).
+pub fn rewind(fd: impl AsFd) -> Result<()> {
+    let fd = fd.as_fd();
+    traced!(
+        "lseek",
+        ("{}, 0, SEEK_SET", fd.as_raw_fd()),
+        rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(0)).map(|_| ())
+    )
+}

@@ -523,3 +523,31 @@ mod tests {
         }
     }
 }
+
+/// Whether a write that took fewer bytes than offered means the socket's send queue is full,
+/// so that trying again at once would only answer EAGAIN. On Linux it does for TCP (past
+/// TCP_NOTSENT_LOWAT as well) and Unix stream sockets, and a writable edge follows when room
+/// frees. Darwin's sendfile also returns short when a signal interrupts it, with room left
+/// and no new edge to come: there the write is tried again.
+#[cfg(target_os = "linux")]
+pub const SHORT_WRITE_MEANS_FULL: bool = true;
+#[cfg(target_os = "macos")]
+pub const SHORT_WRITE_MEANS_FULL: bool = false;
+
+/// A connected pair of non-blocking, close-on-exec Unix stream sockets: a client and a
+/// server end for tests of the connection layers, with no listener and no port.
+pub fn socketpair_stream() -> Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{SocketFlags, socketpair};
+    let (a, b) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    for fd in [&a, &b] {
+        rustix::io::ioctl_fionbio(fd, true)?;
+        #[cfg(target_os = "macos")]
+        let _ = sockopt::set_socket_nosigpipe(fd, true);
+    }
+    Ok((OwnedFd::new(a), OwnedFd::new(b)))
+}

@@ -1,0 +1,793 @@
+//! The HTTP/1.1 session: turns the transport's bytes into requests and the handlers'
+//! replies into bytes, one exchange after another on the same connection (RFC 9112).
+//!
+//! It owns the framing: finding and parsing each head (rules from `http::parse`), decoding
+//! the request body and handing it to its sink, writing response heads (`handler::Reply`)
+//! and chunk-encoding streamed bodies, keep-alive and pipelining, `100 Continue`, the
+//! lingering close, the deadlines of each phase, and the access-log line and `--trace`
+//! block of each response. It does not touch the socket (`transport`), decide what to
+//! answer (`handler`), or know about other connections (`server`).
+//!
+//! A session is in one phase at a time:
+//! - `Reading`: waiting for a request head, or for the body of one being received (into an
+//!   upload, a spool file for a CGI program, or dropped). Bytes of a body nobody needs are
+//!   read and dropped first, so a request pipelined after them stays in sync and a request
+//!   hidden in a body is never run.
+//! - `Writing`: a response is going out. Nothing more is read meanwhile, so a client that
+//!   pipelines without reading fills its own socket buffers, not the server's memory.
+//! - `Streaming`: a CGI program is answering (`exchange.rs`): the request body goes to its
+//!   stdin, its output to the client, each as fast as the other side takes it.
+//! - `Lingering`: the response said `Connection: close`; what the client still sends is read
+//!   and dropped for a moment, so that the close does not become a reset.
+//!
+//! HTTP/2 will be a second session beside this one (`conn/http2/`), on the same transport
+//! and the same handlers; `Conn` picks one per connection (by ALPN, or the h2c preface).
+
+mod exchange;
+
+use super::transport::{Fill, Flushed, Linger, Queue, Transport};
+use crate::handler::upload::Upload;
+use crate::handler::{self, Answer, Reply, cgi};
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Request, Version};
+use crate::http::response;
+use crate::sys::trace;
+use crate::worker::{ConnId, Worker};
+use std::net::SocketAddr;
+
+/// Request bodies the server does not need are read and dropped up to this size; past it the
+/// connection closes after the response (reading megabytes to keep a connection is a loss).
+const MAX_DISCARD: u64 = 64 * 1024;
+/// How long a closing connection keeps reading what the client still sends.
+const LINGER_MS: u64 = 2_000;
+/// Bytes one connection may write in one turn of the event loop before others get theirs.
+const WRITE_BUDGET: usize = 1 << 20;
+/// After a short sendfile, how soon to look again whether the file ended early
+/// (`Transport::unsure`). The worker's timer ticks every 250 ms, so this is when the next
+/// tick comes.
+const RECHECK_MS: u64 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Reading,
+    Writing,
+    Streaming,
+    Lingering,
+}
+
+/// What the event loop should do with the connection after driving it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Wait for the next readiness event.
+    Wait,
+    /// Ready to do more, but its turn is over: drive it again after the others.
+    Yield,
+    Close,
+}
+
+/// The request body still to come, as its framing says.
+enum Remaining {
+    None,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+impl Remaining {
+    /// The whole body a request's framing announces.
+    fn whole(framing: Framing) -> Remaining {
+        match framing {
+            Framing::None => Remaining::None,
+            Framing::Length(n) => Remaining::Length(n),
+            Framing::Chunked => Remaining::Chunked(ChunkedDecoder::new()),
+        }
+    }
+}
+
+/// Where the body bytes of the current request go.
+enum Sink {
+    /// Nowhere: read and dropped.
+    Drop,
+    /// A PUT's temporary file; the answer comes when the body is complete.
+    Upload(Box<Upload>),
+    /// A chunked body for a CGI program, spooled to an unnamed file first (the program is
+    /// told CONTENT_LENGTH); the head is parsed again when the body is complete.
+    Spool(Vec<u8>, std::fs::File),
+}
+
+pub struct Http1 {
+    /// The connection's place in its worker (for its CGI pipes' token).
+    id: ConnId,
+    phase: Phase,
+    /// Monotonic ms at which the current phase times out (or, while writing, a short
+    /// sendfile is looked at again).
+    pub deadline: u64,
+    /// While writing: when the send timeout passes unless a write makes progress.
+    send_by: u64,
+    /// Monotonic ms since which the connection has been idle between requests.
+    pub idle_since: u64,
+    /// Bytes of the transport's buffer already searched for the end of the head.
+    scanned: usize,
+    remaining: Remaining,
+    sink: Sink,
+    /// The CGI program answering the current request (`Streaming`).
+    cgi: Option<Box<cgi::Run>>,
+    /// Local redirects followed for the current request.
+    redirects: u8,
+    /// The connection closes after the response in progress.
+    close_after: bool,
+    /// The response to come is for an HTTP/1.0 keep-alive client.
+    ka10: bool,
+    /// The request being answered said it is the client's last (`Connection: close`, or
+    /// HTTP/1.0 without keep-alive).
+    client_done: bool,
+    /// Lingering without having shut the write side (see `Transport::linger`).
+    linger_quick: bool,
+    /// At least one response has gone out on this connection.
+    pub served: bool,
+    /// Counted in the worker's idle connections (for eviction across workers).
+    idle_counted: bool,
+    peer: Option<SocketAddr>,
+    /// The access-log line of the response being sent, waiting for its byte count: its
+    /// body length when known (None: a streamed body, counted as it goes), the bytes the
+    /// response had to send when the line was begun (for a stream: its head and the chunk
+    /// framing added since, the bytes that are not body), and those sent since. A response
+    /// cut short is logged with the body bytes that actually left.
+    log: crate::log::Pending,
+    log_len: Option<u64>,
+    resp_expect: u64,
+    resp_sent: u64,
+    /// `--trace`: the calls made for this connection since its last response, and the
+    /// request line and status of the response in progress (when it is to be shown).
+    trace: trace::Log,
+    trace_req: Option<(Vec<u8>, u16)>,
+}
+
+impl Http1 {
+    pub fn new(id: ConnId, peer: Option<SocketAddr>, now: u64, header_ms: u64) -> Http1 {
+        Http1 {
+            id,
+            phase: Phase::Reading,
+            deadline: now + header_ms,
+            send_by: 0,
+            idle_since: now,
+            scanned: 0,
+            remaining: Remaining::None,
+            sink: Sink::Drop,
+            cgi: None,
+            redirects: 0,
+            close_after: false,
+            ka10: false,
+            client_done: false,
+            linger_quick: false,
+            served: false,
+            idle_counted: false,
+            peer,
+            log: crate::log::Pending::default(),
+            log_len: None,
+            resp_expect: 0,
+            resp_sent: 0,
+            trace: trace::Log::default(),
+            trace_req: None,
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Idle between requests: nothing buffered, nothing to send, nothing to receive.
+    pub fn is_idle(&self, t: &Transport) -> bool {
+        self.phase == Phase::Reading
+            && !t.has_buffered()
+            && matches!(self.remaining, Remaining::None)
+    }
+
+    /// The response being sent is the last, and the client said so: nothing buffered and
+    /// nothing left to receive, so what follows it can only be the client's own close, if it
+    /// keeps its word (RFC 9112 §9.6: no request after `close`). The socket then closes as
+    /// soon as the response is out, without another read when the last one found it drained,
+    /// and the response goes with MSG_MORE so that the close's FIN leaves in its last segment:
+    /// one packet fewer each way. Server CPU per such connection: about a third less.
+    fn ends_quietly(&self, t: &Transport) -> bool {
+        self.close_after
+            && self.client_done
+            && !t.has_buffered()
+            && matches!(self.remaining, Remaining::None)
+            && !matches!(self.sink, Sink::Upload(_))
+    }
+
+    /// Do all the work the connection can do now.
+    pub fn drive(&mut self, t: &mut Transport, w: &mut Worker) -> Next {
+        let mut budget = WRITE_BUDGET;
+        loop {
+            match self.phase {
+                Phase::Writing => {
+                    let fin = self.ends_quietly(t);
+                    let res = t.flush(&mut budget, fin);
+                    if t.take_progress() {
+                        self.send_by = w.now + w.send_ms;
+                    }
+                    self.deadline = self.send_by;
+                    self.resp_sent += t.take_sent();
+                    match res {
+                        Ok(Flushed::Done) => self.response_done(t, w),
+                        Ok(Flushed::Budget) => return Next::Yield,
+                        Ok(Flushed::Blocked) => {
+                            if t.unsure() {
+                                self.deadline = self.send_by.min(w.now + RECHECK_MS);
+                            }
+                            return Next::Wait;
+                        }
+                        Err(_) => return Next::Close,
+                    }
+                }
+                Phase::Reading => {
+                    if self.receive_body(t, w).is_err() {
+                        return Next::Close;
+                    }
+                    if self.phase != Phase::Reading {
+                        continue;
+                    }
+                    if matches!(self.remaining, Remaining::None)
+                        && t.has_buffered()
+                        && self.try_request(t, w)
+                    {
+                        continue;
+                    }
+                    if self.phase != Phase::Reading {
+                        continue;
+                    }
+                    if !t.read_ready() {
+                        return Next::Wait;
+                    }
+                    let was_empty = !t.has_buffered();
+                    if was_empty {
+                        self.scanned = 0;
+                    }
+                    match t.fill(&mut w.pool) {
+                        Fill::Got => {
+                            if was_empty && t.has_buffered() {
+                                self.set_idle(w, false);
+                                if matches!(self.remaining, Remaining::None) {
+                                    // The head deadline runs from the first byte of the request.
+                                    self.deadline = w.now + w.header_ms;
+                                }
+                            }
+                        }
+                        Fill::Blocked => {
+                            if was_empty {
+                                // Nothing came (a client that connected and has not spoken
+                                // yet): a connection waiting for its request holds no buffer.
+                                t.release_buffers(&mut w.pool);
+                            }
+                            return Next::Wait;
+                        }
+                        Fill::Closed => return Next::Close,
+                        // Cannot happen while heads are bounded by MAX_HEAD < READ_BUF.
+                        Fill::Full => self.respond_error(t, w, 431, None),
+                    }
+                }
+                Phase::Streaming => {
+                    let Some(mut run) = self.cgi.take() else {
+                        return Next::Close;
+                    };
+                    let next = self.drive_program(t, w, &mut run, &mut budget);
+                    if self.phase == Phase::Streaming {
+                        self.cgi = Some(run);
+                        return next;
+                    }
+                    // Done: dropping `run` reaps (or kills) the program.
+                    if next == Next::Close {
+                        return next;
+                    }
+                }
+                Phase::Lingering => {
+                    return match t.linger(&mut self.linger_quick) {
+                        Linger::Wait => Next::Wait,
+                        Linger::Close => Next::Close,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Take request-body bytes that are in the buffer: into the sink. When an upload's or
+    /// a spool's body is complete, go on with its request. Err: close now.
+    fn receive_body(&mut self, t: &mut Transport, w: &mut Worker) -> Result<(), ()> {
+        if !t.has_buffered() || matches!(self.remaining, Remaining::None) {
+            return Ok(());
+        }
+        let mut failed = None;
+        match &mut self.remaining {
+            Remaining::None => {}
+            Remaining::Length(left) => {
+                let data = t.buffered();
+                let n = (*left).min(data.len() as u64) as usize;
+                if let Sink::Upload(up) = &mut self.sink
+                    && let Err(status) = up.write(&data[..n])
+                {
+                    failed = Some(status);
+                }
+                *left -= n as u64;
+                t.consume(n);
+                if *left == 0 {
+                    self.remaining = Remaining::None;
+                }
+            }
+            Remaining::Chunked(dec) => {
+                while t.has_buffered() && !dec.is_done() && failed.is_none() {
+                    let data = t.buffered();
+                    let (n, piece) = match dec.decode(data) {
+                        Ok(v) => v,
+                        Err(_) if !matches!(self.sink, Sink::Drop) => {
+                            failed = Some(400);
+                            break;
+                        }
+                        Err(_) => return Err(()),
+                    };
+                    if let Some(range) = piece {
+                        let piece = &data[range];
+                        match &mut self.sink {
+                            Sink::Drop => {}
+                            Sink::Upload(up) => {
+                                if let Err(status) = up.write(piece) {
+                                    failed = Some(status);
+                                }
+                            }
+                            Sink::Spool(_, file) => {
+                                if dec.total > w.shared.config.max_body {
+                                    failed = Some(413);
+                                } else if crate::sys::fs::write_all(&*file, piece).is_err() {
+                                    failed = Some(500);
+                                }
+                            }
+                        }
+                    }
+                    t.consume(n);
+                    if n == 0 {
+                        break;
+                    }
+                }
+                if matches!(self.sink, Sink::Drop) && dec.total > MAX_DISCARD {
+                    // Too much to drop: stop reading requests, let the answer already sent
+                    // arrive (no reset), and close.
+                    self.remaining = Remaining::None;
+                    t.discard_buffered();
+                    if self.phase == Phase::Reading {
+                        t.shutdown_write();
+                        self.phase = Phase::Lingering;
+                        self.deadline = w.now + LINGER_MS;
+                    } else {
+                        self.close_after = true;
+                    }
+                    return Ok(());
+                }
+                if dec.is_done() {
+                    self.remaining = Remaining::None;
+                }
+            }
+        }
+        self.scanned = 0;
+        if let Some(status) = failed {
+            let line = match std::mem::replace(&mut self.sink, Sink::Drop) {
+                Sink::Upload(up) => Some(up.line.clone()),
+                _ => None,
+            };
+            self.respond_error(t, w, status, line.as_deref());
+            return Ok(());
+        }
+        if matches!(self.sink, Sink::Drop) {
+            return Ok(());
+        }
+        // Progress on the body moves the deadline (a stalled body still times out).
+        self.deadline = w.now + w.header_ms;
+        if matches!(self.remaining, Remaining::None) {
+            match std::mem::replace(&mut self.sink, Sink::Drop) {
+                Sink::Upload(up) => self.finish_upload(t, w, *up),
+                Sink::Spool(head, file) => self.start_spooled_program(t, w, head, file),
+                Sink::Drop => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole PUT body is in: commit the file and answer.
+    fn finish_upload(&mut self, t: &mut Transport, w: &mut Worker, up: Upload) {
+        let (line, agent, received) = (up.line.clone(), up.agent.clone(), up.received);
+        let (out, body) = t.new_response(&mut w.pool);
+        let site = &w.shared.site;
+        let mut reply = Reply::new(
+            out,
+            body,
+            &w.clock.imf,
+            site,
+            self.close_after,
+            self.ka10,
+            false,
+        );
+        up.finish(&mut reply);
+        let (status, close) = (reply.status, reply.close);
+        w.log.line(
+            self.peer.as_ref(),
+            &w.clock.clf,
+            &line,
+            status,
+            received,
+            None,
+            agent.as_deref(),
+        );
+        self.trace_req = trace_note(w, &line, status);
+        self.close_after = close;
+        self.start_writing(w);
+    }
+
+    /// Parse and answer one request if the buffer holds a whole head. Returns true when a
+    /// response (or the reception of a body) was started.
+    fn try_request(&mut self, t: &mut Transport, w: &mut Worker) -> bool {
+        let (pending, queue) = t.split();
+        // Search only the new bytes for the blank line; parse when a head is complete, when
+        // the first bytes arrive (to refuse garbage at once), or when a limit is passed.
+        // On the first bytes the parser runs anyway, so the search is skipped.
+        let from = self.scanned.saturating_sub(3);
+        let first = self.scanned == 0;
+        self.scanned = pending.len();
+        if !first
+            && pending.len() <= parse::MAX_REQUEST_LINE
+            && parse::find_head_end(pending, from).is_none()
+        {
+            return false;
+        }
+        let mut headers = [Header::default(); MAX_HEADERS];
+        let (req, n) = match parse::parse(pending, &mut headers) {
+            Ok(Some(v)) => v,
+            Ok(None) if pending.len() <= MAX_HEAD => return false,
+            Ok(None) => {
+                self.respond_error(t, w, 431, None);
+                return true;
+            }
+            Err(e) => {
+                let line_end = pending.iter().position(|&b| b == b'\r' || b == b'\n');
+                let line = pending[..line_end.unwrap_or(pending.len()).min(256)].to_vec();
+                self.respond_error(t, w, e.status(), Some(&line));
+                return true;
+            }
+        };
+        let head_only = req.method == parse::Method::Head;
+        let writes = matches!(req.method, parse::Method::Put | parse::Method::Delete)
+            && !w.shared.config.write.is_empty();
+        // Decide what happens to a body the handler will not read.
+        let (drop_body, mut close) = match req.framing {
+            Framing::None => (Remaining::None, false),
+            _ if writes => (Remaining::whole(req.framing), false),
+            // A client waiting for 100 Continue may never send the body: close.
+            _ if req.expect_continue => (Remaining::None, true),
+            Framing::Length(len) if len > MAX_DISCARD => (Remaining::None, true),
+            _ => (Remaining::whole(req.framing), false),
+        };
+        close |= !req.keep_alive || w.shutting_down;
+        let keep_alive_10 = req.version == Version::Http10 && !close;
+        let how = How {
+            close,
+            keep_alive_10,
+            head_only,
+        };
+        let (status, body_len, close, answer) = dispatch(&req, queue, w, self.peer, how, None);
+        let stream = Remaining::whole(req.framing);
+        let expect = req.expect_continue;
+        let keep_alive = req.keep_alive;
+        self.close_after = close;
+        self.client_done = !keep_alive;
+        self.ka10 = keep_alive_10;
+        match answer {
+            Answer::Answered => {
+                if w.log.enabled() {
+                    let (referer, agent) = (req.header("referer"), req.header("user-agent"));
+                    w.log.begin(
+                        &mut self.log,
+                        self.peer.as_ref(),
+                        &w.clock.clf,
+                        req.line,
+                        status,
+                        referer,
+                        agent,
+                    );
+                }
+                self.trace_req = trace_note(w, req.line, status);
+                t.consume(n);
+                self.scanned = 0;
+                // A write refused before its body was read: the body cannot be trusted to
+                // follow (or to be small), so the connection closes after the answer.
+                self.remaining = if writes && !matches!(drop_body, Remaining::None) {
+                    self.close_after = true;
+                    Remaining::None
+                } else {
+                    drop_body
+                };
+                self.log_measure(t, Some(if head_only { 0 } else { body_len }));
+                self.start_writing(w);
+                true
+            }
+            Answer::Upload(up) => {
+                t.consume(n);
+                self.scanned = 0;
+                // The body goes to the file; the answer comes when it is complete.
+                self.remaining = stream;
+                self.deadline = w.now + w.header_ms;
+                if expect && !t.send_interim(response::CONTINUE) {
+                    return false;
+                }
+                if matches!(self.remaining, Remaining::None) {
+                    self.finish_upload(t, w, *up);
+                } else {
+                    self.sink = Sink::Upload(up);
+                }
+                true
+            }
+            Answer::Cgi(run) => {
+                t.consume(n);
+                self.scanned = 0;
+                self.remaining = stream;
+                self.redirects = 0;
+                // The program reads the body, so its size is no reason to close.
+                self.close_after = !keep_alive || w.shutting_down;
+                self.begin_program(t, w, run, expect)
+            }
+            Answer::CgiBuffer => {
+                let head = t.buffered()[..n].to_vec();
+                t.consume(n);
+                self.scanned = 0;
+                self.remaining = stream;
+                self.redirects = 0;
+                let Some(file) = spool_file() else {
+                    self.respond_error(t, w, 500, None);
+                    return true;
+                };
+                self.sink = Sink::Spool(head, file);
+                self.deadline = w.now + w.header_ms;
+                if expect && !t.send_interim(response::CONTINUE) {
+                    return false;
+                }
+                true
+            }
+        }
+    }
+
+    /// Answer a request that could not be parsed (or timed out) and close afterwards.
+    pub fn respond_error(
+        &mut self,
+        t: &mut Transport,
+        w: &mut Worker,
+        status: u16,
+        line: Option<&[u8]>,
+    ) {
+        let (out, body) = t.new_response(&mut w.pool);
+        let mut reply = Reply::new(out, body, &w.clock.imf, &w.shared.site, true, false, false);
+        reply.error(status);
+        let len = reply.body_len;
+        w.log.begin(
+            &mut self.log,
+            self.peer.as_ref(),
+            &w.clock.clf,
+            line.unwrap_or(b"-"),
+            status,
+            None,
+            None,
+        );
+        self.log_measure(t, Some(len));
+        self.trace_req = trace_note(w, line.unwrap_or(b"-"), status);
+        // Whatever follows a bad head cannot be trusted to be a request.
+        t.discard_buffered();
+        self.remaining = Remaining::None;
+        self.sink = Sink::Drop;
+        self.cgi = None;
+        self.close_after = true;
+        self.start_writing(w);
+    }
+
+    fn start_writing(&mut self, w: &Worker) {
+        self.phase = Phase::Writing;
+        self.send_by = w.now + w.send_ms;
+        self.deadline = self.send_by;
+    }
+
+    /// The response is ready to go: note what it has to send, so that its log line can say
+    /// how much of its body did (`len`: the body length; None: a streamed body, counted).
+    fn log_measure(&mut self, t: &Transport, len: Option<u64>) {
+        if !self.log.is_open() {
+            return;
+        }
+        self.log_len = len;
+        self.resp_sent = 0;
+        self.resp_expect = t.pending();
+    }
+
+    /// The response ended (whole, or cut short when the connection closes): log it with the
+    /// body bytes that left. What was not sent is always the end of the response.
+    pub fn log_end(&mut self, w: &mut Worker) {
+        if !self.log.is_open() {
+            return;
+        }
+        let bytes = match self.log_len {
+            Some(len) => len.saturating_sub(self.resp_expect.saturating_sub(self.resp_sent)),
+            None => self.resp_sent.saturating_sub(self.resp_expect),
+        };
+        w.log.finish(&mut self.log, bytes);
+    }
+
+    /// The response is out: keep the connection for the next request, or close it.
+    fn response_done(&mut self, t: &mut Transport, w: &mut Worker) {
+        self.log_end(w);
+        if trace::enabled() {
+            self.emit_trace(w);
+        }
+        t.clear_response();
+        self.served = true;
+        if self.close_after {
+            // Quick: when the last read found the socket drained and no event has said
+            // otherwise since, the socket closes without another read.
+            self.linger_quick = self.ends_quietly(t);
+            if !self.linger_quick {
+                t.shutdown_write();
+                // The client's close may have come already; only a read will tell.
+                t.expect_read();
+            }
+            self.phase = Phase::Lingering;
+            self.deadline = w.now + LINGER_MS;
+            t.release_buffers(&mut w.pool);
+            return;
+        }
+        self.phase = Phase::Reading;
+        if self.is_idle(t) {
+            self.set_idle(w, true);
+            t.release_buffers(&mut w.pool);
+            self.deadline = w.now + w.keepalive_ms;
+            self.idle_since = w.now;
+        } else {
+            self.deadline = w.now + w.header_ms;
+        }
+    }
+
+    /// `--trace`: print the calls made for the response just completed.
+    fn emit_trace(&mut self, w: &mut Worker) {
+        trace::take_into(&mut self.trace);
+        if let Some((line, status)) = self.trace_req.take() {
+            trace::render(&mut w.trace_pending, &line, status, &self.trace);
+        }
+        self.trace = trace::Log::default();
+    }
+
+    /// Calls recorded for this connection by the worker (accept, the wake-up, closes).
+    pub fn add_trace(&mut self) {
+        trace::take_into(&mut self.trace);
+    }
+
+    /// Keep the worker's count of idle connections.
+    pub fn set_idle(&mut self, w: &Worker, idle: bool) {
+        if idle != self.idle_counted {
+            self.idle_counted = idle;
+            w.count_idle(idle);
+        }
+    }
+
+    /// The phase's deadline passed.
+    pub fn on_timeout(&mut self, t: &mut Transport, w: &mut Worker) -> Next {
+        match self.phase {
+            Phase::Streaming => {
+                let Some(run) = self.cgi.take() else {
+                    return Next::Close;
+                };
+                eprintln!("barehttpd: cgi {}: killed after --cgi-timeout", run.script);
+                if run.head_sent {
+                    return Next::Close;
+                }
+                let line = run.line.clone();
+                drop(run); // killed now
+                // RFC 9110 §15.6.5: the program did not answer in time.
+                self.respond_error(t, w, 504, Some(&line));
+                self.drive(t, w)
+            }
+            // A short sendfile to look at again (`RECHECK_MS`).
+            Phase::Writing if w.now < self.send_by => self.drive(t, w),
+            Phase::Writing => {
+                // No write succeeded for --send-timeout. If the client took bytes from the
+                // kernel's queue meanwhile it is reading, only slowly: give it more time.
+                if t.send_stalled() {
+                    return Next::Close;
+                }
+                self.send_by = w.now + w.send_ms;
+                self.deadline = self.send_by;
+                Next::Wait
+            }
+            Phase::Reading if !self.is_idle(t) => {
+                // RFC 9110 §15.5.9: the request did not arrive in time.
+                self.respond_error(t, w, 408, None);
+                self.drive(t, w)
+            }
+            _ => Next::Close,
+        }
+    }
+
+    /// Driving the connection panicked (the worker caught it). If no byte of a response has
+    /// gone out since the last complete one, the client still gets an answer: 500, then
+    /// close. Otherwise only closing can tell it that the response is cut short.
+    pub fn on_panic(&mut self, t: &mut Transport, w: &mut Worker) -> Next {
+        if self.phase != Phase::Reading {
+            return Next::Close;
+        }
+        self.respond_error(t, w, 500, None);
+        Next::Yield
+    }
+
+    /// The server is shutting down: idle connections close now; requests begun (a head
+    /// partly received, a body arriving) and responses in flight finish, then close. The
+    /// shutdown grace period bounds them all.
+    pub fn on_shutdown(&mut self, t: &Transport) -> Next {
+        let begun = t.has_buffered() || !matches!(self.sink, Sink::Drop);
+        if self.phase == Phase::Reading && !begun {
+            return Next::Close;
+        }
+        self.close_after = true;
+        Next::Wait
+    }
+}
+
+/// How a response is to be framed, decided from the request before the handler runs.
+#[derive(Clone, Copy)]
+struct How {
+    close: bool,
+    keep_alive_10: bool,
+    head_only: bool,
+}
+
+/// Hand `req` to the handlers, with a fresh reply in the transport's write queue. Returns
+/// the status, the body length, whether the connection closes after the response, and what
+/// the handler made of the request. `body_file`: a body already spooled (a CGI request).
+fn dispatch(
+    req: &Request,
+    queue: Queue<'_>,
+    w: &mut Worker,
+    peer: Option<SocketAddr>,
+    how: How,
+    body_file: Option<std::fs::File>,
+) -> (u16, u64, bool, Answer) {
+    let peers = cgi::Peers {
+        remote: peer,
+        sock: queue.sock,
+    };
+    let (out, body) = queue.new_response(&mut w.pool);
+    let mut ctx = w.ctx();
+    let (date, site) = (ctx.date, ctx.site);
+    let mut reply = Reply::new(
+        out,
+        body,
+        date,
+        site,
+        how.close,
+        how.keep_alive_10,
+        how.head_only,
+    );
+    let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, body_file);
+    (reply.status, reply.body_len, reply.close, answer)
+}
+
+/// An unnamed temporary file for a chunked request body on its way to a CGI program.
+fn spool_file() -> Option<std::fs::File> {
+    crate::sys::fs::temp_file("/tmp")
+        .ok()
+        .map(crate::sys::OwnedFd::into_file)
+}
+
+/// `--trace`: the request line and status to show for this response, if it is traced and
+/// its path is under `--trace-filter`.
+fn trace_note(w: &Worker, line: &[u8], status: u16) -> Option<(Vec<u8>, u16)> {
+    if !trace::enabled() {
+        return None;
+    }
+    if let Some(prefix) = &w.shared.config.trace_filter {
+        let path = line.split(|&b| b == b' ').nth(1).unwrap_or(b"");
+        if !path.starts_with(prefix.as_bytes()) {
+            return None;
+        }
+    }
+    Some((line.to_vec(), status))
+}

@@ -1,0 +1,100 @@
+//! One client connection, in two layers: the transport (bytes in and out of the socket,
+//! `transport.rs`) and the session that speaks HTTP over it (`http1/`). `Conn` ties the two
+//! together and is what the event loop (`server.rs`) holds: it passes readiness events to
+//! the transport, and deadlines, panics and shutdown to the session.
+//!
+//! ```text
+//!   server (event loop) ── Conn ──┬── Transport  socket, read buffer, write queue,
+//!                                 │              send/sendfile, lingering reads
+//!                                 └── Http1      heads, bodies, keep-alive, the phases,
+//!                                                the access-log line; asks handler/
+//! ```
+//!
+//! Where the later layers plug in: TLS replaces the plain `Transport` (same read buffer and
+//! write queue, records between them and the socket); HTTP/2 is a second session beside
+//! `Http1`, chosen per connection, on the same transport and handlers. Neither changes the
+//! event loop, which sees only `Conn`.
+
+pub mod http1;
+pub mod transport;
+
+pub use http1::{Next, Phase};
+
+use crate::sys::OwnedFd;
+use crate::worker::{ConnId, Worker};
+use http1::Http1;
+use std::net::SocketAddr;
+use transport::Transport;
+
+pub struct Conn {
+    pub transport: Transport,
+    pub session: Http1,
+}
+
+impl Conn {
+    pub fn new(
+        id: ConnId,
+        fd: OwnedFd,
+        peer: Option<SocketAddr>,
+        now: u64,
+        header_ms: u64,
+    ) -> Conn {
+        Conn {
+            transport: Transport::new(fd),
+            session: Http1::new(id, peer, now, header_ms),
+        }
+    }
+
+    /// Monotonic ms at which the current phase times out.
+    pub fn deadline(&self) -> u64 {
+        self.session.deadline
+    }
+
+    /// Idle between requests (may be closed to make room).
+    pub fn is_idle(&self) -> bool {
+        self.session.is_idle(&self.transport)
+    }
+
+    /// Just accepted: its request may be there already, so the first read is tried before
+    /// any event says so.
+    pub fn expect_request(&mut self) {
+        self.transport.expect_read();
+    }
+
+    pub fn on_event(&mut self, readable: bool, hangup: bool, closed: bool) {
+        self.transport.on_event(readable, hangup, closed);
+    }
+
+    /// Do all the work the connection can do now.
+    pub fn drive(&mut self, w: &mut Worker) -> Next {
+        self.session.drive(&mut self.transport, w)
+    }
+
+    /// The current phase's deadline passed.
+    pub fn on_timeout(&mut self, w: &mut Worker) -> Next {
+        self.session.on_timeout(&mut self.transport, w)
+    }
+
+    /// Driving the connection panicked (the worker caught it).
+    pub fn on_panic(&mut self, w: &mut Worker) -> Next {
+        self.session.on_panic(&mut self.transport, w)
+    }
+
+    /// The server is shutting down.
+    pub fn on_shutdown(&mut self) -> Next {
+        self.session.on_shutdown(&self.transport)
+    }
+
+    /// The connection is being closed: log a response cut short, stop counting it as idle,
+    /// and give its buffers back.
+    pub fn on_close(&mut self, w: &mut Worker) {
+        self.session.log_end(w);
+        self.session.set_idle(w, false);
+        self.transport.release_buffers(&mut w.pool);
+    }
+
+    /// Calls recorded for this connection by the worker (accept, the wake-up, closes).
+    pub fn add_trace(&mut self) {
+        self.session.add_trace();
+    }
+}

@@ -1,0 +1,279 @@
+//! What a worker thread lends the connections it drives: the settings and caches shared by
+//! all workers (`Shared`), its own buffers, clock, caches and log (`Worker`), and the typed
+//! tokens its poller reports readiness with (`Token`).
+//!
+//! This module sits below both the event loop (`server.rs`), which owns a `Worker` and the
+//! connections, and the connection layers (`conn/`), which borrow the `Worker` while they are
+//! driven. It holds state, not behaviour: it does not accept, read, parse or answer anything.
+//! Keeping it apart is what lets `conn` never import `server`.
+
+use crate::config::Config;
+use crate::handler::{self, Ctx, Site};
+use crate::http::date::Clock;
+use crate::log::WorkerLog;
+use crate::sys::poll::{Interest, Poller};
+use crate::sys::{self, AsFd, Errno, OwnedFd};
+use std::ffi::CString;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+/// Read buffer: one whole request head at its limits, plus room to spare.
+pub const READ_BUF: usize = 32 * 1024;
+/// Response buffer: a head plus an inline body (`handler::INLINE_BODY_MAX`).
+pub const WRITE_BUF: usize = 20 * 1024;
+/// Free buffers a worker keeps for reuse; past this they are returned to the allocator.
+const POOL_MAX: usize = 512;
+
+/// What all workers share: the configuration, the served folder, the listening sockets, and
+/// the counters workers read of each other.
+pub struct Shared {
+    pub config: Config,
+    pub root: OwnedFd,
+    pub index: CString,
+    pub site: Site,
+    pub auth: Option<handler::auth::Auth>,
+    pub listeners: Vec<OwnedFd>,
+    /// Open connections, all workers together (for `--max-connections`).
+    pub conns: AtomicUsize,
+    pub shutdown: AtomicBool,
+    /// Per worker: idle connections it holds, and closes other workers asked of it.
+    pub idle: Vec<Counter>,
+    pub evict: Vec<Counter>,
+    pub wakers: std::sync::OnceLock<Vec<Arc<sys::poll::Waker>>>,
+}
+
+/// A per-worker counter on a cache line of its own: each worker writes its own on every
+/// keep-alive request, and packed together they would bounce one line between cores.
+#[derive(Default)]
+#[repr(align(64))]
+pub struct Counter(AtomicUsize);
+
+impl std::ops::Deref for Counter {
+    type Target = AtomicUsize;
+    fn deref(&self) -> &AtomicUsize {
+        &self.0
+    }
+}
+
+/// Buffers kept for reuse, so that steady traffic allocates nothing.
+#[derive(Default)]
+pub struct Pool {
+    reads: Vec<Box<[u8]>>,
+    writes: Vec<Vec<u8>>,
+}
+
+impl Pool {
+    pub fn take_read(&mut self) -> Box<[u8]> {
+        self.reads
+            .pop()
+            .unwrap_or_else(|| vec![0u8; READ_BUF].into_boxed_slice())
+    }
+    pub fn put_read(&mut self, b: Box<[u8]>) {
+        if self.reads.len() < POOL_MAX {
+            self.reads.push(b);
+        }
+    }
+    pub fn take_write(&mut self) -> Vec<u8> {
+        self.writes
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(WRITE_BUF))
+    }
+    pub fn put_write(&mut self, mut b: Vec<u8>) {
+        if self.writes.len() < POOL_MAX && b.capacity() >= WRITE_BUF {
+            b.clear();
+            self.writes.push(b);
+        }
+    }
+}
+
+/// A connection's place in its worker's table: a slot and the generation of the slot's
+/// current occupant, so that an event queued for a closed connection never reaches the one
+/// that took its slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnId {
+    pub slot: u32,
+    pub generation: u32,
+}
+
+/// What a readiness event is about. The poller carries a `u64`; this is its meaning, and
+/// `raw`/`from_raw` the only place that knows the encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Token {
+    /// Another thread woke the worker (shutdown, or a request to close an idle connection).
+    Waker,
+    /// Files the cache holds changed.
+    Watch,
+    /// A listening socket, by its index in `Shared::listeners` (fewer than
+    /// `MAX_LISTENERS`).
+    Listener(usize),
+    /// A client connection's socket.
+    Conn(ConnId),
+    /// A pipe of the CGI program a connection runs.
+    Pipe(ConnId),
+}
+
+// Encoding: connections are `generation << 32 | slot`, bit 31 set for their pipes. Slots
+// stay below 2^30, so the low half of a connection's token is below 2^31 + 2^30 and every
+// connection token is below the reserved ones at the top of the range.
+const WAKER: u64 = u64::MAX;
+const WATCH: u64 = u64::MAX - 1;
+const LISTENER: u64 = u64::MAX - 1024;
+const PIPE_BIT: u64 = 1 << 31;
+/// Listening sockets a server may have: their tokens sit below the waker's and watcher's.
+pub const MAX_LISTENERS: usize = 1000;
+/// Slots a worker may use; the table never grows past this.
+pub const MAX_SLOTS: u32 = 1 << 30;
+
+impl Token {
+    pub fn raw(self) -> u64 {
+        match self {
+            Token::Waker => WAKER,
+            Token::Watch => WATCH,
+            Token::Listener(i) => LISTENER + i as u64,
+            Token::Conn(id) => (u64::from(id.generation) << 32) | u64::from(id.slot),
+            Token::Pipe(id) => (u64::from(id.generation) << 32) | PIPE_BIT | u64::from(id.slot),
+        }
+    }
+
+    pub fn from_raw(t: u64) -> Token {
+        match t {
+            WAKER => Token::Waker,
+            WATCH => Token::Watch,
+            t if t >= LISTENER => Token::Listener((t - LISTENER) as usize),
+            t => {
+                let id = ConnId {
+                    slot: (t & (PIPE_BIT - 1)) as u32,
+                    generation: (t >> 32) as u32,
+                };
+                if t & PIPE_BIT != 0 {
+                    Token::Pipe(id)
+                } else {
+                    Token::Conn(id)
+                }
+            }
+        }
+    }
+}
+
+/// A worker's state that connections use while being driven.
+pub struct Worker {
+    pub shared: Arc<Shared>,
+    pub pool: Pool,
+    pub clock: Clock,
+    pub scratch: Vec<u8>,
+    pub sibling: Vec<u8>,
+    pub name: Vec<u8>,
+    pub auth_cache: std::collections::HashSet<Vec<u8>>,
+    pub cache: handler::cache::FileCache,
+    /// `--trace` output of this worker, waiting for the trace writer.
+    pub trace_pending: Vec<u8>,
+    pub trace_out: Option<sys::trace::TraceOut>,
+    pub log: WorkerLog,
+    /// Monotonic ms at the start of this pass of the loop.
+    pub now: u64,
+    pub header_ms: u64,
+    pub keepalive_ms: u64,
+    pub send_ms: u64,
+    pub cgi_ms: u64,
+    pub shutting_down: bool,
+    pub poller: Poller,
+    /// This worker's index in the shared per-worker tables.
+    pub id: usize,
+}
+
+impl Worker {
+    pub fn new(
+        id: usize,
+        shared: Arc<Shared>,
+        poller: Poller,
+        log: WorkerLog,
+        trace_out: Option<sys::trace::TraceOut>,
+    ) -> Worker {
+        let cfg = &shared.config;
+        let ms = |d: std::time::Duration| d.as_millis().max(1) as u64;
+        Worker {
+            header_ms: ms(cfg.header_timeout),
+            keepalive_ms: ms(cfg.keepalive_timeout),
+            send_ms: ms(cfg.send_timeout),
+            cgi_ms: ms(cfg.cgi_timeout),
+            cache: handler::cache::FileCache::new(&cfg.root),
+            shared,
+            pool: Pool::default(),
+            clock: Clock::new(),
+            scratch: Vec::with_capacity(1024),
+            sibling: Vec::with_capacity(1024),
+            name: Vec::with_capacity(1024),
+            auth_cache: std::collections::HashSet::new(),
+            trace_pending: Vec::new(),
+            trace_out,
+            log,
+            now: sys::time::monotonic_ms(),
+            shutting_down: false,
+            poller,
+            id,
+        }
+    }
+
+    /// The handlers' view of the worker.
+    pub fn ctx(&mut self) -> Ctx<'_> {
+        Ctx {
+            cfg: &self.shared.config,
+            site: &self.shared.site,
+            root: self.shared.root.as_fd(),
+            index: &self.shared.index,
+            date: &self.clock.imf,
+            unix: self.clock.secs(),
+            scratch: &mut self.scratch,
+            sibling: &mut self.sibling,
+            name: &mut self.name,
+            auth: self.shared.auth.as_ref(),
+            auth_cache: &mut self.auth_cache,
+            cache: &mut self.cache,
+            now: self.now,
+        }
+    }
+
+    /// Watch a descriptor for this worker's loop.
+    pub fn watch(&self, fd: impl AsFd, token: Token, interest: Interest) -> Result<(), Errno> {
+        self.poller.add(fd, token.raw(), interest)
+    }
+
+    /// Keep this worker's count of idle connections (read by the other workers, which ask
+    /// this one to close some when the server is full).
+    pub fn count_idle(&self, idle: bool) {
+        let n = &self.shared.idle[self.id];
+        if idle {
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_never_collide() {
+        let id = |slot, generation| ConnId { slot, generation };
+        let all = [
+            Token::Waker,
+            Token::Watch,
+            Token::Listener(0),
+            Token::Listener(1000),
+            Token::Conn(id(0, 0)),
+            Token::Conn(id(MAX_SLOTS - 1, u32::MAX)),
+            Token::Pipe(id(MAX_SLOTS - 1, u32::MAX)),
+            Token::Pipe(id(5, 7)),
+        ];
+        for t in all {
+            assert_eq!(Token::from_raw(t.raw()), t);
+        }
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a.raw(), b.raw(), "{a:?} and {b:?}");
+            }
+        }
+    }
+}
