@@ -42,6 +42,44 @@ pub struct Shared {
     pub wakers: std::sync::OnceLock<Vec<Arc<sys::poll::Waker>>>,
 }
 
+impl Shared {
+    /// Open the served folder and read what the configuration names (error pages, the
+    /// credentials file); the listeners are the server's to add. Errors are one line for
+    /// the user.
+    pub fn new(config: Config) -> Result<Shared, String> {
+        sys::fs::set_follow_symlinks(config.follow_symlinks);
+        let root = sys::fs::open_root(&config.root).map_err(|e| {
+            let why = std::io::Error::from_raw_os_error(e.raw_os_error());
+            format!(
+                "{}: cannot open: {}",
+                config.root.display(),
+                crate::config::io_reason(&why)
+            )
+        })?;
+        let index =
+            CString::new(config.index.clone()).map_err(|_| "--index: NUL byte".to_string())?;
+        let site = Site::from_config(&config)?;
+        let auth = match &config.auth_file {
+            Some(p) => Some(handler::auth::Auth::load(p)?),
+            None => None,
+        };
+        let workers = config.workers;
+        Ok(Shared {
+            config,
+            root,
+            index,
+            site,
+            auth,
+            listeners: Vec::new(),
+            conns: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            idle: (0..workers).map(|_| Counter::default()).collect(),
+            evict: (0..workers).map(|_| Counter::default()).collect(),
+            wakers: std::sync::OnceLock::new(),
+        })
+    }
+}
+
 /// A per-worker counter on a cache line of its own: each worker writes its own on every
 /// keep-alive request, and packed together they would bounce one line between cores.
 #[derive(Default)]

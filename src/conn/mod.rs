@@ -98,3 +98,6 @@ impl Conn {
         self.session.add_trace();
     }
 }
+
+#[cfg(test)]
+mod tests;

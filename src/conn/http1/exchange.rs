@@ -4,7 +4,8 @@
 //! fast as the other side takes it. The program's pipes and its header block are the CGI
 //! handler's; this file only moves bytes between the two and frames them.
 
-use super::{How, Http1, MAX_DISCARD, Next, Phase, Remaining, dispatch, trace_note};
+use super::body::{MAX_DISCARD, Remaining};
+use super::{How, Http1, Next, Phase, dispatch, trace_note};
 use crate::conn::transport::{Flushed, Transport};
 use crate::handler::{Answer, Reply, cgi};
 use crate::http::chunked::{LAST_CHUNK, push_chunk};

@@ -23,21 +23,18 @@
 //! HTTP/2 will be a second session beside this one (`conn/http2/`), on the same transport
 //! and the same handlers; `Conn` picks one per connection (by ALPN, or the h2c preface).
 
+mod body;
 mod exchange;
 
 use super::transport::{Fill, Flushed, Linger, Queue, Transport};
-use crate::handler::upload::Upload;
 use crate::handler::{self, Answer, Reply, cgi};
-use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Request, Version};
 use crate::http::response;
 use crate::sys::trace;
 use crate::worker::{ConnId, Worker};
+use body::{MAX_DISCARD, Remaining, Sink, spool_file};
 use std::net::SocketAddr;
 
-/// Request bodies the server does not need are read and dropped up to this size; past it the
-/// connection closes after the response (reading megabytes to keep a connection is a loss).
-const MAX_DISCARD: u64 = 64 * 1024;
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER_MS: u64 = 2_000;
 /// Bytes one connection may write in one turn of the event loop before others get theirs.
@@ -63,35 +60,6 @@ pub enum Next {
     /// Ready to do more, but its turn is over: drive it again after the others.
     Yield,
     Close,
-}
-
-/// The request body still to come, as its framing says.
-enum Remaining {
-    None,
-    Length(u64),
-    Chunked(ChunkedDecoder),
-}
-
-impl Remaining {
-    /// The whole body a request's framing announces.
-    fn whole(framing: Framing) -> Remaining {
-        match framing {
-            Framing::None => Remaining::None,
-            Framing::Length(n) => Remaining::Length(n),
-            Framing::Chunked => Remaining::Chunked(ChunkedDecoder::new()),
-        }
-    }
-}
-
-/// Where the body bytes of the current request go.
-enum Sink {
-    /// Nowhere: read and dropped.
-    Drop,
-    /// A PUT's temporary file; the answer comes when the body is complete.
-    Upload(Box<Upload>),
-    /// A chunked body for a CGI program, spooled to an unnamed file first (the program is
-    /// told CONTENT_LENGTH); the head is parsed again when the body is complete.
-    Spool(Vec<u8>, std::fs::File),
 }
 
 pub struct Http1 {
@@ -289,136 +257,6 @@ impl Http1 {
                 }
             }
         }
-    }
-
-    /// Take request-body bytes that are in the buffer: into the sink. When an upload's or
-    /// a spool's body is complete, go on with its request. Err: close now.
-    fn receive_body(&mut self, t: &mut Transport, w: &mut Worker) -> Result<(), ()> {
-        if !t.has_buffered() || matches!(self.remaining, Remaining::None) {
-            return Ok(());
-        }
-        let mut failed = None;
-        match &mut self.remaining {
-            Remaining::None => {}
-            Remaining::Length(left) => {
-                let data = t.buffered();
-                let n = (*left).min(data.len() as u64) as usize;
-                if let Sink::Upload(up) = &mut self.sink
-                    && let Err(status) = up.write(&data[..n])
-                {
-                    failed = Some(status);
-                }
-                *left -= n as u64;
-                t.consume(n);
-                if *left == 0 {
-                    self.remaining = Remaining::None;
-                }
-            }
-            Remaining::Chunked(dec) => {
-                while t.has_buffered() && !dec.is_done() && failed.is_none() {
-                    let data = t.buffered();
-                    let (n, piece) = match dec.decode(data) {
-                        Ok(v) => v,
-                        Err(_) if !matches!(self.sink, Sink::Drop) => {
-                            failed = Some(400);
-                            break;
-                        }
-                        Err(_) => return Err(()),
-                    };
-                    if let Some(range) = piece {
-                        let piece = &data[range];
-                        match &mut self.sink {
-                            Sink::Drop => {}
-                            Sink::Upload(up) => {
-                                if let Err(status) = up.write(piece) {
-                                    failed = Some(status);
-                                }
-                            }
-                            Sink::Spool(_, file) => {
-                                if dec.total > w.shared.config.max_body {
-                                    failed = Some(413);
-                                } else if crate::sys::fs::write_all(&*file, piece).is_err() {
-                                    failed = Some(500);
-                                }
-                            }
-                        }
-                    }
-                    t.consume(n);
-                    if n == 0 {
-                        break;
-                    }
-                }
-                if matches!(self.sink, Sink::Drop) && dec.total > MAX_DISCARD {
-                    // Too much to drop: stop reading requests, let the answer already sent
-                    // arrive (no reset), and close.
-                    self.remaining = Remaining::None;
-                    t.discard_buffered();
-                    if self.phase == Phase::Reading {
-                        t.shutdown_write();
-                        self.phase = Phase::Lingering;
-                        self.deadline = w.now + LINGER_MS;
-                    } else {
-                        self.close_after = true;
-                    }
-                    return Ok(());
-                }
-                if dec.is_done() {
-                    self.remaining = Remaining::None;
-                }
-            }
-        }
-        self.scanned = 0;
-        if let Some(status) = failed {
-            let line = match std::mem::replace(&mut self.sink, Sink::Drop) {
-                Sink::Upload(up) => Some(up.line.clone()),
-                _ => None,
-            };
-            self.respond_error(t, w, status, line.as_deref());
-            return Ok(());
-        }
-        if matches!(self.sink, Sink::Drop) {
-            return Ok(());
-        }
-        // Progress on the body moves the deadline (a stalled body still times out).
-        self.deadline = w.now + w.header_ms;
-        if matches!(self.remaining, Remaining::None) {
-            match std::mem::replace(&mut self.sink, Sink::Drop) {
-                Sink::Upload(up) => self.finish_upload(t, w, *up),
-                Sink::Spool(head, file) => self.start_spooled_program(t, w, head, file),
-                Sink::Drop => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// The whole PUT body is in: commit the file and answer.
-    fn finish_upload(&mut self, t: &mut Transport, w: &mut Worker, up: Upload) {
-        let (line, agent, received) = (up.line.clone(), up.agent.clone(), up.received);
-        let (out, body) = t.new_response(&mut w.pool);
-        let site = &w.shared.site;
-        let mut reply = Reply::new(
-            out,
-            body,
-            &w.clock.imf,
-            site,
-            self.close_after,
-            self.ka10,
-            false,
-        );
-        up.finish(&mut reply);
-        let (status, close) = (reply.status, reply.close);
-        w.log.line(
-            self.peer.as_ref(),
-            &w.clock.clf,
-            &line,
-            status,
-            received,
-            None,
-            agent.as_deref(),
-        );
-        self.trace_req = trace_note(w, &line, status);
-        self.close_after = close;
-        self.start_writing(w);
     }
 
     /// Parse and answer one request if the buffer holds a whole head. Returns true when a
@@ -768,13 +606,6 @@ fn dispatch(
     );
     let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, body_file);
     (reply.status, reply.body_len, reply.close, answer)
-}
-
-/// An unnamed temporary file for a chunked request body on its way to a CGI program.
-fn spool_file() -> Option<std::fs::File> {
-    crate::sys::fs::temp_file("/tmp")
-        .ok()
-        .map(crate::sys::OwnedFd::into_file)
 }
 
 /// `--trace`: the request line and status to show for this response, if it is traced and

@@ -13,15 +13,16 @@
 //! passed, and hand the access-log buffer to the log thread.
 
 use crate::config::{AccessLog, Config};
-use crate::conn::{Conn, Next, Phase};
+use crate::conn::{Conn, Next};
 use crate::log::{self, LogSink, WorkerLog};
 use crate::sys::poll::{Interest, Poller, Ready, Waker};
 use crate::sys::{self, Errno, OwnedFd, fs, net, time};
-use crate::worker::{ConnId, Counter, MAX_SLOTS, Shared, Token, Worker};
-use std::ffi::CString;
+use crate::worker::{ConnId, MAX_SLOTS, Shared, Token, Worker};
+
+mod admit;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 /// How often timers are checked (and the longest an epoll_wait blocks).
 const TICK_MS: u64 = 250;
@@ -131,37 +132,13 @@ impl Server {
     /// Open the root and the listening sockets. Errors are one line for the user.
     pub fn bind(config: Config) -> Result<Server, String> {
         sys::raise_nofile_limit();
-        fs::set_follow_symlinks(config.follow_symlinks);
-        let root = fs::open_root(&config.root)
-            .map_err(|e| format!("{}: cannot open: {}", config.root.display(), errno_text(e)))?;
-        let index =
-            CString::new(config.index.clone()).map_err(|_| "--index: NUL byte".to_string())?;
-        let site = crate::handler::Site::from_config(&config)?;
-        let auth = match &config.auth_file {
-            Some(p) => Some(crate::handler::auth::Auth::load(p)?),
-            None => None,
-        };
-        let mut listeners = Vec::new();
+        let mut shared = Shared::new(config)?;
         let mut addrs = Vec::new();
-        for &addr in &config.listen {
+        for &addr in &shared.config.listen {
             let fd = net::listen(addr, BACKLOG).map_err(|e| listen_error(addr, e))?;
             addrs.push(net::local_addr(&fd).unwrap_or(addr));
-            listeners.push(fd);
+            shared.listeners.push(fd);
         }
-        let workers = config.workers;
-        let shared = Shared {
-            config,
-            root,
-            index,
-            site,
-            auth,
-            listeners,
-            conns: AtomicUsize::new(0),
-            shutdown: AtomicBool::new(false),
-            idle: (0..workers).map(|_| Counter::default()).collect(),
-            evict: (0..workers).map(|_| Counter::default()).collect(),
-            wakers: std::sync::OnceLock::new(),
-        };
         Ok(Server {
             shared: Arc::new(shared),
             addrs,
@@ -487,210 +464,6 @@ impl EventLoop {
             self.after(idx, next);
         }
     }
-
-    fn accept(&mut self, li: usize) {
-        if self.w.shutting_down {
-            return;
-        }
-        // Take what is queued first, then admit: each new connection's request is read at
-        // once, before the next epoll_wait would say whether cached files changed, so the
-        // change notifications are read once here, after the last accept4 (a client may have
-        // changed a file just before connecting; every connection taken connected before
-        // this read).
-        let mut drained = false;
-        let mut out_of_fds = false;
-        let mut taken = std::mem::take(&mut self.accepted);
-        for _ in 0..ACCEPT_BATCH {
-            match net::accept(&self.w.shared.listeners[li]) {
-                Ok(Some(c)) => taken.push(c),
-                Ok(None) => {
-                    drained = true;
-                    break;
-                }
-                Err(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
-                    out_of_fds = true;
-                    break;
-                }
-                // The connection died in the backlog, or a signal interrupted: go on.
-                Err(Errno::CONNABORTED | Errno::INTR | Errno::PROTO | Errno::PERM) => {}
-                // The listener was shut down (server stopping) or something unexpected.
-                Err(_) => break,
-            }
-        }
-        if !taken.is_empty() {
-            self.w.cache.catch_up();
-        }
-        let mut last = None;
-        for (fd, peer) in taken.drain(..) {
-            last = self.admit(fd, peer).or(last);
-        }
-        self.accepted = taken;
-        // The accept4 that found the queue empty ends the work begun for the last connection
-        // taken: its trace shows it.
-        if drained && let Some(c) = last.and_then(|i| self.conns.slots[i].as_mut()) {
-            c.add_trace();
-        }
-        if out_of_fds {
-            self.out_of_descriptors(li);
-        }
-    }
-
-    /// Take a new connection, making room or refusing it when the server is full. Returns
-    /// its slot.
-    fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) -> Option<usize> {
-        let max = self.w.shared.config.max_connections;
-        if self.w.shared.conns.load(Ordering::Relaxed) >= max
-            && !self.evict_one()
-            && !self.ask_another_worker()
-        {
-            refuse(&fd, &self.w.clock.imf);
-            return None;
-        }
-        let (now, header_ms) = (self.w.now, self.w.header_ms);
-        let idx = self
-            .conns
-            .insert(|id| Conn::new(id, fd, peer, now, header_ms))?;
-        self.w.shared.conns.fetch_add(1, Ordering::Relaxed);
-        let id = self.conns.id(idx);
-        let conn = self.conns.slots[idx].as_mut().expect("just inserted");
-        // A new connection is idle until its first request arrives (it may never send one).
-        conn.session.set_idle(&self.w, true);
-        // Clients send the request right after connecting, and it has often arrived by the
-        // time accept returns: try it now. A connection answered and closed at once (one
-        // request with `Connection: close`) then never costs an epoll_ctl; one that stays is
-        // registered after, and edge-triggered registration reports only what is new.
-        conn.expect_request();
-        let next = guarded(conn, &mut self.w, Conn::drive);
-        if next == Next::Close {
-            if sys::trace::enabled() {
-                conn.add_trace();
-            }
-            self.close(idx);
-            return None;
-        }
-        if self
-            .w
-            .watch(conn.transport.socket(), Token::Conn(id), Interest::Stream)
-            .is_err()
-        {
-            self.close(idx);
-            return None;
-        }
-        if sys::trace::enabled() {
-            conn.add_trace();
-        }
-        self.after(idx, next);
-        Some(idx)
-    }
-
-    /// The server is full and this worker has nothing to close: ask the worker with the most
-    /// idle connections to close one (it will within microseconds), and take the new client
-    /// meanwhile. False when no worker has an idle connection to spare.
-    fn ask_another_worker(&mut self) -> bool {
-        let me = self.w.id;
-        let shared = &self.w.shared;
-        let best = (0..shared.idle.len())
-            .filter(|&i| i != me)
-            .map(|i| {
-                let idle = shared.idle[i].load(Ordering::Relaxed);
-                (
-                    i,
-                    idle.saturating_sub(shared.evict[i].load(Ordering::Relaxed)),
-                )
-            })
-            .max_by_key(|&(_, spare)| spare);
-        let Some((target, spare)) = best else {
-            return false;
-        };
-        if spare == 0 {
-            return false;
-        }
-        shared.evict[target].fetch_add(1, Ordering::Relaxed);
-        if let Some(w) = shared.wakers.get().and_then(|w| w.get(target)) {
-            w.wake();
-        }
-        true
-    }
-
-    /// Close the longest-idle keep-alive connection of this worker, if it has one (never one
-    /// accepted in this very pass, which has not had a chance to speak yet).
-    fn evict_idle_only(&mut self) -> bool {
-        let now = self.w.now;
-        let victim = self
-            .conns
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().and_then(|c| idle_since(c, now)).map(|t| (i, t)))
-            .min_by_key(|&(_, t)| t);
-        match victim {
-            Some((idx, _)) => {
-                self.close(idx);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Close this worker's least valuable connection to make room: the longest-idle
-    /// keep-alive connection, else the oldest one still dribbling its head.
-    fn evict_one(&mut self) -> bool {
-        let now = self.w.now;
-        let mut best: Option<(usize, u8, u64)> = None;
-        for (idx, slot) in self.conns.slots.iter().enumerate() {
-            let Some(c) = slot else { continue };
-            let rank = if let Some(t) = idle_since(c, now) {
-                (0, t)
-            } else if c.session.phase() == Phase::Reading
-                && c.deadline().saturating_sub(self.w.header_ms) + SLOW_HEAD_EVICT_MS <= now
-            {
-                (1, c.deadline())
-            } else {
-                continue;
-            };
-            if best.is_none_or(|(_, r, t)| (rank.0, rank.1) < (r, t)) {
-                best = Some((idx, rank.0, rank.1));
-            }
-        }
-        match best {
-            Some((idx, _, _)) => {
-                self.close(idx);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// accept failed for lack of descriptors: free one by closing an idle connection; else
-    /// use the reserve descriptor to take the waiting connection and refuse it with 503; if
-    /// even that fails, stop watching the listeners for a moment rather than spin.
-    fn out_of_descriptors(&mut self, li: usize) {
-        if self.evict_one() {
-            return;
-        }
-        if self.reserve.take().is_some() {
-            if let Ok(Some((fd, _))) = net::accept(&self.w.shared.listeners[li]) {
-                refuse(&fd, &self.w.clock.imf);
-            }
-            self.reserve = fs::open_reserve();
-            if self.reserve.is_some() {
-                return;
-            }
-        }
-        for l in &self.w.shared.listeners {
-            let _ = self.w.poller.delete(l);
-        }
-        self.accept_paused_until = Some(self.w.now + TICK_MS);
-    }
-}
-
-/// When a connection became idle, if it may be closed as such: between requests, or never
-/// having sent a byte for `SLOW_HEAD_EVICT_MS`. A client that connected a moment ago is about
-/// to send its request (often it is already on the way), so it is not taken for idle.
-fn idle_since(c: &Conn, now: u64) -> Option<u64> {
-    let since = c.session.idle_since;
-    let settled = c.session.served || since + SLOW_HEAD_EVICT_MS <= now;
-    (c.is_idle() && since < now && settled).then_some(since)
 }
 
 /// Run `f` on one connection, catching a panic: one connection's bug must not take its
@@ -716,21 +489,4 @@ fn guarded(conn: &mut Conn, w: &mut Worker, f: fn(&mut Conn, &mut Worker) -> Nex
         );
         next
     })
-}
-
-/// Answer 503 to a connection the server has no room for, and close it.
-fn refuse(fd: &OwnedFd, date: &[u8]) {
-    // The request is usually here already (on Linux the kernel hands over a connection with
-    // its first bytes): read it, so that the close is a FIN. Closing with unread bytes sends
-    // a reset, and a reset can destroy the 503 before the client has read it.
-    let mut sink = [0u8; 4096];
-    for _ in 0..8 {
-        match net::recv(fd, &mut sink) {
-            Ok(n) if n == sink.len() => {}
-            _ => break,
-        }
-    }
-    let mut out = Vec::with_capacity(256);
-    crate::http::response::overloaded(&mut out, date);
-    let _ = net::send(fd, &out);
 }

@@ -1,0 +1,183 @@
+//! Request bodies on an HTTP/1.1 connection: what is still to come as the framing says
+//! (a length, or chunks decoded by `http::chunked`), and where it goes (the sink): dropped,
+//! into a PUT's temporary file, or spooled for a CGI program that needs its length first.
+//! A body streamed to a running CGI program is `exchange.rs`'s.
+
+use super::{Http1, LINGER_MS, Phase, trace_note};
+use crate::conn::transport::Transport;
+use crate::handler::Reply;
+use crate::handler::upload::Upload;
+use crate::http::chunked::ChunkedDecoder;
+use crate::http::parse::Framing;
+use crate::worker::Worker;
+
+/// Request bodies the server does not need are read and dropped up to this size; past it the
+/// connection closes after the response (reading megabytes to keep a connection is a loss).
+pub(super) const MAX_DISCARD: u64 = 64 * 1024;
+/// The request body still to come, as its framing says.
+pub(super) enum Remaining {
+    None,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+impl Remaining {
+    /// The whole body a request's framing announces.
+    pub(super) fn whole(framing: Framing) -> Remaining {
+        match framing {
+            Framing::None => Remaining::None,
+            Framing::Length(n) => Remaining::Length(n),
+            Framing::Chunked => Remaining::Chunked(ChunkedDecoder::new()),
+        }
+    }
+}
+
+/// Where the body bytes of the current request go.
+pub(super) enum Sink {
+    /// Nowhere: read and dropped.
+    Drop,
+    /// A PUT's temporary file; the answer comes when the body is complete.
+    Upload(Box<Upload>),
+    /// A chunked body for a CGI program, spooled to an unnamed file first (the program is
+    /// told CONTENT_LENGTH); the head is parsed again when the body is complete.
+    Spool(Vec<u8>, std::fs::File),
+}
+
+impl Http1 {
+    /// Take request-body bytes that are in the buffer: into the sink. When an upload's or
+    /// a spool's body is complete, go on with its request. Err: close now.
+    pub(super) fn receive_body(&mut self, t: &mut Transport, w: &mut Worker) -> Result<(), ()> {
+        if !t.has_buffered() || matches!(self.remaining, Remaining::None) {
+            return Ok(());
+        }
+        let mut failed = None;
+        match &mut self.remaining {
+            Remaining::None => {}
+            Remaining::Length(left) => {
+                let data = t.buffered();
+                let n = (*left).min(data.len() as u64) as usize;
+                if let Sink::Upload(up) = &mut self.sink
+                    && let Err(status) = up.write(&data[..n])
+                {
+                    failed = Some(status);
+                }
+                *left -= n as u64;
+                t.consume(n);
+                if *left == 0 {
+                    self.remaining = Remaining::None;
+                }
+            }
+            Remaining::Chunked(dec) => {
+                while t.has_buffered() && !dec.is_done() && failed.is_none() {
+                    let data = t.buffered();
+                    let (n, piece) = match dec.decode(data) {
+                        Ok(v) => v,
+                        Err(_) if !matches!(self.sink, Sink::Drop) => {
+                            failed = Some(400);
+                            break;
+                        }
+                        Err(_) => return Err(()),
+                    };
+                    if let Some(range) = piece {
+                        let piece = &data[range];
+                        match &mut self.sink {
+                            Sink::Drop => {}
+                            Sink::Upload(up) => {
+                                if let Err(status) = up.write(piece) {
+                                    failed = Some(status);
+                                }
+                            }
+                            Sink::Spool(_, file) => {
+                                if dec.total > w.shared.config.max_body {
+                                    failed = Some(413);
+                                } else if crate::sys::fs::write_all(&*file, piece).is_err() {
+                                    failed = Some(500);
+                                }
+                            }
+                        }
+                    }
+                    t.consume(n);
+                    if n == 0 {
+                        break;
+                    }
+                }
+                if matches!(self.sink, Sink::Drop) && dec.total > MAX_DISCARD {
+                    // Too much to drop: stop reading requests, let the answer already sent
+                    // arrive (no reset), and close.
+                    self.remaining = Remaining::None;
+                    t.discard_buffered();
+                    if self.phase == Phase::Reading {
+                        t.shutdown_write();
+                        self.phase = Phase::Lingering;
+                        self.deadline = w.now + LINGER_MS;
+                    } else {
+                        self.close_after = true;
+                    }
+                    return Ok(());
+                }
+                if dec.is_done() {
+                    self.remaining = Remaining::None;
+                }
+            }
+        }
+        self.scanned = 0;
+        if let Some(status) = failed {
+            let line = match std::mem::replace(&mut self.sink, Sink::Drop) {
+                Sink::Upload(up) => Some(up.line.clone()),
+                _ => None,
+            };
+            self.respond_error(t, w, status, line.as_deref());
+            return Ok(());
+        }
+        if matches!(self.sink, Sink::Drop) {
+            return Ok(());
+        }
+        // Progress on the body moves the deadline (a stalled body still times out).
+        self.deadline = w.now + w.header_ms;
+        if matches!(self.remaining, Remaining::None) {
+            match std::mem::replace(&mut self.sink, Sink::Drop) {
+                Sink::Upload(up) => self.finish_upload(t, w, *up),
+                Sink::Spool(head, file) => self.start_spooled_program(t, w, head, file),
+                Sink::Drop => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole PUT body is in: commit the file and answer.
+    pub(super) fn finish_upload(&mut self, t: &mut Transport, w: &mut Worker, up: Upload) {
+        let (line, agent, received) = (up.line.clone(), up.agent.clone(), up.received);
+        let (out, body) = t.new_response(&mut w.pool);
+        let site = &w.shared.site;
+        let mut reply = Reply::new(
+            out,
+            body,
+            &w.clock.imf,
+            site,
+            self.close_after,
+            self.ka10,
+            false,
+        );
+        up.finish(&mut reply);
+        let (status, close) = (reply.status, reply.close);
+        w.log.line(
+            self.peer.as_ref(),
+            &w.clock.clf,
+            &line,
+            status,
+            received,
+            None,
+            agent.as_deref(),
+        );
+        self.trace_req = trace_note(w, &line, status);
+        self.close_after = close;
+        self.start_writing(w);
+    }
+}
+
+/// An unnamed temporary file for a chunked request body on its way to a CGI program.
+pub(super) fn spool_file() -> Option<std::fs::File> {
+    crate::sys::fs::temp_file("/tmp")
+        .ok()
+        .map(crate::sys::OwnedFd::into_file)
+}
