@@ -187,3 +187,42 @@ fn rfc9112_9_3_2_pipelined_requests_then_half_close_are_all_answered() {
     assert_eq!(rs[1].body, b"alpha\n");
     assert_eq!(rs[3].body, b"charlie charlie charlie\n");
 }
+
+/// A PUT refused before its body is read (412 here), pipelined with a GET behind it: a small
+/// body is read and dropped and the GET answered on the same connection (as lighttpd does);
+/// a body too large to drop gets `Connection: close` on the refusal (RFC 9112 §9.6), so the
+/// client knows the GET was not taken and can send it again, instead of losing it silently.
+#[test]
+fn rfc9112_9_6_a_refused_write_keeps_the_connection_or_says_it_closes() {
+    let root = basic_root();
+    root.dir("dav");
+    let s = Server::start(&root.www, &["--write", "/dav/"]);
+    let refused = |len: usize| {
+        let mut v = format!(
+            "PUT /dav/x.txt HTTP/1.1\r\nHost: t\r\nIf-Match: \"nope\"\r\nContent-Length: {len}\r\n\r\n"
+        )
+        .into_bytes();
+        v.extend(std::iter::repeat_n(b'x', len));
+        v
+    };
+    // Small body: dropped, connection kept, the GET answered.
+    let mut c = s.connect();
+    let mut both = refused(100);
+    both.extend_from_slice(&get_req("/hello.txt"));
+    c.send(&both);
+    let r = c.response();
+    assert_eq!(r.status, 412);
+    assert!(!r.connection_has("close"), "a small body is dropped, not a reason to close");
+    let r = c.response();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"Hello, world\n"[..]));
+    assert!(!root.www.join("dav/x.txt").exists());
+    // A large body, not sent yet: the refusal says the connection closes.
+    let mut c = s.connect();
+    let head = refused(10 << 20);
+    let head_len = head.len() - (10 << 20);
+    c.send(&head[..head_len]);
+    let r = c.response();
+    assert_eq!(r.status, 412);
+    assert!(r.connection_has("close"), "the refusal must say the connection closes");
+    c.assert_closed(CLOSE_WITHIN, "after a refused large PUT");
+}

@@ -291,12 +291,13 @@ impl Http1 {
             }
         };
         let head_only = req.method == parse::Method::Head;
-        let writes = matches!(req.method, parse::Method::Put | parse::Method::Delete)
-            && !w.shared.config.write.is_empty();
-        // Decide what happens to a body the handler will not read.
+        // Decide what happens to a body no handler reads (a GET's, or a PUT's refused
+        // before its body came): a small one is read and dropped and the connection kept,
+        // as lighttpd does; otherwise the answer says `Connection: close`, so that a client
+        // pipelining behind it knows to send its next request again. A handler that takes
+        // the body (an upload, a CGI program) undoes the close below.
         let (drop_body, mut close) = match req.framing {
             Framing::None => (Remaining::None, false),
-            _ if writes => (Remaining::whole(req.framing), false),
             // A client waiting for 100 Continue may never send the body: close.
             _ if req.expect_continue => (Remaining::None, true),
             Framing::Length(len) if len > MAX_DISCARD => (Remaining::None, true),
@@ -313,9 +314,15 @@ impl Http1 {
         let stream = Remaining::whole(req.framing);
         let expect = req.expect_continue;
         let keep_alive = req.keep_alive;
+        let http10 = req.version == Version::Http10;
         self.close_after = close;
         self.client_done = !keep_alive;
         self.ka10 = keep_alive_10;
+        if matches!(answer, Answer::Upload(_) | Answer::Cgi(_) | Answer::CgiBuffer) {
+            // The handler reads the body, so its size is no reason to close.
+            self.close_after = !keep_alive || w.shutting_down;
+            self.ka10 = http10 && !self.close_after;
+        }
         match answer {
             Answer::Answered => {
                 if w.log.enabled() {
@@ -333,14 +340,7 @@ impl Http1 {
                 self.trace_req = trace_note(w, req.line, status);
                 t.consume(n);
                 self.scanned = 0;
-                // A write refused before its body was read: the body cannot be trusted to
-                // follow (or to be small), so the connection closes after the answer.
-                self.remaining = if writes && !matches!(drop_body, Remaining::None) {
-                    self.close_after = true;
-                    Remaining::None
-                } else {
-                    drop_body
-                };
+                self.remaining = drop_body;
                 self.log_measure(t, Some(if head_only { 0 } else { body_len }));
                 self.start_writing(w);
                 true
@@ -366,8 +366,6 @@ impl Http1 {
                 self.scanned = 0;
                 self.remaining = stream;
                 self.redirects = 0;
-                // The program reads the body, so its size is no reason to close.
-                self.close_after = !keep_alive || w.shutting_down;
                 self.begin_program(t, w, run, expect)
             }
             Answer::CgiBuffer => {
