@@ -1042,3 +1042,55 @@ fn slow_programs_do_not_block_static_files() {
         "three 2 s programs took {all:?} in all"
     );
 }
+
+/// A program may not answer with an interim status: `Status: 101` with `Upgrade` (or a
+/// `100`) sent as the whole response would leave the connection out of step, the next
+/// pipelined answer paired with this request, and a proxy in tunnel mode. The client gets
+/// 502, and the next pipelined request its own answer. Hop-by-hop fields a program writes
+/// (RFC 9110 §7.6.1) never reach the client.
+#[test]
+fn rfc3875_6_3_3_interim_status_is_502_and_hop_by_hop_fields_are_dropped() {
+    let root = cgi_root();
+    script(
+        &root,
+        "cgi-bin/continue.cgi",
+        "#!/bin/sh\nprintf 'Status: 100 Continue\\r\\n\\r\\nStatus: 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\nx'\n",
+    );
+    script(
+        &root,
+        "cgi-bin/upgrade.cgi",
+        "#!/bin/sh\nprintf 'Status: 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: upgrade\\r\\n\\r\\nhello'\n",
+    );
+    script(
+        &root,
+        "cgi-bin/hop.cgi",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nUpgrade: h2c\\r\\nTE: trailers\\r\\nTrailer: X-T\\r\\nKeep-Alive: timeout=5\\r\\nProxy-Authenticate: Basic\\r\\nX-Kept: yes\\r\\n\\r\\nbody\\n'\n",
+    );
+    let s = start(&root, &[]);
+    assert_eq!(get(&s, "/cgi-bin/continue.cgi").0.status, 502);
+    let mut c = s.connect();
+    let mut both = get_req("/cgi-bin/upgrade.cgi");
+    both.extend_from_slice(&get_req("/hello.txt"));
+    c.send(&both);
+    let r = c.response();
+    assert_eq!(r.status, 502);
+    assert!(r.header("upgrade").is_none());
+    // A failed program ends the connection, and says so: the pipelined GET is not answered
+    // as if it were the program's, and the client knows to send it again.
+    assert!(r.connection_has("close"));
+    c.assert_closed(Duration::from_secs(3), "after a 502");
+    let r = s.get("/hello.txt");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"Hello, world\n"[..]));
+    let (r, _) = get(&s, "/cgi-bin/hop.cgi");
+    assert_eq!((r.status, r.body_str().as_str()), (200, "body\n"));
+    assert_eq!(r.header("x-kept"), Some("yes"));
+    for name in [
+        "upgrade",
+        "te",
+        "trailer",
+        "keep-alive",
+        "proxy-authenticate",
+    ] {
+        assert!(r.header(name).is_none(), "{name} passed through");
+    }
+}

@@ -212,7 +212,10 @@ fn rfc9112_9_6_a_refused_write_keeps_the_connection_or_says_it_closes() {
     c.send(&both);
     let r = c.response();
     assert_eq!(r.status, 412);
-    assert!(!r.connection_has("close"), "a small body is dropped, not a reason to close");
+    assert!(
+        !r.connection_has("close"),
+        "a small body is dropped, not a reason to close"
+    );
     let r = c.response();
     assert_eq!((r.status, r.body.as_slice()), (200, &b"Hello, world\n"[..]));
     assert!(!root.www.join("dav/x.txt").exists());
@@ -223,6 +226,9 @@ fn rfc9112_9_6_a_refused_write_keeps_the_connection_or_says_it_closes() {
     c.send(&head[..head_len]);
     let r = c.response();
     assert_eq!(r.status, 412);
-    assert!(r.connection_has("close"), "the refusal must say the connection closes");
+    assert!(
+        r.connection_has("close"),
+        "the refusal must say the connection closes"
+    );
     c.assert_closed(CLOSE_WITHIN, "after a refused large PUT");
 }

@@ -318,7 +318,10 @@ impl Http1 {
         self.close_after = close;
         self.client_done = !keep_alive;
         self.ka10 = keep_alive_10;
-        if matches!(answer, Answer::Upload(_) | Answer::Cgi(_) | Answer::CgiBuffer) {
+        if matches!(
+            answer,
+            Answer::Upload(_) | Answer::Cgi(_) | Answer::CgiBuffer
+        ) {
             // The handler reads the body, so its size is no reason to close.
             self.close_after = !keep_alive || w.shutting_down;
             self.ka10 = http10 && !self.close_after;
