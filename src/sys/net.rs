@@ -149,11 +149,10 @@ const DEFER_ACCEPT_S: u32 = 1;
 fn tcp_option(fd: &OwnedFd, opt: libc::c_int, name: &str, value: u32) -> Result<()> {
     let raw = fd.as_fd().as_raw_fd();
     let v = value as libc::c_int;
-    // SAFETY: setsockopt reads one c_int from the valid pointer given; fd is open.
-    traced!(
-        "setsockopt",
-        ("{raw}, IPPROTO_TCP, {name}, {value}"),
-        if unsafe {
+    traced!("setsockopt", ("{raw}, IPPROTO_TCP, {name}, {value}"), {
+        // SAFETY: setsockopt reads `optlen` bytes, one c_int, from the valid pointer given,
+        // and keeps no pointer after the call; fd is open (borrowed from `fd`).
+        let rc = unsafe {
             libc::setsockopt(
                 raw,
                 libc::IPPROTO_TCP,
@@ -161,13 +160,13 @@ fn tcp_option(fd: &OwnedFd, opt: libc::c_int, name: &str, value: u32) -> Result<
                 (&v as *const libc::c_int).cast(),
                 core::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
-        } == 0
-        {
+        };
+        if rc == 0 {
             Ok(())
         } else {
             Err(super::last_errno())
         }
-    )
+    })
 }
 
 /// Bytes written to a socket that the peer has not yet acknowledged (SIOCOUTQ, which has
@@ -176,16 +175,16 @@ fn tcp_option(fd: &OwnedFd, opt: libc::c_int, name: &str, value: u32) -> Result<
 pub fn unsent(fd: impl AsFd) -> Result<u32> {
     let fd = fd.as_fd();
     let mut n: libc::c_int = 0;
-    // SAFETY: ioctl(SIOCOUTQ) writes one c_int to the valid pointer given; fd is open.
-    let r = traced!(
-        "ioctl",
-        ("{}, SIOCOUTQ", fd.as_raw_fd()),
-        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) } == 0 {
+    let r = traced!("ioctl", ("{}, SIOCOUTQ", fd.as_raw_fd()), {
+        // SAFETY: ioctl(SIOCOUTQ) writes one c_int to the valid pointer given, which `n`
+        // is; fd is open (borrowed).
+        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+        if rc == 0 {
             Ok(())
         } else {
             Err(super::last_errno())
         }
-    );
+    });
     r.map(|()| n.max(0) as u32)
 }
 
@@ -195,23 +194,26 @@ pub fn unsent(fd: impl AsFd) -> Result<u32> {
     let fd = fd.as_fd();
     let mut n: libc::c_int = 0;
     let mut len = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes to the valid c_int given; fd is open.
     let r = traced!(
         "getsockopt",
         ("{}, SOL_SOCKET, SO_NWRITE", fd.as_raw_fd()),
-        if unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_NWRITE,
-                (&mut n as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        } == 0
         {
-            Ok(())
-        } else {
-            Err(super::last_errno())
+            // SAFETY: getsockopt writes at most `len` bytes (the size of a c_int) to the valid
+            // c_int given and updates `len`; fd is open (borrowed).
+            let rc = unsafe {
+                libc::getsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_NWRITE,
+                    (&mut n as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(super::last_errno())
+            }
         }
     );
     r.map(|()| n.max(0) as u32)
