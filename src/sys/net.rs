@@ -67,6 +67,62 @@ fn prepare(fd: &OwnedFd) -> Result<()> {
     )
 }
 
+/// A connected pair of local stream sockets (AF_UNIX), non-blocking and close-on-exec: a
+/// socket with a peer in the same process, for testing the layers that drive a connection.
+#[cfg(target_os = "linux")]
+pub fn socketpair_stream() -> Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{SocketFlags, socketpair};
+    let mut pair = None;
+    traced!(
+        "socketpair",
+        (
+            "AF_UNIX, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0, {}",
+            pair_shown(&pair)
+        ),
+        socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None
+        )
+        .map(|p| pair = Some(p))
+    )?;
+    let (a, b) = pair.expect("socketpair succeeded");
+    Ok((OwnedFd::new(a), OwnedFd::new(b)))
+}
+
+/// A connected pair of local stream sockets (AF_UNIX), non-blocking, close-on-exec and
+/// never raising SIGPIPE, as `prepare` makes every socket here.
+#[cfg(target_os = "macos")]
+pub fn socketpair_stream() -> Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{SocketFlags, socketpair};
+    let mut pair = None;
+    traced!(
+        "socketpair",
+        ("AF_UNIX, SOCK_STREAM, 0, {}", pair_shown(&pair)),
+        socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::empty(),
+            None
+        )
+        .map(|p| pair = Some(p))
+    )?;
+    let (a, b) = pair.expect("socketpair succeeded");
+    let (a, b) = (OwnedFd::new(a), OwnedFd::new(b));
+    prepare(&a)?;
+    prepare(&b)?;
+    Ok((a, b))
+}
+
+/// The descriptors socketpair gave, as strace shows them: `[3, 4]`.
+fn pair_shown(pair: &Option<(rustix::fd::OwnedFd, rustix::fd::OwnedFd)>) -> String {
+    pair.as_ref().map_or_else(
+        || "NULL".to_string(),
+        |(a, b)| format!("[{}, {}]", a.as_raw_fd(), b.as_raw_fd()),
+    )
+}
+
 /// Open a listening TCP socket on `addr` (non-blocking, close-on-exec). IPv6 sockets are
 /// IPv6-only, so `[::]:P` and `0.0.0.0:P` can both be given.
 pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
@@ -523,5 +579,37 @@ mod tests {
                 "{addr}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod pair_tests {
+    use super::*;
+
+    #[test]
+    fn socketpair_stream_is_connected_non_blocking_and_close_on_exec() {
+        let (a, b) = socketpair_stream().unwrap();
+        for fd in [&a, &b] {
+            let flags = rustix::io::fcntl_getfd(fd).unwrap();
+            assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+            let status = rustix::fs::fcntl_getfl(fd).unwrap();
+            assert!(status.contains(rustix::fs::OFlags::NONBLOCK));
+        }
+        let mut buf = [0u8; 16];
+        // Nothing sent yet: a non-blocking read says so instead of waiting.
+        assert_eq!(recv(&b, &mut buf), Err(Errno::AGAIN));
+        assert_eq!(send(&a, b"ping").unwrap(), 4);
+        assert_eq!(recv(&b, &mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"ping");
+        assert_eq!(
+            writev(&b, &[IoSlice::new(b"po"), IoSlice::new(b"ng")]).unwrap(),
+            4
+        );
+        assert_eq!(read(&a, &mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"pong");
+        // A closed peer is the end of the stream, and writing to it is EPIPE, not SIGPIPE.
+        drop(a);
+        assert_eq!(recv(&b, &mut buf).unwrap(), 0);
+        assert_eq!(send(&b, b"x"), Err(Errno::PIPE));
     }
 }
