@@ -483,12 +483,17 @@ pub fn rename_in(dir: impl AsFd, from: &CStr, to: &CStr) -> Result<()> {
 
 /// Remove a name from `dir`: a file or symlink, or an empty directory with `is_dir`.
 pub fn unlink_in(dir: impl AsFd, name: &CStr, is_dir: bool) -> Result<()> {
-    let flags = if is_dir {
-        AtFlags::REMOVEDIR
+    let (flags, shown) = if is_dir {
+        (AtFlags::REMOVEDIR, "AT_REMOVEDIR")
     } else {
-        AtFlags::empty()
+        (AtFlags::empty(), "0")
     };
-    rustix::fs::unlinkat(dir, name, flags)
+    let dir = dir.as_fd();
+    traced!(
+        "unlinkat",
+        ("{}, {name:?}, {shown}", dir.as_raw_fd()),
+        rustix::fs::unlinkat(dir, name, flags)
+    )
 }
 
 #[cfg(test)]
