@@ -1,5 +1,7 @@
 //! The `barehttpd` command: flags → Config → run. Start-up errors are one line, exit code 2.
 
+#![deny(unsafe_code)]
+
 use barehttpd::config::{self, Command};
 use barehttpd::server::Server;
 use std::process::ExitCode;

@@ -34,7 +34,7 @@ static REAP: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 /// Collect exited children (called from the workers' timers), so none stays a zombie.
 pub fn reap() {
     if let Ok(mut list) = REAP.try_lock() {
-        list.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
+        list.retain_mut(|c| !matches!(crate::sys::try_wait(c), Ok(Some(_)) | Err(_)));
     }
 }
 
@@ -86,11 +86,11 @@ impl Drop for Run {
     fn drop(&mut self) {
         RUNNING.fetch_sub(1, Ordering::Relaxed);
         if let Some(mut child) = self.child.take()
-            && !matches!(child.try_wait(), Ok(Some(_)))
+            && !matches!(crate::sys::try_wait(&mut child), Ok(Some(_)))
         {
             // The program leads its own process group (pgid == pid): kill all of it.
             crate::sys::kill_group(child.id());
-            if !matches!(child.try_wait(), Ok(Some(_)))
+            if !matches!(crate::sys::try_wait(&mut child), Ok(Some(_)))
                 && let Ok(mut list) = REAP.lock()
             {
                 list.push(child);
@@ -103,7 +103,7 @@ impl Run {
     /// The program's exit, if it has exited: `Some(true)` when it ended by a signal.
     pub fn crashed(&mut self) -> Option<bool> {
         let child = self.child.as_mut()?;
-        match child.try_wait() {
+        match crate::sys::try_wait(child) {
             Ok(Some(st)) => Some(st.signal().is_some()),
             _ => None,
         }
@@ -347,7 +347,9 @@ fn environment(
     set("REDIRECT_STATUS", b"200");
     set("PATH", b"/usr/local/bin:/usr/bin:/bin");
     let body_len = match (req.framing, body_file) {
-        (_, Some(f)) => f.metadata().map(|m| m.len()).ok(),
+        (_, Some(f)) => fs::fstat(f)
+            .ok()
+            .and_then(|st| u64::try_from(st.st_size).ok()),
         (Framing::Length(n), _) => Some(n),
         _ => None,
     };

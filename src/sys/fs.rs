@@ -418,6 +418,33 @@ pub fn write(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
     )
 }
 
+/// Write all of `buf` to a file with as many writes as it takes (each traced), retrying
+/// EINTR. Any other error is returned as it comes, with part of `buf` maybe written; so is
+/// EAGAIN, which a regular file never gives. A write that takes nothing is EIO: the file
+/// takes no more, and asking again would loop.
+pub fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<()> {
+    let fd = fd.as_fd();
+    while !buf.is_empty() {
+        match write(fd, buf) {
+            Ok(0) => return Err(super::Errno::IO),
+            Ok(n) => buf = &buf[n..],
+            Err(super::Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Move a file's offset back to its start (to read back what was written to it).
+pub fn rewind(fd: impl AsFd) -> Result<()> {
+    let fd = fd.as_fd();
+    traced!(
+        "lseek",
+        ("{}, 0, SEEK_SET", fd.as_raw_fd()),
+        rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(0)).map(|_| ())
+    )
+}
+
 /// Flush a file's (or a directory's) data and metadata to the disk.
 #[cfg(target_os = "linux")]
 pub fn fsync(fd: impl AsFd) -> Result<()> {
@@ -456,34 +483,70 @@ pub fn rename_in(dir: impl AsFd, from: &CStr, to: &CStr) -> Result<()> {
 
 /// Remove a name from `dir`: a file or symlink, or an empty directory with `is_dir`.
 pub fn unlink_in(dir: impl AsFd, name: &CStr, is_dir: bool) -> Result<()> {
-    let flags = if is_dir {
-        AtFlags::REMOVEDIR
+    let (flags, shown) = if is_dir {
+        (AtFlags::REMOVEDIR, "AT_REMOVEDIR")
     } else {
-        AtFlags::empty()
+        (AtFlags::empty(), "0")
     };
-    rustix::fs::unlinkat(dir, name, flags)
+    let dir = dir.as_fd();
+    traced!(
+        "unlinkat",
+        ("{}, {name:?}, {shown}", dir.as_raw_fd()),
+        rustix::fs::unlinkat(dir, name, flags)
+    )
 }
 
-/// Write all of `buf` (retrying short writes and EINTR).
-pub fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<()> {
-    let fd = fd.as_fd();
-    while !buf.is_empty() {
-        match write(fd, buf) {
-            Ok(0) => return Err(rustix::io::Errno::IO),
-            Ok(n) => buf = &buf[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::Errno;
+
+    fn temp() -> OwnedFd {
+        let dir = std::env::temp_dir();
+        temp_file(dir.to_str().expect("a UTF-8 temp dir")).expect("a temporary file")
+    }
+
+    /// Read from the file's offset until its end.
+    fn read_rest(fd: &OwnedFd) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match crate::sys::net::read(fd, &mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(Errno::INTR) => {}
+                Err(e) => panic!("read: {e}"),
+            }
         }
     }
-    Ok(())
-}
 
-/// Go back to the start of a file (`lseek(fd, 0, SEEK_SET)`).
-pub fn rewind(fd: impl AsFd) -> Result<()> {
-    let fd = fd.as_fd();
-    traced!(
-        "lseek",
-        ("{}, 0, SEEK_SET", fd.as_raw_fd()),
-        rustix::fs::seek(fd, rustix::fs::SeekFrom::Start(0)).map(|_| ())
-    )
+    #[test]
+    fn write_all_writes_everything_and_rewind_reads_it_back() {
+        let fd = temp();
+        // Larger than one write is sure to take on every file system.
+        let data: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+        write_all(&fd, &data).unwrap();
+        write_all(&fd, b"").unwrap();
+        assert_eq!(fstat(&fd).unwrap().st_size, data.len() as i64);
+        // The offset is at the end: nothing more to read until the rewind.
+        assert!(read_rest(&fd).is_empty());
+        rewind(&fd).unwrap();
+        assert_eq!(read_rest(&fd), data);
+        // Writing after a rewind overwrites from the start.
+        rewind(&fd).unwrap();
+        write_all(&fd, b"HEAD").unwrap();
+        rewind(&fd).unwrap();
+        let back = read_rest(&fd);
+        assert_eq!(&back[..4], b"HEAD");
+        assert_eq!(&back[4..], &data[4..]);
+    }
+
+    #[test]
+    fn write_all_and_rewind_report_errors() {
+        // A descriptor opened read-only cannot be written; a socket has no offset.
+        let ro = open_reserve().expect("/dev/null");
+        assert_eq!(write_all(&ro, b"x"), Err(Errno::BADF));
+        let (a, _b) = crate::sys::net::socketpair_stream().unwrap();
+        assert_eq!(rewind(&a), Err(Errno::SPIPE));
+    }
 }

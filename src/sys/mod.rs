@@ -45,11 +45,13 @@ macro_rules! traced {
 pub mod fs;
 pub mod net;
 pub mod poll;
+mod process;
 pub mod signal;
 pub mod time;
 pub mod trace;
 pub mod watch;
 
+pub use process::{getpid, kill_group, spawn, try_wait};
 pub use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 
 /// An open descriptor, closed (and the close traced) when dropped.
@@ -188,66 +190,6 @@ fn cgroup_cpus(cpu_max: &str) -> Option<usize> {
 #[cfg(not(target_os = "linux"))]
 pub fn cpu_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Start a program (CGI) so that it inherits nothing but its three standard descriptors:
-/// in the child, just before exec, every descriptor from 3 up is marked close-on-exec,
-/// including any the server itself inherited without the flag. (Marked, not closed: the
-/// standard library reports a failed exec through a close-on-exec pipe it still needs.)
-/// The trace shows the whole start as one `spawn`; the standard library makes several calls.
-pub fn spawn(cmd: &mut std::process::Command, what: &str) -> std::io::Result<std::process::Child> {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the forked child before exec and makes only
-    // async-signal-safe system calls (close_range or fcntl), touching no locks or memory.
-    unsafe {
-        cmd.pre_exec(|| {
-            mark_inherited_cloexec();
-            Ok(())
-        });
-    }
-    let t = trace::start();
-    let r = cmd.spawn();
-    if let Some(t) = t {
-        let shown = match &r {
-            Ok(c) => (format!("pid {}", c.id()), 0),
-            Err(e) => (format!("-1 {e}"), 0),
-        };
-        trace::done(t, "spawn", format!("{what:?}"), shown);
-    }
-    r
-}
-
-/// Runs in a forked child: set FD_CLOEXEC on every descriptor from 3 up.
-fn mark_inherited_cloexec() {
-    #[cfg(target_os = "linux")]
-    {
-        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-        // SAFETY: a raw close_range(2) with constant arguments; no memory is passed.
-        let r =
-            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
-        if r == 0 {
-            return;
-        }
-    }
-    // Older kernels and macOS: one fcntl per possible descriptor.
-    // SAFETY: getdtablesize and fcntl(F_SETFD) are async-signal-safe and take no pointers.
-    unsafe {
-        let max = libc::getdtablesize().clamp(3, 65_536);
-        for fd in 3..max {
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-    }
-}
-
-/// Kill a program's whole process group (it leads the group: pgid == pid).
-pub fn kill_group(pid: u32) {
-    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
-        let _ = traced!(
-            "kill",
-            ("-{pid}, SIGKILL"),
-            rustix::process::kill_process_group(p, rustix::process::Signal::KILL)
-        );
-    }
 }
 
 #[cfg(all(test, target_os = "linux"))]

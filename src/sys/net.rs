@@ -67,6 +67,62 @@ fn prepare(fd: &OwnedFd) -> Result<()> {
     )
 }
 
+/// A connected pair of local stream sockets (AF_UNIX), non-blocking and close-on-exec: a
+/// socket with a peer in the same process, for testing the layers that drive a connection.
+#[cfg(target_os = "linux")]
+pub fn socketpair_stream() -> Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{SocketFlags, socketpair};
+    let mut pair = None;
+    traced!(
+        "socketpair",
+        (
+            "AF_UNIX, SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0, {}",
+            pair_shown(&pair)
+        ),
+        socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None
+        )
+        .map(|p| pair = Some(p))
+    )?;
+    let (a, b) = pair.expect("socketpair succeeded");
+    Ok((OwnedFd::new(a), OwnedFd::new(b)))
+}
+
+/// A connected pair of local stream sockets (AF_UNIX), non-blocking, close-on-exec and
+/// never raising SIGPIPE, as `prepare` makes every socket here.
+#[cfg(target_os = "macos")]
+pub fn socketpair_stream() -> Result<(OwnedFd, OwnedFd)> {
+    use rustix::net::{SocketFlags, socketpair};
+    let mut pair = None;
+    traced!(
+        "socketpair",
+        ("AF_UNIX, SOCK_STREAM, 0, {}", pair_shown(&pair)),
+        socketpair(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::empty(),
+            None
+        )
+        .map(|p| pair = Some(p))
+    )?;
+    let (a, b) = pair.expect("socketpair succeeded");
+    let (a, b) = (OwnedFd::new(a), OwnedFd::new(b));
+    prepare(&a)?;
+    prepare(&b)?;
+    Ok((a, b))
+}
+
+/// The descriptors socketpair gave, as strace shows them: `[3, 4]`.
+fn pair_shown(pair: &Option<(rustix::fd::OwnedFd, rustix::fd::OwnedFd)>) -> String {
+    pair.as_ref().map_or_else(
+        || "NULL".to_string(),
+        |(a, b)| format!("[{}, {}]", a.as_raw_fd(), b.as_raw_fd()),
+    )
+}
+
 /// Open a listening TCP socket on `addr` (non-blocking, close-on-exec). IPv6 sockets are
 /// IPv6-only, so `[::]:P` and `0.0.0.0:P` can both be given.
 pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
@@ -149,11 +205,10 @@ const DEFER_ACCEPT_S: u32 = 1;
 fn tcp_option(fd: &OwnedFd, opt: libc::c_int, name: &str, value: u32) -> Result<()> {
     let raw = fd.as_fd().as_raw_fd();
     let v = value as libc::c_int;
-    // SAFETY: setsockopt reads one c_int from the valid pointer given; fd is open.
-    traced!(
-        "setsockopt",
-        ("{raw}, IPPROTO_TCP, {name}, {value}"),
-        if unsafe {
+    traced!("setsockopt", ("{raw}, IPPROTO_TCP, {name}, {value}"), {
+        // SAFETY: setsockopt reads `optlen` bytes, one c_int, from the valid pointer given,
+        // and keeps no pointer after the call; fd is open (borrowed from `fd`).
+        let rc = unsafe {
             libc::setsockopt(
                 raw,
                 libc::IPPROTO_TCP,
@@ -161,13 +216,13 @@ fn tcp_option(fd: &OwnedFd, opt: libc::c_int, name: &str, value: u32) -> Result<
                 (&v as *const libc::c_int).cast(),
                 core::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
-        } == 0
-        {
+        };
+        if rc == 0 {
             Ok(())
         } else {
             Err(super::last_errno())
         }
-    )
+    })
 }
 
 /// Bytes written to a socket that the peer has not yet acknowledged (SIOCOUTQ, which has
@@ -176,16 +231,16 @@ fn tcp_option(fd: &OwnedFd, opt: libc::c_int, name: &str, value: u32) -> Result<
 pub fn unsent(fd: impl AsFd) -> Result<u32> {
     let fd = fd.as_fd();
     let mut n: libc::c_int = 0;
-    // SAFETY: ioctl(SIOCOUTQ) writes one c_int to the valid pointer given; fd is open.
-    let r = traced!(
-        "ioctl",
-        ("{}, SIOCOUTQ", fd.as_raw_fd()),
-        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) } == 0 {
+    let r = traced!("ioctl", ("{}, SIOCOUTQ", fd.as_raw_fd()), {
+        // SAFETY: ioctl(SIOCOUTQ) writes one c_int to the valid pointer given, which `n`
+        // is; fd is open (borrowed).
+        let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+        if rc == 0 {
             Ok(())
         } else {
             Err(super::last_errno())
         }
-    );
+    });
     r.map(|()| n.max(0) as u32)
 }
 
@@ -195,23 +250,26 @@ pub fn unsent(fd: impl AsFd) -> Result<u32> {
     let fd = fd.as_fd();
     let mut n: libc::c_int = 0;
     let mut len = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes to the valid c_int given; fd is open.
     let r = traced!(
         "getsockopt",
         ("{}, SOL_SOCKET, SO_NWRITE", fd.as_raw_fd()),
-        if unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_NWRITE,
-                (&mut n as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        } == 0
         {
-            Ok(())
-        } else {
-            Err(super::last_errno())
+            // SAFETY: getsockopt writes at most `len` bytes (the size of a c_int) to the valid
+            // c_int given and updates `len`; fd is open (borrowed).
+            let rc = unsafe {
+                libc::getsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_NWRITE,
+                    (&mut n as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(super::last_errno())
+            }
         }
     );
     r.map(|()| n.max(0) as u32)
@@ -534,20 +592,34 @@ pub const SHORT_WRITE_MEANS_FULL: bool = true;
 #[cfg(target_os = "macos")]
 pub const SHORT_WRITE_MEANS_FULL: bool = false;
 
-/// A connected pair of non-blocking, close-on-exec Unix stream sockets: a client and a
-/// server end for tests of the connection layers, with no listener and no port.
-pub fn socketpair_stream() -> Result<(OwnedFd, OwnedFd)> {
-    use rustix::net::{SocketFlags, socketpair};
-    let (a, b) = socketpair(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
-    for fd in [&a, &b] {
-        rustix::io::ioctl_fionbio(fd, true)?;
-        #[cfg(target_os = "macos")]
-        let _ = sockopt::set_socket_nosigpipe(fd, true);
+#[cfg(test)]
+mod pair_tests {
+    use super::*;
+
+    #[test]
+    fn socketpair_stream_is_connected_non_blocking_and_close_on_exec() {
+        let (a, b) = socketpair_stream().unwrap();
+        for fd in [&a, &b] {
+            let flags = rustix::io::fcntl_getfd(fd).unwrap();
+            assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+            let status = rustix::fs::fcntl_getfl(fd).unwrap();
+            assert!(status.contains(rustix::fs::OFlags::NONBLOCK));
+        }
+        let mut buf = [0u8; 16];
+        // Nothing sent yet: a non-blocking read says so instead of waiting.
+        assert_eq!(recv(&b, &mut buf), Err(Errno::AGAIN));
+        assert_eq!(send(&a, b"ping").unwrap(), 4);
+        assert_eq!(recv(&b, &mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"ping");
+        assert_eq!(
+            writev(&b, &[IoSlice::new(b"po"), IoSlice::new(b"ng")]).unwrap(),
+            4
+        );
+        assert_eq!(read(&a, &mut buf).unwrap(), 4);
+        assert_eq!(&buf[..4], b"pong");
+        // A closed peer is the end of the stream, and writing to it is EPIPE, not SIGPIPE.
+        drop(a);
+        assert_eq!(recv(&b, &mut buf).unwrap(), 0);
+        assert_eq!(send(&b, b"x"), Err(Errno::PIPE));
     }
-    Ok((OwnedFd::new(a), OwnedFd::new(b)))
 }

@@ -121,12 +121,13 @@ impl Waker {
         &self.fd
     }
 
+    // Through the traced `write` and `read`, so that `--trace` shows these calls too.
     pub fn wake(&self) {
-        let _ = rustix::io::write(&self.fd, &1u64.to_ne_bytes());
+        let _ = crate::sys::fs::write(&self.fd, &1u64.to_ne_bytes());
     }
 
     pub fn reset(&self) {
         let mut b = [0u8; 8];
-        let _ = rustix::io::read(&self.fd, &mut b);
+        let _ = crate::sys::net::read(&self.fd, &mut b);
     }
 }

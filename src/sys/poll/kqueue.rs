@@ -241,14 +241,25 @@ impl Waker {
             EventFlags::empty(),
             core::ptr::null_mut(),
         );
-        // SAFETY: a user event names no descriptor.
-        let _ =
-            unsafe { kevent_timespec(&self.kq, &[ev], &mut [] as &mut [MaybeUninit<Event>], None) };
+        let raw = self.kq.as_fd().as_raw_fd();
+        let _ = traced!(
+            "kevent",
+            ("{raw}, [{{{WAKE_IDENT}, EVFILT_USER}}], NOTE_TRIGGER"),
+            // SAFETY: a user event names no descriptor.
+            unsafe { kevent_timespec(&self.kq, &[ev], &mut [] as &mut [MaybeUninit<Event>], None) }
+                .map(|_| ())
+        );
     }
 
     pub fn reset(&self) {
         let mut taken = [MaybeUninit::<Event>::uninit(); 1];
-        // SAFETY: no changes are passed; taking the triggered event clears it (EV_CLEAR).
-        let _ = unsafe { kevent_timespec(&self.kq, &[], &mut taken[..], Some(&NO_WAIT)) };
+        let raw = self.kq.as_fd().as_raw_fd();
+        let _ = traced!(
+            "kevent",
+            ("{raw}, NULL, 0, 1, 0"),
+            // SAFETY: no changes are passed; taking the triggered event clears it (EV_CLEAR).
+            unsafe { kevent_timespec(&self.kq, &[], &mut taken[..], Some(&NO_WAIT)) }
+                .map(|(got, _)| got.len())
+        );
     }
 }

@@ -142,12 +142,25 @@ impl Watcher {
             tv_sec: 0,
             tv_nsec: 0,
         };
+        let raw = self.kq.as_fd().as_raw_fd();
         loop {
-            // SAFETY: no changes are passed; see `watch_dir` for why no event can refer to a
-            // closed descriptor.
-            let got = unsafe { kevent_timespec(&self.kq, &[], &mut buf[..], Some(&none)) };
-            let Ok((events, _)) = got else { return };
-            let n = events.len();
+            let mut taken = None;
+            let got = traced!(
+                "kevent",
+                ("{raw}, NULL, 0, {DRAIN_BATCH}, 0"),
+                // SAFETY: no changes are passed; see `watch_dir` for why no event can refer
+                // to a closed descriptor.
+                unsafe { kevent_timespec(&self.kq, &[], &mut buf[..], Some(&none)) }.map(
+                    |(events, _)| {
+                        let n = events.len();
+                        taken = Some(events);
+                        n
+                    }
+                )
+            );
+            let (Ok(n), Some(events)) = (got, taken) else {
+                return;
+            };
             for e in events.iter() {
                 let wd = e.udata().addr() as i32;
                 if let EventFilter::Vnode { flags, .. } = e.filter()

@@ -1,0 +1,204 @@
+//! Child processes (CGI programs): starting one with nothing inherited, asking whether it
+//! has exited, killing its process group; and the process's own id.
+//!
+//! The standard library does the work (`Command::spawn`, `Child::try_wait`): the trace shows
+//! a start, which is several calls, as one `spawn`, and a collection as the wait4 it makes.
+//! The same code serves both systems.
+
+use super::{Errno, trace};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// Start a program (CGI) so that it inherits nothing but its three standard descriptors:
+/// in the child, just before exec, every descriptor from 3 up is marked close-on-exec,
+/// including any the server itself inherited without the flag. (Marked, not closed: the
+/// standard library reports a failed exec through a close-on-exec pipe it still needs.)
+/// The trace shows the whole start as one `spawn`; the standard library makes several calls.
+/// That includes closing what the command held for the child (a file given as its stdin):
+/// the command's standard streams are reset once the child has its copies, instead of being
+/// closed, untraced, whenever the caller drops the command.
+pub fn spawn(cmd: &mut Command, what: &str) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and makes only
+    // async-signal-safe system calls (close_range or fcntl), touching no locks or memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            mark_inherited_cloexec();
+            Ok(())
+        });
+    }
+    let t = trace::start();
+    let r = cmd.spawn();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(t) = t {
+        let shown = match &r {
+            Ok(c) => (format!("pid {}", c.id()), 0),
+            Err(e) => (format!("-1 {e}"), 0),
+        };
+        trace::done(t, "spawn", format!("{what:?}"), shown);
+    }
+    if let Ok(c) = &r {
+        // A pid collected before belongs to this child now (see `COLLECTED`).
+        collected().retain(|&p| p != c.id());
+    }
+    r
+}
+
+/// Runs in a forked child: set FD_CLOEXEC on every descriptor from 3 up.
+fn mark_inherited_cloexec() {
+    #[cfg(target_os = "linux")]
+    {
+        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+        // SAFETY: a raw close_range(2) with constant arguments; no memory is passed.
+        let r =
+            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+        if r == 0 {
+            return;
+        }
+    }
+    // Older kernels and macOS: one fcntl per possible descriptor.
+    // SAFETY: getdtablesize and fcntl(F_SETFD) are async-signal-safe and take no pointers.
+    unsafe {
+        let max = libc::getdtablesize().clamp(3, 65_536);
+        for fd in 3..max {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+}
+
+/// Whether a started program has exited, collecting its exit if so (`Ok(None)` while it
+/// runs), as `Child::try_wait` answers. Traced as the wait4(PID, WNOHANG) that the standard
+/// library makes (its waitpid, which libc makes as wait4 on both systems).
+///
+/// Once it has collected an exit, the standard library keeps the status and answers the
+/// same child again from memory, with no syscall. So that the trace shows only calls made,
+/// pids collected are remembered (`COLLECTED`) and a second ask about one is not traced.
+/// (Collecting with rustix's waitpid instead would leave the `Child` unaware of the exit:
+/// asked again it would wait on a pid that may by then be another process's.)
+pub fn try_wait(child: &mut Child) -> std::io::Result<Option<ExitStatus>> {
+    let pid = child.id();
+    {
+        let mut list = collected();
+        if let Some(i) = list.iter().position(|&p| p == pid) {
+            list.remove(i);
+            drop(list);
+            return child.try_wait();
+        }
+    }
+    let t = trace::start();
+    let r = child.try_wait();
+    if let Some(t) = t {
+        trace::done(t, "wait4", format!("{pid}, WNOHANG"), exit_shown(pid, &r));
+    }
+    if let Ok(Some(_)) = r {
+        let mut list = collected();
+        if list.len() >= COLLECTED_KEPT {
+            list.remove(0);
+        }
+        list.push(pid);
+    }
+    r
+}
+
+/// Pids whose exit `try_wait` has collected, oldest first: the standard library answers a
+/// second ask about one from memory. A pid leaves when asked about again, when `spawn` gives
+/// it to a new child, or when `COLLECTED_KEPT` newer ones push it out.
+static COLLECTED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Collected pids remembered. The second ask comes while the same request is handled (a
+/// run's drop after `crashed`), long before 64 more programs exit; an ask that came later
+/// would be traced although answered from memory, nothing worse.
+const COLLECTED_KEPT: usize = 64;
+
+fn collected() -> std::sync::MutexGuard<'static, Vec<u32>> {
+    // The list holds plain pids, whole after any panic: a poisoned lock is still usable.
+    COLLECTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A wait4 result as strace shows it: 0 while the child runs, else its pid and how it ended.
+fn exit_shown(pid: u32, r: &std::io::Result<Option<ExitStatus>>) -> (String, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let text = match r {
+        Ok(None) => "0".to_string(),
+        Ok(Some(st)) => match (st.code(), st.signal()) {
+            (Some(code), _) => format!("{pid} (exit {code})"),
+            (None, Some(sig)) => format!("{pid} (signal {sig})"),
+            (None, None) => pid.to_string(),
+        },
+        Err(e) => match e.raw_os_error() {
+            Some(n) => trace::errno_name(Errno::from_raw_os_error(n)),
+            None => format!("-1 {e}"),
+        },
+    };
+    (text, 0)
+}
+
+/// This process's id. A syscall each time (glibc stopped caching it in 2.25), which
+/// `std::process::id` makes untraced.
+pub fn getpid() -> u32 {
+    let t = trace::start();
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    if let Some(t) = t {
+        trace::done(t, "getpid", String::new(), (pid.to_string(), 0));
+    }
+    pid
+}
+
+/// Kill a program's whole process group (it leads the group: pgid == pid).
+pub fn kill_group(pid: u32) {
+    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = traced!(
+            "kill",
+            ("-{pid}, SIGKILL"),
+            rustix::process::kill_process_group(p, rustix::process::Signal::KILL)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn wait_exit(child: &mut Child) -> ExitStatus {
+        for _ in 0..5000 {
+            if let Some(st) = try_wait(child).unwrap() {
+                return st;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        panic!("the child did not exit within 5 s");
+    }
+
+    #[test]
+    fn try_wait_collects_an_exit_once_and_remembers_it() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "exit 3"]);
+        let mut child = spawn(&mut cmd, "exit 3").unwrap();
+        let pid = child.id();
+        assert_eq!(wait_exit(&mut child).code(), Some(3));
+        assert!(collected().contains(&pid));
+        // Asked again, the standard library answers from memory (no wait4 to trace), and
+        // the pid is forgotten.
+        assert_eq!(
+            try_wait(&mut child).unwrap().and_then(|s| s.code()),
+            Some(3)
+        );
+        assert!(!collected().contains(&pid));
+
+        let mut cmd = Command::new("sleep");
+        cmd.arg("10");
+        let mut child = spawn(&mut cmd, "sleep").unwrap();
+        assert!(try_wait(&mut child).unwrap().is_none(), "still running");
+        child.kill().unwrap();
+        assert_eq!(wait_exit(&mut child).signal(), Some(9));
+    }
+
+    #[test]
+    fn getpid_is_the_process_id() {
+        assert_eq!(getpid(), std::process::id());
+    }
+}
