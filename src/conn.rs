@@ -17,8 +17,8 @@
 //! no epoll_ctl. Buffers come from the worker's pool when there is something to hold and go
 //! back when the connection is idle, so an idle keep-alive connection holds no buffer.
 
-use crate::handler::upload::{Begun, Upload};
-use crate::handler::{self, Body, Ctx, Reply, Segment, cgi};
+use crate::handler::upload::Upload;
+use crate::handler::{self, Answer, Body, Ctx, Reply, Segment, cgi};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Version};
 use crate::server::Worker;
@@ -459,9 +459,9 @@ impl Conn {
             Discard::Length(left) => {
                 let n = (*left).min(avail as u64) as usize;
                 if let Some(up) = &mut self.upload
-                    && let Err(status) = up.write(&buf[self.rstart..self.rstart + n])
+                    && let Err(e) = up.write(&buf[self.rstart..self.rstart + n])
                 {
-                    failed = Some(status);
+                    failed = Some(e.status());
                 }
                 *left -= n as u64;
                 self.rstart += n;
@@ -482,9 +482,9 @@ impl Conn {
                     if let Some(range) = data {
                         let piece = &buf[self.rstart + range.start..self.rstart + range.end];
                         if let Some(up) = &mut self.upload
-                            && let Err(status) = up.write(piece)
+                            && let Err(e) = up.write(piece)
                         {
-                            failed = Some(status);
+                            failed = Some(e.status());
                         }
                         if let Some((_, file)) = &mut self.cgi_body {
                             use std::io::Write;
@@ -629,7 +629,7 @@ impl Conn {
                 self.client_done = !keep_alive;
                 self.ka10 = keep_alive_10;
                 match begun {
-                    Begun::Upload(up) => {
+                    Answer::Upload(up) => {
                         // The body goes to the file; the answer comes when it is complete.
                         self.upload = Some(up);
                         self.discard = stream;
@@ -643,14 +643,14 @@ impl Conn {
                         }
                         return true;
                     }
-                    Begun::Cgi(run) => {
+                    Answer::Cgi(run) => {
                         self.discard = stream;
                         self.redirects = 0;
                         // The program reads the body, so its size is no reason to close.
                         self.close_after = !keep_alive || w.shutting_down;
                         return self.begin_cgi(w, run, expect);
                     }
-                    Begun::CgiBuffer => {
+                    Answer::CgiBuffer => {
                         let head = pending[..n].to_vec();
                         self.discard = stream;
                         self.redirects = 0;
@@ -669,7 +669,7 @@ impl Conn {
                             }
                         }
                     }
-                    Begun::Answered => {}
+                    Answer::Done => {}
                 }
                 if w.log.enabled() {
                     w.log.begin(
@@ -1006,7 +1006,7 @@ impl Conn {
         }
         match self.dispatch_held(w, &head, false, Some(file)) {
             None => self.respond_error(w, 500, None),
-            Some((Begun::Cgi(run), _, _)) => {
+            Some((Answer::Cgi(run), _, _)) => {
                 self.begin_cgi(w, run, false);
             }
             Some((_, status, len)) => {
@@ -1036,7 +1036,7 @@ impl Conn {
         head: &[u8],
         head_only: bool,
         body_file: Option<std::fs::File>,
-    ) -> Option<(Begun, u16, u64)> {
+    ) -> Option<(Answer, u16, u64)> {
         let mut headers = [Header::default(); MAX_HEADERS];
         let Ok(Some((req, _))) = parse::parse(head, &mut headers) else {
             return None;
@@ -1324,7 +1324,7 @@ impl Conn {
         head.extend_from_slice(b"\r\n\r\n");
         match self.dispatch_held(w, &head, run.head_only, None) {
             None => self.cgi_fail(w, run, 502),
-            Some((Begun::Cgi(next_run), _, _)) => {
+            Some((Answer::Cgi(next_run), _, _)) => {
                 // The new program replaces this one (dropped by the caller on return).
                 *run = *next_run;
                 self.watch_pipes(w, run);

@@ -1,9 +1,15 @@
-//! HTML directory listings: folders first, then files, each sorted by name, with sizes in
-//! KiB/MiB and modification dates, a parent link, and a layout that reads well on a phone.
-//! Names are HTML-escaped and links percent-encoded, so no file name can inject markup.
+//! Directory listings, HTML or JSON: folders first, then files, each sorted by name, with
+//! sizes in KiB/MiB and modification dates, a parent link, and a layout that reads well on a
+//! phone. Names are HTML-escaped and links percent-encoded, so no file name can inject markup.
+//!
+//! A leaf renderer: it reads the directory it is given and returns the body. It imports no
+//! handler; whether a directory is listed at all, its index file, the answer's headers and
+//! validators are `static_file`'s. Names never served (`names::hidden_name`) are not listed.
 
+use super::error::Error;
+use super::names;
 use crate::http::target::encode_path;
-use crate::sys::{AsFd, Errno, fs};
+use crate::sys::{AsFd, fs};
 
 struct Entry {
     name: Vec<u8>,
@@ -13,12 +19,11 @@ struct Entry {
 }
 
 /// Render the listing of the open directory `dir`, whose URL path (decoded) is `path`.
-pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool, json: bool) -> Result<Vec<u8>, Errno> {
+pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool, json: bool) -> Result<Vec<u8>, Error> {
     let dir = dir.as_fd();
     let mut entries = Vec::new();
     for (name, is_dir) in fs::read_dir(dir)? {
-        if (!dotfiles && name.first() == Some(&b'.')) || name.starts_with(super::upload::TMP_PREFIX)
-        {
+        if names::hidden_name(&name, dotfiles) {
             continue;
         }
         let Ok(cname) = std::ffi::CString::new(name.clone()) else {
