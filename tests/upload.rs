@@ -675,6 +675,36 @@ fn rfc9110_9_3_5_delete_files_and_directories() {
     assert!(root.www.join("hello.txt").exists());
 }
 
+/// RFC 3986 §3.3 and RFC 9110 §9.3.5: a trailing slash names a directory (as path resolution
+/// reads it, and as GET answers: `/a.txt/` is 404 for a file), so `DELETE /dav/a.txt/`
+/// removes nothing when a.txt is a file, or a symlink, and is 404 like the GET; `PUT
+/// /dav/a.txt/` replaces nothing and is 409, as any PUT to a directory URL. (nginx's WebDAV
+/// answers 409 to both; 404 is chosen for DELETE so that it agrees with GET.)
+#[test]
+fn rfc9110_9_3_5_trailing_slash_on_a_file_deletes_nothing() {
+    let (root, s) = dav(&[]);
+    let f = root.file("dav/a.txt", b"keep\n");
+    std::os::unix::fs::symlink("a.txt", root.www.join("dav/link")).unwrap();
+    root.dir("dav/empty");
+    let before = snapshot(&root.www);
+    assert_eq!(s.get("/dav/a.txt/").status, 404, "GET /dav/a.txt/");
+    for path in ["/dav/a.txt/", "/dav/link/"] {
+        assert_eq!(delete(&s, path).status, 404, "DELETE {path}");
+    }
+    let r = put(&s, "/dav/a.txt/", b"overwritten\n");
+    assert_eq!(r.status, 409, "PUT /dav/a.txt/");
+    assert_eq!(std::fs::read(&f).unwrap(), b"keep\n");
+    assert_eq!(
+        snapshot(&root.www),
+        before,
+        "a trailing-slash write changed the tree"
+    );
+    assert_no_temp_files(&root.www.join("dav"), Duration::ZERO, "trailing slash");
+    // The control: a directory's URL with its slash is deleted.
+    assert_eq!(delete(&s, "/dav/empty/").status, 204);
+    assert!(!root.www.join("dav/empty").exists());
+}
+
 /// RFC 9110 §13.1.1 on DELETE: a wrong If-Match leaves the file (412), the right one deletes.
 #[test]
 fn rfc9110_13_1_1_if_match_guards_delete() {

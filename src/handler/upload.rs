@@ -241,6 +241,11 @@ fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<()
     let dir = open_parent(ctx, &parent)?;
     let st = fs::lstat_in(&dir, &name)?;
     let is_dir = fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory;
+    // A trailing slash names a directory (split_parent trimmed it off the name): a file or a
+    // link is not one, as path resolution and GET (404 for `/a.txt/`) say.
+    if path.ends_with(b"/") && !is_dir {
+        return Err(Error::Os(Errno::NOTDIR));
+    }
     let mut buf = [0u8; 64];
     let v = etag::validators_of(&mut buf, &st);
     if conditional::evaluate(req, v, false) != Outcome::Proceed {
