@@ -675,6 +675,28 @@ fn rfc9110_9_3_5_delete_files_and_directories() {
     assert!(root.www.join("hello.txt").exists());
 }
 
+/// RFC 9110 §15.5.5: a name longer than the file system allows (255 bytes) cannot exist, and
+/// GET says so with 404; PUT and DELETE of such a name, as the last segment or a directory on
+/// the way, answer the same and change nothing (they answered 500, a server fault).
+#[test]
+fn rfc9110_15_5_5_over_long_names_are_404_for_put_and_delete_as_for_get() {
+    let (root, s) = dav(&[]);
+    let long = "n".repeat(300);
+    let before = snapshot(&root.www);
+    for path in [format!("/dav/{long}"), format!("/dav/{long}/x.txt")] {
+        assert_eq!(
+            s.get(&path).status,
+            404,
+            "GET of a {}-byte name",
+            long.len()
+        );
+        assert_eq!(put(&s, &path, b"x").status, 404, "PUT {path}");
+        assert_eq!(delete(&s, &path).status, 404, "DELETE {path}");
+    }
+    assert_eq!(snapshot(&root.www), before);
+    assert_no_temp_files(&root.www.join("dav"), Duration::ZERO, "over-long names");
+}
+
 /// RFC 3986 §3.3 and RFC 9110 §9.3.5: a trailing slash names a directory (as path resolution
 /// reads it, and as GET answers: `/a.txt/` is 404 for a file), so `DELETE /dav/a.txt/`
 /// removes nothing when a.txt is a file, or a symlink, and is 404 like the GET; `PUT
