@@ -675,6 +675,46 @@ fn rfc9110_9_3_5_delete_files_and_directories() {
     assert!(root.www.join("hello.txt").exists());
 }
 
+/// RFC 9110 §15.6.4: out of descriptors (EMFILE) is a temporary overload, 503 with
+/// Retry-After, for a PUT as for a GET (a PUT answered 500, a server fault). Nothing is
+/// written, and once descriptors are free again the same PUT succeeds.
+#[test]
+fn rfc9110_15_6_4_put_out_of_descriptors_is_503() {
+    const LIMIT: usize = 40;
+    let root = basic_root();
+    root.dir("dav");
+    let s = start_with_fd_limit(&root.www, LIMIT, &["--write", "/dav/"]);
+    let (fillers, mut ours) = exhaust_descriptors(
+        &s,
+        LIMIT,
+        &[
+            b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n",
+            b"PUT /dav/new.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n",
+        ],
+    );
+    // The control: a static file that is not cached cannot be opened either.
+    ours[0].send(b"\r\n");
+    let get = ours[0].response();
+    assert_eq!(get.status, 503, "GET with no descriptor left");
+    ours[1].send(b"\r\nnew\n");
+    let r = ours[1].response();
+    assert_eq!(r.status, 503, "PUT with no descriptor left");
+    assert_eq!(r.header("retry-after"), Some("1"), "PUT 503");
+    assert_eq!(get.header("retry-after"), Some("1"), "GET 503");
+    assert!(!root.www.join("dav/new.txt").exists());
+    assert_no_temp_files(&root.www.join("dav"), Duration::ZERO, "503");
+    drop((fillers, ours));
+    let deadline = Instant::now() + scaled(Duration::from_secs(3));
+    let r = loop {
+        let r = put(&s, "/dav/new.txt", b"new\n");
+        if r.status != 503 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.status, 201, "PUT once descriptors are free");
+}
+
 /// RFC 9110 §15.5.5: a name longer than the file system allows (255 bytes) cannot exist, and
 /// GET says so with 404; PUT and DELETE of such a name, as the last segment or a directory on
 /// the way, answer the same and change nothing (they answered 500, a server fault).
