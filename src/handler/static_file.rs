@@ -140,7 +140,7 @@ fn directory(
         return Err(Error::Forbidden);
     }
     let json = wants_json(req, query);
-    let body = listing::render(&dir, path, ctx.cfg.dotfiles, json)?;
+    let body = listing::render(ctx.root, &dir, path, ctx.cfg.dotfiles, json)?;
     // A weak validator from the listing's own bytes (RFC 9110 §8.8.3): clients revalidate
     // (no-cache) and get 304 while nothing changed.
     let mut tag = b"W/\"".to_vec();
