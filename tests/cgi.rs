@@ -908,6 +908,47 @@ fn rfc9110_15_6_4_cgi_max_answers_503_with_retry_after() {
     assert_eq!(r.status, 200, "after the first program ended");
 }
 
+/// Out of descriptors (EMFILE), a request for a program that exists is a temporary overload,
+/// 503 with Retry-After (RFC 9110 §15.6.4), as it is for a static file: not 404 (the failed
+/// open of the script was taken for an absent one) nor 500. Once descriptors are free again,
+/// the program runs.
+#[test]
+fn rfc9110_15_6_4_cgi_out_of_descriptors_is_503_not_404() {
+    const LIMIT: usize = 40;
+    let root = cgi_root();
+    let s = start_with_fd_limit(&root.www, LIMIT, &["--cgi", "/cgi-bin/"]);
+    let (fillers, mut ours) = exhaust_descriptors(
+        &s,
+        LIMIT,
+        &[
+            b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n",
+            b"GET /cgi-bin/hello.cgi HTTP/1.1\r\nHost: t\r\n",
+        ],
+    );
+    // The control: a static file that is not cached cannot be opened either.
+    ours[0].send(b"\r\n");
+    assert_eq!(ours[0].response().status, 503, "GET of a file");
+    ours[1].send(b"\r\n");
+    let r = ours[1].response();
+    assert_eq!(r.status, 503, "GET of a program with no descriptor left");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    drop((fillers, ours));
+    let deadline = Instant::now() + scaled(Duration::from_secs(3));
+    loop {
+        let (r, _) = get(&s, "/cgi-bin/hello.cgi");
+        if r.status == 200 {
+            assert_eq!(r.body, b"hello from cgi\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no program runs after: {}",
+            r.status
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// No program stays a zombie: after normal runs, crashes, silent exits, a timeout and a
 /// vanished client, the server has no child in state Z (and, soon, no child at all).
 #[test]

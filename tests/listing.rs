@@ -516,3 +516,68 @@ fn rfc9110_17_3_dotfiles_are_listed_only_with_the_dotfiles_flag() {
     assert!(names.iter().any(|n| n == ".hidden"), "{names:?}");
     assert_eq!(s.get("/pub/.hidden").body, b"secret\n");
 }
+
+/// RFC 9110 §17.3: a listing discloses no more than GET does. A symlink GET answers 404 for
+/// (any symlink by default; with `--follow-symlinks` one that leaves the root, or leads
+/// nowhere) is not listed, so neither the size nor the date of a file outside the root shows
+/// (`pub/passwd -> /.../passwd`). A symlink GET follows (inside the root, with
+/// `--follow-symlinks`) is listed with what GET serves: its target's size and date.
+#[test]
+fn rfc9110_17_3_listing_shows_nothing_of_symlinks_get_refuses() {
+    use std::os::unix::fs::symlink;
+    const SECRET_LEN: u64 = 4321;
+    const SECRET_MTIME: u64 = 1_234_567_890;
+    for follow in [false, true] {
+        let root = TempRoot::new();
+        root.file("pub/plain.txt", b"plain\n");
+        let secret = root.outside("passwd", &pattern(SECRET_LEN as usize, 7));
+        std::fs::File::options()
+            .write(true)
+            .open(&secret)
+            .and_then(|f| {
+                f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(SECRET_MTIME))
+            })
+            .unwrap();
+        symlink(&secret, root.www.join("pub/passwd")).unwrap();
+        symlink("../../passwd", root.www.join("pub/rel-out")).unwrap();
+        symlink(&root.base, root.www.join("pub/out-dir")).unwrap();
+        symlink("nowhere", root.www.join("pub/dangling")).unwrap();
+        symlink("plain.txt", root.www.join("pub/inside.txt")).unwrap();
+        let flags: &[&str] = if follow {
+            &["--listing", "--follow-symlinks"]
+        } else {
+            &["--listing"]
+        };
+        let s = Server::start(&root.www, flags);
+        for name in ["passwd", "rel-out", "out-dir/passwd", "dangling"] {
+            assert_eq!(s.get(&format!("/pub/{name}")).status, 404, "GET {name}");
+        }
+        let inside = s.get("/pub/inside.txt");
+        let entries = json_entries(&s.get("/pub/?format=json"), "/pub/");
+        for e in &entries {
+            assert!(
+                e.2 != SECRET_LEN && e.3 != SECRET_MTIME,
+                "follow={follow}: {e:?} shows the size or date of a file outside the root"
+            );
+        }
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        if follow {
+            assert_eq!(inside.body, b"plain\n");
+            assert_eq!(names, ["inside.txt", "plain.txt"], "follow={follow}");
+            assert_eq!(entries[0].2, 6, "inside.txt: its target's size");
+        } else {
+            assert_eq!(inside.status, 404);
+            assert_eq!(names, ["plain.txt"], "follow={follow}");
+        }
+        let page = s.get("/pub/").body_str();
+        let listed: Vec<String> = rows(&page)
+            .into_iter()
+            .filter(|r| r.href != "../")
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(
+            listed, names,
+            "follow={follow}: the page lists what the JSON does"
+        );
+    }
+}

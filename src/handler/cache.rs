@@ -12,6 +12,10 @@
 //! random names cannot push the files out), and only while inotify watches every directory
 //! on their way: a repeated 404 then costs no syscall either, and the name's creation (an
 //! upload, a rename into place) drops the entry at once.
+//!
+//! It keeps what `static_file` gives it, under the URL path `static_file` gives as the key: it
+//! reads no file and decides nothing about what is worth caching (`static_file` leaves out
+//! ranges, large files and the fallback).
 
 use crate::sys::watch::{Change, Watcher};
 use std::collections::HashMap;

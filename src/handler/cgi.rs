@@ -9,8 +9,14 @@
 //! everything it started. Its descriptors are only the three pipes (every descriptor the
 //! server opens is close-on-exec). A program that is still running when its run is dropped is
 //! killed and reaped; one that outlives its output is reaped by the worker's timer.
+//!
+//! It does not touch the client's socket or write the reply: the connection sends what the
+//! program prints. A program that cannot be found or started is an `Error`, which `dispatch`
+//! answers.
 
-use super::{Ctx, Reply};
+use super::ctx::Ctx;
+use super::error::Error;
+use super::reply::Reply;
 use crate::http::cgi::{self as cgi_rules, CgiHead};
 use crate::http::parse::{Framing, Method, Request, Version};
 use crate::http::target;
@@ -46,7 +52,7 @@ pub fn reap_pending() -> bool {
 
 /// Whether a decoded path is under a `--cgi` prefix.
 pub fn is_cgi(ctx: &Ctx, path: &[u8]) -> bool {
-    super::under(&ctx.cfg.cgi, path).is_some()
+    super::names::under(&ctx.cfg.cgi, path).is_some()
 }
 
 /// The connection, for REMOTE_* and SERVER_* (its local address is asked for only when a
@@ -131,45 +137,30 @@ impl Run {
     }
 }
 
-/// What starting a CGI request gave.
-pub enum Started {
-    /// Answered at once (404, 403, 503...).
-    Answered,
-    Run(Box<Run>),
-}
-
-/// Find and start the program for `req` (its decoded path is in `ctx.scratch`).
-/// `body_file` is the request body already buffered (chunked requests), if any.
+/// Find and start the program for `req`, whose decoded path is `path`. `body_file` is the
+/// request body already buffered (chunked requests), if any.
 pub fn start(
     req: &Request,
-    ctx: &mut Ctx,
-    r: &mut Reply,
+    ctx: &Ctx,
     peers: Peers,
+    path: &[u8],
     body_file: Option<std::fs::File>,
-) -> Started {
-    let path = ctx.scratch.clone();
+) -> Result<Box<Run>, Error> {
     // The script is the first existing regular file along the path; the rest is PATH_INFO.
     let mut found = None;
     // Start after the --cgi prefix: its own segments are directories, not the program.
-    let mut end = super::under(&ctx.cfg.cgi, &path).unwrap_or(1) - 1;
+    let mut end = super::names::under(&ctx.cfg.cgi, path).unwrap_or(1) - 1;
     while end < path.len() {
         end = match path[end + 1..].iter().position(|&b| b == b'/') {
             Some(i) => end + 1 + i,
             None => path.len(),
         };
         let prefix = &path[..end];
-        let Ok(rel) = std::ffi::CString::new(&prefix[1..]) else {
-            r.error(400);
-            return Started::Answered;
-        };
+        let rel = std::ffi::CString::new(&prefix[1..]).map_err(|_| Error::BadRequest)?;
         let file = match fs::open_beneath(ctx.root, &rel) {
             Ok(f) => f,
             Err(Errno::NOENT | Errno::NOTDIR) => break,
-            Err(Errno::ACCESS | Errno::PERM) => {
-                r.error(403);
-                return Started::Answered;
-            }
-            Err(_) => break,
+            Err(e) => return Err(Error::Os(e)),
         };
         let Ok(st) = fs::fstat(&file) else { break };
         match fs::FileType::from_raw_mode(st.st_mode) {
@@ -178,23 +169,17 @@ pub fn start(
                 break;
             }
             fs::FileType::Directory => continue,
-            _ => {
-                r.error(403);
-                return Started::Answered;
-            }
+            _ => return Err(Error::Forbidden),
         }
     }
     let Some((script_end, st)) = found else {
-        r.error(404);
-        return Started::Answered;
+        return Err(Error::NotFound);
     };
     if st.st_mode & 0o111 == 0 {
-        r.error(403);
-        return Started::Answered;
+        return Err(Error::Forbidden);
     }
     if RUNNING.load(Ordering::Relaxed) >= ctx.cfg.cgi_max {
-        r.error_with(503, &[("Retry-After", b"1")]);
-        return Started::Answered;
+        return Err(Error::Busy);
     }
     let script_name = &path[..script_end];
     let path_info = &path[script_end..];
@@ -233,12 +218,7 @@ pub fn start(
                 String::from_utf8_lossy(script_name),
                 crate::config::io_reason(&e)
             );
-            r.error(if e.kind() == std::io::ErrorKind::PermissionDenied {
-                403
-            } else {
-                500
-            });
-            return Started::Answered;
+            return Err(Error::Spawn(Errno::from_io_error(&e).unwrap_or(Errno::IO)));
         }
     };
     RUNNING.fetch_add(1, Ordering::Relaxed);
@@ -258,7 +238,7 @@ pub fn start(
         .stderr
         .take()
         .map(|s| nonblocking(OwnedFd::from_std(s)));
-    Started::Run(Box::new(Run {
+    Ok(Box::new(Run {
         child: Some(child),
         stdin,
         stdout,

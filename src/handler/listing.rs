@@ -1,9 +1,16 @@
-//! HTML directory listings: folders first, then files, each sorted by name, with sizes in
-//! KiB/MiB and modification dates, a parent link, and a layout that reads well on a phone.
-//! Names are HTML-escaped and links percent-encoded, so no file name can inject markup.
+//! Directory listings, HTML or JSON: folders first, then files, each sorted by name, with
+//! sizes in KiB/MiB and modification dates, a parent link, and a layout that reads well on a
+//! phone. Names are HTML-escaped and links percent-encoded, so no file name can inject markup.
+//!
+//! A leaf renderer: it reads the directory it is given and returns the body. It imports no
+//! handler; whether a directory is listed at all, its index file, the answer's headers and
+//! validators are `static_file`'s. Names never served (`names::hidden_name`) are not listed.
 
+use super::error::Error;
+use super::names;
 use crate::http::target::encode_path;
-use crate::sys::{AsFd, Errno, fs};
+use crate::sys::{AsFd, BorrowedFd, fs};
+use std::ffi::CString;
 
 struct Entry {
     name: Vec<u8>,
@@ -12,24 +19,33 @@ struct Entry {
     mtime: u64,
 }
 
-/// Render the listing of the open directory `dir`, whose URL path (decoded) is `path`.
-pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool, json: bool) -> Result<Vec<u8>, Errno> {
+/// Render the listing of the open directory `dir`, whose URL path (decoded) is `path`, below
+/// the document root `root`.
+pub fn render(
+    root: BorrowedFd,
+    dir: impl AsFd,
+    path: &[u8],
+    dotfiles: bool,
+    json: bool,
+) -> Result<Vec<u8>, Error> {
     let dir = dir.as_fd();
     let mut entries = Vec::new();
     for (name, is_dir) in fs::read_dir(dir)? {
-        if (!dotfiles && name.first() == Some(&b'.')) || name.starts_with(super::upload::TMP_PREFIX)
-        {
+        if names::hidden_name(&name, dotfiles) {
             continue;
         }
-        let Ok(cname) = std::ffi::CString::new(name.clone()) else {
+        let Ok(cname) = CString::new(name.clone()) else {
             continue;
         };
-        let (size, mtime, stat_dir) = match fs::stat_in(dir, &cname) {
+        let (size, mtime, stat_dir) = match status_as_served(root, dir, path, &cname) {
             Ok(st) => (
                 st.st_size.max(0) as u64,
                 st.st_mtime.max(0) as u64,
                 fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory,
             ),
+            // GET would answer 404: not listed, as if absent.
+            Err(e) if e.status() == 404 => continue,
+            // GET would refuse it otherwise (403...): listed, without size or date.
             Err(_) => (0, 0, is_dir.unwrap_or(false)),
         };
         entries.push(Entry {
@@ -89,6 +105,27 @@ pub fn render(dir: impl AsFd, path: &[u8], dotfiles: bool, json: bool) -> Result
     h.extend_from_slice(format!("{n} item{}", if n == 1 { "" } else { "s" }).as_bytes());
     h.extend_from_slice(b" &middot; barehttpd</footer>\n</body></html>\n");
     Ok(h)
+}
+
+/// The status of the entry `name` of `dir` (URL `dir_path`) as GET would see it: the entry
+/// itself, not followed; a symlink only as `open_beneath` resolves it from the root, which
+/// follows it only with `--follow-symlinks` and only while it stays inside the root. So a
+/// listing shows nothing (not even a size or a date) of a file GET will not serve.
+fn status_as_served(
+    root: BorrowedFd,
+    dir: BorrowedFd,
+    dir_path: &[u8],
+    name: &CString,
+) -> Result<fs::Stat, Error> {
+    let st = fs::lstat_in(dir, name)?;
+    if fs::FileType::from_raw_mode(st.st_mode) != fs::FileType::Symlink {
+        return Ok(st);
+    }
+    let mut rel = dir_path[1..].to_vec();
+    rel.extend_from_slice(name.as_bytes());
+    let rel = CString::new(rel).map_err(|_| Error::BadRequest)?;
+    let file = fs::open_beneath(root, &rel)?;
+    Ok(fs::fstat(&file)?)
 }
 
 /// The same listing for scripts: `{"path": ..., "entries": [{"name", "type", "size",

@@ -1,190 +1,174 @@
 //! GET and HEAD of files and directories under the document root (RFC 9110 §9.3.1-§9.3.2),
 //! with validators and conditional requests (§13), ranges (§14), precompressed siblings
-//! (`file.br`, `file.gz`) and a single-page-app fallback.
+//! (`file.br`, `file.gz`), the worker's cache of small files, and a single-page-app fallback;
+//! OPTIONS, and the 405 or 501 for a method no handler takes.
 //!
-//! The path is decoded and normalised by `http::target`, dotfiles are hidden unless asked
-//! for, and every open goes through `sys::fs::open_beneath`, so the kernel itself refuses to
-//! resolve outside the root even through symlinks. A directory URL without its trailing slash
-//! is redirected (so relative links in its index work), a directory is answered by its index
-//! file, a listing, or 403.
+//! It gets the path decoded and normalised (`dispatch`, by `http::target`); dotfiles are
+//! hidden unless asked for (`names`), and every open goes through `sys::fs::open_beneath`, so
+//! the kernel itself refuses to resolve outside the root even through symlinks. A directory
+//! URL without its trailing slash is redirected (so relative links in its index work), a
+//! directory is answered by its index file, a listing (rendered by `listing`), or 403.
+//!
+//! It never writes to the tree, never runs anything, and never maps an OS error to a status
+//! itself: a failure is an `Error`, which `dispatch` answers.
 
-use super::upload::{ALLOW_WRITE, writable};
-use super::{Ctx, Reply, Segment, Site, cache, mime};
+use super::ctx::Ctx;
+use super::error::Error;
+use super::reply::{Reply, Segment, Site};
+use super::{cache, etag, listing, mime, names};
 use crate::http::conditional::{self, Outcome, Validators};
 use crate::http::parse::{Method, Request};
 use crate::http::range::{self, Ranges};
 use crate::http::response::{header, push_hex, push_u64};
-use crate::http::target::{self, PathError};
+use crate::http::target;
 use crate::sys::{AsFd, BorrowedFd, Errno, OwnedFd, fs};
 use std::collections::VecDeque;
 use std::ffi::CStr;
 
-/// The methods a static resource allows.
-pub const ALLOW: &[u8] = b"GET, HEAD, OPTIONS";
-
-pub fn handle(req: &Request, ctx: &mut Ctx, r: &mut Reply) {
-    if req.method == Method::Connect {
-        // No tunnels here; the client may already be sending tunnel bytes, so close.
-        r.close = true;
-        return r.error_with(405, &[("Allow", ALLOW)]);
-    }
-    let Ok(t) = target::split(req.target) else {
-        return r.error(400);
-    };
-    if t.asterisk {
-        return match req.method {
-            // RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole.
-            Method::Options => options(
-                r,
-                if ctx.cfg.write.is_empty() {
-                    ALLOW
-                } else {
-                    ALLOW_WRITE
-                },
-            ),
-            _ => r.error(400),
-        };
-    }
-    match target::decode_path(t.path, ctx.scratch) {
-        Ok(()) => {}
-        Err(PathError::BadRequest) => return r.error(400),
-        Err(PathError::NotFound) => return r.error(404),
-    }
-    // The Allow value (a prefix scan) matters only to OPTIONS and 405.
-    let allow = |ctx: &Ctx| {
-        if writable(ctx, ctx.scratch) {
-            ALLOW_WRITE
-        } else {
-            ALLOW
-        }
-    };
+/// Answer GET, HEAD or OPTIONS (or refuse another method) for `path`, the decoded request
+/// path; `query` is the raw query, for a redirect's Location and a listing's format.
+pub fn handle(
+    req: &Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    path: &[u8],
+    query: Option<&[u8]>,
+) -> Result<(), Error> {
     match req.method {
         Method::Get | Method::Head => {}
-        Method::Options => return options(r, allow(ctx)),
-        Method::Other => return r.error(501),
-        _ => return r.error_with(405, &[("Allow", allow(ctx))]),
+        Method::Options => {
+            r.options(names::allow(&ctx.cfg.write, path));
+            return Ok(());
+        }
+        Method::Other => return Err(Error::NotImplemented),
+        _ => return Err(Error::MethodNotAllowed(names::allow(&ctx.cfg.write, path))),
     }
-    if super::upload::hidden(ctx.scratch, ctx.cfg.dotfiles) {
-        return r.error(404);
+    if names::hidden(path, ctx.cfg.dotfiles) {
+        return Err(Error::NotFound);
     }
-    serve_path(req, ctx, r, t.query);
-}
-
-/// RFC 9110 §9.3.7: say which methods are allowed; no body.
-fn options(r: &mut Reply, allow: &[u8]) {
-    r.start(200);
-    r.header("Allow", allow);
-    r.body_bytes(b"");
-}
-
-/// Serve the decoded path in `ctx.scratch`.
-fn serve_path(req: &Request, ctx: &mut Ctx, r: &mut Reply, query: Option<&[u8]>) {
-    let path_len = ctx.scratch.len();
     // Ranges are cut from files, not from the cache.
     let cacheable = req.header("range").is_none();
-    if cacheable && let Some(e) = ctx.cache.get(ctx.scratch, ctx.now) {
+    if cacheable && let Some(e) = ctx.cache.get(path, ctx.now) {
         return send_cached(req, r, e);
     }
-    if ctx.cache.is_missing(ctx.scratch, ctx.now) {
+    if ctx.cache.is_missing(path, ctx.now) {
         return fallback(req, ctx, r);
     }
-    let wants_dir = ctx.scratch.ends_with(b"/");
-    // Relative path for openat2: drop the leading '/', "." for the root, NUL-terminate.
-    ctx.scratch.push(0);
-    let rel: &CStr = if path_len == 1 {
-        c"."
-    } else {
-        match CStr::from_bytes_with_nul(&ctx.scratch[1..]) {
-            Ok(c) => c,
-            Err(_) => return r.error(400),
-        }
-    };
-    let file = match fs::open_beneath(ctx.root, rel) {
+    // openat2 wants the path relative ("." for the root) and NUL-terminated: it is built in
+    // the worker's name buffer, lent out meanwhile.
+    let mut rel = std::mem::take(ctx.name);
+    rel.clear();
+    match path {
+        [b'/'] => rel.push(b'.'),
+        _ => rel.extend_from_slice(&path[1..]),
+    }
+    rel.push(0);
+    let served = serve_path(req, ctx, r, path, &rel, query);
+    *ctx.name = rel;
+    served
+}
+
+/// Serve `path`, whose relative, NUL-terminated form is `rel`.
+fn serve_path(
+    req: &Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    path: &[u8],
+    rel: &[u8],
+    query: Option<&[u8]>,
+) -> Result<(), Error> {
+    let c = CStr::from_bytes_with_nul(rel).map_err(|_| Error::BadRequest)?;
+    let file = match fs::open_beneath(ctx.root, c) {
         Ok(f) => f,
         Err(Errno::NOENT) => {
-            ctx.cache.insert_missing(&ctx.scratch[..path_len], ctx.now);
+            ctx.cache.insert_missing(path, ctx.now);
             return fallback(req, ctx, r);
         }
         Err(Errno::NOTDIR) => return fallback(req, ctx, r),
-        Err(e) => return r.error(status_of_errno(e)),
+        Err(e) => return Err(Error::Os(e)),
     };
-    let Ok(st) = fs::fstat(&file) else {
-        return r.error(500);
-    };
+    let st = fs::fstat(&file)?;
+    let wants_dir = path.ends_with(b"/");
     match fs::FileType::from_raw_mode(st.st_mode) {
         fs::FileType::RegularFile if !wants_dir => {
-            let mut name = std::mem::take(ctx.name);
-            name.clear();
-            name.extend_from_slice(&ctx.scratch[1..path_len]);
-            send_file(req, ctx, r, ctx.root, &name, file, st);
-            *ctx.name = name;
+            let name = &rel[..rel.len() - 1];
+            send_file(req, ctx, r, ctx.root, name, Some(path), file, st)
         }
-        fs::FileType::RegularFile => r.error(404),
+        fs::FileType::RegularFile => Err(Error::NotFound),
         fs::FileType::Directory if !wants_dir => {
             // RFC 9110 §15.4.2: the directory's URL ends in '/'.
-            let mut loc = Vec::with_capacity(path_len * 3 + 8);
-            target::encode_path(&ctx.scratch[..path_len], &mut loc);
+            let mut loc = Vec::with_capacity(path.len() * 3 + 8);
+            target::encode_path(path, &mut loc);
             loc.push(b'/');
             if let Some(q) = query {
                 loc.push(b'?');
                 loc.extend_from_slice(q);
             }
             r.error_with(301, &[("Location", &loc)]);
+            Ok(())
         }
-        fs::FileType::Directory => {
-            match fs::open_beneath(&file, ctx.index) {
-                Ok(index) => {
-                    if let Ok(ist) = fs::fstat(&index)
-                        && fs::FileType::from_raw_mode(ist.st_mode) == fs::FileType::RegularFile
-                    {
-                        let name = ctx.index.to_bytes();
-                        return send_file(req, ctx, r, file.as_fd(), name, index, ist);
-                    }
-                }
-                Err(Errno::NOENT) => {}
-                Err(e) => return r.error(status_of_errno(e)),
-            }
-            if ctx.cfg.listing {
-                let json = wants_json(req, query);
-                let path = &ctx.scratch[..path_len];
-                match super::listing::render(&file, path, ctx.cfg.dotfiles, json) {
-                    Ok(body) => {
-                        // A weak validator from the listing's own bytes (RFC 9110 §8.8.3):
-                        // clients revalidate (no-cache) and get 304 while nothing changed.
-                        let mut tag = b"W/\"".to_vec();
-                        crate::http::response::push_hex(&mut tag, fnv1a(&body));
-                        tag.push(b'"');
-                        let unchanged = req
-                            .header("if-none-match")
-                            .is_some_and(|v| v.split(|&b| b == b',').any(|t| weak_eq(t, &tag)));
-                        if unchanged {
-                            r.start(304);
-                            r.header("ETag", &tag);
-                            r.header("Cache-Control", b"no-cache");
-                            r.header("Vary", b"Accept");
-                            return r.no_body();
-                        }
-                        r.start(200);
-                        r.header("ETag", &tag);
-                        let ct: &[u8] = if json {
-                            b"application/json"
-                        } else {
-                            b"text/html; charset=utf-8"
-                        };
-                        r.header("Content-Type", ct);
-                        r.header("Cache-Control", b"no-cache");
-                        r.header("Vary", b"Accept");
-                        r.body_vec(body);
-                    }
-                    Err(e) => r.error(status_of_errno(e)),
-                }
-            } else {
-                r.error(403)
-            }
-        }
+        fs::FileType::Directory => directory(req, ctx, r, path, file, query),
         // FIFOs, sockets and devices are never served.
-        _ => r.error(403),
+        _ => Err(Error::Forbidden),
     }
+}
+
+/// Answer for the directory `dir` (URL `path`, ending in '/'): its index file, a listing, or
+/// 403.
+fn directory(
+    req: &Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    path: &[u8],
+    dir: OwnedFd,
+    query: Option<&[u8]>,
+) -> Result<(), Error> {
+    let index = ctx.index;
+    match fs::open_beneath(&dir, index) {
+        Ok(file) => {
+            if let Ok(st) = fs::fstat(&file)
+                && fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::RegularFile
+            {
+                let name = index.to_bytes();
+                return send_file(req, ctx, r, dir.as_fd(), name, Some(path), file, st);
+            }
+        }
+        Err(Errno::NOENT) => {}
+        Err(e) => return Err(Error::Os(e)),
+    }
+    if !ctx.cfg.listing {
+        return Err(Error::Forbidden);
+    }
+    let json = wants_json(req, query);
+    let body = listing::render(ctx.root, &dir, path, ctx.cfg.dotfiles, json)?;
+    // A weak validator from the listing's own bytes (RFC 9110 §8.8.3): clients revalidate
+    // (no-cache) and get 304 while nothing changed.
+    let mut tag = b"W/\"".to_vec();
+    push_hex(&mut tag, fnv1a(&body));
+    tag.push(b'"');
+    let unchanged = req
+        .header("if-none-match")
+        .is_some_and(|v| v.split(|&b| b == b',').any(|t| weak_eq(t, &tag)));
+    if unchanged {
+        r.start(304);
+        r.header("ETag", &tag);
+        r.header("Cache-Control", b"no-cache");
+        r.header("Vary", b"Accept");
+        r.no_body();
+        return Ok(());
+    }
+    r.start(200);
+    r.header("ETag", &tag);
+    let ct: &[u8] = if json {
+        b"application/json"
+    } else {
+        b"text/html; charset=utf-8"
+    };
+    r.header("Content-Type", ct);
+    r.header("Cache-Control", b"no-cache");
+    r.header("Vary", b"Accept");
+    r.body_vec(body);
+    Ok(())
 }
 
 /// 64-bit FNV-1a, for validators of generated bodies.
@@ -205,22 +189,18 @@ fn weak_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A path that does not exist: the `--fallback` file with 200 (single-page apps), or 404.
-fn fallback(req: &Request, ctx: &mut Ctx, r: &mut Reply) {
-    let Some(name) = &ctx.cfg.fallback else {
-        return r.error(404);
+fn fallback(req: &Request, ctx: &mut Ctx, r: &mut Reply) -> Result<(), Error> {
+    let site = ctx.site;
+    let Some(name) = &site.fallback else {
+        return Err(Error::NotFound);
     };
-    ctx.scratch.clear();
-    ctx.scratch.extend_from_slice(name.as_bytes());
-    ctx.scratch.push(0);
-    let opened = CStr::from_bytes_with_nul(ctx.scratch)
-        .map_err(|_| Errno::INVAL)
-        .and_then(|c| fs::open_beneath(ctx.root, c))
-        .and_then(|f| fs::fstat(&f).map(|st| (f, st)));
+    let opened = fs::open_beneath(ctx.root, name).and_then(|f| fs::fstat(&f).map(|st| (f, st)));
     match opened {
         Ok((f, st)) if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::RegularFile => {
-            send_file(req, ctx, r, ctx.root, name.as_bytes(), f, st)
+            // It stands for many paths: it is not cached under any of them.
+            send_file(req, ctx, r, ctx.root, name.to_bytes(), None, f, st)
         }
-        _ => r.error(404),
+        _ => Err(Error::NotFound),
     }
 }
 
@@ -238,21 +218,6 @@ fn wants_json(req: &Request, query: Option<&[u8]>) -> bool {
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// The status for a failed open.
-fn status_of_errno(e: Errno) -> u16 {
-    match e {
-        Errno::NOENT | Errno::NOTDIR => 404,
-        // Resolution tried to leave the root (a symlink pointing out): as if absent.
-        Errno::XDEV | Errno::LOOP => 404,
-        Errno::ACCESS | Errno::PERM => 403,
-        // A name longer than the filesystem allows cannot exist.
-        Errno::NAMETOOLONG => 404,
-        // Out of descriptors or memory for a moment: overloaded, not broken (§15.6.4).
-        Errno::MFILE | Errno::NFILE | Errno::NOMEM => 503,
-        _ => 500,
-    }
 }
 
 /// Which content codings the client accepts (RFC 9110 §12.5.3), of those we may have.
@@ -314,7 +279,7 @@ fn open_sibling(
 
 /// Answer GET/HEAD from a cache entry: choose the representation, apply the conditions,
 /// and copy the rendered head and body.
-fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) {
+fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) -> Result<(), Error> {
     // Only a file with a precompressed sibling depends on Accept-Encoding.
     let acc = if e.vary() {
         accepts(req)
@@ -329,7 +294,7 @@ fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) {
         (_, Some(gz)) if acc.gzip => gz,
         _ => match &e.reps[0] {
             Some(plain) => plain,
-            None => return r.error(500),
+            None => return Err(Error::Internal),
         },
     };
     let v = Validators {
@@ -342,17 +307,20 @@ fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) {
             r.prerendered(&rep.headers, &rep.body);
         }
         Outcome::NotModified => not_modified(r, &rep.etag, &rep.last_modified, e.vary()),
-        Outcome::Failed => r.error(412),
+        Outcome::Failed => return Err(Error::PreconditionFailed),
     }
+    Ok(())
 }
 
-/// Read a small file (and its small `.br`/`.gz` siblings) into the cache, with their
-/// headers rendered. `None` when it cannot be cached (a sibling too large, a read error).
+/// Read a small file (and its small `.br`/`.gz` siblings) into the cache under `key`, its
+/// URL path, with their headers rendered. `None` when it cannot be cached (a sibling too
+/// large, a read error).
 #[allow(clippy::too_many_arguments)]
 fn fill_cache<'c>(
     ctx: &'c mut Ctx,
     dir: BorrowedFd,
     name: &[u8],
+    key: &[u8],
     file: &OwnedFd,
     st: &fs::Stat,
     ty: (&str, bool),
@@ -361,14 +329,6 @@ fn fill_cache<'c>(
         return None;
     }
     let looks_for_siblings = precompressible(ty.0);
-    let key_len = ctx
-        .scratch
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(ctx.scratch.len());
-    if ctx.scratch.first() != Some(&b'/') {
-        return None; // the fallback file stands for many paths; it is not cached by name
-    }
     let mut reps: [Option<cache::Rep>; 3] = [None, None, None];
     let mut vary = false;
     for (i, ext, coding) in [(1, &b".br"[..], &b"br"[..]), (2, b".gz", b"gzip")] {
@@ -381,7 +341,7 @@ fn fill_cache<'c>(
         }
     }
     reps[0] = Some(render_rep(ctx.site, file, st, ty, None, vary)?);
-    ctx.cache.insert(&ctx.scratch[..key_len], reps, ctx.now)
+    ctx.cache.insert(key, reps, ctx.now)
 }
 
 /// A representation of a small file, with its 200 header lines rendered.
@@ -394,7 +354,7 @@ fn render_rep(
     vary: bool,
 ) -> Option<cache::Rep> {
     let len = st.st_size.max(0) as usize;
-    if len > super::INLINE_BODY_MAX {
+    if len > super::reply::INLINE_BODY_MAX {
         return None;
     }
     let mut body = vec![0u8; len];
@@ -402,7 +362,7 @@ fn render_rep(
         return None;
     }
     let mut etag_buf = [0u8; 64];
-    let etag: Box<[u8]> = super::etag_of(&mut etag_buf, st).into();
+    let etag: Box<[u8]> = etag::etag_of(&mut etag_buf, st).into();
     let mtime = st.st_mtime.max(0) as u64;
     let last_modified = crate::http::date::imf_fixdate(mtime);
     let mut h = Vec::with_capacity(256);
@@ -425,22 +385,26 @@ fn render_rep(
     })
 }
 
-/// Answer GET/HEAD for the regular file `name` (relative to `dir`), open as `file`.
+/// Answer GET/HEAD for the regular file `name` (relative to `dir`), open as `file`; a small
+/// one is cached under `key`, the URL path it answers, if it has one of its own.
+#[allow(clippy::too_many_arguments)]
 fn send_file(
     req: &Request,
     ctx: &mut Ctx,
     r: &mut Reply,
     dir: BorrowedFd,
     name: &[u8],
+    key: Option<&[u8]>,
     file: OwnedFd,
     st: fs::Stat,
-) {
+) -> Result<(), Error> {
     let (mime, charset) = content_type(name);
     let range = req.header("range");
     if range.is_none()
         && st.st_size >= 0
-        && (st.st_size as usize) <= super::INLINE_BODY_MAX
-        && let Some(e) = fill_cache(ctx, dir, name, &file, &st, (mime, charset))
+        && (st.st_size as usize) <= super::reply::INLINE_BODY_MAX
+        && let Some(key) = key
+        && let Some(e) = fill_cache(ctx, dir, name, key, &file, &st, (mime, charset))
     {
         return send_cached(req, r, e);
     }
@@ -469,14 +433,17 @@ fn send_file(
     // A strong validator (RFC 9110 §8.8.3): inode, size and modification time in nanoseconds
     // change whenever the file is replaced or rewritten.
     let mut etag_buf = [0u8; 64];
-    let v = super::validators_of(&mut etag_buf, &st);
+    let v = etag::validators_of(&mut etag_buf, &st);
     let (etag, mtime) = (v.etag, v.mtime);
     let lm = crate::http::date::imf_fixdate(mtime);
 
     match conditional::evaluate(req, v, true) {
         Outcome::Proceed => {}
-        Outcome::NotModified => return not_modified(r, etag, &lm, vary),
-        Outcome::Failed => return r.error(412),
+        Outcome::NotModified => {
+            not_modified(r, etag, &lm, vary);
+            return Ok(());
+        }
+        Outcome::Failed => return Err(Error::PreconditionFailed),
     }
 
     let ranges = match range {
@@ -549,6 +516,7 @@ fn send_file(
             r.body_parts(file, segments, total);
         }
     }
+    Ok(())
 }
 
 /// The header lines of an answer carrying a file's content, after the status line, Date and

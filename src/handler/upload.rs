@@ -4,35 +4,24 @@
 //! fsync'd and renamed over the target, and the directory fsync'd: a reader sees the old file
 //! or the whole new one, never a part. The temporary file is removed on every failure path by
 //! `Upload`'s Drop (a client that disconnects, a timeout, a full disk), and its name starts
-//! with `TMP_PREFIX`, which is never served, listed or writable. Directories are never created
-//! implicitly and never removed recursively. Names are resolved below the root by the kernel
-//! (`open_dir_beneath`), and the final component is handled with *at calls that never follow
-//! a symlink, so a link is replaced or removed as a link.
+//! with `names::TMP_PREFIX`, which is never served, listed or writable. Names are resolved
+//! below the root by the kernel (`open_dir_beneath`), and the final component is handled with
+//! *at calls that never follow a symlink, so a link is replaced or removed as a link.
+//!
+//! It never creates directories implicitly and never removes them recursively, and it reads
+//! no body itself: the connection streams the body into `Upload::write`. It never maps an OS
+//! error to a status itself: a failure is an `Error`.
 
-use super::{Ctx, Reply};
+use super::ctx::Ctx;
+use super::error::Error;
+use super::etag;
+use super::names::{self, TMP_PREFIX};
+use super::reply::Reply;
 use crate::http::conditional::{self, Outcome};
 use crate::http::parse::{Framing, Method, Request};
-use crate::http::target::{self, PathError};
+use crate::http::target;
 use crate::sys::{Errno, OwnedFd, fs};
 use std::ffi::CString;
-
-/// Temporary upload names start with this; such names are refused for every method.
-pub const TMP_PREFIX: &[u8] = b".barehttpd-upload-";
-
-/// The methods allowed where writes are enabled.
-pub const ALLOW_WRITE: &[u8] = b"GET, HEAD, OPTIONS, PUT, DELETE";
-
-/// Whether a decoded path names something never served: a segment starting with `.` unless
-/// `--dotfiles`, and an unfinished upload always.
-pub fn hidden(path: &[u8], dotfiles: bool) -> bool {
-    path.split(|&b| b == b'/')
-        .any(|s| s.first() == Some(&b'.') && (!dotfiles || s.starts_with(TMP_PREFIX)))
-}
-
-/// Whether `path` (decoded) is under one of the `--write` prefixes.
-pub fn writable(ctx: &Ctx, path: &[u8]) -> bool {
-    super::under(&ctx.cfg.write, path).is_some()
-}
 
 /// A PUT in progress: the body goes to `tmp`, which becomes `name` in `dir` on `finish`.
 pub struct Upload {
@@ -60,17 +49,17 @@ impl Drop for Upload {
 }
 
 impl Upload {
-    /// Append body bytes. An error is the status to answer with.
-    pub fn write(&mut self, mut data: &[u8]) -> Result<(), u16> {
+    /// Append body bytes.
+    pub fn write(&mut self, mut data: &[u8]) -> Result<(), Error> {
         self.received += data.len() as u64;
         if self.received > self.max {
-            return Err(413);
+            return Err(Error::TooLarge);
         }
         while !data.is_empty() {
             match fs::write(&self.tmp, data) {
                 Ok(n) => data = &data[n..],
                 Err(Errno::INTR) => {}
-                Err(e) => return Err(write_status(e)),
+                Err(e) => return Err(Error::Os(e)),
             }
         }
         Ok(())
@@ -78,18 +67,12 @@ impl Upload {
 
     /// The whole body is in: make it the file, durably, and answer 201 or 204.
     pub fn finish(mut self, r: &mut Reply) {
-        let done = fs::fsync(&self.tmp)
-            .and_then(|()| fs::fstat(&self.tmp))
-            .and_then(|st| fs::rename_in(&self.dir, &self.tmp_name, &self.name).map(|()| st));
-        let st = match done {
+        let st = match self.commit() {
             Ok(st) => st,
-            Err(e) => return r.error(write_status(e)),
+            Err(e) => return r.fail(e),
         };
-        self.committed = true;
-        // The rename is durable once the directory is.
-        let _ = fs::fsync(&self.dir);
         let mut buf = [0u8; 64];
-        let etag = super::etag_of(&mut buf, &st);
+        let etag = etag::etag_of(&mut buf, &st);
         if self.existed {
             r.start(204);
             r.header("ETag", etag);
@@ -102,148 +85,109 @@ impl Upload {
             r.body_bytes(b"Created\n");
         }
     }
-}
 
-fn write_status(e: Errno) -> u16 {
-    match e {
-        Errno::NOSPC | Errno::DQUOT => 507,
-        Errno::ACCESS | Errno::PERM | Errno::ROFS => 403,
-        Errno::ISDIR => 409,
-        _ => 500,
+    /// fsync the body, rename it over the target, and fsync the directory (the rename is
+    /// durable once the directory is): the file's status as renamed.
+    fn commit(&mut self) -> Result<fs::Stat, Error> {
+        fs::fsync(&self.tmp)?;
+        let st = fs::fstat(&self.tmp)?;
+        fs::rename_in(&self.dir, &self.tmp_name, &self.name)?;
+        self.committed = true;
+        let _ = fs::fsync(&self.dir);
+        Ok(st)
     }
 }
 
-/// What a write request turned into.
-pub enum Begun {
-    /// Answered already (an error, or a DELETE).
-    Answered,
-    /// A PUT whose body must now be streamed into the upload.
-    Upload(Box<Upload>),
-    /// A CGI program started; the request body (if any) streams to its stdin.
-    Cgi(Box<super::cgi::Run>),
-    /// A CGI request with a chunked body: buffer the body, then start the program.
-    CgiBuffer,
-}
-
-/// Start a PUT or DELETE for `req` (the method is one of them), or answer it at once.
-pub fn begin(req: &Request, ctx: &mut Ctx, r: &mut Reply) -> Begun {
-    let Ok(t) = target::split(req.target) else {
-        r.error(400);
-        return Begun::Answered;
-    };
-    match target::decode_path(t.path, ctx.scratch) {
-        Ok(()) => {}
-        Err(PathError::BadRequest) => {
-            r.error(400);
-            return Begun::Answered;
-        }
-        Err(PathError::NotFound) => {
-            r.error(404);
-            return Begun::Answered;
-        }
-    }
-    let path = ctx.scratch.clone();
-    if !writable(ctx, &path) {
-        r.error_with(405, &[("Allow", super::static_file::ALLOW)]);
-        return Begun::Answered;
+/// Start a PUT or DELETE (the method is one of them) of `path`, the decoded request path:
+/// a PUT whose body is to come, or `None` when answered already (a DELETE).
+pub fn begin(
+    req: &Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    path: &[u8],
+) -> Result<Option<Box<Upload>>, Error> {
+    if names::under(&ctx.cfg.write, path).is_none() {
+        return Err(Error::MethodNotAllowed(names::ALLOW));
     }
     if let Some(auth) = ctx.auth
         && !auth.check(req.header("authorization"), ctx.auth_cache)
     {
-        r.error_with(
-            401,
-            &[(
-                "WWW-Authenticate",
-                b"Basic realm=\"barehttpd\", charset=\"UTF-8\"",
-            )],
-        );
-        return Begun::Answered;
+        return Err(Error::Unauthorized);
     }
-    let status = match req.method {
-        Method::Put => match put(req, ctx, r, &path) {
-            Ok(up) => return Begun::Upload(up),
-            Err(status) => status,
-        },
-        _ => delete(req, ctx, r, &path),
-    };
-    if status != 0 {
-        r.error(status);
+    match req.method {
+        Method::Put => put(req, ctx, r, path).map(Some),
+        _ => delete(req, ctx, r, path).map(|()| None),
     }
-    Begun::Answered
 }
 
 /// Split a decoded path into its parent directory (relative, NUL-terminated, "." for the
 /// root) and its last name; refuse names the server will not write.
-fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<(CString, CString), u16> {
+fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<(CString, CString), Error> {
     let trimmed = path.strip_suffix(b"/").unwrap_or(path);
     let slash = trimmed.iter().rposition(|&b| b == b'/').unwrap_or(0);
     let (parent, name) = (&trimmed[..slash], &trimmed[slash + 1..]);
     if name.is_empty() {
-        return Err(403); // the root itself
+        return Err(Error::Forbidden); // the root itself
     }
     if name.starts_with(TMP_PREFIX) || name.contains(&b'\\') {
-        return Err(403);
+        return Err(Error::Forbidden);
     }
     if !ctx.cfg.dotfiles && target::has_dot_segment(path) {
-        return Err(403);
+        return Err(Error::Forbidden);
     }
     let parent = if parent.is_empty() {
         b".".to_vec()
     } else {
         parent[1..].to_vec()
     };
-    let parent = CString::new(parent).map_err(|_| 400u16)?;
-    let name = CString::new(name.to_vec()).map_err(|_| 400u16)?;
+    let parent = CString::new(parent).map_err(|_| Error::BadRequest)?;
+    let name = CString::new(name.to_vec()).map_err(|_| Error::BadRequest)?;
     Ok((parent, name))
 }
 
-fn open_parent(ctx: &Ctx, parent: &CString) -> Result<OwnedFd, u16> {
-    fs::open_dir_beneath(ctx.root, parent).map_err(|e| match e {
-        // RFC 9110 §9.3.4: no intermediate directories are created; the client must.
-        Errno::NOENT | Errno::NOTDIR => 409,
-        Errno::ACCESS | Errno::PERM => 403,
-        Errno::XDEV | Errno::LOOP => 403,
-        _ => 500,
-    })
+/// The directory the target's name is in, opened beneath the root.
+fn open_parent(ctx: &Ctx, parent: &CString) -> Result<OwnedFd, Errno> {
+    fs::open_dir_beneath(ctx.root, parent)
 }
 
 /// Check everything that can be checked before the body arrives, then create the temporary
-/// file. Err is the status to answer with at once.
-fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<Upload>, u16> {
+/// file.
+fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<Upload>, Error> {
     if path.ends_with(b"/") {
-        return Err(409);
+        return Err(Error::Conflict);
     }
     // RFC 9110 §14.5: a partial PUT is refused rather than taken as the whole file.
     if req.header("content-range").is_some() {
-        return Err(400);
+        return Err(Error::BadRequest);
     }
     if let Framing::Length(n) = req.framing
         && n > ctx.cfg.max_body
     {
         r.close = true;
-        return Err(413);
+        return Err(Error::TooLarge);
     }
     let (parent, name) = split_parent(ctx, path)?;
-    let dir = open_parent(ctx, &parent)?;
+    // RFC 9110 §9.3.4: no intermediate directories are created; the client must.
+    let dir = open_parent(ctx, &parent).map_err(Error::Parent)?;
     let existed = match fs::lstat_in(&dir, &name) {
         Ok(st) => {
             if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory {
-                return Err(409);
+                return Err(Error::Conflict);
             }
             let mut buf = [0u8; 64];
-            let v = super::validators_of(&mut buf, &st);
+            let v = etag::validators_of(&mut buf, &st);
             if conditional::evaluate(req, v, false) != Outcome::Proceed {
-                return Err(412);
+                return Err(Error::PreconditionFailed);
             }
             true
         }
         Err(Errno::NOENT) => {
             if conditional::evaluate_absent(req) != Outcome::Proceed {
-                return Err(412);
+                return Err(Error::PreconditionFailed);
             }
             false
         }
-        Err(_) => return Err(500),
+        Err(e) => return Err(Error::Os(e)),
     };
     let (tmp, tmp_name) = create_temp(&dir)?;
     let mut location = Vec::with_capacity(path.len() + 8);
@@ -264,7 +208,7 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
 }
 
 /// A new, uniquely named temporary file in `dir`.
-fn create_temp(dir: &OwnedFd) -> Result<(OwnedFd, CString), u16> {
+fn create_temp(dir: &OwnedFd) -> Result<(OwnedFd, CString), Error> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     for _ in 0..8 {
@@ -277,51 +221,39 @@ fn create_temp(dir: &OwnedFd) -> Result<(OwnedFd, CString), u16> {
         match fs::create_new_in(dir, &name) {
             Ok(fd) => return Ok((fd, name)),
             Err(Errno::EXIST) => continue,
-            Err(e) => return Err(write_status(e)),
+            Err(e) => return Err(Error::Os(e)),
         }
     }
-    Err(500)
+    Err(Error::Internal)
 }
 
-/// DELETE: a file or symlink (as a link), or an empty directory. Returns 0 when answered.
-fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> u16 {
+/// DELETE: a file or symlink (as a link), or an empty directory.
+fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<(), Error> {
     let is_prefix_root = ctx.cfg.write.iter().any(|p| {
         let p = p.as_bytes();
         path == p || (path.len() + 1 == p.len() && p.starts_with(path))
     });
     if path == b"/" || is_prefix_root {
-        return 403;
+        return Err(Error::Forbidden);
     }
-    let (parent, name) = match split_parent(ctx, path) {
-        Ok(v) => v,
-        Err(s) => return s,
-    };
-    let dir = match open_parent(ctx, &parent) {
-        Ok(d) => d,
-        Err(409) => return 404,
-        Err(s) => return s,
-    };
-    let st = match fs::lstat_in(&dir, &name) {
-        Ok(st) => st,
-        Err(Errno::NOENT) => return 404,
-        Err(_) => return 500,
-    };
+    let (parent, name) = split_parent(ctx, path)?;
+    // A missing parent means a missing target: 404, as for the name itself.
+    let dir = open_parent(ctx, &parent)?;
+    let st = fs::lstat_in(&dir, &name)?;
     let is_dir = fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory;
+    // A trailing slash names a directory (split_parent trimmed it off the name): a file or a
+    // link is not one, as path resolution and GET (404 for `/a.txt/`) say.
+    if path.ends_with(b"/") && !is_dir {
+        return Err(Error::Os(Errno::NOTDIR));
+    }
     let mut buf = [0u8; 64];
-    let v = super::validators_of(&mut buf, &st);
+    let v = etag::validators_of(&mut buf, &st);
     if conditional::evaluate(req, v, false) != Outcome::Proceed {
-        return 412;
+        return Err(Error::PreconditionFailed);
     }
-    match fs::unlink_in(&dir, &name, is_dir) {
-        Ok(()) => {
-            let _ = fs::fsync(&dir);
-            r.start(204);
-            r.no_body();
-            0
-        }
-        Err(Errno::NOTEMPTY | Errno::EXIST) => 409,
-        Err(Errno::NOENT) => 404,
-        Err(Errno::ACCESS | Errno::PERM | Errno::ROFS | Errno::BUSY) => 403,
-        Err(_) => 500,
-    }
+    fs::unlink_in(&dir, &name, is_dir)?;
+    let _ = fs::fsync(&dir);
+    r.start(204);
+    r.no_body();
+    Ok(())
 }

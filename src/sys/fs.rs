@@ -227,17 +227,6 @@ pub fn fstat(fd: impl AsFd) -> Result<Stat> {
     )
 }
 
-/// Stat a name inside an open directory, following a symlink so a listing shows what it
-/// points to.
-pub fn stat_in(dir: impl AsFd, name: &CStr) -> Result<Stat> {
-    let dir = dir.as_fd();
-    traced!(
-        name::FSTATAT,
-        ("{}, {name:?}, 0", dir.as_raw_fd()),
-        rustix::fs::statat(dir, name, AtFlags::empty()).map(stat_of)
-    )
-}
-
 /// Read from `offset` into `buf` (one pread; may be short).
 pub fn pread(fd: impl AsFd, buf: &mut [u8], offset: u64) -> Result<usize> {
     let fd = fd.as_fd();

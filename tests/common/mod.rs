@@ -701,3 +701,92 @@ pub fn basic_root() -> TempRoot {
     r.file("hello.txt", HELLO);
     r
 }
+
+// ---------------------------------------------------------------------------------------
+// Running out of descriptors
+// ---------------------------------------------------------------------------------------
+
+/// barehttpd serving `root` with one worker, no access log, and `extra` flags, under
+/// `ulimit -n LIMIT` (soft and hard, so that its raise to the hard limit at start-up cannot
+/// undo it).
+pub fn start_with_fd_limit(root: &Path, limit: usize, extra: &[&str]) -> Server {
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .args(server_argv())
+        .arg(root)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--access-log",
+            "off",
+        ])
+        .args(extra);
+    Server::start_command(cmd)
+}
+
+/// How many of the descriptors numbered below `limit` process `pid` has open (Linux:
+/// /proc/PID/fd). Under `ulimit -n LIMIT` a process can open nothing more once this is
+/// LIMIT; descriptors it inherited above the limit (a jobserver's pipes) do not count.
+pub fn open_fds_below(pid: u32, limit: usize) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<usize>().ok())
+        .filter(|&fd| fd < limit)
+        .count()
+}
+
+/// Connect clients that each send part of a request head, so that each holds one of the
+/// server's descriptors, until the server holds `limit` (its `ulimit -n`): every descriptor
+/// it may have. The last `heads.len()` clients send `heads` (partial heads, to be finished
+/// by the test), the others a partial GET. Returns the fillers and then the clients of
+/// `heads`, in that order.
+///
+/// A connection that has sent part of a head may be evicted to make room after 1 s
+/// (`SLOW_HEAD_EVICT_MS`) when an accept fails for lack of descriptors; the clients of
+/// `heads` come last, so they are the youngest and not the ones evicted.
+pub fn exhaust_descriptors(
+    s: &Server,
+    limit: usize,
+    heads: &[&[u8]],
+) -> (Vec<Client>, Vec<Client>) {
+    let mut fillers = Vec::new();
+    let mut ours = Vec::new();
+    for _ in 0..limit {
+        let have = open_fds_below(s.pid(), limit);
+        if have >= limit {
+            break;
+        }
+        let left = limit - have;
+        let head: &[u8] = match heads.len().checked_sub(left) {
+            Some(i) => heads[i],
+            None => b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n",
+        };
+        let mut c = s.connect();
+        c.send(head);
+        // Accepted once the server holds one descriptor more.
+        let deadline = Instant::now() + scaled(Duration::from_secs(2));
+        while open_fds_below(s.pid(), limit) <= have {
+            assert!(Instant::now() < deadline, "the server took no connection");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if left <= heads.len() {
+            ours.push(c);
+        } else {
+            fillers.push(c);
+        }
+    }
+    assert_eq!(
+        open_fds_below(s.pid(), limit),
+        limit,
+        "the server does not hold every descriptor"
+    );
+    assert_eq!(
+        ours.len(),
+        heads.len(),
+        "fewer clients of `heads` than asked for"
+    );
+    (fillers, ours)
+}

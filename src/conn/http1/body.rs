@@ -5,8 +5,8 @@
 
 use super::{Http1, LINGER_MS, Phase, trace_note};
 use crate::conn::transport::Transport;
-use crate::handler::Reply;
 use crate::handler::upload::Upload;
+use crate::handler::{Error, Reply};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::Framing;
 use crate::worker::Worker;
@@ -73,7 +73,7 @@ impl Http1 {
                     let (n, piece) = match dec.decode(data) {
                         Ok(v) => v,
                         Err(_) if !matches!(self.sink, Sink::Drop) => {
-                            failed = Some(400);
+                            failed = Some(Error::BadRequest);
                             break;
                         }
                         Err(_) => return Err(()),
@@ -89,9 +89,9 @@ impl Http1 {
                             }
                             Sink::Spool(_, file) => {
                                 if dec.total > w.shared.config.max_body {
-                                    failed = Some(413);
+                                    failed = Some(Error::TooLarge);
                                 } else if crate::sys::fs::write_all(&*file, piece).is_err() {
-                                    failed = Some(500);
+                                    failed = Some(Error::Internal);
                                 }
                             }
                         }
@@ -126,7 +126,7 @@ impl Http1 {
                 Sink::Upload(up) => Some(up.line.clone()),
                 _ => None,
             };
-            self.respond_error(t, w, status, line.as_deref());
+            self.respond_error(t, w, status.status(), line.as_deref());
             return Ok(());
         }
         if matches!(self.sink, Sink::Drop) {

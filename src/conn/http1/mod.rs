@@ -327,7 +327,7 @@ impl Http1 {
             self.ka10 = http10 && !self.close_after;
         }
         match answer {
-            Answer::Answered => {
+            Answer::Done => {
                 if w.log.enabled() {
                     let (referer, agent) = (req.header("referer"), req.header("user-agent"));
                     w.log.begin(

@@ -1,0 +1,37 @@
+//! What a handler needs from the server for one request: the configuration, the document
+//! root, the clock, the credentials, the worker's file cache, and the worker's reusable
+//! buffers. The connection builds it field by field from its worker (`conn.rs`); handlers
+//! only borrow it.
+//!
+//! It holds no state of its own and imports no handler. The buffers are the worker's, kept
+//! across requests, so that a request answered from the cache allocates nothing.
+
+use super::reply::Site;
+use super::{auth, cache};
+use crate::config::Config;
+use crate::sys::BorrowedFd;
+use std::ffi::CString;
+
+/// What a handler needs from the server: configuration, the document root, the clock.
+pub struct Ctx<'a> {
+    pub cfg: &'a Config,
+    pub site: &'a Site,
+    pub root: BorrowedFd<'a>,
+    pub index: &'a CString,
+    pub date: &'a [u8],
+    /// The same time, Unix seconds.
+    pub unix: u64,
+    /// Reusable space for the decoded request path: `dispatch` decodes into it once and
+    /// lends it to the handler as `path` (it is empty while lent).
+    pub scratch: &'a mut Vec<u8>,
+    /// Reusable space for the names of precompressed siblings.
+    pub sibling: &'a mut Vec<u8>,
+    /// Reusable space for the relative, NUL-terminated name of the file being opened.
+    pub name: &'a mut Vec<u8>,
+    /// Credentials for writes (`--auth-file`), and those this worker has verified.
+    pub auth: Option<&'a auth::Auth>,
+    pub auth_cache: &'a mut std::collections::HashSet<Vec<u8>>,
+    /// Small files ready to send, and the monotonic time in ms.
+    pub cache: &'a mut cache::FileCache,
+    pub now: u64,
+}
