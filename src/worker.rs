@@ -80,6 +80,47 @@ impl Shared {
     }
 }
 
+/// Verdicts other threads leave for a worker: a credentials check done off the event loop
+/// (`handler::auth`), for the connection that waits for it. Posting wakes the worker.
+pub struct Mailbox {
+    verdicts: std::sync::Mutex<Vec<Verdict>>,
+    waker: Option<Arc<sys::poll::Waker>>,
+}
+
+/// Credentials verified for a connection: the token, and whether they are right.
+pub struct Verdict {
+    pub conn: ConnId,
+    pub token: Vec<u8>,
+    pub ok: bool,
+}
+
+impl Mailbox {
+    pub fn new(waker: Option<Arc<sys::poll::Waker>>) -> Mailbox {
+        Mailbox {
+            verdicts: std::sync::Mutex::new(Vec::new()),
+            waker,
+        }
+    }
+
+    /// Leave a verdict and wake the worker (from a verifier thread).
+    pub fn post(&self, v: Verdict) {
+        if let Ok(mut list) = self.verdicts.lock() {
+            list.push(v);
+        }
+        if let Some(w) = &self.waker {
+            w.wake();
+        }
+    }
+
+    /// The verdicts left since the last call, into `into` (emptied first).
+    pub fn take(&self, into: &mut Vec<Verdict>) {
+        into.clear();
+        if let Ok(mut list) = self.verdicts.lock() {
+            std::mem::swap(&mut *list, into);
+        }
+    }
+}
+
 /// A per-worker counter on a cache line of its own: each worker writes its own on every
 /// keep-alive request, and packed together they would bounce one line between cores.
 #[derive(Default)]
@@ -201,7 +242,9 @@ pub struct Worker {
     pub scratch: Vec<u8>,
     pub sibling: Vec<u8>,
     pub name: Vec<u8>,
-    pub auth_cache: std::collections::HashSet<Vec<u8>>,
+    pub auth_cache: handler::auth::Verified,
+    /// Where verifier threads leave their verdicts for this worker.
+    pub mailbox: Arc<Mailbox>,
     pub cache: handler::cache::FileCache,
     /// `--trace` output of this worker, waiting for the trace writer.
     pub trace_pending: Vec<u8>,
@@ -223,6 +266,7 @@ impl Worker {
     pub fn new(
         id: usize,
         shared: Arc<Shared>,
+        mailbox: Arc<Mailbox>,
         poller: Poller,
         log: WorkerLog,
         trace_out: Option<sys::trace::TraceOut>,
@@ -241,7 +285,8 @@ impl Worker {
             scratch: Vec::with_capacity(1024),
             sibling: Vec::with_capacity(1024),
             name: Vec::with_capacity(1024),
-            auth_cache: std::collections::HashSet::new(),
+            auth_cache: handler::auth::Verified::default(),
+            mailbox,
             trace_pending: Vec::new(),
             trace_out,
             log,
@@ -252,8 +297,8 @@ impl Worker {
         }
     }
 
-    /// The handlers' view of the worker.
-    pub fn ctx(&mut self) -> Ctx<'_> {
+    /// The handlers' view of the worker, for a request from `client`.
+    pub fn ctx(&mut self, client: Option<std::net::IpAddr>) -> Ctx<'_> {
         Ctx {
             cfg: &self.shared.config,
             site: &self.shared.site,
@@ -266,6 +311,7 @@ impl Worker {
             name: &mut self.name,
             auth: self.shared.auth.as_ref(),
             auth_cache: &mut self.auth_cache,
+            client,
             cache: &mut self.cache,
             now: self.now,
         }

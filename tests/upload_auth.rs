@@ -217,3 +217,154 @@ fn a_bad_auth_file_is_refused_at_start() {
         "{err:?}"
     );
 }
+
+/// A password flood does not stall other clients: hashes are verified off the event loop,
+/// a wrong password closes its connection (so one connection cannot pipeline guesses), and
+/// an address that keeps failing is refused with 429 without hashing at all. With one
+/// worker and a cost-10 bcrypt hash (about 60 ms each; 240 ms at cost 12), two connections
+/// pipelining 25 wrong DELETEs each used to make a GET wait for seconds.
+#[test]
+fn rfc6585_4_a_password_flood_stalls_no_one_and_is_limited() {
+    let root = basic_root();
+    root.file("dav/keep.txt", b"keep\n");
+    let text = format!("alice:{}\n", bcrypt::hash("s3cret", 10).unwrap());
+    let users = root.outside("slow.htpasswd", text.as_bytes());
+    let s = Server::start(
+        &root.www,
+        &[
+            "--workers",
+            "1",
+            "--write",
+            "/dav/",
+            "--auth-file",
+            users.to_str().unwrap(),
+        ],
+    );
+    let guess = |i: usize| {
+        let cred = format!("alice:wrong{i}");
+        format!(
+            "DELETE /dav/keep.txt HTTP/1.1\r\nHost: t\r\nAuthorization: Basic {}\r\n\r\n",
+            b64(cred.as_bytes())
+        )
+    };
+    let mut floods = Vec::new();
+    for k in 0..2 {
+        let mut c = s.connect();
+        let many: String = (0..25).map(|i| guess(k * 100 + i)).collect();
+        c.send(many.as_bytes());
+        floods.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = s.get("/hello.txt");
+        assert_eq!(r.status, 200);
+        assert!(
+            t.elapsed() < scaled(Duration::from_millis(500)),
+            "a GET waited {:?} behind a password flood",
+            t.elapsed()
+        );
+    }
+    // Each flood connection gets one answer to its first guess (401 or, once its address
+    // has failed too often, 429), which says the connection closes; nothing more.
+    for mut c in floods {
+        let r = c.response();
+        assert!(matches!(r.status, 401 | 429), "status {}", r.status);
+        assert!(r.connection_has("close"), "a failed attempt must close");
+        c.assert_closed(scaled(Duration::from_secs(5)), "after a wrong password");
+    }
+    // Keep guessing from this address: within a dozen attempts the server stops hashing
+    // and answers 429 with Retry-After.
+    let mut limited = None;
+    for i in 0..12 {
+        let r = s.request(
+            guess(1000 + i)
+                .replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 401);
+    }
+    let r = limited.expect("an address guessing again and again is limited");
+    assert!(r.header("retry-after").is_some());
+    assert!(
+        root.www.join("dav/keep.txt").exists(),
+        "nothing was deleted"
+    );
+}
+
+/// The credentials file is read again when it changes: a user removed from it loses write
+/// access at once (within the second the server waits between looks), without a restart,
+/// though this worker had verified that user's password before.
+#[test]
+fn a_user_removed_from_the_auth_file_can_no_longer_write() {
+    let root = basic_root();
+    root.dir("dav");
+    let users = auth_file(&root);
+    let s = Server::start(
+        &root.www,
+        &[
+            "--workers",
+            "1",
+            "--write",
+            "/dav/",
+            "--auth-file",
+            users.to_str().unwrap(),
+        ],
+    );
+    let r = s.request(&authed_put(
+        "/dav/a.txt",
+        Some(&format!("Basic {ALICE}")),
+        b"one\n",
+    ));
+    assert_eq!(r.status, 201);
+    std::fs::write(
+        &users,
+        format!("bob:{}\n", bcrypt::hash("hunter2", 4).unwrap()),
+    )
+    .unwrap();
+    let deadline = Instant::now() + scaled(Duration::from_secs(3));
+    loop {
+        let r = s.request(&authed_put(
+            "/dav/a.txt",
+            Some(&format!("Basic {ALICE}")),
+            b"two\n",
+        ));
+        if r.status == 401 {
+            break;
+        }
+        assert_eq!(r.status, 204);
+        assert!(
+            Instant::now() < deadline,
+            "alice can still write after her removal"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = s.request(&authed_put(
+        "/dav/b.txt",
+        Some(&format!("Basic {BOB}")),
+        b"bob\n",
+    ));
+    assert_eq!(r.status, 201, "bob, added, can write");
+}
+
+fn b64(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

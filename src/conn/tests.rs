@@ -42,7 +42,8 @@ fn worker(root: &Root, flags: &[&str]) -> Worker {
     };
     let shared = Arc::new(Shared::new(*config).expect("shared"));
     let poller = Poller::new(16).expect("poller");
-    Worker::new(0, shared, poller, WorkerLog::new(None), None)
+    let mailbox = Arc::new(crate::worker::Mailbox::new(None));
+    Worker::new(0, shared, mailbox, poller, WorkerLog::new(None), None)
 }
 
 /// A connection on one end of a socketpair, the client on the other.

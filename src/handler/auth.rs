@@ -2,95 +2,387 @@
 //! `user:hash` lines, with bcrypt (`$2a$`, `$2b$`, `$2y$`) or Argon2 (`$argon2id$`...) hashes
 //! verified by maintained crates.
 //!
-//! Every user is checked the same way whatever the name, so that timing does not tell which
-//! names exist, and the hash comparison itself is constant-time in both crates. Hashes are slow
-//! on purpose (tens of milliseconds), so a worker remembers the credentials it has verified;
-//! what it does not do yet is verify off the event loop, so a flood of wrong passwords slows
-//! the worker that receives it.
+//! Hashes are slow on purpose (a cost-12 bcrypt takes about 240 ms), so they are never
+//! verified on an event loop: `check` answers at once from what the worker already knows
+//! (credentials it verified, or found wrong, `Verified`), and otherwise hands back a
+//! `Pending` verification that the connection submits to a small pool of verifier threads;
+//! the verdict comes back to the worker (`submit`'s callback) and the request is dispatched
+//! again. A flood of wrong passwords therefore costs the pool's threads and nothing else,
+//! and it is bounded three ways: the queue (`QUEUE_MAX`, past it 503), verifications waiting
+//! per client address (`PENDING_PER_CLIENT`, past it 429), and failed attempts per client
+//! address and window (`STRIKES_MAX`, past it 429 without hashing at all).
+//!
+//! An unknown user name is verified against a decoy (the costliest hash in the file), so
+//! that it takes as long as a known one and timing does not tell which names exist; the
+//! comparison itself is constant-time in both crates.
+//!
+//! The file is looked at again at most once a second (`RELOAD_CHECK_MS`, one stat) and read
+//! again when it changed: a removed user loses write access within a second, without a
+//! restart. Every worker forgets its verdicts when the file changes (`generation`). A file
+//! that no longer parses is reported on stderr and the users in force stay.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
 
-pub struct Auth {
-    users: Vec<(Vec<u8>, String)>,
+/// Verified credentials a worker remembers (a cache hit costs no hash).
+const CACHE_MAX: usize = 64;
+/// Wrong credentials a worker remembers, answered 401 again without hashing.
+const DENIED_MAX: usize = 256;
+/// Verifier threads: hashing is CPU-bound, and a flood must leave the event loops CPU.
+const VERIFIERS: usize = 1;
+/// Verifications waiting for a verifier, all workers together; past it the write gets 503.
+const QUEUE_MAX: usize = 32;
+/// Verifications one client address may have waiting or running at once; past it, 429.
+const PENDING_PER_CLIENT: u32 = 2;
+/// Failed attempts one client address may make in a window before it is refused (429)
+/// without any hashing, until the window ends.
+const STRIKES_MAX: u32 = 10;
+const STRIKE_WINDOW_MS: u64 = 60_000;
+/// Client addresses tracked; past this the table starts over (a bound, not a policy).
+const CLIENTS_MAX: usize = 4096;
+/// How often the credentials file is looked at for changes.
+const RELOAD_CHECK_MS: u64 = 1_000;
+
+/// The users of one reading of the file.
+struct Users {
+    list: Vec<(Vec<u8>, String)>,
+    /// The hash an unknown name is verified against: the costliest one.
+    decoy: String,
 }
 
-/// Verified credentials a worker remembers.
-const CACHE_MAX: usize = 64;
+/// What the file was when it was read (a change in any of these means read it again).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: i64,
+    mtime_ns: i64,
+}
+
+#[derive(Default)]
+struct Client {
+    /// Start of the current window (monotonic ms) and failures in it.
+    since: u64,
+    strikes: u32,
+    pending: u32,
+}
+
+pub struct Auth {
+    path: PathBuf,
+    users: RwLock<Arc<Users>>,
+    /// Bumped whenever the file is read again; workers drop their verdicts then.
+    generation: AtomicU64,
+    file: Mutex<FileId>,
+    last_check: AtomicU64,
+    clients: Arc<Mutex<HashMap<IpAddr, Client>>>,
+    jobs: mpsc::SyncSender<Job>,
+}
+
+/// A verification to run off the event loop.
+pub struct Pending {
+    /// The credentials as sent (the base64 token): the key of the worker's verdicts.
+    pub token: Vec<u8>,
+    pass: Vec<u8>,
+    hash: String,
+    /// The name is in the file (an unknown one is refused whatever the hash says).
+    pub known: bool,
+    client: Option<IpAddr>,
+}
+
+struct Job {
+    pending: Pending,
+    done: Box<dyn FnOnce(bool) + Send>,
+}
+
+/// What `check` can say at once.
+pub enum Check {
+    /// Verified before: go on.
+    Allowed,
+    /// No Basic credentials (or not decodable): 401, asking for them.
+    Missing,
+    /// These credentials were found wrong before: 401 again, without hashing.
+    Denied,
+    /// This client failed too often lately, or has verifications waiting: 429.
+    Limited,
+    /// Unknown yet: verify them off the event loop (`submit`), then check again.
+    Verify(Box<Pending>),
+}
+
+/// Why `submit` did not take a verification.
+pub enum Refused {
+    /// The client already has `PENDING_PER_CLIENT` verifications waiting: 429.
+    Limited,
+    /// The queue is full: 503.
+    Busy,
+}
+
+/// What one worker knows of credentials, for the file's `generation` it was learnt under.
+#[derive(Default)]
+pub struct Verified {
+    generation: u64,
+    ok: HashSet<Vec<u8>>,
+    denied: HashSet<Vec<u8>>,
+}
+
+impl Verified {
+    /// Remember a verdict (from a verifier, through the worker).
+    pub fn record(&mut self, token: &[u8], ok: bool) {
+        let set = if ok { &mut self.ok } else { &mut self.denied };
+        if set.len() >= if ok { CACHE_MAX } else { DENIED_MAX } {
+            set.clear();
+        }
+        set.insert(token.to_vec());
+    }
+}
 
 impl Auth {
-    /// Load `user:hash` lines; blank lines and `#` comments are skipped.
+    /// Load `user:hash` lines; blank lines and `#` comments are skipped. Starts the
+    /// verifier threads.
     pub fn load(path: &std::path::Path) -> Result<Auth, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "--auth-file {}: {}",
-                path.display(),
-                crate::config::io_reason(&e)
-            )
-        })?;
-        let mut users = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let bad = |why: &str| format!("--auth-file {} line {}: {why}", path.display(), i + 1);
-            let (user, hash) = line
-                .split_once(':')
-                .ok_or_else(|| bad("expected user:hash"))?;
-            if user.is_empty() {
-                return Err(bad("empty user name"));
-            }
-            let known = hash.starts_with("$2a$")
-                || hash.starts_with("$2b$")
-                || hash.starts_with("$2y$")
-                || hash.starts_with("$argon2");
-            if !known {
-                return Err(bad(
-                    "only bcrypt ($2b$...) and argon2 ($argon2id$...) hashes are accepted",
-                ));
-            }
-            users.push((user.as_bytes().to_vec(), hash.to_string()));
+        let (users, file) = read_users(path)?;
+        let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE_MAX);
+        let rx = Arc::new(Mutex::new(rx));
+        let clients: Arc<Mutex<HashMap<IpAddr, Client>>> = Arc::default();
+        for i in 0..VERIFIERS {
+            let (rx, clients) = (rx.clone(), clients.clone());
+            std::thread::Builder::new()
+                .name(format!("verifier-{i}"))
+                .spawn(move || verifier(&rx, &clients))
+                .map_err(|e| format!("cannot start a verifier thread: {e}"))?;
         }
-        if users.is_empty() {
-            return Err(format!("--auth-file {}: no users", path.display()));
-        }
-        Ok(Auth { users })
+        Ok(Auth {
+            path: path.to_path_buf(),
+            users: RwLock::new(Arc::new(users)),
+            generation: AtomicU64::new(1),
+            file: Mutex::new(file),
+            last_check: AtomicU64::new(0),
+            clients,
+            jobs,
+        })
     }
 
-    /// Whether an Authorization header value carries valid credentials.
-    pub fn check(&self, authorization: Option<&[u8]>, cache: &mut HashSet<Vec<u8>>) -> bool {
-        let Some(v) = authorization else { return false };
+    /// What can be said at once of an Authorization header value from `client`; `now` is
+    /// the monotonic time in ms.
+    pub fn check(
+        &self,
+        authorization: Option<&[u8]>,
+        client: Option<IpAddr>,
+        known: &mut Verified,
+        now: u64,
+    ) -> Check {
+        self.reload_if_changed(now);
+        let generation = self.generation.load(Ordering::Acquire);
+        if known.generation != generation {
+            *known = Verified {
+                generation,
+                ..Verified::default()
+            };
+        }
+        let Some(v) = authorization else {
+            return Check::Missing;
+        };
         let v = crate::http::parse::trim_ows(v);
         if v.len() < 6 || !v[..6].eq_ignore_ascii_case(b"basic ") {
-            return false;
+            return Check::Missing;
         }
         let token = crate::http::parse::trim_ows(&v[6..]);
-        if cache.contains(token) {
-            return true;
+        if known.ok.contains(token) {
+            return Check::Allowed;
+        }
+        if known.denied.contains(token) {
+            return Check::Denied;
+        }
+        if let Some(ip) = client
+            && self.clients.lock().is_ok_and(|mut c| {
+                let c = c.entry(ip).or_default();
+                if now >= c.since + STRIKE_WINDOW_MS {
+                    c.since = now;
+                    c.strikes = 0;
+                }
+                c.strikes >= STRIKES_MAX
+            })
+        {
+            return Check::Limited;
         }
         let Some(decoded) = base64_decode(token) else {
-            return false;
+            return Check::Missing;
         };
         let Some(colon) = decoded.iter().position(|&b| b == b':') else {
-            return false;
+            return Check::Missing;
         };
-        let (user, pass) = (&decoded[..colon], &decoded[colon + 1..]);
-        let hash = self
-            .users
-            .iter()
-            .find(|(u, _)| u == user)
-            .map(|(_, h)| h.as_str());
-        // An unknown user is verified against the first user's hash (and refused), so that
-        // the answer takes as long as for a known one.
-        let ok = verify(pass, hash.unwrap_or(&self.users[0].1)) && hash.is_some();
-        if ok {
-            if cache.len() >= CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(token.to_vec());
-        }
-        ok
+        let users = self.users.read().map(|u| u.clone());
+        let Ok(users) = users else {
+            return Check::Missing;
+        };
+        let user = &decoded[..colon];
+        let found = users.list.iter().find(|(u, _)| u == user);
+        Check::Verify(Box::new(Pending {
+            token: token.to_vec(),
+            pass: decoded[colon + 1..].to_vec(),
+            hash: found.map_or(&users.decoy, |(_, h)| h).clone(),
+            known: found.is_some(),
+            client,
+        }))
     }
+
+    /// Queue a verification; `done` gets the verdict, on a verifier thread.
+    pub fn submit(
+        &self,
+        pending: Pending,
+        done: Box<dyn FnOnce(bool) + Send>,
+    ) -> Result<(), Refused> {
+        let client = pending.client;
+        if let Some(ip) = client {
+            let mut clients = self.clients.lock().map_err(|_| Refused::Busy)?;
+            if clients.len() >= CLIENTS_MAX && !clients.contains_key(&ip) {
+                clients.retain(|_, c| c.pending > 0);
+            }
+            let c = clients.entry(ip).or_default();
+            if c.pending >= PENDING_PER_CLIENT {
+                return Err(Refused::Limited);
+            }
+            c.pending += 1;
+        }
+        match self.jobs.try_send(Job { pending, done }) {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                if let Some(ip) = client
+                    && let Ok(mut c) = self.clients.lock()
+                    && let Some(c) = c.get_mut(&ip)
+                {
+                    c.pending = c.pending.saturating_sub(1);
+                }
+                Err(Refused::Busy)
+            }
+        }
+    }
+
+    /// Read the file again if it changed since it was read (looked at once a second).
+    fn reload_if_changed(&self, now: u64) {
+        let last = self.last_check.load(Ordering::Relaxed);
+        if now < last + RELOAD_CHECK_MS && last != 0 {
+            return;
+        }
+        if self
+            .last_check
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // another worker is looking
+        }
+        let Ok(st) = crate::sys::fs::stat_path(&self.path) else {
+            return;
+        };
+        let id = file_id(&st);
+        let Ok(mut file) = self.file.lock() else {
+            return;
+        };
+        if *file == id {
+            return;
+        }
+        *file = id;
+        match read_users(&self.path) {
+            Ok((users, _)) => {
+                if let Ok(mut u) = self.users.write() {
+                    *u = Arc::new(users);
+                }
+                self.generation.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(e) => eprintln!("barehttpd: {e}; the users read before stay in force"),
+        }
+    }
+}
+
+/// A verifier thread: take jobs until the server ends.
+fn verifier(rx: &Mutex<mpsc::Receiver<Job>>, clients: &Mutex<HashMap<IpAddr, Client>>) {
+    loop {
+        let job = match rx.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(Job { pending, done }) = job else {
+            return;
+        };
+        let ok = verify(&pending.pass, &pending.hash) && pending.known;
+        if let Some(ip) = pending.client
+            && let Ok(mut c) = clients.lock()
+        {
+            let c = c.entry(ip).or_default();
+            c.pending = c.pending.saturating_sub(1);
+            if !ok {
+                c.strikes += 1;
+            }
+        }
+        done(ok);
+    }
+}
+
+#[allow(clippy::unnecessary_cast)]
+fn file_id(st: &crate::sys::fs::Stat) -> FileId {
+    FileId {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        size: st.st_size as i64,
+        mtime: st.st_mtime as i64,
+        mtime_ns: st.st_mtime_nsec as i64,
+    }
+}
+
+/// Read and check the file: every line `user:hash` with a hash the server can verify.
+fn read_users(path: &std::path::Path) -> Result<(Users, FileId), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "--auth-file {}: {}",
+            path.display(),
+            crate::config::io_reason(&e)
+        )
+    })?;
+    let file = crate::sys::fs::stat_path(path)
+        .map(|st| file_id(&st))
+        .unwrap_or_default();
+    let mut list = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: &str| format!("--auth-file {} line {}: {why}", path.display(), i + 1);
+        let (user, hash) = line
+            .split_once(':')
+            .ok_or_else(|| bad("expected user:hash"))?;
+        if user.is_empty() {
+            return Err(bad("empty user name"));
+        }
+        let known = hash.starts_with("$2a$")
+            || hash.starts_with("$2b$")
+            || hash.starts_with("$2y$")
+            || hash.starts_with("$argon2");
+        if !known {
+            return Err(bad(
+                "only bcrypt ($2b$...) and argon2 ($argon2id$...) hashes are accepted",
+            ));
+        }
+        list.push((user.as_bytes().to_vec(), hash.to_string()));
+    }
+    let decoy = list
+        .iter()
+        .map(|(_, h)| h)
+        .max_by_key(|h| cost_of(h))
+        .cloned()
+        .ok_or_else(|| format!("--auth-file {}: no users", path.display()))?;
+    Ok((Users { list, decoy }, file))
+}
+
+/// How costly a hash is to verify, to pick the decoy: bcrypt's cost, Argon2 above all.
+fn cost_of(hash: &str) -> u32 {
+    if hash.starts_with("$argon2") {
+        return u32::MAX;
+    }
+    hash.get(4..6).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
 fn verify(pass: &[u8], hash: &str) -> bool {
@@ -149,19 +441,144 @@ mod tests {
         assert!(base64_decode(b"Y!==").is_none());
     }
 
+    fn with_users(lines: &str) -> (Auth, std::path::PathBuf) {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "barehttpd-auth-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, lines).unwrap();
+        (Auth::load(&path).unwrap(), path)
+    }
+
+    /// Run a pending verification to its verdict, as a worker does.
+    fn verdict(auth: &Auth, p: Pending, cache: &mut Verified) -> bool {
+        let (tx, rx) = mpsc::channel();
+        let token = p.token.clone();
+        auth.submit(p, Box::new(move |ok| tx.send(ok).unwrap()))
+            .map_err(|_| "refused")
+            .unwrap();
+        let ok = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        cache.record(&token, ok);
+        ok
+    }
+
     #[test]
-    fn rfc7617_basic_credentials() {
+    fn rfc7617_basic_credentials_verified_off_the_caller() {
         let hash = bcrypt::hash("s3cret", 4).unwrap();
-        let auth = Auth {
-            users: vec![(b"alice".to_vec(), hash)],
-        };
-        let mut cache = HashSet::new();
+        let (auth, path) = with_users(&format!("alice:{hash}\n"));
+        let mut cache = Verified::default();
+        let ip = Some(IpAddr::from([127, 0, 0, 1]));
         let good = b"Basic YWxpY2U6czNjcmV0"; // alice:s3cret
-        assert!(auth.check(Some(good), &mut cache));
-        assert!(auth.check(Some(good), &mut cache), "cached");
-        assert!(!auth.check(Some(b"Basic YWxpY2U6d3Jvbmc="), &mut cache)); // alice:wrong
-        assert!(!auth.check(Some(b"Basic Ym9iOnMzY3JldA=="), &mut cache)); // bob:s3cret
-        assert!(!auth.check(Some(b"Bearer x"), &mut cache));
-        assert!(!auth.check(None, &mut cache));
+        let Check::Verify(p) = auth.check(Some(good), ip, &mut cache, 0) else {
+            panic!("a first use is verified");
+        };
+        assert!(verdict(&auth, *p, &mut cache));
+        assert!(matches!(
+            auth.check(Some(good), ip, &mut cache, 0),
+            Check::Allowed
+        ));
+        let wrong = b"Basic YWxpY2U6d3Jvbmc="; // alice:wrong
+        let Check::Verify(p) = auth.check(Some(wrong), ip, &mut cache, 0) else {
+            panic!("verified");
+        };
+        assert!(!verdict(&auth, *p, &mut cache));
+        assert!(matches!(
+            auth.check(Some(wrong), ip, &mut cache, 0),
+            Check::Denied
+        ));
+        let Check::Verify(p) = auth.check(Some(b"Basic Ym9iOnMzY3JldA=="), ip, &mut cache, 0)
+        else {
+            panic!("an unknown user is verified too (against the decoy)");
+        };
+        assert!(!p.known);
+        assert!(!verdict(&auth, *p, &mut cache));
+        assert!(matches!(
+            auth.check(Some(b"Bearer x"), ip, &mut cache, 0),
+            Check::Missing
+        ));
+        assert!(matches!(
+            auth.check(None, ip, &mut cache, 0),
+            Check::Missing
+        ));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn failed_attempts_from_one_address_are_limited() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let (auth, path) = with_users(&format!("alice:{hash}\n"));
+        let mut cache = Verified::default();
+        let ip = Some(IpAddr::from([127, 0, 0, 9]));
+        for i in 0..STRIKES_MAX {
+            let v = format!("alice:wrong{i}");
+            let header = format!("Basic {}", base64_encode(v.as_bytes()));
+            let Check::Verify(p) = auth.check(Some(header.as_bytes()), ip, &mut cache, 0) else {
+                panic!("attempt {i} is verified");
+            };
+            assert!(!verdict(&auth, *p, &mut cache));
+        }
+        let good = b"Basic YWxpY2U6czNjcmV0";
+        assert!(matches!(
+            auth.check(Some(good), ip, &mut cache, 0),
+            Check::Limited
+        ));
+        // Another address is not affected; the window passes.
+        let other = Some(IpAddr::from([127, 0, 0, 10]));
+        assert!(matches!(
+            auth.check(Some(good), other, &mut cache, 0),
+            Check::Verify(_)
+        ));
+        assert!(matches!(
+            auth.check(Some(good), ip, &mut cache, STRIKE_WINDOW_MS + 1),
+            Check::Verify(_)
+        ));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_changed_file_is_reloaded_and_forgets_removed_users() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let (auth, path) = with_users(&format!("alice:{hash}\n"));
+        let mut cache = Verified::default();
+        let good = b"Basic YWxpY2U6czNjcmV0";
+        let Check::Verify(p) = auth.check(Some(good), None, &mut cache, 0) else {
+            panic!("verified");
+        };
+        assert!(verdict(&auth, *p, &mut cache));
+        std::fs::write(&path, format!("# alice left\nbob:{hash}\n")).unwrap();
+        let later = RELOAD_CHECK_MS + 1;
+        let Check::Verify(p) = auth.check(Some(good), None, &mut cache, later) else {
+            panic!("the worker's verdict is forgotten with the old file");
+        };
+        assert!(!p.known, "alice is gone");
+        // A broken file keeps the users in force.
+        std::fs::write(&path, "bob:not-a-hash\n").unwrap();
+        let later = 3 * RELOAD_CHECK_MS;
+        let Check::Verify(p) = auth.check(Some(b"Basic Ym9iOnMzY3JldA=="), None, &mut cache, later)
+        else {
+            panic!("verified");
+        };
+        assert!(p.known, "bob from the last good file");
+        let _ = std::fs::remove_file(path);
+    }
+
+    fn base64_encode(b: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in b.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                if i <= c.len() {
+                    out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
     }
 }

@@ -30,7 +30,9 @@ pub struct Ctx<'a> {
     pub name: &'a mut Vec<u8>,
     /// Credentials for writes (`--auth-file`), and those this worker has verified.
     pub auth: Option<&'a auth::Auth>,
-    pub auth_cache: &'a mut std::collections::HashSet<Vec<u8>>,
+    pub auth_cache: &'a mut auth::Verified,
+    /// The client's address, for limiting failed attempts per client.
+    pub client: Option<std::net::IpAddr>,
     /// Small files ready to send, and the monotonic time in ms.
     pub cache: &'a mut cache::FileCache,
     pub now: u64,

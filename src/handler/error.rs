@@ -27,8 +27,14 @@ pub enum Error {
     Spawn(Errno),
     /// 400: a target or name the server cannot take (a NUL byte in a name, a partial PUT).
     BadRequest,
-    /// 401: a write without valid credentials (`--auth-file`).
+    /// 401: a write without credentials (`--auth-file`): the client is asked for them.
     Unauthorized,
+    /// 401: a write with wrong credentials. The connection closes after it, so that one
+    /// connection cannot pipeline guess after guess.
+    WrongCredentials,
+    /// 429 (RFC 6585 §4): this client address failed too often lately, or has
+    /// verifications waiting; Retry-After, and the connection closes.
+    TooManyAttempts,
     /// 403: a name that exists but is refused (a temporary upload name, a dotfile write,
     /// the write prefix itself, a FIFO or device, a program that is not executable).
     Forbidden,
@@ -95,7 +101,8 @@ impl Error {
                 _ => 500,
             },
             Error::BadRequest => 400,
-            Error::Unauthorized => 401,
+            Error::Unauthorized | Error::WrongCredentials => 401,
+            Error::TooManyAttempts => 429,
             Error::Forbidden => 403,
             Error::NotFound => 404,
             Error::MethodNotAllowed(_) => 405,

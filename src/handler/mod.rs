@@ -44,6 +44,9 @@ pub enum Answer {
     Cgi(Box<cgi::Run>),
     /// A CGI request with a chunked body: buffer the body, then start the program.
     CgiBuffer,
+    /// A write with credentials not verified yet: verify them off the event loop
+    /// (`auth::Auth::submit`), then dispatch the request again.
+    Verify(Box<auth::Pending>),
 }
 
 /// Route a request to its handler. Writes (PUT, DELETE) where enabled may turn into an
@@ -121,6 +124,21 @@ fn route(
         Ok(()) => {}
         Err(PathError::BadRequest) => return Err(Error::BadRequest),
         Err(PathError::NotFound) => return Err(Error::NotFound),
+    }
+    // Who may write is the router's to ask, before any handler runs; a write outside the
+    // write prefixes is refused (405) by the upload without asking for credentials.
+    if writes
+        && names::under(&ctx.cfg.write, path).is_some()
+        && let Some(auth) = ctx.auth
+    {
+        let given = req.header("authorization");
+        match auth.check(given, ctx.client, ctx.auth_cache, ctx.now) {
+            auth::Check::Allowed => {}
+            auth::Check::Missing => return Err(Error::Unauthorized),
+            auth::Check::Denied => return Err(Error::WrongCredentials),
+            auth::Check::Limited => return Err(Error::TooManyAttempts),
+            auth::Check::Verify(p) => return Ok(Answer::Verify(p)),
+        }
     }
     if writes {
         let upload = upload::begin(req, ctx, r, path)?;

@@ -279,13 +279,20 @@ impl<'o> Reply<'o> {
         let status = e.status();
         match e {
             Error::MethodNotAllowed(allow) => self.error_with(status, &[("Allow", allow)]),
-            Error::Unauthorized => self.error_with(
-                status,
-                &[(
-                    "WWW-Authenticate",
-                    b"Basic realm=\"barehttpd\", charset=\"UTF-8\"",
-                )],
-            ),
+            Error::Unauthorized | Error::WrongCredentials => {
+                self.close |= e == Error::WrongCredentials;
+                self.error_with(
+                    status,
+                    &[(
+                        "WWW-Authenticate",
+                        b"Basic realm=\"barehttpd\", charset=\"UTF-8\"",
+                    )],
+                )
+            }
+            Error::TooManyAttempts => {
+                self.close = true;
+                self.error_with(status, &[("Retry-After", b"60")]);
+            }
             _ if status == 503 => self.error_with(status, &[("Retry-After", b"1")]),
             _ => self.error(status),
         }

@@ -26,6 +26,7 @@ pub fn server_sets(name: &[u8]) -> bool {
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
+        429 => "Too Many Requests",
         200 => "OK",
         201 => "Created",
         204 => "No Content",

@@ -114,6 +114,8 @@ struct EventLoop {
     /// The list being worked through while `yielded` collects the next round; the two swap
     /// so that neither is reallocated per round.
     yielded_spare: Vec<ConnId>,
+    /// Verdicts taken from the mailbox (kept for its capacity).
+    verdicts: Vec<crate::worker::Verdict>,
     reserve: Option<OwnedFd>,
     /// Connections taken by one accept loop, admitted once the loop has ended.
     accepted: Vec<(OwnedFd, Option<SocketAddr>)>,
@@ -253,7 +255,15 @@ impl EventLoop {
         trace_out: &Option<sys::trace::TraceOut>,
     ) -> Result<Self, Errno> {
         let poller = Poller::new(EVENTS)?;
-        let w = Worker::new(id, shared, poller, WorkerLog::new(sink), trace_out.clone());
+        let mailbox = Arc::new(crate::worker::Mailbox::new(Some(waker.clone())));
+        let w = Worker::new(
+            id,
+            shared,
+            mailbox,
+            poller,
+            WorkerLog::new(sink),
+            trace_out.clone(),
+        );
         w.watch(waker.fd(), Token::Waker, Interest::Readable)?;
         for (i, l) in w.shared.listeners.iter().enumerate() {
             w.watch(l, Token::Listener(i), Interest::Listener)?;
@@ -269,6 +279,7 @@ impl EventLoop {
             ready: Vec::with_capacity(EVENTS),
             yielded: Vec::new(),
             yielded_spare: Vec::new(),
+            verdicts: Vec::new(),
             reserve: fs::open_reserve(),
             accepted: Vec::with_capacity(ACCEPT_BATCH),
             accept_paused_until: None,
@@ -320,6 +331,7 @@ impl EventLoop {
                                 break;
                             }
                         }
+                        self.take_verdicts();
                     }
                     // New connections after the others (below).
                     Token::Listener(_) => {}
@@ -377,6 +389,24 @@ impl EventLoop {
                 return;
             }
         }
+    }
+
+    /// Credentials verified off the loop: remember each verdict, and drive the connection
+    /// that waits for it.
+    fn take_verdicts(&mut self) {
+        let mut list = std::mem::take(&mut self.verdicts);
+        self.w.mailbox.take(&mut list);
+        for v in list.drain(..) {
+            self.w.auth_cache.record(&v.token, v.ok);
+            if let Some(idx) = self.conns.index(v.conn)
+                && self.conns.slots[idx]
+                    .as_mut()
+                    .is_some_and(|c| c.session.resume())
+            {
+                self.drive(idx);
+            }
+        }
+        self.verdicts = list;
     }
 
     /// Nothing waits on a clock: no connection (each has a deadline), no paused listener, no

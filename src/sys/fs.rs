@@ -397,6 +397,16 @@ pub fn lstat_in(dir: impl AsFd, name: &CStr) -> Result<Stat> {
     )
 }
 
+/// Stat a file by its path (a file the operator named, such as `--auth-file`), following
+/// symlinks as a path given on the command line is.
+pub fn stat_path(path: &std::path::Path) -> Result<Stat> {
+    traced!(
+        name::FSTATAT,
+        ("AT_FDCWD, {path:?}, 0"),
+        rustix::fs::statat(rustix::fs::CWD, path, AtFlags::empty()).map(stat_of)
+    )
+}
+
 /// Write `buf` (one write; may be short).
 pub fn write(fd: impl AsFd, buf: &[u8]) -> Result<usize> {
     let fd = fd.as_fd();

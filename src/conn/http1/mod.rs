@@ -27,11 +27,13 @@ mod body;
 mod exchange;
 
 use super::transport::{Fill, Flushed, Linger, Queue, Transport};
+use crate::handler::Error;
+use crate::handler::auth::{Pending, Refused};
 use crate::handler::{self, Answer, Reply, cgi};
 use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Request, Version};
 use crate::http::response;
 use crate::sys::trace;
-use crate::worker::{ConnId, Worker};
+use crate::worker::{ConnId, Verdict, Worker};
 use body::{MAX_DISCARD, Remaining, Sink, spool_file};
 use std::net::SocketAddr;
 
@@ -49,6 +51,9 @@ pub enum Phase {
     Reading,
     Writing,
     Streaming,
+    /// Credentials are being verified off the event loop (`handler::auth`); the request
+    /// head stays in the buffer until the verdict comes (`resume`).
+    Verifying,
     Lingering,
 }
 
@@ -249,6 +254,8 @@ impl Http1 {
                         return next;
                     }
                 }
+                Phase::Verifying if t.gone() => return Next::Close,
+                Phase::Verifying => return Next::Wait,
                 Phase::Lingering => {
                     return match t.linger(&mut self.linger_quick) {
                         Linger::Wait => Next::Wait,
@@ -371,6 +378,13 @@ impl Http1 {
                 self.redirects = 0;
                 self.begin_program(t, w, run, expect)
             }
+            Answer::Verify(pending) => {
+                // The head stays in the buffer: once the verdict is in, the request is
+                // dispatched again and finds it in the worker's verdicts.
+                let line = req_line_of(t.buffered());
+                self.verify(t, w, *pending, &line);
+                true
+            }
             Answer::CgiBuffer => {
                 let head = t.buffered()[..n].to_vec();
                 t.consume(n);
@@ -399,10 +413,21 @@ impl Http1 {
         status: u16,
         line: Option<&[u8]>,
     ) {
+        self.respond_closing(t, w, line, |r| r.error(status));
+    }
+
+    /// Answer with an error `write` puts in the reply, and close afterwards.
+    fn respond_closing(
+        &mut self,
+        t: &mut Transport,
+        w: &mut Worker,
+        line: Option<&[u8]>,
+        write: impl FnOnce(&mut Reply),
+    ) {
         let (out, body) = t.new_response(&mut w.pool);
         let mut reply = Reply::new(out, body, &w.clock.imf, &w.shared.site, true, false, false);
-        reply.error(status);
-        let len = reply.body_len;
+        write(&mut reply);
+        let (status, len) = (reply.status, reply.body_len);
         w.log.begin(
             &mut self.log,
             self.peer.as_ref(),
@@ -421,6 +446,41 @@ impl Http1 {
         self.cgi = None;
         self.close_after = true;
         self.start_writing(w);
+    }
+
+    /// Hand a write's credentials to the verifier threads; the connection waits
+    /// (`Verifying`) until the verdict comes back through the worker's mailbox (`resume`).
+    /// Refused (too many waiting from this client, or the queue full): 429 or 503, and close.
+    fn verify(&mut self, t: &mut Transport, w: &mut Worker, pending: Pending, line: &[u8]) {
+        let shared = w.shared.clone();
+        let Some(auth) = shared.auth.as_ref() else {
+            return self.respond_error(t, w, 500, Some(line));
+        };
+        let mailbox = w.mailbox.clone();
+        let (conn, token) = (self.id, pending.token.clone());
+        let done = Box::new(move |ok| mailbox.post(Verdict { conn, token, ok }));
+        match auth.submit(pending, done) {
+            Ok(()) => {
+                self.phase = Phase::Verifying;
+                self.deadline = w.now + w.header_ms;
+            }
+            Err(Refused::Limited) => {
+                self.respond_closing(t, w, Some(line), |r| r.fail(Error::TooManyAttempts));
+            }
+            Err(Refused::Busy) => self.respond_closing(t, w, Some(line), |r| r.fail(Error::Busy)),
+        }
+    }
+
+    /// A verdict on this connection's credentials came, and the worker has recorded it:
+    /// the request in the buffer is dispatched again when the connection is driven. False
+    /// if the connection was not waiting for one (it timed out, or is gone).
+    pub fn resume(&mut self) -> bool {
+        if self.phase != Phase::Verifying {
+            return false;
+        }
+        self.phase = Phase::Reading;
+        self.scanned = 0;
+        true
     }
 
     fn start_writing(&mut self, w: &Worker) {
@@ -537,6 +597,11 @@ impl Http1 {
                 self.deadline = self.send_by;
                 Next::Wait
             }
+            Phase::Verifying => {
+                let line = req_line_of(t.buffered());
+                self.respond_closing(t, w, Some(&line), |r| r.fail(Error::Busy));
+                self.drive(t, w)
+            }
             Phase::Reading if !self.is_idle(t) => {
                 // RFC 9110 §15.5.9: the request did not arrive in time.
                 self.respond_error(t, w, 408, None);
@@ -594,7 +659,7 @@ fn dispatch(
         sock: queue.sock,
     };
     let (out, body) = queue.new_response(&mut w.pool);
-    let mut ctx = w.ctx();
+    let mut ctx = w.ctx(peer.map(|a| a.ip()));
     let (date, site) = (ctx.date, ctx.site);
     let mut reply = Reply::new(
         out,
@@ -607,6 +672,13 @@ fn dispatch(
     );
     let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, body_file);
     (reply.status, reply.body_len, reply.close, answer)
+}
+
+/// The request line at the start of `head`, for the log of an answer given before the
+/// request was taken from the buffer.
+fn req_line_of(head: &[u8]) -> Vec<u8> {
+    let end = head.iter().position(|&b| b == b'\r' || b == b'\n');
+    head[..end.unwrap_or(head.len()).min(256)].to_vec()
 }
 
 /// `--trace`: the request line and status to show for this response, if it is traced and
