@@ -872,6 +872,53 @@ fn rfc9110_17_3_symlinks_are_written_and_deleted_as_links() {
     assert!(!root.base.join("evil.txt").exists());
 }
 
+/// RFC 9110 §17.3 with `--follow-symlinks`: a symlink inside the write prefix that leads
+/// elsewhere in the root (`dav/docs -> ../docs`) does not make that elsewhere writable.
+/// `PUT /docs/manual.txt` is 405; so the same file reached as `/dav/docs/manual.txt` is not
+/// replaced, created beside, or deleted either (4xx, and the tree is unchanged). GET still
+/// follows the link, and a link that stays inside the prefix is written through.
+#[test]
+fn rfc9110_17_3_follow_symlinks_never_writes_outside_the_write_prefix() {
+    let (root, s) = dav(&["--follow-symlinks"]);
+    let manual = root.file("docs/manual.txt", b"the manual\n");
+    std::os::unix::fs::symlink("../docs", root.www.join("dav/docs")).unwrap();
+    root.dir("dav/real");
+    std::os::unix::fs::symlink("real", root.www.join("dav/alias")).unwrap();
+    assert_eq!(put(&s, "/docs/manual.txt", b"x").status, 405, "the control");
+    assert_eq!(
+        s.get("/dav/docs/manual.txt").body,
+        b"the manual\n",
+        "GET follows"
+    );
+    let before = snapshot(&root.www);
+    for (m, path) in [
+        ("PUT", "/dav/docs/manual.txt"),
+        ("PUT", "/dav/docs/new.txt"),
+        ("DELETE", "/dav/docs/manual.txt"),
+    ] {
+        let r = if m == "PUT" {
+            put(&s, path, b"overwritten\n")
+        } else {
+            delete(&s, path)
+        };
+        assert!((400..500).contains(&r.status), "{m} {path}: {}", r.status);
+    }
+    assert_eq!(std::fs::read(&manual).unwrap(), b"the manual\n");
+    assert_eq!(
+        snapshot(&root.www),
+        before,
+        "a write through dav/docs changed the tree"
+    );
+    assert_no_temp_files(&root.www.join("docs"), Duration::ZERO, "docs");
+    // Inside the prefix, a link is followed for writes as for reads.
+    assert_eq!(put(&s, "/dav/alias/f.txt", b"f\n").status, 201);
+    assert_eq!(
+        std::fs::read(root.www.join("dav/real/f.txt")).unwrap(),
+        b"f\n"
+    );
+    assert_eq!(delete(&s, "/dav/alias/f.txt").status, 204);
+}
+
 /// RFC 3986 §5.2.4 and RFC 9110 §17.3: no spelling of a target under /dav/ — dot segments,
 /// encoded dots and slashes, NUL, backslashes — creates, changes or removes anything outside
 /// /dav/. Each attempt is refused, and the whole tree (docroot and what is beside it) is

@@ -120,9 +120,18 @@ pub fn begin(
     }
 }
 
-/// Split a decoded path into its parent directory (relative, NUL-terminated, "." for the
-/// root) and its last name; refuse names the server will not write.
-fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<(CString, CString), Error> {
+/// Where a write lands: the directory of the `--write` prefix it falls under (relative to the
+/// root, "." for the root itself), the path of the target's directory below that (`None`
+/// for the prefix's own directory), and the target's last name.
+struct Place {
+    prefix: CString,
+    below: Option<CString>,
+    name: CString,
+}
+
+/// Split a decoded path (under a `--write` prefix) into its `Place`; refuse names the server
+/// will not write.
+fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<Place, Error> {
     let trimmed = path.strip_suffix(b"/").unwrap_or(path);
     let slash = trimmed.iter().rposition(|&b| b == b'/').unwrap_or(0);
     let (parent, name) = (&trimmed[..slash], &trimmed[slash + 1..]);
@@ -135,19 +144,34 @@ fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<(CString, CString), Error> {
     if !ctx.cfg.dotfiles && target::has_dot_segment(path) {
         return Err(Error::Forbidden);
     }
-    let parent = if parent.is_empty() {
-        b".".to_vec()
-    } else {
-        parent[1..].to_vec()
+    // Prefixes start and end with '/' (config::url_prefix), and `begin` checked that `path`
+    // has one: "/dav/" gives "dav/", "/" gives ".". The parent is the prefix's directory
+    // itself or below it.
+    let prefix_len = names::under(&ctx.cfg.write, path).ok_or(Error::Forbidden)?;
+    let prefix = match &path[1..prefix_len] {
+        b"" => &b"."[..],
+        p => p,
     };
-    let parent = CString::new(parent).map_err(|_| Error::BadRequest)?;
-    let name = CString::new(name.to_vec()).map_err(|_| Error::BadRequest)?;
-    Ok((parent, name))
+    let below = parent.get(prefix_len..).filter(|b| !b.is_empty());
+    let cstring = |b: &[u8]| CString::new(b).map_err(|_| Error::BadRequest);
+    Ok(Place {
+        prefix: cstring(prefix)?,
+        below: below.map(cstring).transpose()?,
+        name: cstring(name)?,
+    })
 }
 
-/// The directory the target's name is in, opened beneath the root.
-fn open_parent(ctx: &Ctx, parent: &CString) -> Result<OwnedFd, Errno> {
-    fs::open_dir_beneath(ctx.root, parent)
+/// The directory the target's name is in, resolved beneath the write prefix's directory and
+/// not merely beneath the root: with `--follow-symlinks` a symlink inside the prefix that
+/// leads elsewhere in the root (`dav/docs -> ../docs`) must not make that elsewhere writable.
+/// The prefix's directory is opened beneath the root (as any path is), then the rest beneath
+/// its descriptor (RESOLVE_BENEATH from there: EXDEV for a way out).
+fn open_parent(ctx: &Ctx, place: &Place) -> Result<OwnedFd, Errno> {
+    let top = fs::open_dir_beneath(ctx.root, &place.prefix)?;
+    match &place.below {
+        None => Ok(top),
+        Some(below) => fs::open_dir_beneath(&top, below),
+    }
 }
 
 /// Check everything that can be checked before the body arrives, then create the temporary
@@ -166,9 +190,10 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
         r.close = true;
         return Err(Error::TooLarge);
     }
-    let (parent, name) = split_parent(ctx, path)?;
+    let place = split_parent(ctx, path)?;
     // RFC 9110 §9.3.4: no intermediate directories are created; the client must.
-    let dir = open_parent(ctx, &parent).map_err(Error::Parent)?;
+    let dir = open_parent(ctx, &place).map_err(Error::Parent)?;
+    let name = place.name;
     let existed = match fs::lstat_in(&dir, &name) {
         Ok(st) => {
             if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory {
@@ -236,9 +261,10 @@ fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<()
     if path == b"/" || is_prefix_root {
         return Err(Error::Forbidden);
     }
-    let (parent, name) = split_parent(ctx, path)?;
+    let place = split_parent(ctx, path)?;
     // A missing parent means a missing target: 404, as for the name itself.
-    let dir = open_parent(ctx, &parent)?;
+    let dir = open_parent(ctx, &place)?;
+    let name = place.name;
     let st = fs::lstat_in(&dir, &name)?;
     let is_dir = fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory;
     // A trailing slash names a directory (split_parent trimmed it off the name): a file or a
