@@ -17,11 +17,12 @@ use super::error::Error;
 use super::etag;
 use super::names::{self, TMP_PREFIX};
 use super::reply::Reply;
-use crate::http::conditional::{self, Outcome};
+use crate::http::conditional::{self, Outcome, Preconditions};
 use crate::http::parse::{Framing, Method, Request};
 use crate::http::target;
 use crate::sys::{Errno, OwnedFd, fs};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
+use std::sync::{Mutex, PoisonError};
 
 /// A PUT in progress: the body goes to `tmp`, which becomes `name` in `dir` on `finish`.
 pub struct Upload {
@@ -29,7 +30,8 @@ pub struct Upload {
     tmp: OwnedFd,
     tmp_name: CString,
     name: CString,
-    existed: bool,
+    /// The request's preconditions, evaluated again when the body is in.
+    conditions: Conditions,
     committed: bool,
     max: u64,
     /// Body bytes received so far.
@@ -67,13 +69,13 @@ impl Upload {
 
     /// The whole body is in: make it the file, durably, and answer 201 or 204.
     pub fn finish(mut self, r: &mut Reply) {
-        let st = match self.commit() {
-            Ok(st) => st,
+        let (st, existed) = match self.commit() {
+            Ok(done) => done,
             Err(e) => return r.fail(e),
         };
         let mut buf = [0u8; 64];
         let etag = etag::etag_of(&mut buf, &st);
-        if self.existed {
+        if existed {
             r.start(204);
             r.header("ETag", etag);
             r.no_body();
@@ -86,15 +88,99 @@ impl Upload {
         }
     }
 
-    /// fsync the body, rename it over the target, and fsync the directory (the rename is
-    /// durable once the directory is): the file's status as renamed.
-    fn commit(&mut self) -> Result<fs::Stat, Error> {
+    /// fsync the body, check the target and the preconditions again, rename the body over
+    /// the target, and fsync the directory (the rename is durable once the directory is):
+    /// the file's status as renamed, and whether it replaced one.
+    ///
+    /// RFC 9110 §13.1: the conditions must hold for the state the write replaces, not only
+    /// the state when the upload began. This server commits one upload at a time, so that
+    /// for every PUT it takes the check and the rename are one step: of two PUTs with the
+    /// same If-Match, or two with `If-None-Match: *`, the second sees the first one's file
+    /// and gets 412. A process other than this server writing the directory can still come
+    /// between the check and the rename. Against that, a conditional PUT that found no file
+    /// renames with RENAME_NOREPLACE, which fails if one appeared; a conditional replace
+    /// (If-Match, If-Unmodified-Since) has no such guard, and that window remains.
+    fn commit(&mut self) -> Result<(fs::Stat, bool), Error> {
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
         fs::fsync(&self.tmp)?;
         let st = fs::fstat(&self.tmp)?;
-        fs::rename_in(&self.dir, &self.tmp_name, &self.name)?;
+        let existed = {
+            let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+            let pre = self.conditions.borrow();
+            let existed = check_target(&self.dir, &self.name, &pre)?;
+            if existed || !pre.any() {
+                fs::rename_in(&self.dir, &self.tmp_name, &self.name)?;
+            } else {
+                match fs::rename_noreplace_in(&self.dir, &self.tmp_name, &self.name) {
+                    Ok(()) => {}
+                    // A file appeared since the check: the condition held for a state gone.
+                    Err(Errno::EXIST) => return Err(Error::PreconditionFailed),
+                    // The file system or kernel cannot: the check above, under the lock,
+                    // stands alone.
+                    Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+                        fs::rename_in(&self.dir, &self.tmp_name, &self.name)?;
+                    }
+                    Err(e) => return Err(Error::Os(e)),
+                }
+            }
+            existed
+        };
         self.committed = true;
         let _ = fs::fsync(&self.dir);
-        Ok(st)
+        Ok((st, existed))
+    }
+}
+
+/// A request's precondition fields (RFC 9110 §13.1), copied to outlive the request head.
+#[derive(Default)]
+struct Conditions {
+    if_match: Option<Box<[u8]>>,
+    if_none_match: Option<Box<[u8]>>,
+    if_unmodified_since: Option<Box<[u8]>>,
+}
+
+impl Conditions {
+    fn of(pre: &Preconditions) -> Conditions {
+        Conditions {
+            if_match: pre.if_match.map(Box::from),
+            if_none_match: pre.if_none_match.map(Box::from),
+            // If-Modified-Since is for GET and HEAD only (§13.1.3).
+            if_unmodified_since: pre.if_unmodified_since.map(Box::from),
+        }
+    }
+
+    fn borrow(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.if_match.as_deref(),
+            if_none_match: self.if_none_match.as_deref(),
+            if_modified_since: None,
+            if_unmodified_since: self.if_unmodified_since.as_deref(),
+        }
+    }
+}
+
+/// Whether `name` exists in `dir`, once it is checked that it is not a directory and that the
+/// preconditions hold for it as it is now (RFC 9110 §13.2.2).
+fn check_target(dir: &OwnedFd, name: &CStr, pre: &Preconditions) -> Result<bool, Error> {
+    match fs::lstat_in(dir, name) {
+        Ok(st) => {
+            if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory {
+                return Err(Error::Conflict);
+            }
+            let mut buf = [0u8; 64];
+            let v = etag::validators_of(&mut buf, &st);
+            if pre.evaluate(v, false) != Outcome::Proceed {
+                return Err(Error::PreconditionFailed);
+            }
+            Ok(true)
+        }
+        Err(Errno::NOENT) => {
+            if pre.evaluate_absent() != Outcome::Proceed {
+                return Err(Error::PreconditionFailed);
+            }
+            Ok(false)
+        }
+        Err(e) => Err(Error::Os(e)),
     }
 }
 
@@ -194,26 +280,10 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
     // RFC 9110 §9.3.4: no intermediate directories are created; the client must.
     let dir = open_parent(ctx, &place).map_err(Error::Parent)?;
     let name = place.name;
-    let existed = match fs::lstat_in(&dir, &name) {
-        Ok(st) => {
-            if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory {
-                return Err(Error::Conflict);
-            }
-            let mut buf = [0u8; 64];
-            let v = etag::validators_of(&mut buf, &st);
-            if conditional::evaluate(req, v, false) != Outcome::Proceed {
-                return Err(Error::PreconditionFailed);
-            }
-            true
-        }
-        Err(Errno::NOENT) => {
-            if conditional::evaluate_absent(req) != Outcome::Proceed {
-                return Err(Error::PreconditionFailed);
-            }
-            false
-        }
-        Err(e) => return Err(Error::Os(e)),
-    };
+    // Checked now, so that a PUT bound to fail is refused before its body is sent (and
+    // before 100 Continue), and again at commit.
+    let pre = Preconditions::of(req);
+    check_target(&dir, &name, &pre)?;
     let (tmp, tmp_name) = create_temp(&dir)?;
     let mut location = Vec::with_capacity(path.len() + 8);
     target::encode_path(path, &mut location);
@@ -222,7 +292,7 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
         tmp,
         tmp_name,
         name,
-        existed,
+        conditions: Conditions::of(&pre),
         committed: false,
         max: ctx.cfg.max_body,
         received: 0,
