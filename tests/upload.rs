@@ -412,6 +412,83 @@ fn rfc9110_13_1_preconditions_guard_put() {
     assert_eq!(std::fs::read(&f).unwrap(), b"changed\n");
 }
 
+/// Wait until `n` uploads have begun in `dir` (their temporary files exist).
+fn wait_for_uploads(dir: &Path, n: usize) {
+    let deadline = Instant::now() + scaled(Duration::from_secs(3));
+    while temp_files(dir).len() < n {
+        assert!(Instant::now() < deadline, "{n} uploads did not begin");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Two PUTs of `path` with `fields` (whole header lines) and 8-byte bodies: both heads are
+/// sent and taken (each upload's temporary file exists) before either body, then the first
+/// body, then the second. The two answers, in that order.
+fn racing_puts(root: &TempRoot, s: &Server, path: &str, fields: &str) -> (Response, Response) {
+    let mut clients: Vec<Client> = (0..2).map(|_| s.connect()).collect();
+    for c in &mut clients {
+        c.send(
+            format!("PUT {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\n{fields}\r\n")
+                .as_bytes(),
+        );
+    }
+    wait_for_uploads(&root.www.join("dav"), 2);
+    clients[0].send(b"winner\r\n");
+    let first = clients[0].response();
+    clients[1].send(b"second\r\n");
+    let second = clients[1].response();
+    (first, second)
+}
+
+/// RFC 9110 §13.1.2: `If-None-Match: *` makes a PUT create-only, and the condition must hold
+/// when the file is made, not only when the upload begins. Of two create-only PUTs that
+/// begin while the file is absent, the first to finish creates it (201) and the second is
+/// 412; the file holds the first one's body. (Both were 201, the second replacing the first.)
+#[test]
+fn rfc9110_13_1_2_concurrent_create_only_puts_one_wins() {
+    let (root, s) = dav(&[]);
+    let (first, second) = racing_puts(&root, &s, "/dav/once.txt", "If-None-Match: *\r\n");
+    assert_eq!(first.status, 201, "the first create-only PUT to finish");
+    assert_eq!(second.status, 412, "the second, once the file exists");
+    assert_eq!(
+        std::fs::read(root.www.join("dav/once.txt")).unwrap(),
+        b"winner\r\n"
+    );
+    assert_no_temp_files(&root.www.join("dav"), Duration::from_secs(2), "412");
+    // The same when the file is made by someone else while the body is on its way.
+    let mut c = s.connect();
+    c.send(
+        b"PUT /dav/other.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nIf-None-Match: *\r\n\r\n",
+    );
+    wait_for_uploads(&root.www.join("dav"), 1);
+    root.file("dav/other.txt", b"made elsewhere\n");
+    c.send(b"put\n");
+    assert_eq!(c.response().status, 412, "a file made elsewhere meanwhile");
+    assert_eq!(
+        std::fs::read(root.www.join("dav/other.txt")).unwrap(),
+        b"made elsewhere\n"
+    );
+}
+
+/// RFC 9110 §13.1.1: `If-Match` with the current ETag is a lost-update guard, so it must hold
+/// when the file is replaced. Of two PUTs with the same tag that begin before either is
+/// done, the first to finish replaces the file (204) and the second is 412, since the tag it
+/// names is gone; the file holds the first one's body. (Both were 204.)
+#[test]
+fn rfc9110_13_1_1_concurrent_if_match_puts_one_wins() {
+    let (root, s) = dav(&[]);
+    root.file("dav/doc.txt", b"original\n");
+    let tag = s.get("/dav/doc.txt").header("etag").unwrap().to_string();
+    let (first, second) = racing_puts(&root, &s, "/dav/doc.txt", &format!("If-Match: {tag}\r\n"));
+    assert_eq!(first.status, 204, "the first PUT to finish");
+    assert_eq!(second.status, 412, "the second, whose tag is gone");
+    assert_eq!(
+        std::fs::read(root.www.join("dav/doc.txt")).unwrap(),
+        b"winner\r\n"
+    );
+    assert_no_temp_files(&root.www.join("dav"), Duration::from_secs(2), "412");
+}
+
 /// RFC 9110 §9.3.4: a PUT is the whole representation or nothing. A client that vanishes
 /// halfway through a 1 MiB body leaves the old file intact and no temporary file behind.
 #[test]
@@ -870,6 +947,53 @@ fn rfc9110_17_3_symlinks_are_written_and_deleted_as_links() {
     );
     assert_eq!(snapshot(&root.base), before);
     assert!(!root.base.join("evil.txt").exists());
+}
+
+/// RFC 9110 §17.3 with `--follow-symlinks`: a symlink inside the write prefix that leads
+/// elsewhere in the root (`dav/docs -> ../docs`) does not make that elsewhere writable.
+/// `PUT /docs/manual.txt` is 405; so the same file reached as `/dav/docs/manual.txt` is not
+/// replaced, created beside, or deleted either (4xx, and the tree is unchanged). GET still
+/// follows the link, and a link that stays inside the prefix is written through.
+#[test]
+fn rfc9110_17_3_follow_symlinks_never_writes_outside_the_write_prefix() {
+    let (root, s) = dav(&["--follow-symlinks"]);
+    let manual = root.file("docs/manual.txt", b"the manual\n");
+    std::os::unix::fs::symlink("../docs", root.www.join("dav/docs")).unwrap();
+    root.dir("dav/real");
+    std::os::unix::fs::symlink("real", root.www.join("dav/alias")).unwrap();
+    assert_eq!(put(&s, "/docs/manual.txt", b"x").status, 405, "the control");
+    assert_eq!(
+        s.get("/dav/docs/manual.txt").body,
+        b"the manual\n",
+        "GET follows"
+    );
+    let before = snapshot(&root.www);
+    for (m, path) in [
+        ("PUT", "/dav/docs/manual.txt"),
+        ("PUT", "/dav/docs/new.txt"),
+        ("DELETE", "/dav/docs/manual.txt"),
+    ] {
+        let r = if m == "PUT" {
+            put(&s, path, b"overwritten\n")
+        } else {
+            delete(&s, path)
+        };
+        assert!((400..500).contains(&r.status), "{m} {path}: {}", r.status);
+    }
+    assert_eq!(std::fs::read(&manual).unwrap(), b"the manual\n");
+    assert_eq!(
+        snapshot(&root.www),
+        before,
+        "a write through dav/docs changed the tree"
+    );
+    assert_no_temp_files(&root.www.join("docs"), Duration::ZERO, "docs");
+    // Inside the prefix, a link is followed for writes as for reads.
+    assert_eq!(put(&s, "/dav/alias/f.txt", b"f\n").status, 201);
+    assert_eq!(
+        std::fs::read(root.www.join("dav/real/f.txt")).unwrap(),
+        b"f\n"
+    );
+    assert_eq!(delete(&s, "/dav/alias/f.txt").status, 204);
 }
 
 /// RFC 3986 §5.2.4 and RFC 9110 §17.3: no spelling of a target under /dav/ — dot segments,

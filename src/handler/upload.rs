@@ -17,11 +17,12 @@ use super::error::Error;
 use super::etag;
 use super::names::{self, TMP_PREFIX};
 use super::reply::Reply;
-use crate::http::conditional::{self, Outcome};
+use crate::http::conditional::{self, Outcome, Preconditions};
 use crate::http::parse::{Framing, Method, Request};
 use crate::http::target;
 use crate::sys::{Errno, OwnedFd, fs};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
+use std::sync::{Mutex, PoisonError};
 
 /// A PUT in progress: the body goes to `tmp`, which becomes `name` in `dir` on `finish`.
 pub struct Upload {
@@ -29,7 +30,8 @@ pub struct Upload {
     tmp: OwnedFd,
     tmp_name: CString,
     name: CString,
-    existed: bool,
+    /// The request's preconditions, evaluated again when the body is in.
+    conditions: Conditions,
     committed: bool,
     max: u64,
     /// Body bytes received so far.
@@ -67,13 +69,13 @@ impl Upload {
 
     /// The whole body is in: make it the file, durably, and answer 201 or 204.
     pub fn finish(mut self, r: &mut Reply) {
-        let st = match self.commit() {
-            Ok(st) => st,
+        let (st, existed) = match self.commit() {
+            Ok(done) => done,
             Err(e) => return r.fail(e),
         };
         let mut buf = [0u8; 64];
         let etag = etag::etag_of(&mut buf, &st);
-        if self.existed {
+        if existed {
             r.start(204);
             r.header("ETag", etag);
             r.no_body();
@@ -86,15 +88,99 @@ impl Upload {
         }
     }
 
-    /// fsync the body, rename it over the target, and fsync the directory (the rename is
-    /// durable once the directory is): the file's status as renamed.
-    fn commit(&mut self) -> Result<fs::Stat, Error> {
+    /// fsync the body, check the target and the preconditions again, rename the body over
+    /// the target, and fsync the directory (the rename is durable once the directory is):
+    /// the file's status as renamed, and whether it replaced one.
+    ///
+    /// RFC 9110 §13.1: the conditions must hold for the state the write replaces, not only
+    /// the state when the upload began. This server commits one upload at a time, so that
+    /// for every PUT it takes the check and the rename are one step: of two PUTs with the
+    /// same If-Match, or two with `If-None-Match: *`, the second sees the first one's file
+    /// and gets 412. A process other than this server writing the directory can still come
+    /// between the check and the rename. Against that, a conditional PUT that found no file
+    /// renames with RENAME_NOREPLACE, which fails if one appeared; a conditional replace
+    /// (If-Match, If-Unmodified-Since) has no such guard, and that window remains.
+    fn commit(&mut self) -> Result<(fs::Stat, bool), Error> {
+        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
         fs::fsync(&self.tmp)?;
         let st = fs::fstat(&self.tmp)?;
-        fs::rename_in(&self.dir, &self.tmp_name, &self.name)?;
+        let existed = {
+            let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+            let pre = self.conditions.borrow();
+            let existed = check_target(&self.dir, &self.name, &pre)?;
+            if existed || !pre.any() {
+                fs::rename_in(&self.dir, &self.tmp_name, &self.name)?;
+            } else {
+                match fs::rename_noreplace_in(&self.dir, &self.tmp_name, &self.name) {
+                    Ok(()) => {}
+                    // A file appeared since the check: the condition held for a state gone.
+                    Err(Errno::EXIST) => return Err(Error::PreconditionFailed),
+                    // The file system or kernel cannot: the check above, under the lock,
+                    // stands alone.
+                    Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP) => {
+                        fs::rename_in(&self.dir, &self.tmp_name, &self.name)?;
+                    }
+                    Err(e) => return Err(Error::Os(e)),
+                }
+            }
+            existed
+        };
         self.committed = true;
         let _ = fs::fsync(&self.dir);
-        Ok(st)
+        Ok((st, existed))
+    }
+}
+
+/// A request's precondition fields (RFC 9110 §13.1), copied to outlive the request head.
+#[derive(Default)]
+struct Conditions {
+    if_match: Option<Box<[u8]>>,
+    if_none_match: Option<Box<[u8]>>,
+    if_unmodified_since: Option<Box<[u8]>>,
+}
+
+impl Conditions {
+    fn of(pre: &Preconditions) -> Conditions {
+        Conditions {
+            if_match: pre.if_match.map(Box::from),
+            if_none_match: pre.if_none_match.map(Box::from),
+            // If-Modified-Since is for GET and HEAD only (§13.1.3).
+            if_unmodified_since: pre.if_unmodified_since.map(Box::from),
+        }
+    }
+
+    fn borrow(&self) -> Preconditions<'_> {
+        Preconditions {
+            if_match: self.if_match.as_deref(),
+            if_none_match: self.if_none_match.as_deref(),
+            if_modified_since: None,
+            if_unmodified_since: self.if_unmodified_since.as_deref(),
+        }
+    }
+}
+
+/// Whether `name` exists in `dir`, once it is checked that it is not a directory and that the
+/// preconditions hold for it as it is now (RFC 9110 §13.2.2).
+fn check_target(dir: &OwnedFd, name: &CStr, pre: &Preconditions) -> Result<bool, Error> {
+    match fs::lstat_in(dir, name) {
+        Ok(st) => {
+            if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory {
+                return Err(Error::Conflict);
+            }
+            let mut buf = [0u8; 64];
+            let v = etag::validators_of(&mut buf, &st);
+            if pre.evaluate(v, false) != Outcome::Proceed {
+                return Err(Error::PreconditionFailed);
+            }
+            Ok(true)
+        }
+        Err(Errno::NOENT) => {
+            if pre.evaluate_absent() != Outcome::Proceed {
+                return Err(Error::PreconditionFailed);
+            }
+            Ok(false)
+        }
+        Err(e) => Err(Error::Os(e)),
     }
 }
 
@@ -115,9 +201,18 @@ pub fn begin(
     }
 }
 
-/// Split a decoded path into its parent directory (relative, NUL-terminated, "." for the
-/// root) and its last name; refuse names the server will not write.
-fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<(CString, CString), Error> {
+/// Where a write lands: the directory of the `--write` prefix it falls under (relative to the
+/// root, "." for the root itself), the path of the target's directory below that (`None`
+/// for the prefix's own directory), and the target's last name.
+struct Place {
+    prefix: CString,
+    below: Option<CString>,
+    name: CString,
+}
+
+/// Split a decoded path (under a `--write` prefix) into its `Place`; refuse names the server
+/// will not write.
+fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<Place, Error> {
     let trimmed = path.strip_suffix(b"/").unwrap_or(path);
     let slash = trimmed.iter().rposition(|&b| b == b'/').unwrap_or(0);
     let (parent, name) = (&trimmed[..slash], &trimmed[slash + 1..]);
@@ -130,19 +225,34 @@ fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<(CString, CString), Error> {
     if !ctx.cfg.dotfiles && target::has_dot_segment(path) {
         return Err(Error::Forbidden);
     }
-    let parent = if parent.is_empty() {
-        b".".to_vec()
-    } else {
-        parent[1..].to_vec()
+    // Prefixes start and end with '/' (config::url_prefix), and `begin` checked that `path`
+    // has one: "/dav/" gives "dav/", "/" gives ".". The parent is the prefix's directory
+    // itself or below it.
+    let prefix_len = names::under(&ctx.cfg.write, path).ok_or(Error::Forbidden)?;
+    let prefix = match &path[1..prefix_len] {
+        b"" => &b"."[..],
+        p => p,
     };
-    let parent = CString::new(parent).map_err(|_| Error::BadRequest)?;
-    let name = CString::new(name.to_vec()).map_err(|_| Error::BadRequest)?;
-    Ok((parent, name))
+    let below = parent.get(prefix_len..).filter(|b| !b.is_empty());
+    let cstring = |b: &[u8]| CString::new(b).map_err(|_| Error::BadRequest);
+    Ok(Place {
+        prefix: cstring(prefix)?,
+        below: below.map(cstring).transpose()?,
+        name: cstring(name)?,
+    })
 }
 
-/// The directory the target's name is in, opened beneath the root.
-fn open_parent(ctx: &Ctx, parent: &CString) -> Result<OwnedFd, Errno> {
-    fs::open_dir_beneath(ctx.root, parent)
+/// The directory the target's name is in, resolved beneath the write prefix's directory and
+/// not merely beneath the root: with `--follow-symlinks` a symlink inside the prefix that
+/// leads elsewhere in the root (`dav/docs -> ../docs`) must not make that elsewhere writable.
+/// The prefix's directory is opened beneath the root (as any path is), then the rest beneath
+/// its descriptor (RESOLVE_BENEATH from there: EXDEV for a way out).
+fn open_parent(ctx: &Ctx, place: &Place) -> Result<OwnedFd, Errno> {
+    let top = fs::open_dir_beneath(ctx.root, &place.prefix)?;
+    match &place.below {
+        None => Ok(top),
+        Some(below) => fs::open_dir_beneath(&top, below),
+    }
 }
 
 /// Check everything that can be checked before the body arrives, then create the temporary
@@ -161,29 +271,14 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
         r.close = true;
         return Err(Error::TooLarge);
     }
-    let (parent, name) = split_parent(ctx, path)?;
+    let place = split_parent(ctx, path)?;
     // RFC 9110 §9.3.4: no intermediate directories are created; the client must.
-    let dir = open_parent(ctx, &parent).map_err(Error::Parent)?;
-    let existed = match fs::lstat_in(&dir, &name) {
-        Ok(st) => {
-            if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory {
-                return Err(Error::Conflict);
-            }
-            let mut buf = [0u8; 64];
-            let v = etag::validators_of(&mut buf, &st);
-            if conditional::evaluate(req, v, false) != Outcome::Proceed {
-                return Err(Error::PreconditionFailed);
-            }
-            true
-        }
-        Err(Errno::NOENT) => {
-            if conditional::evaluate_absent(req) != Outcome::Proceed {
-                return Err(Error::PreconditionFailed);
-            }
-            false
-        }
-        Err(e) => return Err(Error::Os(e)),
-    };
+    let dir = open_parent(ctx, &place).map_err(Error::Parent)?;
+    let name = place.name;
+    // Checked now, so that a PUT bound to fail is refused before its body is sent (and
+    // before 100 Continue), and again at commit.
+    let pre = Preconditions::of(req);
+    check_target(&dir, &name, &pre)?;
     let (tmp, tmp_name) = create_temp(&dir)?;
     let mut location = Vec::with_capacity(path.len() + 8);
     target::encode_path(path, &mut location);
@@ -192,7 +287,7 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
         tmp,
         tmp_name,
         name,
-        existed,
+        conditions: Conditions::of(&pre),
         committed: false,
         max: ctx.cfg.max_body,
         received: 0,
@@ -231,9 +326,10 @@ fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<()
     if path == b"/" || is_prefix_root {
         return Err(Error::Forbidden);
     }
-    let (parent, name) = split_parent(ctx, path)?;
+    let place = split_parent(ctx, path)?;
     // A missing parent means a missing target: 404, as for the name itself.
-    let dir = open_parent(ctx, &parent)?;
+    let dir = open_parent(ctx, &place)?;
+    let name = place.name;
     let st = fs::lstat_in(&dir, &name)?;
     let is_dir = fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory;
     // A trailing slash names a directory (split_parent trimmed it off the name): a file or a

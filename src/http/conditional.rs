@@ -25,45 +25,85 @@ pub enum Outcome {
     Failed,
 }
 
+/// The precondition fields of a request (RFC 9110 §13.1), apart from the request: so that a
+/// PUT can evaluate them again when its body is in, against the file as it is then.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Preconditions<'a> {
+    pub if_match: Option<&'a [u8]>,
+    pub if_none_match: Option<&'a [u8]>,
+    pub if_modified_since: Option<&'a [u8]>,
+    pub if_unmodified_since: Option<&'a [u8]>,
+}
+
+impl<'a> Preconditions<'a> {
+    pub fn of(req: &Request<'a, '_>) -> Preconditions<'a> {
+        Preconditions {
+            if_match: req.header("if-match"),
+            if_none_match: req.header("if-none-match"),
+            if_modified_since: req.header("if-modified-since"),
+            if_unmodified_since: req.header("if-unmodified-since"),
+        }
+    }
+
+    /// Whether the request has any precondition.
+    pub fn any(&self) -> bool {
+        self.if_match.is_some()
+            || self.if_none_match.is_some()
+            || self.if_modified_since.is_some()
+            || self.if_unmodified_since.is_some()
+    }
+
+    /// Evaluate against an existing representation (RFC 9110 §13.2.2). `safe` is true for
+    /// GET and HEAD.
+    pub fn evaluate(&self, v: Validators, safe: bool) -> Outcome {
+        // Step 1-2: If-Match, else If-Unmodified-Since.
+        if let Some(im) = self.if_match {
+            if !matches_list(im, v.etag, Comparison::Strong) {
+                return Outcome::Failed;
+            }
+        } else if let Some(d) = self.if_unmodified_since.and_then(parse_http_date)
+            && v.mtime > d
+        {
+            return Outcome::Failed;
+        }
+        // Step 3-4: If-None-Match, else If-Modified-Since (GET/HEAD only).
+        if let Some(inm) = self.if_none_match {
+            if matches_list(inm, v.etag, Comparison::Weak) {
+                return if safe {
+                    Outcome::NotModified
+                } else {
+                    Outcome::Failed
+                };
+            }
+        } else if safe
+            && let Some(d) = self.if_modified_since.and_then(parse_http_date)
+            && v.mtime <= d
+        {
+            return Outcome::NotModified;
+        }
+        Outcome::Proceed
+    }
+
+    /// Evaluate when the target has no current representation (a PUT creating a file):
+    /// If-Match cannot match anything (§13.1.1); If-None-Match and the date conditions hold.
+    pub fn evaluate_absent(&self) -> Outcome {
+        if self.if_match.is_some() {
+            Outcome::Failed
+        } else {
+            Outcome::Proceed
+        }
+    }
+}
+
 /// Evaluate the preconditions of `req` against an existing representation (RFC 9110 §13.2.2).
 /// `safe` is true for GET and HEAD.
 pub fn evaluate(req: &Request, v: Validators, safe: bool) -> Outcome {
-    // Step 1-2: If-Match, else If-Unmodified-Since.
-    if let Some(im) = req.header("if-match") {
-        if !matches_list(im, v.etag, Comparison::Strong) {
-            return Outcome::Failed;
-        }
-    } else if let Some(d) = req.header("if-unmodified-since").and_then(parse_http_date)
-        && v.mtime > d
-    {
-        return Outcome::Failed;
-    }
-    // Step 3-4: If-None-Match, else If-Modified-Since (GET/HEAD only).
-    if let Some(inm) = req.header("if-none-match") {
-        if matches_list(inm, v.etag, Comparison::Weak) {
-            return if safe {
-                Outcome::NotModified
-            } else {
-                Outcome::Failed
-            };
-        }
-    } else if safe
-        && let Some(d) = req.header("if-modified-since").and_then(parse_http_date)
-        && v.mtime <= d
-    {
-        return Outcome::NotModified;
-    }
-    Outcome::Proceed
+    Preconditions::of(req).evaluate(v, safe)
 }
 
-/// Preconditions when the target has no current representation (a PUT creating a file):
-/// If-Match cannot match anything (§13.1.1); If-None-Match and the date conditions hold.
+/// Preconditions when the target has no current representation (a PUT creating a file).
 pub fn evaluate_absent(req: &Request) -> Outcome {
-    if req.header("if-match").is_some() {
-        Outcome::Failed
-    } else {
-        Outcome::Proceed
-    }
+    Preconditions::of(req).evaluate_absent()
 }
 
 /// Whether a Range request may be honoured given its If-Range (RFC 9110 §13.1.5): with no

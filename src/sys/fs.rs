@@ -480,6 +480,35 @@ pub fn rename_in(dir: impl AsFd, from: &CStr, to: &CStr) -> Result<()> {
     )
 }
 
+/// Atomically make `from` the name `to`, both in `dir`, only if `to` does not exist (EEXIST
+/// if it does): renameat2(RENAME_NOREPLACE). A file system that cannot (some network and
+/// FUSE ones) answers EINVAL; a kernel before 3.15, ENOSYS.
+#[cfg(target_os = "linux")]
+pub fn rename_noreplace_in(dir: impl AsFd, from: &CStr, to: &CStr) -> Result<()> {
+    let d = dir.as_fd();
+    traced!(
+        "renameat2",
+        (
+            "{0}, {from:?}, {0}, {to:?}, RENAME_NOREPLACE",
+            d.as_raw_fd()
+        ),
+        rustix::fs::renameat_with(d, from, d, to, rustix::fs::RenameFlags::NOREPLACE)
+    )
+}
+
+/// Atomically make `from` the name `to`, both in `dir`, only if `to` does not exist (EEXIST
+/// if it does): renameatx_np(RENAME_EXCL), macOS 10.12 and later (ENOSYS before). A file
+/// system that cannot answers ENOTSUP.
+#[cfg(target_os = "macos")]
+pub fn rename_noreplace_in(dir: impl AsFd, from: &CStr, to: &CStr) -> Result<()> {
+    let d = dir.as_fd();
+    traced!(
+        "renameatx_np",
+        ("{0}, {from:?}, {0}, {to:?}, RENAME_EXCL", d.as_raw_fd()),
+        rustix::fs::renameat_with(d, from, d, to, rustix::fs::RenameFlags::NOREPLACE)
+    )
+}
+
 /// Remove a name from `dir`: a file or symlink, or an empty directory with `is_dir`.
 pub fn unlink_in(dir: impl AsFd, name: &CStr, is_dir: bool) -> Result<()> {
     let (flags, shown) = if is_dir {
@@ -547,5 +576,27 @@ mod tests {
         assert_eq!(write_all(&ro, b"x"), Err(Errno::BADF));
         let (a, _b) = crate::sys::net::socketpair_stream().unwrap();
         assert_eq!(rewind(&a), Err(Errno::SPIPE));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_noreplace_refuses_an_existing_name() {
+        let dir = std::env::temp_dir().join(format!("barehttpd-noreplace-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a"), b"a").unwrap();
+        std::fs::write(dir.join("b"), b"b").unwrap();
+        let d = open_root(&dir).unwrap();
+        assert_eq!(
+            rename_noreplace_in(&d, c"a", c"b"),
+            Err(crate::sys::Errno::EXIST)
+        );
+        assert_eq!(std::fs::read(dir.join("b")).unwrap(), b"b");
+        assert_eq!(rename_noreplace_in(&d, c"a", c"c"), Ok(()));
+        assert_eq!(std::fs::read(dir.join("c")).unwrap(), b"a");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
