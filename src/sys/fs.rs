@@ -580,7 +580,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod tests {
+mod rename_tests {
     use super::*;
 
     #[test]
