@@ -125,6 +125,10 @@ Examples:
                                               a single-page app with CORS open
 ";
 
+/// Listening addresses a server may have: each has a poller token of its own, and those sit
+/// in a fixed range below the waker's (`worker::Token`).
+pub const MAX_LISTENERS: usize = 1000;
+
 /// What the command line asked for.
 pub enum Command {
     Run(Box<Config>),
@@ -291,10 +295,10 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     }
     let root = std::fs::canonicalize(&root)
         .map_err(|e| ConfigError(format!("{}: {}", root.display(), io_reason(&e))))?;
-    if listen.len() > crate::worker::MAX_LISTENERS {
+    if listen.len() > MAX_LISTENERS {
         return err(format!(
             "--listen: at most {} addresses",
-            crate::worker::MAX_LISTENERS
+            MAX_LISTENERS
         ));
     }
     if listen.is_empty() {

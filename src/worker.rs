@@ -183,7 +183,7 @@ pub enum Token {
     /// Files the cache holds changed.
     Watch,
     /// A listening socket, by its index in `Shared::listeners` (fewer than
-    /// `MAX_LISTENERS`).
+    /// `config::MAX_LISTENERS`).
     Listener(usize),
     /// A client connection's socket.
     Conn(ConnId),
@@ -198,8 +198,6 @@ const WAKER: u64 = u64::MAX;
 const WATCH: u64 = u64::MAX - 1;
 const LISTENER: u64 = u64::MAX - 1024;
 const PIPE_BIT: u64 = 1 << 31;
-/// Listening sockets a server may have: their tokens sit below the waker's and watcher's.
-pub const MAX_LISTENERS: usize = 1000;
 /// Slots a worker may use; the table never grows past this.
 pub const MAX_SLOTS: u32 = 1 << 30;
 
@@ -345,7 +343,7 @@ mod tests {
             Token::Waker,
             Token::Watch,
             Token::Listener(0),
-            Token::Listener(1000),
+            Token::Listener(crate::config::MAX_LISTENERS - 1),
             Token::Conn(id(0, 0)),
             Token::Conn(id(MAX_SLOTS - 1, u32::MAX)),
             Token::Pipe(id(MAX_SLOTS - 1, u32::MAX)),
