@@ -296,10 +296,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let root = std::fs::canonicalize(&root)
         .map_err(|e| ConfigError(format!("{}: {}", root.display(), io_reason(&e))))?;
     if listen.len() > MAX_LISTENERS {
-        return err(format!(
-            "--listen: at most {} addresses",
-            MAX_LISTENERS
-        ));
+        return err(format!("--listen: at most {} addresses", MAX_LISTENERS));
     }
     if listen.is_empty() {
         listen = parse_listen(DEFAULT_LISTEN)?;

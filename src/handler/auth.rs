@@ -21,11 +21,11 @@
 //! restart. Every worker forgets its verdicts when the file changes (`generation`). A file
 //! that no longer parses is reported on stderr and the users in force stay.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// Verified credentials a worker remembers (a cache hit costs no hash).
 const CACHE_MAX: usize = 64;
@@ -63,8 +63,8 @@ struct FileId {
     mtime_ns: i64,
 }
 
-#[derive(Default)]
 struct Client {
+    ip: IpAddr,
     /// Start of the current window (monotonic ms) and failures in it.
     since: u64,
     strikes: u32,
@@ -73,13 +73,48 @@ struct Client {
 
 pub struct Auth {
     path: PathBuf,
-    users: RwLock<Arc<Users>>,
+    users: Mutex<Arc<Users>>,
     /// Bumped whenever the file is read again; workers drop their verdicts then.
     generation: AtomicU64,
     file: Mutex<FileId>,
     last_check: AtomicU64,
-    clients: Arc<Mutex<HashMap<IpAddr, Client>>>,
-    jobs: mpsc::SyncSender<Job>,
+    /// What the verifier threads share with the workers: the jobs and the clients' counts.
+    pool: Arc<Pool>,
+}
+
+/// The verifiers' queue and the per-address counts (a plain list: it is searched only on
+/// a verification, and bounded by `CLIENTS_MAX`).
+struct Pool {
+    state: Mutex<PoolState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: VecDeque<Job>,
+    clients: Vec<Client>,
+}
+
+impl PoolState {
+    /// The counts of `ip`, made when first seen (the list starting over when full).
+    fn client(&mut self, ip: IpAddr) -> &mut Client {
+        let at = match self.clients.iter().position(|c| c.ip == ip) {
+            Some(i) => i,
+            None => {
+                if self.clients.len() >= CLIENTS_MAX {
+                    self.clients.retain(|c| c.pending > 0);
+                }
+                self.clients.push(Client {
+                    ip,
+                    since: 0,
+                    strikes: 0,
+                    pending: 0,
+                });
+                self.clients.len() - 1
+            }
+        };
+        &mut self.clients[at]
+    }
 }
 
 /// A verification to run off the event loop.
@@ -144,24 +179,24 @@ impl Auth {
     /// verifier threads.
     pub fn load(path: &std::path::Path) -> Result<Auth, String> {
         let (users, file) = read_users(path)?;
-        let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE_MAX);
-        let rx = Arc::new(Mutex::new(rx));
-        let clients: Arc<Mutex<HashMap<IpAddr, Client>>> = Arc::default();
+        let pool = Arc::new(Pool {
+            state: Mutex::default(),
+            ready: Condvar::new(),
+        });
         for i in 0..VERIFIERS {
-            let (rx, clients) = (rx.clone(), clients.clone());
+            let pool = pool.clone();
             std::thread::Builder::new()
                 .name(format!("verifier-{i}"))
-                .spawn(move || verifier(&rx, &clients))
+                .spawn(move || verifier(&pool))
                 .map_err(|e| format!("cannot start a verifier thread: {e}"))?;
         }
         Ok(Auth {
             path: path.to_path_buf(),
-            users: RwLock::new(Arc::new(users)),
+            users: Mutex::new(Arc::new(users)),
             generation: AtomicU64::new(1),
             file: Mutex::new(file),
             last_check: AtomicU64::new(0),
-            clients,
-            jobs,
+            pool,
         })
     }
 
@@ -197,8 +232,8 @@ impl Auth {
             return Check::Denied;
         }
         if let Some(ip) = client
-            && self.clients.lock().is_ok_and(|mut c| {
-                let c = c.entry(ip).or_default();
+            && self.pool.state.lock().is_ok_and(|mut st| {
+                let c = st.client(ip);
                 if now >= c.since + STRIKE_WINDOW_MS {
                     c.since = now;
                     c.strikes = 0;
@@ -214,7 +249,7 @@ impl Auth {
         let Some(colon) = decoded.iter().position(|&b| b == b':') else {
             return Check::Missing;
         };
-        let users = self.users.read().map(|u| u.clone());
+        let users = self.users.lock().map(|u| u.clone());
         let Ok(users) = users else {
             return Check::Missing;
         };
@@ -235,30 +270,20 @@ impl Auth {
         pending: Pending,
         done: Box<dyn FnOnce(bool) + Send>,
     ) -> Result<(), Refused> {
-        let client = pending.client;
-        if let Some(ip) = client {
-            let mut clients = self.clients.lock().map_err(|_| Refused::Busy)?;
-            if clients.len() >= CLIENTS_MAX && !clients.contains_key(&ip) {
-                clients.retain(|_, c| c.pending > 0);
-            }
-            let c = clients.entry(ip).or_default();
+        let mut st = self.pool.state.lock().map_err(|_| Refused::Busy)?;
+        if st.jobs.len() >= QUEUE_MAX {
+            return Err(Refused::Busy);
+        }
+        if let Some(ip) = pending.client {
+            let c = st.client(ip);
             if c.pending >= PENDING_PER_CLIENT {
                 return Err(Refused::Limited);
             }
             c.pending += 1;
         }
-        match self.jobs.try_send(Job { pending, done }) {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                if let Some(ip) = client
-                    && let Ok(mut c) = self.clients.lock()
-                    && let Some(c) = c.get_mut(&ip)
-                {
-                    c.pending = c.pending.saturating_sub(1);
-                }
-                Err(Refused::Busy)
-            }
-        }
+        st.jobs.push_back(Job { pending, done });
+        self.pool.ready.notify_one();
+        Ok(())
     }
 
     /// Read the file again if it changed since it was read (looked at once a second).
@@ -287,7 +312,7 @@ impl Auth {
         *file = id;
         match read_users(&self.path) {
             Ok((users, _)) => {
-                if let Ok(mut u) = self.users.write() {
+                if let Ok(mut u) = self.users.lock() {
                     *u = Arc::new(users);
                 }
                 self.generation.fetch_add(1, Ordering::AcqRel);
@@ -297,21 +322,27 @@ impl Auth {
     }
 }
 
-/// A verifier thread: take jobs until the server ends.
-fn verifier(rx: &Mutex<mpsc::Receiver<Job>>, clients: &Mutex<HashMap<IpAddr, Client>>) {
+/// A verifier thread: take jobs for as long as the process runs.
+fn verifier(pool: &Pool) {
+    let Ok(mut st) = pool.state.lock() else {
+        return;
+    };
     loop {
-        let job = match rx.lock() {
-            Ok(rx) => rx.recv(),
+        let Some(Job { pending, done }) = st.jobs.pop_front() else {
+            st = match pool.ready.wait(st) {
+                Ok(st) => st,
+                Err(_) => return,
+            };
+            continue;
+        };
+        drop(st);
+        let ok = verify(&pending.pass, &pending.hash) && pending.known;
+        st = match pool.state.lock() {
+            Ok(st) => st,
             Err(_) => return,
         };
-        let Ok(Job { pending, done }) = job else {
-            return;
-        };
-        let ok = verify(&pending.pass, &pending.hash) && pending.known;
-        if let Some(ip) = pending.client
-            && let Ok(mut c) = clients.lock()
-        {
-            let c = c.entry(ip).or_default();
+        if let Some(ip) = pending.client {
+            let c = st.client(ip);
             c.pending = c.pending.saturating_sub(1);
             if !ok {
                 c.strikes += 1;
@@ -454,7 +485,7 @@ mod tests {
 
     /// Run a pending verification to its verdict, as a worker does.
     fn verdict(auth: &Auth, p: Pending, cache: &mut Verified) -> bool {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::channel();
         let token = p.token.clone();
         auth.submit(p, Box::new(move |ok| tx.send(ok).unwrap()))
             .map_err(|_| "refused")
