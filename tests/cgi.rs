@@ -1135,3 +1135,59 @@ fn rfc3875_6_3_3_interim_status_is_502_and_hop_by_hop_fields_are_dropped() {
         assert!(r.header(name).is_none(), "{name} passed through");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The host a program is told (RFC 9112 §3.2.2)
+// ---------------------------------------------------------------------------------------
+
+/// RFC 9112 §3.2.2: "When an origin server receives a request with an absolute-form of
+/// request-target, the origin server MUST ignore the received Host header field (if any)
+/// and instead use the host information of the request-target." A program is told the
+/// target's authority as SERVER_NAME and HTTP_HOST, and a local redirect keeps it; a Host
+/// field that says otherwise is not seen.
+#[test]
+fn rfc9112_3_2_2_absolute_form_authority_is_the_programs_host() {
+    let root = cgi_root();
+    script(
+        &root,
+        "cgi-bin/to-env.cgi",
+        "#!/bin/sh\nprintf 'Location: /cgi-bin/env.cgi\\r\\n\\r\\n'\n",
+    );
+    let s = start(&root, &[]);
+    for target in [
+        "http://example.test:8080/cgi-bin/env.cgi",
+        "http://example.test:8080/cgi-bin/to-env.cgi",
+    ] {
+        let (r, _) = ask(
+            &s,
+            format!("GET {target} HTTP/1.1\r\nHost: other.test\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{target}");
+        let env = env_map(&r.body);
+        assert_eq!(
+            env.get("SERVER_NAME").map(String::as_str),
+            Some("example.test"),
+            "{target}"
+        );
+        assert_eq!(
+            env.get("HTTP_HOST").map(String::as_str),
+            Some("example.test:8080"),
+            "{target}"
+        );
+        assert!(
+            !contains(&r.body, b"other.test"),
+            "{target}: the Host field was used"
+        );
+    }
+    // The control: in origin form the Host field names the host.
+    let (r, _) = ask(
+        &s,
+        b"GET /cgi-bin/env.cgi HTTP/1.1\r\nHost: other.test\r\n\r\n",
+    );
+    let env = env_map(&r.body);
+    assert_eq!(
+        env.get("SERVER_NAME").map(String::as_str),
+        Some("other.test")
+    );
+    assert_eq!(env.get("HTTP_HOST").map(String::as_str), Some("other.test"));
+}

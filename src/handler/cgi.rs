@@ -339,6 +339,11 @@ fn environment(
             set("CONTENT_TYPE", ct);
         }
     }
+    // HTTP_HOST is the host the request is for, as SERVER_NAME: with an absolute-form
+    // target, its authority, not the Host field (RFC 9112 §3.2.2; `Request::host`).
+    if let Some(h) = req.host {
+        set("HTTP_HOST", h);
+    }
     // Every other header as HTTP_*, repeated fields joined. Refused: Proxy (httpoxy),
     // Authorization (unless asked), names with '_' (they could pose as a dashed name), and
     // the framing headers the variables above already carry.
@@ -347,6 +352,7 @@ fn environment(
         let name = h.name;
         let skip = name.contains(&b'_')
             || name.eq_ignore_ascii_case(b"proxy")
+            || name.eq_ignore_ascii_case(b"host")
             || (name.eq_ignore_ascii_case(b"authorization") && !ctx.cfg.cgi_pass_auth)
             || name.eq_ignore_ascii_case(b"content-type")
             || name.eq_ignore_ascii_case(b"content-length")
