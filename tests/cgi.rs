@@ -1137,6 +1137,86 @@ fn rfc3875_6_3_3_interim_status_is_502_and_hop_by_hop_fields_are_dropped() {
 }
 
 // ---------------------------------------------------------------------------------------
+// --cgi-max: one count for all workers
+// ---------------------------------------------------------------------------------------
+
+/// `--cgi-max` holds when requests reach all the workers at the same moment (RFC 9110
+/// §15.6.4: the others get 503). The count used to be checked, then raised only once the
+/// program had started, and four workers ran four programs under `--cgi-max 1`. Each round
+/// sends eight requests at once to four workers; at most one program may run.
+#[test]
+fn rfc9110_15_6_4_cgi_max_holds_for_simultaneous_requests() {
+    let root = cgi_root();
+    let runs = root.base.join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    script(
+        &root,
+        "cgi-bin/one.cgi",
+        &format!(
+            "#!/bin/sh\ntouch {}/$$\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nran\\n'\n",
+            runs.display()
+        ),
+    );
+    let s = start(&root, &["--cgi-max", "1", "--workers", "4"]);
+    const AT_ONCE: usize = 8;
+    for round in 0..3 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(AT_ONCE));
+        let clients: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                let mut w = Wire::connect(&s);
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    w.send(&get_req("/cgi-bin/one.cgi"));
+                    w.response().0.status
+                })
+            })
+            .collect();
+        let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+        let ran = std::fs::read_dir(&runs).unwrap().count();
+        let ok = statuses.iter().filter(|&&st| st == 200).count();
+        assert!(
+            ok <= 1 && ran <= 1,
+            "round {round}: {ran} programs ran under --cgi-max 1; statuses {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|&st| st == 200 || st == 503),
+            "round {round}: {statuses:?}"
+        );
+        for e in std::fs::read_dir(&runs).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    }
+}
+
+/// RFC 3875 §6.2.2: a local redirect to another program under `--cgi-max 1`. The program
+/// that asked for the redirect is done, so its slot goes to the program the server runs
+/// next; it used to be still counted, and the client got 503.
+#[test]
+fn rfc3875_6_2_2_local_redirect_to_a_program_under_cgi_max_1() {
+    let root = cgi_root();
+    script(
+        &root,
+        "cgi-bin/chain.cgi",
+        "#!/bin/sh\nprintf 'Location: /cgi-bin/hello.cgi\\r\\n\\r\\n'\n",
+    );
+    let s = start(&root, &["--cgi-max", "1"]);
+    let mut w = Wire::connect(&s);
+    for i in 0..3 {
+        w.send(&get_req("/cgi-bin/chain.cgi"));
+        let (r, _) = w.response();
+        assert_eq!(
+            (r.status, r.body_str().as_str()),
+            (200, "hello from cgi\n"),
+            "redirect {i}"
+        );
+    }
+    // No slot was lost on the way.
+    let (r, _) = get(&s, "/cgi-bin/hello.cgi");
+    assert_eq!(r.status, 200);
+}
+
+// ---------------------------------------------------------------------------------------
 // The host a program is told (RFC 9112 §3.2.2)
 // ---------------------------------------------------------------------------------------
 

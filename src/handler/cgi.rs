@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Local redirects followed for one request.
 pub const MAX_LOCAL_REDIRECTS: u8 = 5;
 
-/// Programs running now, all workers together (for `--cgi-max`).
+/// `--cgi-max` slots taken (`Slot`): programs running, all workers together.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// Children killed or finished whose exit has not been collected yet.
 static REAP: Mutex<Vec<Child>> = Mutex::new(Vec::new());
@@ -48,6 +48,30 @@ pub fn reap() {
 /// workers' timers must keep running until none does.
 pub fn reap_pending() -> bool {
     REAP.try_lock().map_or(true, |list| !list.is_empty())
+}
+
+/// One of the `--cgi-max` slots, held until the program is gone; dropping it gives the
+/// slot back.
+struct Slot(());
+
+impl Slot {
+    /// Take a slot if fewer than `max` are taken. The check and the count are one
+    /// compare-and-swap (retried while other workers change the count), so that workers
+    /// asking at the same moment cannot all pass a check that none of them has counted yet.
+    fn reserve(max: usize) -> Option<Slot> {
+        RUNNING
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Whether a decoded path is under a `--cgi` prefix.
@@ -66,6 +90,8 @@ pub struct Peers<'a> {
 /// A started program.
 pub struct Run {
     child: Option<Child>,
+    /// Given back when the program is gone (`retire`).
+    slot: Option<Slot>,
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
@@ -90,7 +116,15 @@ pub struct Run {
 
 impl Drop for Run {
     fn drop(&mut self) {
-        RUNNING.fetch_sub(1, Ordering::Relaxed);
+        self.retire();
+    }
+}
+
+impl Run {
+    /// The program is done with: kill what is left of its process group, leave its exit
+    /// to be collected, and give its `--cgi-max` slot back. A local redirect retires the
+    /// program that asked for it before the next one takes a slot.
+    pub fn retire(&mut self) {
         if let Some(mut child) = self.child.take()
             && !matches!(crate::sys::try_wait(&mut child), Ok(Some(_)))
         {
@@ -102,10 +136,9 @@ impl Drop for Run {
                 list.push(child);
             }
         }
+        self.slot = None;
     }
-}
 
-impl Run {
     /// The program's exit, if it has exited: `Some(true)` when it ended by a signal.
     pub fn crashed(&mut self) -> Option<bool> {
         let child = self.child.as_mut()?;
@@ -178,9 +211,7 @@ pub fn start(
     if st.st_mode & 0o111 == 0 {
         return Err(Error::Forbidden);
     }
-    if RUNNING.load(Ordering::Relaxed) >= ctx.cfg.cgi_max {
-        return Err(Error::Busy);
-    }
+    let slot = Slot::reserve(ctx.cfg.cgi_max).ok_or(Error::Busy)?;
     let script_name = &path[..script_end];
     let path_info = &path[script_end..];
     let root = &ctx.cfg.root;
@@ -221,7 +252,6 @@ pub fn start(
             return Err(Error::Spawn(Errno::from_io_error(&e).unwrap_or(Errno::IO)));
         }
     };
-    RUNNING.fetch_add(1, Ordering::Relaxed);
     let nonblocking = |fd: OwnedFd| {
         let _ = crate::sys::set_nonblocking(&fd);
         fd
@@ -240,6 +270,7 @@ pub fn start(
         .map(|s| nonblocking(OwnedFd::from_std(s)));
     Ok(Box::new(Run {
         child: Some(child),
+        slot: Some(slot),
         stdin,
         stdout,
         stderr,

@@ -294,6 +294,9 @@ impl Http1 {
             b"localhost"
         });
         head.extend_from_slice(b"\r\n\r\n");
+        // The program that asked is done: its slot is free for the next one (`--cgi-max 1`
+        // must not refuse a redirect to another program).
+        run.retire();
         match self.dispatch_held(t, w, &head, run.head_only, None) {
             None => self.program_failed(t, w, run, 502),
             Some((Answer::Cgi(next_run), _, _)) => {
