@@ -1137,6 +1137,165 @@ fn rfc3875_6_3_3_interim_status_is_502_and_hop_by_hop_fields_are_dropped() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Chunked bodies for programs: refused before they are read, bounded in size and time
+// ---------------------------------------------------------------------------------------
+
+/// A chunked request with `Expect: 100-continue` for `path`.
+fn chunked_head(path: &str, expect: bool) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n{}\r\n",
+        if expect {
+            "Expect: 100-continue\r\n"
+        } else {
+            ""
+        }
+    )
+    .into_bytes()
+}
+
+/// `data` as chunks of at most `piece` bytes, with the last chunk.
+fn chunked(data: &[u8], piece: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in data.chunks(piece) {
+        out.extend_from_slice(format!("{:x}\r\n", p.len()).as_bytes());
+        out.extend_from_slice(p);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// A chunked body for a program is spooled to a file before the program runs, so whatever
+/// can refuse the request is checked before a byte of the body is read: no program is 404,
+/// one that may not run 403, `--cgi-max` programs already running 503, each answered at
+/// once and never after a `100 Continue` (RFC 9110 §10.1.1: a server that will refuse the
+/// request answers with the final status instead). The security review found the whole body
+/// written to a temporary file first, after a 100 Continue, for a script that did not exist.
+#[test]
+fn rfc9110_10_1_1_chunked_cgi_body_is_refused_before_it_is_read() {
+    let root = cgi_root();
+    root.file("cgi-bin/plain.cgi", b"#!/bin/sh\nexit 0\n"); // not executable
+    script(&root, "cgi-bin/sleep2.cgi", SLEEP2_SH);
+    let s = start(&root, &["--cgi-max", "1"]);
+    for (path, want) in [
+        ("/cgi-bin/missing.cgi", 404),
+        ("/cgi-bin/missing.cgi/x", 404),
+        ("/cgi-bin/plain.cgi", 403),
+    ] {
+        let mut w = Wire::connect(&s);
+        w.send(&chunked_head(path, true));
+        let (r, _) = w.response();
+        assert_eq!(
+            r.status, want,
+            "{path}: the first answer, with no 100 Continue"
+        );
+    }
+    // Without Expect the client sends its body at once: the answer does not wait for its end.
+    let mut w = Wire::connect(&s);
+    let mut req = chunked_head("/cgi-bin/missing.cgi", false);
+    req.extend_from_slice(b"4\r\nabcd\r\n");
+    w.send(&req);
+    assert_eq!(w.response().0.status, 404, "before the body ended");
+    // The one slot is taken: 503 at once.
+    let mut first = Wire::connect(&s);
+    first.send(&get_req("/cgi-bin/sleep2.cgi"));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut w = Wire::connect(&s);
+    w.send(&chunked_head("/cgi-bin/hello.cgi", true));
+    let (r, _) = w.response();
+    assert_eq!(r.status, 503, "--cgi-max reached, with no 100 Continue");
+    assert_eq!(first.response().0.status, 200);
+    // The control: a program that can run gets 100 Continue, then its answer.
+    let mut w = Wire::connect(&s);
+    w.send(&chunked_head("/cgi-bin/hello.cgi", true));
+    assert_eq!(w.response().0.status, 100);
+    w.send(&chunked(b"body", 4));
+    assert_eq!(w.response().0.status, 200);
+}
+
+/// A chunked body for a program is held on the server's disk until it is whole, so it has
+/// a bound of its own, `--cgi-max-body` (64 MiB unless set, and at most `--max-body`, which
+/// is sized for uploads: 1 GiB). Past it the answer is 413 (RFC 9110 §15.5.14), the
+/// program does not run, and the connection closes; a body of exactly the limit is taken.
+#[test]
+fn rfc9110_15_5_14_spooled_cgi_body_past_cgi_max_body_is_413() {
+    let root = cgi_root();
+    let runs = root.base.join("runs");
+    script(
+        &root,
+        "cgi-bin/len.cgi",
+        &format!(
+            "#!/bin/sh\necho ran >> {}\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n\
+             printf 'CL=%s\\n' \"$CONTENT_LENGTH\"\n",
+            runs.display()
+        ),
+    );
+    let s = start(&root, &["--cgi-max-body", "64K"]);
+    let send = |len: usize| {
+        let mut req = chunked_head("/cgi-bin/len.cgi", false);
+        req.extend_from_slice(&chunked(&pattern(len, 23), 16 * 1024));
+        let mut w = Wire::connect(&s);
+        let mut out = w.stream.try_clone().unwrap();
+        // The server may close before it has read everything: a write error is expected.
+        let writer = std::thread::spawn(move || {
+            let _ = out.write_all(&req);
+        });
+        let (r, _) = w.response();
+        writer.join().unwrap();
+        r
+    };
+    let r = send(64 * 1024);
+    assert_eq!((r.status, r.body_str().as_str()), (200, "CL=65536\n"));
+    let r = send(64 * 1024 + 1);
+    assert_eq!(r.status, 413, "{}", r.body_str());
+    assert!(r.connection_has("close"));
+    let ran = std::fs::read_to_string(&runs).unwrap_or_default();
+    assert_eq!(
+        ran.lines().count(),
+        1,
+        "the program ran for the refused body"
+    );
+}
+
+/// RFC 9110 §15.5.9: a chunked body for a program has one deadline, `--cgi-timeout` from
+/// the end of its head, however it trickles in. Each piece used to restart the head
+/// deadline, so a client sending a byte now and then held a `--cgi-max` slot and a
+/// temporary file for as long as it liked. Here one byte every 200 ms under
+/// `--cgi-timeout 1` gets 408 after about a second.
+#[test]
+fn rfc9110_15_5_9_spooled_cgi_body_has_one_deadline() {
+    let root = cgi_root();
+    script(&root, "cgi-bin/echo.cgi", ECHO_SH);
+    let s = start(&root, &["--cgi-timeout", "1"]);
+    let mut w = Wire::connect(&s);
+    let t0 = Instant::now();
+    w.send(&chunked_head("/cgi-bin/echo.cgi", false));
+    let mut out = w.stream.try_clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let writer = std::thread::spawn(move || {
+        // Five seconds of trickle at most (the client's read gives up then).
+        for _ in 0..25 {
+            if stopped.load(std::sync::atomic::Ordering::Relaxed)
+                || out.write_all(b"1\r\nx\r\n").is_err()
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let (r, _) = w.response();
+    let took = t0.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(r.status, 408);
+    assert!(
+        took >= Duration::from_millis(900) && took < scaled(Duration::from_millis(2500)),
+        "408 after {took:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // --cgi-max: one count for all workers
 // ---------------------------------------------------------------------------------------
 

@@ -10,6 +10,12 @@
 //! server opens is close-on-exec). A program that is still running when its run is dropped is
 //! killed and reaped; one that outlives its output is reaped by the worker's timer.
 //!
+//! A request is for a program in two steps. `prepare` finds the script, checks it and takes
+//! one of the `--cgi-max` slots (a `Slot`), before a byte of the request body is read: a
+//! request for nothing runnable is answered at once (404, 403, 503), and a chunked body is
+//! spooled only for a program that will run. `start` then runs it. The slot goes with the
+//! run and is given back when the program is gone.
+//!
 //! It does not touch the client's socket or write the reply: the connection sends what the
 //! program prints. A program that cannot be found or started is an `Error`, which `dispatch`
 //! answers.
@@ -32,7 +38,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Local redirects followed for one request.
 pub const MAX_LOCAL_REDIRECTS: u8 = 5;
 
-/// `--cgi-max` slots taken (`Slot`): programs running, all workers together.
+/// `--cgi-max` slots taken, all workers together: programs running, and chunked requests
+/// whose body is being spooled for a program (`Slot`).
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// Children killed or finished whose exit has not been collected yet.
 static REAP: Mutex<Vec<Child>> = Mutex::new(Vec::new());
@@ -50,8 +57,8 @@ pub fn reap_pending() -> bool {
     REAP.try_lock().map_or(true, |list| !list.is_empty())
 }
 
-/// One of the `--cgi-max` slots, held until the program is gone; dropping it gives the
-/// slot back.
+/// One of the `--cgi-max` slots, held from `prepare` until the program is gone (or the
+/// request ends without one); dropping it gives the slot back.
 struct Slot(());
 
 impl Slot {
@@ -72,6 +79,22 @@ impl Drop for Slot {
     fn drop(&mut self) {
         RUNNING.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// A program found for a request and not started yet: where the script's name ends in the
+/// request path, and its `--cgi-max` slot.
+pub struct Program {
+    /// The decoded request path: the script is `path[..script_end]`, the rest PATH_INFO.
+    path: Vec<u8>,
+    script_end: usize,
+    slot: Slot,
+}
+
+/// A chunked request for a program, its body now spooled: the program `prepare` found
+/// before the body was read, and the body.
+pub struct Spooled {
+    pub program: Box<Program>,
+    pub body: std::fs::File,
 }
 
 /// Whether a decoded path is under a `--cgi` prefix.
@@ -170,15 +193,11 @@ impl Run {
     }
 }
 
-/// Find and start the program for `req`, whose decoded path is `path`. `body_file` is the
-/// request body already buffered (chunked requests), if any.
-pub fn start(
-    req: &Request,
-    ctx: &Ctx,
-    peers: Peers,
-    path: &[u8],
-    body_file: Option<std::fs::File>,
-) -> Result<Box<Run>, Error> {
+/// Find the program for the decoded request path `path`, check that it may run, and take a
+/// `--cgi-max` slot for it: 404 when there is none, 403 when it is not a regular,
+/// executable file, 503 when `--cgi-max` programs already run. Nothing of the request
+/// body has been read yet.
+pub fn prepare(ctx: &Ctx, path: &[u8]) -> Result<Program, Error> {
     // The script is the first existing regular file along the path; the rest is PATH_INFO.
     let mut found = None;
     // Start after the --cgi prefix: its own segments are directories, not the program.
@@ -212,6 +231,27 @@ pub fn start(
         return Err(Error::Forbidden);
     }
     let slot = Slot::reserve(ctx.cfg.cgi_max).ok_or(Error::Busy)?;
+    Ok(Program {
+        path: path.to_vec(),
+        script_end,
+        slot,
+    })
+}
+
+/// Start `program` (from `prepare`) for `req`. `body_file` is the request body already
+/// spooled (chunked requests), if any.
+pub fn start(
+    req: &Request,
+    ctx: &Ctx,
+    peers: Peers,
+    program: Program,
+    body_file: Option<std::fs::File>,
+) -> Result<Box<Run>, Error> {
+    let Program {
+        path,
+        script_end,
+        slot,
+    } = program;
     let script_name = &path[..script_end];
     let path_info = &path[script_end..];
     let root = &ctx.cfg.root;
