@@ -988,16 +988,27 @@ fn cgi_programs_leave_no_zombies() {
 }
 
 /// The descriptors a program has open, as (number, target), leaving out the one the listing
-/// itself used (closed by the time it was read).
-fn program_fds(s: &Server) -> Vec<(u32, String)> {
+/// itself used (closed by the time it was read) and the script's own source. A script runs
+/// from the file the server opened and checked (Linux: execveat of that descriptor), which
+/// the kernel hands to the interpreter as /dev/fd/N: that one descriptor stays open, on the
+/// script itself (and is checked here to be nothing else).
+fn program_fds(s: &Server, root: &TempRoot) -> Vec<(u32, String)> {
     let (r, _) = get(s, "/cgi-bin/fds.py");
     assert_eq!(r.status, 200, "{}", r.body_str());
-    r.body_str()
+    let source = root.www.join("cgi-bin/fds.py").canonicalize().unwrap();
+    let source = source.to_str().unwrap();
+    let all: Vec<(u32, String)> = r
+        .body_str()
         .lines()
         .filter_map(|l| {
             let (n, t) = l.split_once(' ').expect("'fd target' line");
             (t != "(closed)").then(|| (n.parse().expect("fd number"), t.to_string()))
         })
+        .collect();
+    let own = all.iter().filter(|(n, t)| *n > 2 && t == source).count();
+    assert!(own <= 1, "the script is open more than once: {all:?}");
+    all.into_iter()
+        .filter(|(n, t)| *n <= 2 || t != source)
         .collect()
 }
 
@@ -1015,7 +1026,7 @@ fn cgi_programs_inherit_no_server_descriptors() {
         w.send(&get_req("/hello.txt"));
         assert_eq!(w.response().0.body, HELLO);
     }
-    let fds = program_fds(&s);
+    let fds = program_fds(&s, &root);
     let numbers: Vec<u32> = fds.iter().map(|(n, _)| *n).collect();
     assert_eq!(numbers, [0, 1, 2], "descriptors of the program: {fds:?}");
     assert!(
@@ -1042,7 +1053,7 @@ fn cgi_programs_do_not_get_descriptors_the_server_inherited() {
         server_fds.iter().any(|n| n == "7"),
         "the server did not inherit fd 7: {server_fds:?}"
     );
-    let fds = program_fds(&s);
+    let fds = program_fds(&s, &root);
     let numbers: Vec<u32> = fds.iter().map(|(n, _)| *n).collect();
     assert_eq!(numbers, [0, 1, 2], "descriptors of the program: {fds:?}");
 }
@@ -1429,4 +1440,89 @@ fn rfc9112_3_2_2_absolute_form_authority_is_the_programs_host() {
         Some("other.test")
     );
     assert_eq!(env.get("HTTP_HOST").map(String::as_str), Some("other.test"));
+}
+
+// ---------------------------------------------------------------------------------------
+// What runs is what was checked
+// ---------------------------------------------------------------------------------------
+
+/// A program is checked when it is opened (beneath the root, through no symlink), and that
+/// opened file is what runs, not whatever the name means by the time of the exec. The
+/// security review swapped a script for a symlink to a program outside the root between the
+/// two, as a local user who can write the CGI folder could, and the outside program ran.
+/// Here a thread swaps the name between the script and such a symlink as fast as it can
+/// while requests run for two seconds: each answer is the script's (200) or a refusal of
+/// the symlink (404), and the outside program never runs.
+#[test]
+fn cgi_script_swapped_for_a_symlink_never_runs_the_program_outside_the_root() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let root = cgi_root();
+    let mark = root.base.join("outside-ran");
+    let outside = root.outside(
+        "outside.cgi",
+        format!(
+            "#!/bin/sh\ntouch {}\nprintf 'Content-Type: text/plain\\r\\n\\r\\nOUTSIDE-MARKER\\n'\n",
+            mark.display()
+        )
+        .as_bytes(),
+    );
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let inside = root.outside(
+        "inside.cgi",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\ninside\\n'\n",
+    );
+    std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let name = root.www.join("cgi-bin/swap.cgi");
+    std::fs::hard_link(&inside, &name).unwrap();
+    let s = start(&root, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let dir = root.www.join("cgi-bin");
+        let (name, inside, outside) = (name.clone(), inside.clone(), outside.clone());
+        std::thread::spawn(move || {
+            let (a, b) = (dir.join(".swap-a"), dir.join(".swap-b"));
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&a);
+                let _ = std::fs::remove_file(&b);
+                // Errors end the loop (the test failed and removed the root); the count
+                // of swaps tells whether it ran.
+                let swapped = std::fs::hard_link(&inside, &a)
+                    .and_then(|()| std::fs::rename(&a, &name))
+                    .and_then(|()| std::os::unix::fs::symlink(&outside, &b))
+                    .and_then(|()| std::fs::rename(&b, &name));
+                if swapped.is_err() {
+                    break;
+                }
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let t0 = Instant::now();
+    let (mut inside_runs, mut refused) = (0, 0);
+    while t0.elapsed() < Duration::from_secs(2) {
+        let (r, _) = get(&s, "/cgi-bin/swap.cgi");
+        assert!(
+            !contains(&r.body, b"OUTSIDE-MARKER"),
+            "the program outside the root ran"
+        );
+        match r.status {
+            200 => {
+                assert_eq!(r.body_str(), "inside\n");
+                inside_runs += 1;
+            }
+            404 => refused += 1,
+            other => panic!("status {other}: {}", r.body_str()),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(!mark.exists(), "the program outside the root ran");
+    assert!(
+        inside_runs > 0 && refused > 0 && swaps > 100,
+        "the race did not run: {inside_runs} runs, {refused} refusals, {swaps} swaps"
+    );
 }

@@ -7,14 +7,17 @@
 //!
 //! A program runs in its own process group, so a timeout or a vanished client kills it and
 //! everything it started. Its descriptors are only the three pipes (every descriptor the
-//! server opens is close-on-exec). A program that is still running when its run is dropped is
-//! killed and reaped; one that outlives its output is reaped by the worker's timer.
+//! server opens is close-on-exec), and for a script on Linux its own source, which its
+//! interpreter reads (`sys::spawn_program`). A program that is still running when its run
+//! is dropped is killed and reaped; one that outlives its output is reaped by the worker's
+//! timer.
 //!
-//! A request is for a program in two steps. `prepare` finds the script, checks it and takes
-//! one of the `--cgi-max` slots (a `Slot`), before a byte of the request body is read: a
-//! request for nothing runnable is answered at once (404, 403, 503), and a chunked body is
-//! spooled only for a program that will run. `start` then runs it. The slot goes with the
-//! run and is given back when the program is gone.
+//! A request is for a program in two steps. `prepare` finds the script, checks it, opens it
+//! and takes one of the `--cgi-max` slots (a `Slot`), before a byte of the request body is
+//! read: a request for nothing runnable is answered at once (404, 403, 503), and a chunked
+//! body is spooled only for a program that will run. `start` then runs what `prepare`
+//! opened (through its descriptor: `sys::spawn_program`), never what the name may have
+//! become meanwhile. The slot goes with the run and is given back when the program is gone.
 //!
 //! It does not touch the client's socket or write the reply: the connection sends what the
 //! program prints. A program that cannot be found or started is an `Error`, which `dispatch`
@@ -26,7 +29,7 @@ use super::reply::Reply;
 use crate::http::cgi::{self as cgi_rules, CgiHead};
 use crate::http::parse::{Framing, Method, Request, Version};
 use crate::http::target;
-use crate::sys::{Errno, OwnedFd, fs};
+use crate::sys::{AsFd, Errno, OwnedFd, fs};
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -81,9 +84,10 @@ impl Drop for Slot {
     }
 }
 
-/// A program found for a request and not started yet: where the script's name ends in the
-/// request path, and its `--cgi-max` slot.
+/// A program found for a request and not started yet: the script, open (what `start` runs),
+/// where its name ends in the request path, and its `--cgi-max` slot.
 pub struct Program {
+    file: OwnedFd,
     /// The decoded request path: the script is `path[..script_end]`, the rest PATH_INFO.
     path: Vec<u8>,
     script_end: usize,
@@ -193,8 +197,8 @@ impl Run {
     }
 }
 
-/// Find the program for the decoded request path `path`, check that it may run, and take a
-/// `--cgi-max` slot for it: 404 when there is none, 403 when it is not a regular,
+/// Find the program for the decoded request path `path`, check that it may run, open it and
+/// take a `--cgi-max` slot for it: 404 when there is none, 403 when it is not a regular,
 /// executable file, 503 when `--cgi-max` programs already run. Nothing of the request
 /// body has been read yet.
 pub fn prepare(ctx: &Ctx, path: &[u8]) -> Result<Program, Error> {
@@ -217,14 +221,14 @@ pub fn prepare(ctx: &Ctx, path: &[u8]) -> Result<Program, Error> {
         let Ok(st) = fs::fstat(&file) else { break };
         match fs::FileType::from_raw_mode(st.st_mode) {
             fs::FileType::RegularFile => {
-                found = Some((end, st));
+                found = Some((end, st, file));
                 break;
             }
             fs::FileType::Directory => continue,
             _ => return Err(Error::Forbidden),
         }
     }
-    let Some((script_end, st)) = found else {
+    let Some((script_end, st, file)) = found else {
         return Err(Error::NotFound);
     };
     if st.st_mode & 0o111 == 0 {
@@ -232,6 +236,7 @@ pub fn prepare(ctx: &Ctx, path: &[u8]) -> Result<Program, Error> {
     }
     let slot = Slot::reserve(ctx.cfg.cgi_max).ok_or(Error::Busy)?;
     Ok(Program {
+        file,
         path: path.to_vec(),
         script_end,
         slot,
@@ -248,6 +253,7 @@ pub fn start(
     body_file: Option<std::fs::File>,
 ) -> Result<Box<Run>, Error> {
     let Program {
+        file,
         path,
         script_end,
         slot,
@@ -267,9 +273,7 @@ pub fn start(
     );
 
     let mut cmd = Command::new(&script_file);
-    cmd.env_clear()
-        .envs(env)
-        .current_dir(script_file.parent().unwrap_or(root))
+    cmd.current_dir(script_file.parent().unwrap_or(root))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -278,9 +282,16 @@ pub fn start(
         (None, Framing::Length(_)) => cmd.stdin(Stdio::piped()),
         _ => cmd.stdin(Stdio::null()),
     };
-    // std's spawn makes several calls (pipe2, clone3, execve in the child...); the trace
-    // shows them as one.
-    let spawned = crate::sys::spawn(&mut cmd, &String::from_utf8_lossy(script_name));
+    // std's spawn makes several calls (pipe2, clone3, execveat in the child...); the trace
+    // shows them as one. What runs is the file opened by `prepare`, not the name.
+    let spawned = crate::sys::spawn_program(
+        &mut cmd,
+        file.as_fd(),
+        &script_file,
+        &env,
+        &String::from_utf8_lossy(script_name),
+    );
+    drop(file);
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
