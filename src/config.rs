@@ -9,6 +9,13 @@ use std::time::Duration;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// Largest chunked request body spooled to a temporary file for a CGI program, unless
+/// `--cgi-max-body` says otherwise. The body sits on the server's disk until it is whole,
+/// before any program runs, so `--max-body` (1 GiB, sized for uploads) would let a few
+/// connections fill /tmp; 64 MiB still takes the form posts and file uploads CGI programs
+/// usually get, and a client that knows its length sends Content-Length, which streams.
+pub const CGI_MAX_BODY: u64 = 64 << 20;
+
 /// Where access-log lines go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AccessLog {
@@ -48,8 +55,11 @@ pub struct Config {
     pub write: Vec<String>,
     /// htpasswd-style file; when set, writes need HTTP Basic credentials.
     pub auth_file: Option<PathBuf>,
-    /// Largest request body accepted for PUT (and CGI).
+    /// Largest request body accepted for PUT.
     pub max_body: u64,
+    /// Largest chunked body spooled for a CGI program (`--cgi-max-body`, at most
+    /// `max_body`).
+    pub cgi_max_body: u64,
     /// URL prefixes under which executables run as CGI programs (each ends with '/').
     pub cgi: Vec<String>,
     /// Longest a CGI program may run.
@@ -106,6 +116,9 @@ Options:
       --cgi-timeout SECS      kill a CGI program (and its process group) after this
                               [default: 30]
       --cgi-max N             CGI programs running at once, then 503 [default: 64]
+      --cgi-max-body SIZE     largest chunked request body buffered for a CGI program
+                              (it must be whole before the program starts), then 413
+                              [default: 64M, at most --max-body]
       --cgi-pass-auth         give CGI programs the Authorization header
       --trace                 after each response, print the syscalls it caused (with
                               arguments, results and durations) and their totals
@@ -179,6 +192,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut cgi = Vec::new();
     let mut cgi_timeout = Duration::from_secs(30);
     let mut cgi_max = 64;
+    let mut cgi_max_body = CGI_MAX_BODY;
     let mut cgi_pass_auth = false;
     let mut trace = false;
     let mut trace_file = None;
@@ -249,6 +263,14 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             Long("cgi-max") => {
                 let v = string_value(&mut p)?;
                 cgi_max = parse_count(&v, "--cgi-max")?;
+            }
+            Long("cgi-max-body") => {
+                let v = string_value(&mut p)?;
+                cgi_max_body = parse_size(&v).ok_or_else(|| {
+                    ConfigError(format!(
+                        "--cgi-max-body {v:?}: expected a size such as 500K or 10M"
+                    ))
+                })?;
             }
             Long("cgi-pass-auth") => cgi_pass_auth = true,
             Long("trace") => trace = true,
@@ -352,6 +374,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         write,
         auth_file,
         max_body,
+        cgi_max_body: cgi_max_body.min(max_body),
         cgi,
         cgi_timeout,
         cgi_max,
@@ -594,6 +617,11 @@ mod tests {
         let c = run(&["--write", "/dav", "--max-body", "1K"]).unwrap();
         assert_eq!(c.write, vec!["/dav/".to_string()]);
         assert_eq!(c.max_body, 1024);
+        assert_eq!(c.cgi_max_body, 1024, "--cgi-max-body is at most --max-body");
+        let c = run(&["--cgi", "/cgi-bin/"]).unwrap();
+        assert_eq!(c.cgi_max_body, CGI_MAX_BODY);
+        let c = run(&["--cgi", "/cgi-bin/", "--cgi-max-body", "1M"]).unwrap();
+        assert_eq!(c.cgi_max_body, 1 << 20);
         assert!(
             run(&[
                 "--write",
@@ -622,6 +650,7 @@ mod tests {
             &["--write", "/dav/", "--listen", "0.0.0.0:0"],
             &["--write", "dav"],
             &["--max-body", "lots"],
+            &["--cgi-max-body", "lots"],
         ] {
             let e = run(bad).unwrap_err();
             assert!(!e.contains('\n'), "{e}");

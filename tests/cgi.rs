@@ -988,16 +988,27 @@ fn cgi_programs_leave_no_zombies() {
 }
 
 /// The descriptors a program has open, as (number, target), leaving out the one the listing
-/// itself used (closed by the time it was read).
-fn program_fds(s: &Server) -> Vec<(u32, String)> {
+/// itself used (closed by the time it was read) and the script's own source. A script runs
+/// from the file the server opened and checked (Linux: execveat of that descriptor), which
+/// the kernel hands to the interpreter as /dev/fd/N: that one descriptor stays open, on the
+/// script itself (and is checked here to be nothing else).
+fn program_fds(s: &Server, root: &TempRoot) -> Vec<(u32, String)> {
     let (r, _) = get(s, "/cgi-bin/fds.py");
     assert_eq!(r.status, 200, "{}", r.body_str());
-    r.body_str()
+    let source = root.www.join("cgi-bin/fds.py").canonicalize().unwrap();
+    let source = source.to_str().unwrap();
+    let all: Vec<(u32, String)> = r
+        .body_str()
         .lines()
         .filter_map(|l| {
             let (n, t) = l.split_once(' ').expect("'fd target' line");
             (t != "(closed)").then(|| (n.parse().expect("fd number"), t.to_string()))
         })
+        .collect();
+    let own = all.iter().filter(|(n, t)| *n > 2 && t == source).count();
+    assert!(own <= 1, "the script is open more than once: {all:?}");
+    all.into_iter()
+        .filter(|(n, t)| *n <= 2 || t != source)
         .collect()
 }
 
@@ -1015,7 +1026,7 @@ fn cgi_programs_inherit_no_server_descriptors() {
         w.send(&get_req("/hello.txt"));
         assert_eq!(w.response().0.body, HELLO);
     }
-    let fds = program_fds(&s);
+    let fds = program_fds(&s, &root);
     let numbers: Vec<u32> = fds.iter().map(|(n, _)| *n).collect();
     assert_eq!(numbers, [0, 1, 2], "descriptors of the program: {fds:?}");
     assert!(
@@ -1042,7 +1053,7 @@ fn cgi_programs_do_not_get_descriptors_the_server_inherited() {
         server_fds.iter().any(|n| n == "7"),
         "the server did not inherit fd 7: {server_fds:?}"
     );
-    let fds = program_fds(&s);
+    let fds = program_fds(&s, &root);
     let numbers: Vec<u32> = fds.iter().map(|(n, _)| *n).collect();
     assert_eq!(numbers, [0, 1, 2], "descriptors of the program: {fds:?}");
 }
@@ -1134,4 +1145,384 @@ fn rfc3875_6_3_3_interim_status_is_502_and_hop_by_hop_fields_are_dropped() {
     ] {
         assert!(r.header(name).is_none(), "{name} passed through");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Chunked bodies for programs: refused before they are read, bounded in size and time
+// ---------------------------------------------------------------------------------------
+
+/// A chunked request with `Expect: 100-continue` for `path`.
+fn chunked_head(path: &str, expect: bool) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n{}\r\n",
+        if expect {
+            "Expect: 100-continue\r\n"
+        } else {
+            ""
+        }
+    )
+    .into_bytes()
+}
+
+/// `data` as chunks of at most `piece` bytes, with the last chunk.
+fn chunked(data: &[u8], piece: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in data.chunks(piece) {
+        out.extend_from_slice(format!("{:x}\r\n", p.len()).as_bytes());
+        out.extend_from_slice(p);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// A chunked body for a program is spooled to a file before the program runs, so whatever
+/// can refuse the request is checked before a byte of the body is read: no program is 404,
+/// one that may not run 403, `--cgi-max` programs already running 503, each answered at
+/// once and never after a `100 Continue` (RFC 9110 §10.1.1: a server that will refuse the
+/// request answers with the final status instead). The security review found the whole body
+/// written to a temporary file first, after a 100 Continue, for a script that did not exist.
+#[test]
+fn rfc9110_10_1_1_chunked_cgi_body_is_refused_before_it_is_read() {
+    let root = cgi_root();
+    root.file("cgi-bin/plain.cgi", b"#!/bin/sh\nexit 0\n"); // not executable
+    script(&root, "cgi-bin/sleep2.cgi", SLEEP2_SH);
+    let s = start(&root, &["--cgi-max", "1"]);
+    for (path, want) in [
+        ("/cgi-bin/missing.cgi", 404),
+        ("/cgi-bin/missing.cgi/x", 404),
+        ("/cgi-bin/plain.cgi", 403),
+    ] {
+        let mut w = Wire::connect(&s);
+        w.send(&chunked_head(path, true));
+        let (r, _) = w.response();
+        assert_eq!(
+            r.status, want,
+            "{path}: the first answer, with no 100 Continue"
+        );
+    }
+    // Without Expect the client sends its body at once: the answer does not wait for its end.
+    let mut w = Wire::connect(&s);
+    let mut req = chunked_head("/cgi-bin/missing.cgi", false);
+    req.extend_from_slice(b"4\r\nabcd\r\n");
+    w.send(&req);
+    assert_eq!(w.response().0.status, 404, "before the body ended");
+    // The one slot is taken: 503 at once.
+    let mut first = Wire::connect(&s);
+    first.send(&get_req("/cgi-bin/sleep2.cgi"));
+    std::thread::sleep(Duration::from_millis(300));
+    let mut w = Wire::connect(&s);
+    w.send(&chunked_head("/cgi-bin/hello.cgi", true));
+    let (r, _) = w.response();
+    assert_eq!(r.status, 503, "--cgi-max reached, with no 100 Continue");
+    assert_eq!(first.response().0.status, 200);
+    // The control: a program that can run gets 100 Continue, then its answer.
+    let mut w = Wire::connect(&s);
+    w.send(&chunked_head("/cgi-bin/hello.cgi", true));
+    assert_eq!(w.response().0.status, 100);
+    w.send(&chunked(b"body", 4));
+    assert_eq!(w.response().0.status, 200);
+}
+
+/// A chunked body for a program is held on the server's disk until it is whole, so it has
+/// a bound of its own, `--cgi-max-body` (64 MiB unless set, and at most `--max-body`, which
+/// is sized for uploads: 1 GiB). Past it the answer is 413 (RFC 9110 §15.5.14), the
+/// program does not run, and the connection closes; a body of exactly the limit is taken.
+#[test]
+fn rfc9110_15_5_14_spooled_cgi_body_past_cgi_max_body_is_413() {
+    let root = cgi_root();
+    let runs = root.base.join("runs");
+    script(
+        &root,
+        "cgi-bin/len.cgi",
+        &format!(
+            "#!/bin/sh\necho ran >> {}\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n\
+             printf 'CL=%s\\n' \"$CONTENT_LENGTH\"\n",
+            runs.display()
+        ),
+    );
+    let s = start(&root, &["--cgi-max-body", "64K"]);
+    let send = |len: usize| {
+        let mut req = chunked_head("/cgi-bin/len.cgi", false);
+        req.extend_from_slice(&chunked(&pattern(len, 23), 16 * 1024));
+        let mut w = Wire::connect(&s);
+        let mut out = w.stream.try_clone().unwrap();
+        // The server may close before it has read everything: a write error is expected.
+        let writer = std::thread::spawn(move || {
+            let _ = out.write_all(&req);
+        });
+        let (r, _) = w.response();
+        writer.join().unwrap();
+        r
+    };
+    let r = send(64 * 1024);
+    assert_eq!((r.status, r.body_str().as_str()), (200, "CL=65536\n"));
+    let r = send(64 * 1024 + 1);
+    assert_eq!(r.status, 413, "{}", r.body_str());
+    assert!(r.connection_has("close"));
+    let ran = std::fs::read_to_string(&runs).unwrap_or_default();
+    assert_eq!(
+        ran.lines().count(),
+        1,
+        "the program ran for the refused body"
+    );
+}
+
+/// RFC 9110 §15.5.9: a chunked body for a program has one deadline, `--cgi-timeout` from
+/// the end of its head, however it trickles in. Each piece used to restart the head
+/// deadline, so a client sending a byte now and then held a `--cgi-max` slot and a
+/// temporary file for as long as it liked. Here one byte every 200 ms under
+/// `--cgi-timeout 1` gets 408 after about a second.
+#[test]
+fn rfc9110_15_5_9_spooled_cgi_body_has_one_deadline() {
+    let root = cgi_root();
+    script(&root, "cgi-bin/echo.cgi", ECHO_SH);
+    let s = start(&root, &["--cgi-timeout", "1"]);
+    let mut w = Wire::connect(&s);
+    let t0 = Instant::now();
+    w.send(&chunked_head("/cgi-bin/echo.cgi", false));
+    let mut out = w.stream.try_clone().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let writer = std::thread::spawn(move || {
+        // Five seconds of trickle at most (the client's read gives up then).
+        for _ in 0..25 {
+            if stopped.load(std::sync::atomic::Ordering::Relaxed)
+                || out.write_all(b"1\r\nx\r\n").is_err()
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let (r, _) = w.response();
+    let took = t0.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(r.status, 408);
+    assert!(
+        took >= Duration::from_millis(900) && took < scaled(Duration::from_millis(3500)),
+        "408 after {took:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// --cgi-max: one count for all workers
+// ---------------------------------------------------------------------------------------
+
+/// `--cgi-max` holds when requests reach all the workers at the same moment (RFC 9110
+/// §15.6.4: the others get 503). The count used to be checked, then raised only once the
+/// program had started, and four workers ran four programs under `--cgi-max 1`. Each round
+/// sends eight requests at once to four workers; at most one program may run.
+#[test]
+fn rfc9110_15_6_4_cgi_max_holds_for_simultaneous_requests() {
+    let root = cgi_root();
+    let runs = root.base.join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    script(
+        &root,
+        "cgi-bin/one.cgi",
+        &format!(
+            "#!/bin/sh\ntouch {}/$$\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nran\\n'\n",
+            runs.display()
+        ),
+    );
+    let s = start(&root, &["--cgi-max", "1", "--workers", "4"]);
+    const AT_ONCE: usize = 8;
+    for round in 0..3 {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(AT_ONCE));
+        let clients: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                let mut w = Wire::connect(&s);
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    w.send(&get_req("/cgi-bin/one.cgi"));
+                    w.response().0.status
+                })
+            })
+            .collect();
+        let statuses: Vec<u16> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+        let ran = std::fs::read_dir(&runs).unwrap().count();
+        let ok = statuses.iter().filter(|&&st| st == 200).count();
+        assert!(
+            ok <= 1 && ran <= 1,
+            "round {round}: {ran} programs ran under --cgi-max 1; statuses {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|&st| st == 200 || st == 503),
+            "round {round}: {statuses:?}"
+        );
+        for e in std::fs::read_dir(&runs).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    }
+}
+
+/// RFC 3875 §6.2.2: a local redirect to another program under `--cgi-max 1`. The program
+/// that asked for the redirect is done, so its slot goes to the program the server runs
+/// next; it used to be still counted, and the client got 503.
+#[test]
+fn rfc3875_6_2_2_local_redirect_to_a_program_under_cgi_max_1() {
+    let root = cgi_root();
+    script(
+        &root,
+        "cgi-bin/chain.cgi",
+        "#!/bin/sh\nprintf 'Location: /cgi-bin/hello.cgi\\r\\n\\r\\n'\n",
+    );
+    let s = start(&root, &["--cgi-max", "1"]);
+    let mut w = Wire::connect(&s);
+    for i in 0..3 {
+        w.send(&get_req("/cgi-bin/chain.cgi"));
+        let (r, _) = w.response();
+        assert_eq!(
+            (r.status, r.body_str().as_str()),
+            (200, "hello from cgi\n"),
+            "redirect {i}"
+        );
+    }
+    // No slot was lost on the way.
+    let (r, _) = get(&s, "/cgi-bin/hello.cgi");
+    assert_eq!(r.status, 200);
+}
+
+// ---------------------------------------------------------------------------------------
+// The host a program is told (RFC 9112 §3.2.2)
+// ---------------------------------------------------------------------------------------
+
+/// RFC 9112 §3.2.2: "When an origin server receives a request with an absolute-form of
+/// request-target, the origin server MUST ignore the received Host header field (if any)
+/// and instead use the host information of the request-target." A program is told the
+/// target's authority as SERVER_NAME and HTTP_HOST, and a local redirect keeps it; a Host
+/// field that says otherwise is not seen.
+#[test]
+fn rfc9112_3_2_2_absolute_form_authority_is_the_programs_host() {
+    let root = cgi_root();
+    script(
+        &root,
+        "cgi-bin/to-env.cgi",
+        "#!/bin/sh\nprintf 'Location: /cgi-bin/env.cgi\\r\\n\\r\\n'\n",
+    );
+    let s = start(&root, &[]);
+    for target in [
+        "http://example.test:8080/cgi-bin/env.cgi",
+        "http://example.test:8080/cgi-bin/to-env.cgi",
+    ] {
+        let (r, _) = ask(
+            &s,
+            format!("GET {target} HTTP/1.1\r\nHost: other.test\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{target}");
+        let env = env_map(&r.body);
+        assert_eq!(
+            env.get("SERVER_NAME").map(String::as_str),
+            Some("example.test"),
+            "{target}"
+        );
+        assert_eq!(
+            env.get("HTTP_HOST").map(String::as_str),
+            Some("example.test:8080"),
+            "{target}"
+        );
+        assert!(
+            !contains(&r.body, b"other.test"),
+            "{target}: the Host field was used"
+        );
+    }
+    // The control: in origin form the Host field names the host.
+    let (r, _) = ask(
+        &s,
+        b"GET /cgi-bin/env.cgi HTTP/1.1\r\nHost: other.test\r\n\r\n",
+    );
+    let env = env_map(&r.body);
+    assert_eq!(
+        env.get("SERVER_NAME").map(String::as_str),
+        Some("other.test")
+    );
+    assert_eq!(env.get("HTTP_HOST").map(String::as_str), Some("other.test"));
+}
+
+// ---------------------------------------------------------------------------------------
+// What runs is what was checked
+// ---------------------------------------------------------------------------------------
+
+/// A program is checked when it is opened (beneath the root, through no symlink), and that
+/// opened file is what runs, not whatever the name means by the time of the exec. The
+/// security review swapped a script for a symlink to a program outside the root between the
+/// two, as a local user who can write the CGI folder could, and the outside program ran.
+/// Here a thread swaps the name between the script and such a symlink as fast as it can
+/// while requests run for two seconds: each answer is the script's (200) or a refusal of
+/// the symlink (404), and the outside program never runs.
+#[test]
+fn cgi_script_swapped_for_a_symlink_never_runs_the_program_outside_the_root() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let root = cgi_root();
+    let mark = root.base.join("outside-ran");
+    let outside = root.outside(
+        "outside.cgi",
+        format!(
+            "#!/bin/sh\ntouch {}\nprintf 'Content-Type: text/plain\\r\\n\\r\\nOUTSIDE-MARKER\\n'\n",
+            mark.display()
+        )
+        .as_bytes(),
+    );
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let inside = root.outside(
+        "inside.cgi",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\ninside\\n'\n",
+    );
+    std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let name = root.www.join("cgi-bin/swap.cgi");
+    std::fs::hard_link(&inside, &name).unwrap();
+    let s = start(&root, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let dir = root.www.join("cgi-bin");
+        let (name, inside, outside) = (name.clone(), inside.clone(), outside.clone());
+        std::thread::spawn(move || {
+            let (a, b) = (dir.join(".swap-a"), dir.join(".swap-b"));
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&a);
+                let _ = std::fs::remove_file(&b);
+                // Errors end the loop (the test failed and removed the root); the count
+                // of swaps tells whether it ran.
+                let swapped = std::fs::hard_link(&inside, &a)
+                    .and_then(|()| std::fs::rename(&a, &name))
+                    .and_then(|()| std::os::unix::fs::symlink(&outside, &b))
+                    .and_then(|()| std::fs::rename(&b, &name));
+                if swapped.is_err() {
+                    break;
+                }
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let t0 = Instant::now();
+    let (mut inside_runs, mut refused) = (0, 0);
+    while t0.elapsed() < Duration::from_secs(2) {
+        let (r, _) = get(&s, "/cgi-bin/swap.cgi");
+        assert!(
+            !contains(&r.body, b"OUTSIDE-MARKER"),
+            "the program outside the root ran"
+        );
+        match r.status {
+            200 => {
+                assert_eq!(r.body_str(), "inside\n");
+                inside_runs += 1;
+            }
+            404 => refused += 1,
+            other => panic!("status {other}: {}", r.body_str()),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(!mark.exists(), "the program outside the root ran");
+    assert!(
+        inside_runs > 0 && refused > 0 && swaps > 100,
+        "the race did not run: {inside_runs} runs, {refused} refusals, {swaps} swaps"
+    );
 }

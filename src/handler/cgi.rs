@@ -7,8 +7,17 @@
 //!
 //! A program runs in its own process group, so a timeout or a vanished client kills it and
 //! everything it started. Its descriptors are only the three pipes (every descriptor the
-//! server opens is close-on-exec). A program that is still running when its run is dropped is
-//! killed and reaped; one that outlives its output is reaped by the worker's timer.
+//! server opens is close-on-exec), and for a script on Linux its own source, which its
+//! interpreter reads (`sys::spawn_program`). A program that is still running when its run
+//! is dropped is killed and reaped; one that outlives its output is reaped by the worker's
+//! timer.
+//!
+//! A request is for a program in two steps. `prepare` finds the script, checks it, opens it
+//! and takes one of the `--cgi-max` slots (a `Slot`), before a byte of the request body is
+//! read: a request for nothing runnable is answered at once (404, 403, 503), and a chunked
+//! body is spooled only for a program that will run. `start` then runs what `prepare`
+//! opened (through its descriptor: `sys::spawn_program`), never what the name may have
+//! become meanwhile. The slot goes with the run and is given back when the program is gone.
 //!
 //! It does not touch the client's socket or write the reply: the connection sends what the
 //! program prints. A program that cannot be found or started is an `Error`, which `dispatch`
@@ -20,7 +29,7 @@ use super::reply::Reply;
 use crate::http::cgi::{self as cgi_rules, CgiHead};
 use crate::http::parse::{Framing, Method, Request, Version};
 use crate::http::target;
-use crate::sys::{Errno, OwnedFd, fs};
+use crate::sys::{AsFd, Errno, OwnedFd, fs};
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -32,7 +41,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Local redirects followed for one request.
 pub const MAX_LOCAL_REDIRECTS: u8 = 5;
 
-/// Programs running now, all workers together (for `--cgi-max`).
+/// `--cgi-max` slots taken, all workers together: programs running, and chunked requests
+/// whose body is being spooled for a program (`Slot`).
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// Children killed or finished whose exit has not been collected yet.
 static REAP: Mutex<Vec<Child>> = Mutex::new(Vec::new());
@@ -48,6 +58,47 @@ pub fn reap() {
 /// workers' timers must keep running until none does.
 pub fn reap_pending() -> bool {
     REAP.try_lock().map_or(true, |list| !list.is_empty())
+}
+
+/// One of the `--cgi-max` slots, held from `prepare` until the program is gone (or the
+/// request ends without one); dropping it gives the slot back.
+struct Slot(());
+
+impl Slot {
+    /// Take a slot if fewer than `max` are taken. The check and the count are one
+    /// compare-and-swap (retried while other workers change the count), so that workers
+    /// asking at the same moment cannot all pass a check that none of them has counted yet.
+    fn reserve(max: usize) -> Option<Slot> {
+        RUNNING
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A program found for a request and not started yet: the script, open (what `start` runs),
+/// where its name ends in the request path, and its `--cgi-max` slot.
+pub struct Program {
+    file: OwnedFd,
+    /// The decoded request path: the script is `path[..script_end]`, the rest PATH_INFO.
+    path: Vec<u8>,
+    script_end: usize,
+    slot: Slot,
+}
+
+/// A chunked request for a program, its body now spooled: the program `prepare` found
+/// before the body was read, and the body.
+pub struct Spooled {
+    pub program: Box<Program>,
+    pub body: std::fs::File,
 }
 
 /// Whether a decoded path is under a `--cgi` prefix.
@@ -66,6 +117,8 @@ pub struct Peers<'a> {
 /// A started program.
 pub struct Run {
     child: Option<Child>,
+    /// Given back when the program is gone (`retire`).
+    slot: Option<Slot>,
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
@@ -90,7 +143,15 @@ pub struct Run {
 
 impl Drop for Run {
     fn drop(&mut self) {
-        RUNNING.fetch_sub(1, Ordering::Relaxed);
+        self.retire();
+    }
+}
+
+impl Run {
+    /// The program is done with: kill what is left of its process group, leave its exit
+    /// to be collected, and give its `--cgi-max` slot back. A local redirect retires the
+    /// program that asked for it before the next one takes a slot.
+    pub fn retire(&mut self) {
         if let Some(mut child) = self.child.take()
             && !matches!(crate::sys::try_wait(&mut child), Ok(Some(_)))
         {
@@ -102,10 +163,9 @@ impl Drop for Run {
                 list.push(child);
             }
         }
+        self.slot = None;
     }
-}
 
-impl Run {
     /// The program's exit, if it has exited: `Some(true)` when it ended by a signal.
     pub fn crashed(&mut self) -> Option<bool> {
         let child = self.child.as_mut()?;
@@ -137,15 +197,11 @@ impl Run {
     }
 }
 
-/// Find and start the program for `req`, whose decoded path is `path`. `body_file` is the
-/// request body already buffered (chunked requests), if any.
-pub fn start(
-    req: &Request,
-    ctx: &Ctx,
-    peers: Peers,
-    path: &[u8],
-    body_file: Option<std::fs::File>,
-) -> Result<Box<Run>, Error> {
+/// Find the program for the decoded request path `path`, check that it may run, open it and
+/// take a `--cgi-max` slot for it: 404 when there is none, 403 when it is not a regular,
+/// executable file, 503 when `--cgi-max` programs already run. Nothing of the request
+/// body has been read yet.
+pub fn prepare(ctx: &Ctx, path: &[u8]) -> Result<Program, Error> {
     // The script is the first existing regular file along the path; the rest is PATH_INFO.
     let mut found = None;
     // Start after the --cgi prefix: its own segments are directories, not the program.
@@ -165,22 +221,43 @@ pub fn start(
         let Ok(st) = fs::fstat(&file) else { break };
         match fs::FileType::from_raw_mode(st.st_mode) {
             fs::FileType::RegularFile => {
-                found = Some((end, st));
+                found = Some((end, st, file));
                 break;
             }
             fs::FileType::Directory => continue,
             _ => return Err(Error::Forbidden),
         }
     }
-    let Some((script_end, st)) = found else {
+    let Some((script_end, st, file)) = found else {
         return Err(Error::NotFound);
     };
     if st.st_mode & 0o111 == 0 {
         return Err(Error::Forbidden);
     }
-    if RUNNING.load(Ordering::Relaxed) >= ctx.cfg.cgi_max {
-        return Err(Error::Busy);
-    }
+    let slot = Slot::reserve(ctx.cfg.cgi_max).ok_or(Error::Busy)?;
+    Ok(Program {
+        file,
+        path: path.to_vec(),
+        script_end,
+        slot,
+    })
+}
+
+/// Start `program` (from `prepare`) for `req`. `body_file` is the request body already
+/// spooled (chunked requests), if any.
+pub fn start(
+    req: &Request,
+    ctx: &Ctx,
+    peers: Peers,
+    program: Program,
+    body_file: Option<std::fs::File>,
+) -> Result<Box<Run>, Error> {
+    let Program {
+        file,
+        path,
+        script_end,
+        slot,
+    } = program;
     let script_name = &path[..script_end];
     let path_info = &path[script_end..];
     let root = &ctx.cfg.root;
@@ -196,9 +273,7 @@ pub fn start(
     );
 
     let mut cmd = Command::new(&script_file);
-    cmd.env_clear()
-        .envs(env)
-        .current_dir(script_file.parent().unwrap_or(root))
+    cmd.current_dir(script_file.parent().unwrap_or(root))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -207,9 +282,16 @@ pub fn start(
         (None, Framing::Length(_)) => cmd.stdin(Stdio::piped()),
         _ => cmd.stdin(Stdio::null()),
     };
-    // std's spawn makes several calls (pipe2, clone3, execve in the child...); the trace
-    // shows them as one.
-    let spawned = crate::sys::spawn(&mut cmd, &String::from_utf8_lossy(script_name));
+    // std's spawn makes several calls (pipe2, clone3, execveat in the child...); the trace
+    // shows them as one. What runs is the file opened by `prepare`, not the name.
+    let spawned = crate::sys::spawn_program(
+        &mut cmd,
+        file.as_fd(),
+        &script_file,
+        &env,
+        &String::from_utf8_lossy(script_name),
+    );
+    drop(file);
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -221,7 +303,6 @@ pub fn start(
             return Err(Error::Spawn(Errno::from_io_error(&e).unwrap_or(Errno::IO)));
         }
     };
-    RUNNING.fetch_add(1, Ordering::Relaxed);
     let nonblocking = |fd: OwnedFd| {
         let _ = crate::sys::set_nonblocking(&fd);
         fd
@@ -240,6 +321,7 @@ pub fn start(
         .map(|s| nonblocking(OwnedFd::from_std(s)));
     Ok(Box::new(Run {
         child: Some(child),
+        slot: Some(slot),
         stdin,
         stdout,
         stderr,
@@ -339,6 +421,11 @@ fn environment(
             set("CONTENT_TYPE", ct);
         }
     }
+    // HTTP_HOST is the host the request is for, as SERVER_NAME: with an absolute-form
+    // target, its authority, not the Host field (RFC 9112 §3.2.2; `Request::host`).
+    if let Some(h) = req.host {
+        set("HTTP_HOST", h);
+    }
     // Every other header as HTTP_*, repeated fields joined. Refused: Proxy (httpoxy),
     // Authorization (unless asked), names with '_' (they could pose as a dashed name), and
     // the framing headers the variables above already carry.
@@ -347,6 +434,7 @@ fn environment(
         let name = h.name;
         let skip = name.contains(&b'_')
             || name.eq_ignore_ascii_case(b"proxy")
+            || name.eq_ignore_ascii_case(b"host")
             || (name.eq_ignore_ascii_case(b"authorization") && !ctx.cfg.cgi_pass_auth)
             || name.eq_ignore_ascii_case(b"content-type")
             || name.eq_ignore_ascii_case(b"content-length")

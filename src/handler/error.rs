@@ -46,7 +46,8 @@ pub enum Error {
     Conflict,
     /// 412: a precondition (RFC 9110 §13.1) does not hold.
     PreconditionFailed,
-    /// 413: the request body is larger than `--max-body`.
+    /// 413: the request body is larger than `--max-body` (a PUT) or `--cgi-max-body` (a
+    /// chunked body spooled for a CGI program).
     TooLarge,
     /// 500: none of the above.
     Internal,

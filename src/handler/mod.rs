@@ -42,8 +42,9 @@ pub enum Answer {
     Upload(Box<upload::Upload>),
     /// A CGI program started; the request body (if any) streams to its stdin.
     Cgi(Box<cgi::Run>),
-    /// A CGI request with a chunked body: buffer the body, then start the program.
-    CgiBuffer,
+    /// A CGI request with a chunked body: spool the body, then start this program (found,
+    /// opened, and its `--cgi-max` slot taken before any of the body is read).
+    CgiBuffer(Box<cgi::Program>),
     /// A write with credentials not verified yet: verify them off the event loop
     /// (`auth::Auth::submit`), then dispatch the request again.
     Verify(Box<auth::Pending>),
@@ -51,20 +52,30 @@ pub enum Answer {
 
 /// Route a request to its handler. Writes (PUT, DELETE) where enabled may turn into an
 /// upload whose body the connection then streams; a request under `--cgi` into a program.
-/// `body_file` is a CGI request's body, already buffered (chunked requests).
+/// `spooled`: a chunked CGI request whose body is now spooled; its program, found before
+/// the body was read, starts without the request being routed again.
 pub fn dispatch(
     req: &Request,
     ctx: &mut Ctx,
     r: &mut Reply,
     peers: cgi::Peers<'_>,
-    body_file: Option<std::fs::File>,
+    spooled: Option<cgi::Spooled>,
 ) -> Answer {
     #[cfg(debug_assertions)]
     test_panic_hook(req.target);
+    if let Some(sp) = spooled {
+        return match cgi::start(req, ctx, peers, *sp.program, Some(sp.body)) {
+            Ok(run) => Answer::Cgi(run),
+            Err(e) => {
+                r.fail(e);
+                Answer::Done
+            }
+        };
+    }
     // The decoded path lives in the worker's scratch buffer, lent out while the handler runs:
     // the Vec moves with its capacity, so nothing is allocated.
     let mut path = std::mem::take(ctx.scratch);
-    let routed = route(req, ctx, r, peers, body_file, &mut path);
+    let routed = route(req, ctx, r, peers, &mut path);
     *ctx.scratch = path;
     routed.unwrap_or_else(|e| {
         r.fail(e);
@@ -78,7 +89,6 @@ fn route(
     ctx: &mut Ctx,
     r: &mut Reply,
     peers: cgi::Peers<'_>,
-    body_file: Option<std::fs::File>,
     buf: &mut Vec<u8>,
 ) -> Result<Answer, Error> {
     let split = target::split(req.target);
@@ -96,10 +106,12 @@ fn route(
         if names::hidden(path, ctx.cfg.dotfiles) {
             return Err(Error::NotFound);
         }
-        if req.framing == Framing::Chunked && body_file.is_none() {
-            return Ok(Answer::CgiBuffer);
+        // Everything that can refuse the request is checked before its body is read.
+        let program = cgi::prepare(ctx, path)?;
+        if req.framing == Framing::Chunked {
+            return Ok(Answer::CgiBuffer(Box::new(program)));
         }
-        return cgi::start(req, ctx, peers, path, body_file).map(Answer::Cgi);
+        return cgi::start(req, ctx, peers, program, None).map(Answer::Cgi);
     }
     if req.method == Method::Connect {
         // No tunnels here; the client may already be sending tunnel bytes, so close.

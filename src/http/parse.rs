@@ -89,7 +89,9 @@ pub struct Request<'b, 'h> {
     /// The request line without its CRLF (for the access log).
     pub line: &'b [u8],
     pub headers: &'h [Header<'b>],
-    /// The Host field's value (`None` only on HTTP/1.0 requests without one).
+    /// The host the request is for (RFC 9112 §3.2.2): the authority of an absolute-form
+    /// target, whatever the Host field says; else the Host field's value. `None` only on
+    /// HTTP/1.0 requests with neither.
     pub host: Option<&'b [u8]>,
     pub framing: Framing,
     /// Whether the client allows the connection to stay open after this exchange.
@@ -428,6 +430,15 @@ fn interpret<'b, 'h>(
     if version == Version::Http11 && host.is_none() {
         return Err(ParseError::BadRequest("HTTP/1.1 request without Host"));
     }
+    // RFC 9112 §3.2.2: with an absolute-form target, the Host field (still required above,
+    // §3.2) is ignored and the target's authority names the host. One that is not a valid
+    // host leaves the field in place; the target itself is refused when it is routed.
+    if let Some(authority) = absolute_form(target)
+        .map(|(a, _)| a)
+        .filter(|a| !a.is_empty() && valid_host(a))
+    {
+        host = Some(authority);
+    }
     let framing = if transfer_encoding {
         // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing; §6.3: with
         // Content-Length too, the message is a smuggling attempt. Both → 400 and close.
@@ -490,6 +501,21 @@ pub fn decimal(s: &[u8]) -> Option<u64> {
         return None;
     }
     Some(s.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+/// An absolute-form request target (RFC 9112 §3.2.2), `http://` or `https://` (any case),
+/// split into its authority and the rest (path and query, possibly empty). Nothing is
+/// checked but the scheme.
+pub fn absolute_form(target: &[u8]) -> Option<(&[u8], &[u8])> {
+    let after = [&b"http://"[..], b"https://"].iter().find_map(|scheme| {
+        (target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme))
+            .then(|| &target[scheme.len()..])
+    })?;
+    let end = after
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .unwrap_or(after.len());
+    Some(after.split_at(end))
 }
 
 /// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2). An empty value is allowed.
@@ -677,6 +703,52 @@ mod tests {
         );
         assert_eq!(status(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"), 200);
         assert_eq!(status(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+    }
+
+    /// RFC 9112 §3.2.2: "When an origin server receives a request with an absolute-form of
+    /// request-target, the origin server MUST ignore the received Host header field (if
+    /// any) and instead use the host information of the request-target."
+    #[test]
+    fn rfc9112_3_2_2_absolute_form_authority_is_the_host() {
+        let host = |s: &[u8]| {
+            let mut h = [Header::default(); MAX_HEADERS];
+            let (r, _) = parse(s, &mut h).unwrap().unwrap();
+            r.host.map(<[u8]>::to_vec)
+        };
+        let h = |v: &[u8]| Some(v.to_vec());
+        assert_eq!(
+            host(b"GET http://example.test/a HTTP/1.1\r\nHost: other\r\n\r\n"),
+            h(b"example.test")
+        );
+        assert_eq!(
+            host(b"GET HTTPS://example.test:8443?q HTTP/1.1\r\nHost: other\r\n\r\n"),
+            h(b"example.test:8443")
+        );
+        assert_eq!(
+            host(b"GET http://[::1]:81/ HTTP/1.0\r\n\r\n"),
+            h(b"[::1]:81"),
+            "HTTP/1.0 needs no Host field"
+        );
+        // Origin form: the field. A target whose authority is no host leaves the field
+        // (the target is refused when routed).
+        assert_eq!(host(b"GET /a HTTP/1.1\r\nHost: other\r\n\r\n"), h(b"other"));
+        assert_eq!(
+            host(b"GET http://u@h/ HTTP/1.1\r\nHost: other\r\n\r\n"),
+            h(b"other")
+        );
+        assert_eq!(
+            host(b"GET http:///a HTTP/1.1\r\nHost: other\r\n\r\n"),
+            h(b"other")
+        );
+        // §3.2: the field is still required in HTTP/1.1.
+        assert_eq!(status(b"GET http://example.test/ HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(
+            absolute_form(b"http://a:1/b?c"),
+            Some((&b"a:1"[..], &b"/b?c"[..]))
+        );
+        assert_eq!(absolute_form(b"http://a?c"), Some((&b"a"[..], &b"?c"[..])));
+        assert_eq!(absolute_form(b"/http://a"), None);
+        assert_eq!(absolute_form(b"ftp://a/"), None);
     }
 
     #[test]

@@ -41,17 +41,10 @@ pub fn split(t: &[u8]) -> Result<Target<'_>, PathError> {
         t
     } else {
         // absolute-form: scheme "://" authority [path-abempty] ["?" query]
-        let after = strip_prefix_ci(t, b"http://")
-            .or_else(|| strip_prefix_ci(t, b"https://"))
-            .ok_or(PathError::BadRequest)?;
-        let end = after
-            .iter()
-            .position(|&b| b == b'/' || b == b'?')
-            .unwrap_or(after.len());
-        if !crate::http::parse::valid_host(&after[..end]) || after[..end].is_empty() {
+        let (authority, p) = crate::http::parse::absolute_form(t).ok_or(PathError::BadRequest)?;
+        if !crate::http::parse::valid_host(authority) || authority.is_empty() {
             return Err(PathError::BadRequest);
         }
-        let p = &after[end..];
         if p.is_empty() || p[0] == b'?' {
             // An empty path means "/" (RFC 9112 §3.2.2); the query, if any, follows.
             return Ok(Target {
@@ -74,10 +67,6 @@ pub fn split(t: &[u8]) -> Result<Target<'_>, PathError> {
             asterisk: false,
         },
     })
-}
-
-fn strip_prefix_ci<'a>(s: &'a [u8], p: &[u8]) -> Option<&'a [u8]> {
-    (s.len() >= p.len() && s[..p.len()].eq_ignore_ascii_case(p)).then(|| &s[p.len()..])
 }
 
 /// Decode `raw` (starting with `/`) into `out` as a normalised absolute path: one `/`

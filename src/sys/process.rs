@@ -1,31 +1,230 @@
 //! Child processes (CGI programs): starting one with nothing inherited, asking whether it
 //! has exited, killing its process group; and the process's own id.
 //!
-//! The standard library does the work (`Command::spawn`, `Child::try_wait`): the trace shows
-//! a start, which is several calls, as one `spawn`, and a collection as the wait4 it makes.
-//! The same code serves both systems.
+//! The standard library does most of the work (`Command::spawn`, `Child::try_wait`): the
+//! trace shows a start, which is several calls, as one `spawn`, and a collection as the
+//! wait4 it makes. Where the two systems differ is how the program is executed
+//! (`spawn_program`): on Linux the file the server opened and checked, through its
+//! descriptor; on macOS, which cannot do that, by path after a last check in the child.
 
-use super::{Errno, trace};
+use super::{BorrowedFd, Errno, trace};
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 
-/// Start a program (CGI) so that it inherits nothing but its three standard descriptors:
-/// in the child, just before exec, every descriptor from 3 up is marked close-on-exec,
-/// including any the server itself inherited without the flag. (Marked, not closed: the
-/// standard library reports a failed exec through a close-on-exec pipe it still needs.)
-/// The trace shows the whole start as one `spawn`; the standard library makes several calls.
-/// That includes closing what the command held for the child (a file given as its stdin):
-/// the command's standard streams are reset once the child has its copies, instead of being
-/// closed, untraced, whenever the caller drops the command.
-pub fn spawn(cmd: &mut Command, what: &str) -> std::io::Result<Child> {
+/// Start the program the server opened as `exe` (and checked: `fs::open_beneath` keeps it
+/// beneath the root and refuses symlinks), with `env` as its whole environment and `cmd`'s
+/// standard streams, directory and process group. It inherits nothing but its three
+/// standard descriptors (and, for a script on Linux, its own source; see below): in the
+/// child, just before exec, every descriptor from 3 up is marked close-on-exec, including
+/// any the server itself inherited without the flag. (Marked, not closed: the standard
+/// library reports a failed exec through a close-on-exec pipe it still needs.) `path` is
+/// the program's path, for argv[0] and, on macOS, the exec.
+///
+/// Linux: the child executes the descriptor, not the path, with
+/// `execveat(exe, "", argv, envp, AT_EMPTY_PATH)`, so a symlink or another file swapped in
+/// under the name after the check is never run. The kernel runs a `#!` script as
+/// `interpreter /dev/fd/N`, which the interpreter opens; for a script (its first two bytes
+/// are `#!`) descriptor N therefore stays open across the exec: the program sees its own
+/// source, read-only, as one more descriptor, and `$0` (Python: `sys.argv[0]`) is
+/// `/dev/fd/N`: a script finds its neighbours through SCRIPT_FILENAME, which still names
+/// the file, or its working directory, the script's own. A compiled program gets the
+/// descriptor close-on-exec, so it has only the three; a format run by another
+/// interpreter (binfmt_misc), which the kernel refuses with a close-on-exec descriptor
+/// (ENOENT), is tried once more with it open. A kernel without execveat (before 3.19)
+/// gets `execve("/proc/self/fd/N")`, the same opened file through /proc. argv, envp and
+/// that path are built before the fork: the child allocates nothing.
+///
+/// macOS has neither execveat nor fexecve, so the program is executed by path (by the
+/// standard library). Just before, the child checks that the path still names the file
+/// that was opened (stat against the descriptor's fstat: device and inode) and fails the
+/// start otherwise; a swap in the microseconds between that stat and the execve is not
+/// seen.
+pub fn spawn_program(
+    cmd: &mut Command,
+    exe: BorrowedFd<'_>,
+    path: &Path,
+    env: &[(OsString, OsString)],
+    what: &str,
+) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the forked child before exec and makes only
-    // async-signal-safe system calls (close_range or fcntl), touching no locks or memory.
+    let exec = Exec::new(exe, path, env)?;
+    #[cfg(target_os = "macos")]
+    cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+    // Linux: the environment goes to execveat; the standard library's is never used.
+    #[cfg(target_os = "linux")]
+    cmd.env_clear();
+    // SAFETY: the closure runs in the forked child before exec. It makes only
+    // async-signal-safe system calls (close_range or fcntl, then execveat/execve, or stat
+    // on macOS), allocates nothing (`Exec` was built before the fork, and a last_os_error
+    // is a plain errno), and takes no lock.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             mark_inherited_cloexec();
-            Ok(())
+            exec.run()
         });
     }
+    launch(cmd, what)
+}
+
+/// What the child needs to execute the opened program, built before the fork.
+#[cfg(target_os = "linux")]
+struct Exec {
+    fd: std::os::fd::RawFd,
+    /// A `#!` script: the descriptor must stay open for its interpreter.
+    script: bool,
+    /// `/proc/self/fd/N`, for kernels without execveat.
+    proc_path: CString,
+    /// The strings `argv` and `envp` point into (each CString's bytes stay where they are
+    /// when the struct moves).
+    _strings: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the pointers point into `_strings`, owned by the same struct and never changed
+// after `new`, so the struct can move to and be read from another thread like the
+// CStrings themselves (std's `pre_exec` asks for Send + Sync).
+#[cfg(target_os = "linux")]
+unsafe impl Send for Exec {}
+// SAFETY: as for Send: nothing is ever written through the pointers.
+#[cfg(target_os = "linux")]
+unsafe impl Sync for Exec {}
+
+#[cfg(target_os = "linux")]
+impl Exec {
+    fn new(
+        exe: BorrowedFd<'_>,
+        path: &Path,
+        env: &[(OsString, OsString)],
+    ) -> std::io::Result<Exec> {
+        use super::AsRawFd;
+        let fd = exe.as_raw_fd();
+        let mut magic = [0u8; 2];
+        let script = super::fs::pread_full(exe, &mut magic, 0) == 2 && magic == *b"#!";
+        let nul = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
+        let mut strings = Vec::with_capacity(1 + env.len());
+        strings.push(CString::new(path.as_os_str().as_bytes()).map_err(nul)?);
+        for (k, v) in env {
+            let mut kv = Vec::with_capacity(k.len() + 1 + v.len());
+            kv.extend_from_slice(k.as_bytes());
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            strings.push(CString::new(kv).map_err(nul)?);
+        }
+        let with_null = |s: &[CString]| -> Vec<*const libc::c_char> {
+            s.iter()
+                .map(|c| c.as_ptr())
+                .chain(std::iter::once(std::ptr::null()))
+                .collect()
+        };
+        Ok(Exec {
+            fd,
+            script,
+            proc_path: CString::new(format!("/proc/self/fd/{fd}")).map_err(nul)?,
+            argv: with_null(&strings[..1]),
+            envp: with_null(&strings[1..]),
+            _strings: strings,
+        })
+    }
+
+    /// In the child: execute the opened file. Returns only if that failed.
+    fn run(&self) -> std::io::Result<()> {
+        let errno = || std::io::Error::last_os_error().raw_os_error();
+        if self.script {
+            self.keep_open()?;
+        }
+        self.exec();
+        if !self.script && errno() == Some(libc::ENOENT) {
+            // Another format run by an interpreter (binfmt_misc) needs /dev/fd/N too: for a
+            // close-on-exec descriptor the kernel answers ENOENT.
+            self.keep_open()?;
+            self.exec();
+        }
+        Err(std::io::Error::last_os_error())
+    }
+
+    /// In the child: leave the descriptor open across the exec.
+    fn keep_open(&self) -> std::io::Result<()> {
+        // SAFETY: fcntl(F_SETFD) takes no pointer and is async-signal-safe.
+        if unsafe { libc::fcntl(self.fd, libc::F_SETFD, 0) } == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// In the child: execveat of the descriptor, or on a kernel without it execve of its
+    /// /proc name. Returns (with errno set) only if the exec failed.
+    fn exec(&self) {
+        // SAFETY: execveat and execve get NUL-terminated strings and NULL-terminated
+        // pointer arrays owned by `self`, alive for the call; both are async-signal-safe.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                self.fd,
+                c"".as_ptr(),
+                self.argv.as_ptr(),
+                self.envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+                libc::execve(
+                    self.proc_path.as_ptr(),
+                    self.argv.as_ptr(),
+                    self.envp.as_ptr(),
+                );
+            }
+        }
+    }
+}
+
+/// What the child needs to check the path before the exec, built before the fork.
+#[cfg(target_os = "macos")]
+struct Exec {
+    path: CString,
+    /// Device and inode of the file that was opened.
+    opened: (u64, u64),
+}
+
+#[cfg(target_os = "macos")]
+impl Exec {
+    fn new(
+        exe: BorrowedFd<'_>,
+        path: &Path,
+        _env: &[(OsString, OsString)],
+    ) -> std::io::Result<Exec> {
+        let st = super::fs::fstat(exe).map_err(std::io::Error::from)?;
+        let path = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        Ok(Exec {
+            path,
+            opened: (st.st_dev, st.st_ino),
+        })
+    }
+
+    /// In the child: Ok if the path still names the opened file (the standard library then
+    /// executes it by path), else ENOENT.
+    fn run(&self) -> std::io::Result<()> {
+        // SAFETY: an all-zero `struct stat` is a valid value of the type (integers only).
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: stat is async-signal-safe; the path is NUL-terminated and `st` is valid
+        // for writes, both owned here for the call.
+        if unsafe { libc::stat(self.path.as_ptr(), &mut st) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if (st.st_dev as u32 as u64, st.st_ino) != self.opened {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOENT));
+        }
+        Ok(())
+    }
+}
+
+/// `cmd.spawn()`, traced as one `spawn`. That includes closing what the command held for
+/// the child (a file given as its stdin): the command's standard streams are reset once
+/// the child has its copies, instead of being closed, untraced, whenever the caller drops
+/// the command.
+fn launch(cmd: &mut Command, what: &str) -> std::io::Result<Child> {
     let t = trace::start();
     let r = cmd.spawn();
     cmd.stdin(Stdio::null())
@@ -102,7 +301,7 @@ pub fn try_wait(child: &mut Child) -> std::io::Result<Option<ExitStatus>> {
 }
 
 /// Pids whose exit `try_wait` has collected, oldest first: the standard library answers a
-/// second ask about one from memory. A pid leaves when asked about again, when `spawn` gives
+/// second ask about one from memory. A pid leaves when asked about again, when `launch` gives
 /// it to a new child, or when `COLLECTED_KEPT` newer ones push it out.
 static COLLECTED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
@@ -177,7 +376,7 @@ mod tests {
     fn try_wait_collects_an_exit_once_and_remembers_it() {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "exit 3"]);
-        let mut child = spawn(&mut cmd, "exit 3").unwrap();
+        let mut child = launch(&mut cmd, "exit 3").unwrap();
         let pid = child.id();
         assert_eq!(wait_exit(&mut child).code(), Some(3));
         assert!(collected().contains(&pid));
@@ -191,7 +390,7 @@ mod tests {
 
         let mut cmd = Command::new("sleep");
         cmd.arg("10");
-        let mut child = spawn(&mut cmd, "sleep").unwrap();
+        let mut child = launch(&mut cmd, "sleep").unwrap();
         assert!(try_wait(&mut child).unwrap().is_none(), "still running");
         child.kill().unwrap();
         assert_eq!(wait_exit(&mut child).signal(), Some(9));

@@ -6,7 +6,7 @@
 use super::{Http1, LINGER_MS, Phase, trace_note};
 use crate::conn::transport::Transport;
 use crate::handler::upload::Upload;
-use crate::handler::{Error, Reply};
+use crate::handler::{Error, Reply, cgi};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::Framing;
 use crate::worker::Worker;
@@ -39,8 +39,11 @@ pub(super) enum Sink {
     /// A PUT's temporary file; the answer comes when the body is complete.
     Upload(Box<Upload>),
     /// A chunked body for a CGI program, spooled to an unnamed file first (the program is
-    /// told CONTENT_LENGTH); the head is parsed again when the body is complete.
-    Spool(Vec<u8>, std::fs::File),
+    /// told CONTENT_LENGTH); the head is parsed again when the body is complete. The
+    /// program was found and its `--cgi-max` slot taken before the body was read. At most
+    /// `--cgi-max-body` bytes (413 past it), all of it within `--cgi-timeout` of the head
+    /// (408 after).
+    Spool(Vec<u8>, std::fs::File, Box<cgi::Program>),
 }
 
 impl Http1 {
@@ -87,8 +90,8 @@ impl Http1 {
                                     failed = Some(status);
                                 }
                             }
-                            Sink::Spool(_, file) => {
-                                if dec.total > w.shared.config.max_body {
+                            Sink::Spool(_, file, _) => {
+                                if dec.total > w.shared.config.cgi_max_body {
                                     failed = Some(Error::TooLarge);
                                 } else if crate::sys::fs::write_all(&*file, piece).is_err() {
                                     failed = Some(Error::Internal);
@@ -132,12 +135,24 @@ impl Http1 {
         if matches!(self.sink, Sink::Drop) {
             return Ok(());
         }
-        // Progress on the body moves the deadline (a stalled body still times out).
-        self.deadline = w.now + w.header_ms;
+        // Progress on an upload's body moves the deadline (a stalled body still times
+        // out). A spooled body has one deadline for all of it, set with its head: progress
+        // does not move it, so a trickle cannot hold the slot and the disk for ever.
+        if matches!(self.sink, Sink::Upload(_)) {
+            self.deadline = w.now + w.header_ms;
+        }
         if matches!(self.remaining, Remaining::None) {
             match std::mem::replace(&mut self.sink, Sink::Drop) {
                 Sink::Upload(up) => self.finish_upload(t, w, *up),
-                Sink::Spool(head, file) => self.start_spooled_program(t, w, head, file),
+                Sink::Spool(head, file, program) => self.start_spooled_program(
+                    t,
+                    w,
+                    head,
+                    cgi::Spooled {
+                        program,
+                        body: file,
+                    },
+                ),
                 Sink::Drop => {}
             }
         }

@@ -36,18 +36,18 @@ impl Http1 {
         true
     }
 
-    /// A chunked body is spooled: start the CGI program with it as stdin.
+    /// A chunked body is spooled: start its CGI program with it as stdin.
     pub(super) fn start_spooled_program(
         &mut self,
         t: &mut Transport,
         w: &mut Worker,
         head: Vec<u8>,
-        file: std::fs::File,
+        spooled: cgi::Spooled,
     ) {
-        if crate::sys::fs::rewind(&file).is_err() {
+        if crate::sys::fs::rewind(&spooled.body).is_err() {
             return self.respond_error(t, w, 500, None);
         }
-        match self.dispatch_held(t, w, &head, false, Some(file)) {
+        match self.dispatch_held(t, w, &head, false, Some(spooled)) {
             None => self.respond_error(t, w, 500, None),
             Some((Answer::Cgi(run), _, _)) => {
                 self.begin_program(t, w, run, false);
@@ -70,7 +70,7 @@ impl Http1 {
         w: &mut Worker,
         head: &[u8],
         head_only: bool,
-        body_file: Option<std::fs::File>,
+        spooled: Option<cgi::Spooled>,
     ) -> Option<(Answer, u16, u64)> {
         let mut headers = [Header::default(); MAX_HEADERS];
         let Ok(Some((req, _))) = parse::parse(head, &mut headers) else {
@@ -82,7 +82,7 @@ impl Http1 {
             head_only,
         };
         let (_, queue) = t.split();
-        let (status, len, _, answer) = dispatch(&req, queue, w, self.peer, how, body_file);
+        let (status, len, _, answer) = dispatch(&req, queue, w, self.peer, how, spooled);
         Some((answer, status, len))
     }
 
@@ -294,6 +294,9 @@ impl Http1 {
             b"localhost"
         });
         head.extend_from_slice(b"\r\n\r\n");
+        // The program that asked is done: its slot is free for the next one (`--cgi-max 1`
+        // must not refuse a redirect to another program).
+        run.retire();
         match self.dispatch_held(t, w, &head, run.head_only, None) {
             None => self.program_failed(t, w, run, 502),
             Some((Answer::Cgi(next_run), _, _)) => {

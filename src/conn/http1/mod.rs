@@ -327,7 +327,7 @@ impl Http1 {
         self.ka10 = keep_alive_10;
         if matches!(
             answer,
-            Answer::Upload(_) | Answer::Cgi(_) | Answer::CgiBuffer
+            Answer::Upload(_) | Answer::Cgi(_) | Answer::CgiBuffer(_)
         ) {
             // The handler reads the body, so its size is no reason to close.
             self.close_after = !keep_alive || w.shutting_down;
@@ -385,7 +385,7 @@ impl Http1 {
                 self.verify(t, w, *pending, &line);
                 true
             }
-            Answer::CgiBuffer => {
+            Answer::CgiBuffer(program) => {
                 let head = t.buffered()[..n].to_vec();
                 t.consume(n);
                 self.scanned = 0;
@@ -395,8 +395,9 @@ impl Http1 {
                     self.respond_error(t, w, 500, None);
                     return true;
                 };
-                self.sink = Sink::Spool(head, file);
-                self.deadline = w.now + w.header_ms;
+                self.sink = Sink::Spool(head, file, program);
+                // The whole body must arrive within --cgi-timeout of its head.
+                self.deadline = w.now + w.cgi_ms;
                 if expect && !t.send_interim(response::CONTINUE) {
                     return false;
                 }
@@ -645,14 +646,14 @@ struct How {
 
 /// Hand `req` to the handlers, with a fresh reply in the transport's write queue. Returns
 /// the status, the body length, whether the connection closes after the response, and what
-/// the handler made of the request. `body_file`: a body already spooled (a CGI request).
+/// the handler made of the request. `spooled`: a CGI request whose body is now spooled.
 fn dispatch(
     req: &Request,
     queue: Queue<'_>,
     w: &mut Worker,
     peer: Option<SocketAddr>,
     how: How,
-    body_file: Option<std::fs::File>,
+    spooled: Option<cgi::Spooled>,
 ) -> (u16, u64, bool, Answer) {
     let peers = cgi::Peers {
         remote: peer,
@@ -670,7 +671,7 @@ fn dispatch(
         how.keep_alive_10,
         how.head_only,
     );
-    let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, body_file);
+    let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, spooled);
     (reply.status, reply.body_len, reply.close, answer)
 }
 
