@@ -40,6 +40,8 @@ pub struct Shared {
     pub idle: Vec<Counter>,
     pub evict: Vec<Counter>,
     pub wakers: std::sync::OnceLock<Vec<Arc<sys::poll::Waker>>>,
+    /// This process's id (a syscall to ask, so asked once).
+    pub pid: u32,
 }
 
 impl Shared {
@@ -76,6 +78,7 @@ impl Shared {
             idle: (0..workers).map(|_| Counter::default()).collect(),
             evict: (0..workers).map(|_| Counter::default()).collect(),
             wakers: std::sync::OnceLock::new(),
+            pid: sys::getpid(),
         })
     }
 }
@@ -312,6 +315,7 @@ impl Worker {
             client,
             cache: &mut self.cache,
             now: self.now,
+            pid: self.shared.pid,
         }
     }
 

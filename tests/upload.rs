@@ -681,6 +681,135 @@ fn rfc9110_17_3_temporary_upload_names_are_never_exposed() {
     assert!(!root.www.join("dav/.barehttpd-upload-new").exists());
 }
 
+// ---------------------------------------------------------------------------------------
+// Temporary files a killed server left
+// ---------------------------------------------------------------------------------------
+
+/// The id of a process that has exited and been waited for: no process has it.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("wait for true");
+    pid
+}
+
+/// A temporary upload file as a server with process id `pid` names it.
+fn fake_temp(root: &TempRoot, dir: &str, pid: u32, seq: u64, body: &[u8]) -> std::path::PathBuf {
+    root.file(&format!("{dir}/{TMP_PREFIX}{pid}-{seq}"), body)
+}
+
+/// A killed server cannot remove its uploads' temporary files; the next start removes those
+/// whose process is gone, in the prefix's folder and below, and says so on stderr. Those of
+/// a process that still exists (another server may be writing them), ordinary files, names
+/// not of that form and anything outside the `--write` prefixes stay.
+#[test]
+fn start_removes_temporary_files_of_dead_processes_only() {
+    let root = basic_root();
+    let (dead, live) = (dead_pid(), std::process::id());
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let gone = [
+        fake_temp(&root, "dav", dead, 0, &[b'x'; 1000]),
+        fake_temp(&root, "dav/sub", dead, 1, &[b'x'; 234]),
+    ];
+    let kept = [
+        fake_temp(&root, "dav", live, 0, b"live"),
+        fake_temp(&root, "dav/sub", live, 1, b"live"),
+        fake_temp(&root, "dav/sub", sleeper.id(), 2, b"live"),
+        fake_temp(&root, ".", dead, 3, b"outside the write prefix"),
+        fake_temp(&root, "docs", dead, 4, b"outside the write prefix"),
+        root.file("dav/note.txt", b"note\n"),
+        root.file("dav/sub/.barehttpd-upload-x", b"no process id"),
+    ];
+    let s = Server::start(&root.www, &["--write", "/dav/"]);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    for p in &gone {
+        assert!(!p.exists(), "{} was left", p.display());
+    }
+    for p in &kept {
+        assert!(p.exists(), "{} was removed", p.display());
+    }
+    let err = s.stderr_text();
+    assert!(
+        err.contains("removed 2 temporary upload files (1234 bytes)"),
+        "stderr: {err}"
+    );
+    // The sleeper has exited since: its file goes at the next start, and only it.
+    drop(s);
+    let s = Server::start(&root.www, &["--write", "/dav/"]);
+    let err = s.stderr_text();
+    assert!(
+        err.contains("removed 1 temporary upload file (4 bytes)"),
+        "stderr: {err}"
+    );
+    assert!(!kept[2].exists(), "the sleeper's file");
+    let still: Vec<_> = kept.iter().filter(|p| p.exists()).collect();
+    assert_eq!(still.len(), kept.len() - 1, "{still:?}");
+    // Nothing left to remove: nothing said.
+    drop(s);
+    let s = Server::start(&root.www, &["--write", "/dav/"]);
+    assert!(!s.stderr_text().contains("removed"), "{}", s.stderr_text());
+}
+
+/// The crash itself: a server killed (SIGKILL) in the middle of a large PUT leaves its
+/// temporary file; the next server on the same folder removes it before serving, and the
+/// file the PUT was replacing is as it was.
+#[test]
+fn start_removes_the_temporary_file_of_a_server_killed_mid_upload() {
+    let root = basic_root();
+    let old = pattern(5000, 30);
+    let f = root.file("dav/sub/big.bin", &old);
+    let mut s = Server::start(&root.www, &["--write", "/dav/"]);
+    let mut c = s.connect();
+    let len = 64 << 20;
+    c.send(
+        format!("PUT /dav/sub/big.bin HTTP/1.1\r\nHost: t\r\nContent-Length: {len}\r\n\r\n")
+            .as_bytes(),
+    );
+    let part = pattern(1 << 20, 31);
+    c.send(&part);
+    let sub = root.www.join("dav/sub");
+    wait_for_uploads(&sub, 1);
+    // Some of the body is on disk, so there is something to lose.
+    let deadline = Instant::now() + scaled(Duration::from_secs(3));
+    while std::fs::metadata(sub.join(&temp_files(&sub)[0])).map_or(0, |m| m.len()) == 0 {
+        assert!(Instant::now() < deadline, "no body bytes reached the file");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.signal("KILL");
+    assert!(
+        s.wait_exit(scaled(Duration::from_secs(5))).is_some(),
+        "the server did not die"
+    );
+    drop(c);
+    let left = temp_files(&sub);
+    assert_eq!(
+        left.len(),
+        1,
+        "the killed server's temporary file: {left:?}"
+    );
+    let s2 = Server::start(&root.www, &["--write", "/dav/"]);
+    assert_eq!(
+        temp_files(&sub),
+        Vec::<String>::new(),
+        "left after the restart"
+    );
+    let err = s2.stderr_text();
+    assert!(
+        err.contains("removed 1 temporary upload file ("),
+        "stderr: {err}"
+    );
+    assert!(std::fs::read(&f).unwrap() == old, "the old file changed");
+    // The folder takes uploads again.
+    assert_eq!(put(&s2, "/dav/sub/big.bin", b"new\n").status, 204);
+    assert_eq!(std::fs::read(&f).unwrap(), b"new\n");
+}
+
 /// Dotfiles are not writable (403) unless `--dotfiles` is given, in the last segment or any
 /// directory above it.
 #[test]

@@ -36,4 +36,6 @@ pub struct Ctx<'a> {
     /// Small files ready to send, and the monotonic time in ms.
     pub cache: &'a mut cache::FileCache,
     pub now: u64,
+    /// This server's process id, read once at start-up: it names temporary upload files.
+    pub pid: u32,
 }

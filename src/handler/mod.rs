@@ -9,7 +9,9 @@
 //!
 //! Imports go one way, down this list; no handler imports another handler or this module:
 //! - the handlers: `static_file` (GET, HEAD, OPTIONS; it calls `listing` to render a
-//!   directory), `upload` (PUT, DELETE) and `cgi` (programs under `--cgi`);
+//!   directory), `upload` (PUT, DELETE) and `cgi` (programs under `--cgi`); and `stale`, not
+//!   a handler but the uploads' start-up sweep, which removes what a killed server's uploads
+//!   left behind;
 //! - what they share, below them: `listing` (a renderer), `names` (which names are served,
 //!   writable, CGI), `etag` (validators of a file on disk), `error` (the one error type and
 //!   its statuses), `reply` (`Reply`, `Body`, `Site`), `ctx` (`Ctx`), `cache`, `mime`, `auth`.
@@ -24,6 +26,7 @@ pub mod listing;
 pub mod mime;
 pub mod names;
 pub mod reply;
+pub mod stale;
 pub mod static_file;
 pub mod upload;
 

@@ -4,9 +4,10 @@
 //! fsync'd and renamed over the target, and the directory fsync'd: a reader sees the old file
 //! or the whole new one, never a part. The temporary file is removed on every failure path by
 //! `Upload`'s Drop (a client that disconnects, a timeout, a full disk), and its name starts
-//! with `names::TMP_PREFIX`, which is never served, listed or writable. Names are resolved
-//! below the root by the kernel (`open_dir_beneath`), and the final component is handled with
-//! *at calls that never follow a symlink, so a link is replaced or removed as a link.
+//! with `names::TMP_PREFIX`, which is never served, listed or writable; one a killed server
+//! left is removed at the next start (`stale`). Names are resolved below the root by the
+//! kernel (`open_dir_beneath`), and the final component is handled with *at calls that never
+//! follow a symlink, so a link is replaced or removed as a link.
 //!
 //! It never creates directories implicitly and never removes them recursively, and it reads
 //! no body itself: the connection streams the body into `Upload::write`. It never maps an OS
@@ -279,7 +280,7 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
     // before 100 Continue), and again at commit.
     let pre = Preconditions::of(req);
     check_target(&dir, &name, &pre)?;
-    let (tmp, tmp_name) = create_temp(&dir)?;
+    let (tmp, tmp_name) = create_temp(&dir, ctx.pid)?;
     let mut location = Vec::with_capacity(path.len() + 8);
     target::encode_path(path, &mut location);
     Ok(Box::new(Upload {
@@ -297,17 +298,14 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
     }))
 }
 
-/// A new, uniquely named temporary file in `dir`.
-fn create_temp(dir: &OwnedFd) -> Result<(OwnedFd, CString), Error> {
+/// A new, uniquely named temporary file in `dir`, named with `pid`, this server's process
+/// id (so that the next start can tell whether its writer is gone: `stale`).
+fn create_temp(dir: &OwnedFd, pid: u32) -> Result<(OwnedFd, CString), Error> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     for _ in 0..8 {
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let mut name = TMP_PREFIX.to_vec();
-        crate::http::response::push_u64(&mut name, u64::from(std::process::id()));
-        name.push(b'-');
-        crate::http::response::push_u64(&mut name, n);
-        let name = CString::new(name).expect("no NUL in a generated name");
+        let name = CString::new(names::temp_name(pid, n)).expect("no NUL in a generated name");
         match fs::create_new_in(dir, &name) {
             Ok(fd) => return Ok((fd, name)),
             Err(Errno::EXIST) => continue,

@@ -14,9 +14,10 @@
 
 use crate::config::{AccessLog, Config};
 use crate::conn::{Conn, Next};
+use crate::handler::stale;
 use crate::log::{self, LogSink, WorkerLog};
 use crate::sys::poll::{Interest, Poller, Ready, Waker};
-use crate::sys::{self, Errno, OwnedFd, fs, net, time};
+use crate::sys::{self, AsFd, Errno, OwnedFd, fs, net, time};
 use crate::worker::{ConnId, MAX_SLOTS, Shared, Token, Worker};
 
 mod admit;
@@ -140,6 +141,13 @@ impl Server {
             let fd = net::listen(addr, BACKLOG).map_err(|e| listen_error(addr, e))?;
             addrs.push(net::local_addr(&fd).unwrap_or(addr));
             shared.listeners.push(fd);
+        }
+        // Once the start can no longer fail (a start that does leaves the disk as it was),
+        // and before any worker can begin an upload of this process's own.
+        let cfg = &shared.config;
+        let swept = stale::sweep(shared.root.as_fd(), &cfg.write, cfg.dotfiles, shared.pid);
+        if let Some(line) = swept.report().filter(|_| !cfg.quiet) {
+            eprintln!("barehttpd: {line}");
         }
         Ok(Server {
             shared: Arc::new(shared),

@@ -28,17 +28,18 @@ static FOLLOW_SYMLINKS: AtomicBool = AtomicBool::new(false);
 #[cfg(target_os = "linux")]
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
-/// openat2 beneath `root` with `flags` (described as `shown`), or the walk where the kernel
-/// has no openat2.
+/// openat2 beneath `root` with `flags` (described as `shown`), following symlinks that stay
+/// beneath it if `follow`; or the walk where the kernel has no openat2.
 #[cfg(target_os = "linux")]
 fn openat2_beneath(
     root: super::BorrowedFd,
     path: &CStr,
     flags: OFlags,
     shown: &'static str,
+    follow: bool,
 ) -> Result<OwnedFd> {
     if !NO_OPENAT2.load(Ordering::Relaxed) {
-        let (resolve, resolve_shown) = resolve_flags();
+        let (resolve, resolve_shown) = resolve_flags(follow);
         let r = traced!(
             "openat2",
             ("{}, {path:?}, {shown}, {resolve_shown}", root.as_raw_fd()),
@@ -49,7 +50,7 @@ fn openat2_beneath(
             r => return r.map(OwnedFd::new),
         }
     }
-    walk::open_beneath(root, path, flags, shown, follow_symlinks())
+    walk::open_beneath(root, path, flags, shown, follow)
 }
 
 /// Follow symlinks that stay beneath the root (`--follow-symlinks`), or refuse every path
@@ -63,10 +64,10 @@ fn follow_symlinks() -> bool {
 }
 
 /// How openat2 resolves a path from the root: never out of it, never through /proc's magic
-/// links, and through no symlink at all unless `--follow-symlinks`.
+/// links, and through no symlink at all unless `follow` (`--follow-symlinks`).
 #[cfg(target_os = "linux")]
-fn resolve_flags() -> (ResolveFlags, &'static str) {
-    if follow_symlinks() {
+fn resolve_flags(follow: bool) -> (ResolveFlags, &'static str) {
+    if follow {
         (
             ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
             "RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS",
@@ -200,6 +201,7 @@ pub fn open_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
         path,
         OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY,
         "O_RDONLY|O_NONBLOCK|O_CLOEXEC",
+        follow_symlinks(),
     )
 }
 
@@ -255,6 +257,11 @@ pub fn pread_full(fd: impl AsFd, buf: &mut [u8], offset: u64) -> usize {
 /// The names in a directory (without `.` and `..`), with whether each is a directory as the
 /// directory entry tells it (`None` when it does not say).
 pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
+    read_dir_some(dir, usize::MAX)
+}
+
+/// As `read_dir`, but at most `max` names: a huge directory is read only that far.
+pub fn read_dir_some(dir: impl AsFd, max: usize) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
     let mut out = Vec::new();
     let dir = dir.as_fd();
     // The listing's getdents64 calls are shown as one.
@@ -265,6 +272,9 @@ pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
         rustix::fs::Dir::read_from(dir).map(|x| d = Some(x))
     )?;
     for entry in d.expect("read_from succeeded") {
+        if out.len() >= max {
+            break;
+        }
         let entry = entry?;
         let name = entry.file_name().to_bytes();
         if name == b"." || name == b".." {
@@ -294,25 +304,36 @@ pub fn open_reserve() -> Option<OwnedFd> {
 }
 
 /// Open a directory beneath `root` (for creating, renaming and removing names in it).
-#[cfg(target_os = "linux")]
 pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
+    dir_beneath(root.as_fd(), path, follow_symlinks())
+}
+
+/// Open a directory beneath `root` through no symlink at all, even with `--follow-symlinks`
+/// (ELOOP for a path with one): for walking a tree, where following links could visit a
+/// directory twice or go round in a circle.
+pub fn open_dir_beneath_nofollow(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
+    dir_beneath(root.as_fd(), path, false)
+}
+
+#[cfg(target_os = "linux")]
+fn dir_beneath(root: super::BorrowedFd, path: &CStr, follow: bool) -> Result<OwnedFd> {
     openat2_beneath(
-        root.as_fd(),
+        root,
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         "O_RDONLY|O_DIRECTORY|O_CLOEXEC",
+        follow,
     )
 }
 
-/// Open a directory beneath `root` (for creating, renaming and removing names in it).
 #[cfg(target_os = "macos")]
-pub fn open_dir_beneath(root: impl AsFd, path: &CStr) -> Result<OwnedFd> {
+fn dir_beneath(root: super::BorrowedFd, path: &CStr, follow: bool) -> Result<OwnedFd> {
     walk::open_beneath(
-        root.as_fd(),
+        root,
         path,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         "O_RDONLY|O_DIRECTORY|O_CLOEXEC",
-        follow_symlinks(),
+        follow,
     )
 }
 

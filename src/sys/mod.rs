@@ -51,7 +51,7 @@ pub mod time;
 pub mod trace;
 pub mod watch;
 
-pub use process::{getpid, kill_group, spawn_program, try_wait};
+pub use process::{getpid, kill_group, process_exists, spawn_program, try_wait};
 pub use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 
 /// An open descriptor, closed (and the close traced) when dropped.

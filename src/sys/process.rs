@@ -1,5 +1,6 @@
 //! Child processes (CGI programs): starting one with nothing inherited, asking whether it
-//! has exited, killing its process group; and the process's own id.
+//! has exited, killing its process group; the process's own id, and whether another
+//! process exists.
 //!
 //! The standard library does most of the work (`Command::spawn`, `Child::try_wait`): the
 //! trace shows a start, which is several calls, as one `spawn`, and a collection as the
@@ -346,6 +347,22 @@ pub fn getpid() -> u32 {
     pid
 }
 
+/// Whether a process with this id exists: kill(pid, 0), which sends nothing. ESRCH is the
+/// only answer taken for "no such process"; EPERM (it exists, another user's) and anything
+/// unexpected count as alive, and so does a zombie, which the kernel still lists. An id no
+/// process can have (0, which would ask about our own group, or above `i32::MAX`) counts as
+/// alive too: the caller removes things only for a "no".
+pub fn process_exists(pid: u32) -> bool {
+    let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return true;
+    };
+    let r = traced!("kill", ("{pid}, 0"), rustix::process::test_kill_process(p));
+    r != Err(Errno::SRCH)
+}
+
 /// Kill a program's whole process group (it leads the group: pgid == pid).
 pub fn kill_group(pid: u32) {
     if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
@@ -399,5 +416,22 @@ mod tests {
     #[test]
     fn getpid_is_the_process_id() {
         assert_eq!(getpid(), std::process::id());
+    }
+
+    #[test]
+    fn process_exists_says_no_only_for_a_process_gone() {
+        assert!(process_exists(getpid()));
+        // pid 1 exists and, for a user other than root, answers EPERM: still alive.
+        assert!(process_exists(1));
+        let mut cmd = Command::new("true");
+        let mut child = spawn(&mut cmd, "true").unwrap();
+        let pid = child.id();
+        assert!(wait_exit(&mut child).success());
+        // Collected, so not a zombie: gone (the kernel hands out ids in turn, so it is not
+        // given again this soon).
+        assert!(!process_exists(pid));
+        // Never asked about: ids no process can have.
+        assert!(process_exists(0));
+        assert!(process_exists(u32::MAX));
     }
 }
