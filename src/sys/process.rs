@@ -424,7 +424,7 @@ mod tests {
         // pid 1 exists and, for a user other than root, answers EPERM: still alive.
         assert!(process_exists(1));
         let mut cmd = Command::new("true");
-        let mut child = spawn(&mut cmd, "true").unwrap();
+        let mut child = launch(&mut cmd, "true").unwrap();
         let pid = child.id();
         assert!(wait_exit(&mut child).success());
         // Collected, so not a zombie: gone (the kernel hands out ids in turn, so it is not
