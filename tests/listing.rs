@@ -2,10 +2,18 @@
 //! for a directory without an index): the HTML page read row by row, and the JSON form chosen
 //! by `?format=json` or by `Accept: application/json` (proactive negotiation, §12.1, §12.5.1),
 //! parsed with a small JSON reader so its structure, not its spelling, is checked.
+//!
+//! Large directories: a listing shows at most `MAX_LISTING_ENTRIES` entries and says how
+//! many more there are, in the page and in the JSON. Most of these tests lower the cap to
+//! `TEST_CAP` through `BAREHTTPD_TEST_LISTING_MAX`, a hook only debug builds honour (as
+//! `tests/faults.rs` uses `BAREHTTPD_TEST_PANIC`), so a few files reach it; one makes 12,000
+//! names to reach the real cap.
 
 mod common;
 
+use barehttpd::handler::listing::{MAX_LISTING_ENTRIES, NAMES_READ_PER_ENTRY};
 use common::*;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// A name that needs escaping in HTML, in JSON and in a URL.
@@ -580,4 +588,162 @@ fn rfc9110_17_3_listing_shows_nothing_of_symlinks_get_refuses() {
             "follow={follow}: the page lists what the JSON does"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Large directories: the cap
+// ---------------------------------------------------------------------------------------
+
+/// The cap in tests that lower it (`BAREHTTPD_TEST_LISTING_MAX`, debug builds only).
+const TEST_CAP: usize = 3;
+
+/// `--listing` on one worker (so that every request meets the same cache), with the cap
+/// lowered to `TEST_CAP`, and `extra` flags.
+fn start_capped(root: &Path, extra: &[&str]) -> Server {
+    let mut cmd = server_command();
+    cmd.env("BAREHTTPD_TEST_LISTING_MAX", TEST_CAP.to_string())
+        .arg(root)
+        .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(["--access-log", "off", "--listing"])
+        .args(extra);
+    Server::start_command(cmd)
+}
+
+/// The text of the page's note on entries not shown, if it has one.
+fn note(page: &str) -> Option<String> {
+    let (_, rest) = page.split_once("<p class=\"more\">")?;
+    Some(text(rest.split_once("</p>")?.0))
+}
+
+/// The count in the page's footer ("3 items").
+fn footer(page: &str) -> String {
+    let (_, rest) = page.split_once("<footer>").expect("a footer");
+    let (count, _) = rest.split_once(" &middot;").expect("a footer's end");
+    text(count)
+}
+
+/// A JSON listing's `truncated`, `not_shown` and `not_shown_exact`.
+fn json_truncation(r: &Response) -> (bool, u64, bool) {
+    let v = parse_json(&r.body_str()).expect("JSON");
+    let flag = |k: &str| match v.get(k) {
+        Some(Json::Bool(b)) => *b,
+        other => panic!("{k}: {other:?}"),
+    };
+    let n = v.get("not_shown").and_then(Json::num).expect("not_shown");
+    (flag("truncated"), n as u64, flag("not_shown_exact"))
+}
+
+/// Names of an HTML listing's rows, the parent link left out.
+fn row_names(page: &str) -> Vec<String> {
+    rows(page)
+        .into_iter()
+        .filter(|r| r.href != "../")
+        .map(|r| r.name)
+        .collect()
+}
+
+/// Past its cap a listing shows the first entries in its order (folders first, then files,
+/// by name), whatever order the directory keeps them in, and says how many more there are:
+/// a line above the table, the footer ("3 of 8 items"), and `truncated`, `not_shown` and
+/// `not_shown_exact` in the JSON, which shows the same entries. Names never served are not
+/// counted. A directory of exactly the cap is listed whole, with no note.
+#[test]
+fn rfc9110_9_3_1_a_listing_past_its_cap_shows_the_first_entries_and_says_how_many_more() {
+    let root = TempRoot::new();
+    for name in [
+        "f.txt", "b.txt", "d2/x", "e.txt", "a.txt", "d1/x", "c.txt", "g.txt",
+    ] {
+        root.file(&format!("big/{name}"), b"x\n");
+    }
+    root.file("big/.hidden", b"x\n");
+    for name in ["c.txt", "a.txt", "b.txt"] {
+        root.file(&format!("three/{name}"), b"x\n");
+    }
+    let s = start_capped(&root.www, &[]);
+
+    let page = s.get("/big/").body_str();
+    assert_eq!(row_names(&page), ["d1/", "d2/", "a.txt"], "{page}");
+    assert_eq!(
+        note(&page).as_deref(),
+        Some("5 more entries not shown: a listing shows at most 3 (folders first, then by name)."),
+        "{page}"
+    );
+    assert_eq!(footer(&page), "3 of 8 items");
+    let note_at = page.find("class=\"more\"").unwrap();
+    assert!(
+        note_at < page.find("<table>").unwrap(),
+        "the note comes after the table, where a long page hides it"
+    );
+
+    let r = s.get("/big/?format=json");
+    let names: Vec<String> = json_entries(&r, "/big/").into_iter().map(|e| e.0).collect();
+    assert_eq!(names, ["d1", "d2", "a.txt"]);
+    assert_eq!(json_truncation(&r), (true, 5, true));
+
+    let page = s.get("/three/").body_str();
+    assert_eq!(row_names(&page), ["a.txt", "b.txt", "c.txt"]);
+    assert_eq!(note(&page), None, "{page}");
+    assert_eq!(footer(&page), "3 items");
+    assert_eq!(
+        json_truncation(&s.get("/three/?format=json")),
+        (false, 0, true)
+    );
+}
+
+/// A listing reads at most `NAMES_READ_PER_ENTRY` names per entry it may show: past that,
+/// the directory is not read further, and the count of entries not shown is a lower bound,
+/// said so ("At least", `not_shown_exact: false`).
+#[test]
+fn rfc9110_9_3_1_a_listing_reads_a_bounded_number_of_names() {
+    let root = TempRoot::new();
+    let read = TEST_CAP * NAMES_READ_PER_ENTRY;
+    for i in 0..read + 5 {
+        root.file(&format!("big/f{i:03}.txt"), b"x\n");
+    }
+    let s = start_capped(&root.www, &[]);
+    let page = s.get("/big/").body_str();
+    let more = read - TEST_CAP;
+    assert_eq!(row_names(&page).len(), TEST_CAP, "{page}");
+    assert!(
+        note(&page).is_some_and(|n| n.starts_with(&format!("At least {more} more entries"))),
+        "{page}"
+    );
+    assert_eq!(footer(&page), format!("3 of at least {read} items"));
+    let r = s.get("/big/?format=json");
+    assert_eq!(json_entries(&r, "/big/").len(), TEST_CAP);
+    assert_eq!(json_truncation(&r), (true, more as u64, false));
+}
+
+/// A directory of 12,000 names: far cheaper as hard links of one file than as files.
+fn root_with_many_names(n: usize) -> TempRoot {
+    let root = TempRoot::new();
+    let many = root.dir("many");
+    let first = root.file("many/f00000.txt", b"x\n");
+    for i in 1..n {
+        std::fs::hard_link(&first, many.join(format!("f{i:05}.txt"))).unwrap();
+    }
+    root
+}
+
+/// The real cap, `MAX_LISTING_ENTRIES`, without the test hook: 12,000 names give a page and
+/// a JSON listing of exactly that many entries, the first by name, and say 2,000 more.
+#[test]
+fn rfc9110_9_3_1_a_listing_shows_at_most_max_listing_entries() {
+    let n = MAX_LISTING_ENTRIES + 2_000;
+    let root = root_with_many_names(n);
+    let s = Server::start(&root.www, &["--listing"]);
+    let page = s.get("/many/").body_str();
+    let names = row_names(&page);
+    assert_eq!(names.len(), MAX_LISTING_ENTRIES);
+    assert_eq!(names.first().map(String::as_str), Some("f00000.txt"));
+    let last = format!("f{:05}.txt", MAX_LISTING_ENTRIES - 1);
+    assert_eq!(names.last(), Some(&last));
+    assert!(
+        note(&page).is_some_and(|t| t.starts_with("2000 more entries not shown")),
+        "{:?}",
+        note(&page)
+    );
+    let r = s.get("/many/?format=json");
+    assert_eq!(json_entries(&r, "/many/").len(), MAX_LISTING_ENTRIES);
+    assert_eq!(json_truncation(&r), (true, 2_000, true));
 }

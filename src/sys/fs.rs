@@ -252,10 +252,11 @@ pub fn pread_full(fd: impl AsFd, buf: &mut [u8], offset: u64) -> usize {
     got
 }
 
-/// The names in a directory (without `.` and `..`), with whether each is a directory as the
-/// directory entry tells it (`None` when it does not say).
-pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
-    let mut out = Vec::new();
+/// Call `each` with the names in a directory (without `.` and `..`), in the order the
+/// directory gives them, and whether each is a directory as its entry tells (`None` when it
+/// does not say), until `each` answers false. Nothing is collected here: a directory of any
+/// size costs the caller only what it keeps.
+pub fn read_dir(dir: impl AsFd, mut each: impl FnMut(&[u8], Option<bool>) -> bool) -> Result<()> {
     let dir = dir.as_fd();
     // The listing's getdents64 calls are shown as one.
     let mut d = None;
@@ -275,9 +276,11 @@ pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
             FileType::Unknown | FileType::Symlink => None,
             _ => Some(false),
         };
-        out.push((name.to_vec(), is_dir));
+        if !each(name, is_dir) {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A spare descriptor, held so that one can be freed when the process runs out (EMFILE):
