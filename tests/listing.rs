@@ -4,17 +4,19 @@
 //! parsed with a small JSON reader so its structure, not its spelling, is checked.
 //!
 //! Large directories: a listing shows at most `MAX_LISTING_ENTRIES` entries and says how
-//! many more there are, in the page and in the JSON. Most of these tests lower the cap to
-//! `TEST_CAP` through `BAREHTTPD_TEST_LISTING_MAX`, a hook only debug builds honour (as
-//! `tests/faults.rs` uses `BAREHTTPD_TEST_PANIC`), so a few files reach it; one makes 12,000
-//! names to reach the real cap.
+//! many more there are, in the page and in the JSON; it is rendered once per version of its
+//! directory (per worker) and that one copy is shared by every client, however slowly they
+//! read. Most of these tests lower the cap to `TEST_CAP` through `BAREHTTPD_TEST_LISTING_MAX`,
+//! a hook only debug builds honour (as `tests/faults.rs` uses `BAREHTTPD_TEST_PANIC`), so a
+//! few files reach it; one makes 12,000 names to reach the real cap. The memory check reads
+//! `/proc`: Linux only, like the others in the suite.
 
 mod common;
 
 use barehttpd::handler::listing::{MAX_LISTING_ENTRIES, NAMES_READ_PER_ENTRY};
 use common::*;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A name that needs escaping in HTML, in JSON and in a URL.
 const TRICKY: &str = "q\"b\\s<i>&'.txt";
@@ -591,7 +593,7 @@ fn rfc9110_17_3_listing_shows_nothing_of_symlinks_get_refuses() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Large directories: the cap
+// Large directories: the cap, and rendered listings kept until the directory changes
 // ---------------------------------------------------------------------------------------
 
 /// The cap in tests that lower it (`BAREHTTPD_TEST_LISTING_MAX`, debug builds only).
@@ -746,4 +748,144 @@ fn rfc9110_9_3_1_a_listing_shows_at_most_max_listing_entries() {
     let r = s.get("/many/?format=json");
     assert_eq!(json_entries(&r, "/many/").len(), MAX_LISTING_ENTRIES);
     assert_eq!(json_truncation(&r), (true, 2_000, true));
+}
+
+/// Lines of the server's `--trace` output (stderr) once `requests` requests were traced.
+fn traced(s: &Server, requests: usize) -> Vec<String> {
+    let deadline = Instant::now() + scaled(Duration::from_secs(5));
+    loop {
+        let text = s.stderr_text();
+        let done = text.lines().filter(|l| l.contains(" HTTP/1.1 -> ")).count();
+        if done >= requests {
+            return text.lines().map(String::from).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{done} of {requests} requests traced:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How many times the directory was read (one traced call per listing rendered).
+fn directory_reads(lines: &[String]) -> usize {
+    let call = if cfg!(target_os = "macos") {
+        "getdirentries64("
+    } else {
+        "getdents64("
+    };
+    lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with(call))
+        .count()
+}
+
+/// A listing is rendered once per version of its directory: ten GETs of the page and ten
+/// of the JSON read the directory twice (once per form, `--trace` shows it), and the ETag
+/// stays. A name added, a name removed, and a file rewritten in place (its size changes, the
+/// directory's own times do not: only the watch sees it) each show in the next listing, in
+/// both forms; the old ETag no longer gives 304 (RFC 9110 §13.1.2), the new one does. On
+/// macOS, whose directory watches do not see a write in place, that last change shows
+/// within the cache's TTL (1 s) instead.
+#[test]
+fn rfc9110_13_1_2_a_listing_is_rendered_once_per_version_of_its_directory() {
+    let root = TempRoot::new();
+    root.file("pub/a.txt", b"a\n");
+    let s = start_capped(&root.www, &["--trace"]);
+    let mut tags = Vec::new();
+    for _ in 0..10 {
+        for path in ["/pub/", "/pub/?format=json"] {
+            let r = s.get(path);
+            assert_eq!(r.status, 200);
+            tags.push(r.header("etag").unwrap_or_default().to_string());
+        }
+    }
+    assert_eq!(directory_reads(&traced(&s, 20)), 2, "{}", s.stderr_text());
+    assert!(tags.chunks(2).all(|t| t == &tags[..2]), "{tags:?}");
+
+    let json_names = |s: &Server| -> Vec<(String, u64)> {
+        json_entries(&s.get("/pub/?format=json"), "/pub/")
+            .into_iter()
+            .map(|e| (e.0, e.2))
+            .collect()
+    };
+    root.file("pub/b.txt", b"b\n");
+    assert_eq!(row_names(&s.get("/pub/").body_str()), ["a.txt", "b.txt"]);
+    assert_eq!(json_names(&s), [("a.txt".into(), 2), ("b.txt".into(), 2)]);
+    let old = req("GET", "/pub/", &[("If-None-Match", &tags[0])]);
+    assert_eq!(s.request(&old).status, 200, "the old ETag still matched");
+    let new = s
+        .get("/pub/")
+        .header("etag")
+        .unwrap_or_default()
+        .to_string();
+    let again = req("GET", "/pub/", &[("If-None-Match", &new)]);
+    assert_eq!(s.request(&again).status, 304);
+
+    std::fs::remove_file(root.www.join("pub/a.txt")).unwrap();
+    assert_eq!(row_names(&s.get("/pub/").body_str()), ["b.txt"]);
+    assert_eq!(json_names(&s), [("b.txt".into(), 2)]);
+
+    // Rewritten in place: same inode, same directory entry.
+    std::fs::write(root.www.join("pub/b.txt"), pattern(1536, 1)).unwrap();
+    let deadline = Instant::now()
+        + if cfg!(target_os = "macos") {
+            Duration::from_millis(1500)
+        } else {
+            Duration::ZERO
+        };
+    loop {
+        let sizes = (
+            rows(&s.get("/pub/").body_str())
+                .into_iter()
+                .find(|r| r.name == "b.txt")
+                .map(|r| r.size),
+            json_names(&s),
+        );
+        if sizes == (Some("1.5 KiB".into()), vec![("b.txt".into(), 1536)]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a stale listing: {sizes:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Clients that ask for a large listing and never read share one rendered copy: 40 of them
+/// leave the server's memory within a few MiB of what one costs, where a copy each (1.3 MB
+/// of HTML) would add 50 MiB. Every one still gets the whole listing when it reads.
+#[test]
+fn rfc9110_9_3_1_slow_clients_share_one_rendered_listing() {
+    const CLIENTS: usize = 40;
+    let root = root_with_many_names(MAX_LISTING_ENTRIES);
+    let s = Server::start(
+        &root.www,
+        &["--listing", "--workers", "1", "--send-timeout", "60"],
+    );
+    let whole = s.get("/many/").body;
+    assert!(whole.len() > 1_000_000, "{} bytes", whole.len());
+    let before = vm_rss(s.pid());
+    assert!(before > 0, "could not read the server's VmRSS");
+    let mut slow: Vec<Client> = (0..CLIENTS)
+        .map(|_| {
+            let mut c = s.connect();
+            c.send(&get_req("/many/"));
+            c
+        })
+        .collect();
+    // Each request is answered (its first bytes sent) before memory is read.
+    for c in &mut slow {
+        c.prefetch(1);
+    }
+    let grew = vm_rss(s.pid()).saturating_sub(before);
+    assert!(
+        grew < 16 << 20,
+        "{CLIENTS} clients not reading a {} byte listing grew the server by {} MiB",
+        whole.len(),
+        grew >> 20
+    );
+    for c in &mut slow {
+        let r = c.response();
+        assert_eq!(r.body.len(), whole.len());
+        assert!(r.body == whole, "a shared listing arrived damaged");
+    }
 }

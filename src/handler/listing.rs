@@ -11,7 +11,8 @@
 //!
 //! A leaf renderer: it reads the directory it is given and returns the body. It imports no
 //! handler; whether a directory is listed at all, its index file, the answer's headers and
-//! validators are `static_file`'s. Names never served (`names::hidden_name`) are not listed.
+//! validators, and keeping the rendered body for the next request (`cache`) are
+//! `static_file`'s. Names never served (`names::hidden_name`) are not listed.
 
 use super::error::Error;
 use super::names;
