@@ -24,17 +24,6 @@ const RSS_LIMIT: u64 = 64 << 20;
 /// The most an endless sender sends before the test calls the server's bluff.
 const ENDLESS: u64 = 100 << 20;
 
-/// The server's resident memory in bytes (0 if it cannot be read).
-fn vm_rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// Samples the server's VmRSS every few milliseconds until `peak()` is called.
 struct RssPeak {
     stop: Arc<AtomicBool>,

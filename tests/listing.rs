@@ -2,11 +2,21 @@
 //! for a directory without an index): the HTML page read row by row, and the JSON form chosen
 //! by `?format=json` or by `Accept: application/json` (proactive negotiation, §12.1, §12.5.1),
 //! parsed with a small JSON reader so its structure, not its spelling, is checked.
+//!
+//! Large directories: a listing shows at most `MAX_LISTING_ENTRIES` entries and says how
+//! many more there are, in the page and in the JSON; it is rendered once per version of its
+//! directory (per worker) and that one copy is shared by every client, however slowly they
+//! read. Most of these tests lower the cap to `TEST_CAP` through `BAREHTTPD_TEST_LISTING_MAX`,
+//! a hook only debug builds honour (as `tests/faults.rs` uses `BAREHTTPD_TEST_PANIC`), so a
+//! few files reach it; one makes 12,000 names to reach the real cap. The memory check reads
+//! `/proc`: Linux only, like the others in the suite.
 
 mod common;
 
+use barehttpd::handler::listing::{MAX_LISTING_ENTRIES, NAMES_READ_PER_ENTRY};
 use common::*;
-use std::time::{Duration, SystemTime};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
 
 /// A name that needs escaping in HTML, in JSON and in a URL.
 const TRICKY: &str = "q\"b\\s<i>&'.txt";
@@ -579,5 +589,303 @@ fn rfc9110_17_3_listing_shows_nothing_of_symlinks_get_refuses() {
             listed, names,
             "follow={follow}: the page lists what the JSON does"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Large directories: the cap, and rendered listings kept until the directory changes
+// ---------------------------------------------------------------------------------------
+
+/// The cap in tests that lower it (`BAREHTTPD_TEST_LISTING_MAX`, debug builds only).
+const TEST_CAP: usize = 3;
+
+/// `--listing` on one worker (so that every request meets the same cache), with the cap
+/// lowered to `TEST_CAP`, and `extra` flags.
+fn start_capped(root: &Path, extra: &[&str]) -> Server {
+    let mut cmd = server_command();
+    cmd.env("BAREHTTPD_TEST_LISTING_MAX", TEST_CAP.to_string())
+        .arg(root)
+        .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(["--access-log", "off", "--listing"])
+        .args(extra);
+    Server::start_command(cmd)
+}
+
+/// The text of the page's note on entries not shown, if it has one.
+fn note(page: &str) -> Option<String> {
+    let (_, rest) = page.split_once("<p class=\"more\">")?;
+    Some(text(rest.split_once("</p>")?.0))
+}
+
+/// The count in the page's footer ("3 items").
+fn footer(page: &str) -> String {
+    let (_, rest) = page.split_once("<footer>").expect("a footer");
+    let (count, _) = rest.split_once(" &middot;").expect("a footer's end");
+    text(count)
+}
+
+/// A JSON listing's `truncated`, `not_shown` and `not_shown_exact`.
+fn json_truncation(r: &Response) -> (bool, u64, bool) {
+    let v = parse_json(&r.body_str()).expect("JSON");
+    let flag = |k: &str| match v.get(k) {
+        Some(Json::Bool(b)) => *b,
+        other => panic!("{k}: {other:?}"),
+    };
+    let n = v.get("not_shown").and_then(Json::num).expect("not_shown");
+    (flag("truncated"), n as u64, flag("not_shown_exact"))
+}
+
+/// Names of an HTML listing's rows, the parent link left out.
+fn row_names(page: &str) -> Vec<String> {
+    rows(page)
+        .into_iter()
+        .filter(|r| r.href != "../")
+        .map(|r| r.name)
+        .collect()
+}
+
+/// Past its cap a listing shows the first entries in its order (folders first, then files,
+/// by name), whatever order the directory keeps them in, and says how many more there are:
+/// a line above the table, the footer ("3 of 8 items"), and `truncated`, `not_shown` and
+/// `not_shown_exact` in the JSON, which shows the same entries. Names never served are not
+/// counted. A directory of exactly the cap is listed whole, with no note.
+#[test]
+fn rfc9110_9_3_1_a_listing_past_its_cap_shows_the_first_entries_and_says_how_many_more() {
+    let root = TempRoot::new();
+    for name in [
+        "f.txt", "b.txt", "d2/x", "e.txt", "a.txt", "d1/x", "c.txt", "g.txt",
+    ] {
+        root.file(&format!("big/{name}"), b"x\n");
+    }
+    root.file("big/.hidden", b"x\n");
+    for name in ["c.txt", "a.txt", "b.txt"] {
+        root.file(&format!("three/{name}"), b"x\n");
+    }
+    let s = start_capped(&root.www, &[]);
+
+    let page = s.get("/big/").body_str();
+    assert_eq!(row_names(&page), ["d1/", "d2/", "a.txt"], "{page}");
+    assert_eq!(
+        note(&page).as_deref(),
+        Some("5 more entries not shown: a listing shows at most 3 (folders first, then by name)."),
+        "{page}"
+    );
+    assert_eq!(footer(&page), "3 of 8 items");
+    let note_at = page.find("class=\"more\"").unwrap();
+    assert!(
+        note_at < page.find("<table>").unwrap(),
+        "the note comes after the table, where a long page hides it"
+    );
+
+    let r = s.get("/big/?format=json");
+    let names: Vec<String> = json_entries(&r, "/big/").into_iter().map(|e| e.0).collect();
+    assert_eq!(names, ["d1", "d2", "a.txt"]);
+    assert_eq!(json_truncation(&r), (true, 5, true));
+
+    let page = s.get("/three/").body_str();
+    assert_eq!(row_names(&page), ["a.txt", "b.txt", "c.txt"]);
+    assert_eq!(note(&page), None, "{page}");
+    assert_eq!(footer(&page), "3 items");
+    assert_eq!(
+        json_truncation(&s.get("/three/?format=json")),
+        (false, 0, true)
+    );
+}
+
+/// A listing reads at most `NAMES_READ_PER_ENTRY` names per entry it may show: past that,
+/// the directory is not read further, and the count of entries not shown is a lower bound,
+/// said so ("At least", `not_shown_exact: false`).
+#[test]
+fn rfc9110_9_3_1_a_listing_reads_a_bounded_number_of_names() {
+    let root = TempRoot::new();
+    let read = TEST_CAP * NAMES_READ_PER_ENTRY;
+    for i in 0..read + 5 {
+        root.file(&format!("big/f{i:03}.txt"), b"x\n");
+    }
+    let s = start_capped(&root.www, &[]);
+    let page = s.get("/big/").body_str();
+    let more = read - TEST_CAP;
+    assert_eq!(row_names(&page).len(), TEST_CAP, "{page}");
+    assert!(
+        note(&page).is_some_and(|n| n.starts_with(&format!("At least {more} more entries"))),
+        "{page}"
+    );
+    assert_eq!(footer(&page), format!("3 of at least {read} items"));
+    let r = s.get("/big/?format=json");
+    assert_eq!(json_entries(&r, "/big/").len(), TEST_CAP);
+    assert_eq!(json_truncation(&r), (true, more as u64, false));
+}
+
+/// A directory of 12,000 names: far cheaper as hard links of one file than as files.
+fn root_with_many_names(n: usize) -> TempRoot {
+    let root = TempRoot::new();
+    let many = root.dir("many");
+    let first = root.file("many/f00000.txt", b"x\n");
+    for i in 1..n {
+        std::fs::hard_link(&first, many.join(format!("f{i:05}.txt"))).unwrap();
+    }
+    root
+}
+
+/// The real cap, `MAX_LISTING_ENTRIES`, without the test hook: 12,000 names give a page and
+/// a JSON listing of exactly that many entries, the first by name, and say 2,000 more.
+#[test]
+fn rfc9110_9_3_1_a_listing_shows_at_most_max_listing_entries() {
+    let n = MAX_LISTING_ENTRIES + 2_000;
+    let root = root_with_many_names(n);
+    let s = Server::start(&root.www, &["--listing"]);
+    let page = s.get("/many/").body_str();
+    let names = row_names(&page);
+    assert_eq!(names.len(), MAX_LISTING_ENTRIES);
+    assert_eq!(names.first().map(String::as_str), Some("f00000.txt"));
+    let last = format!("f{:05}.txt", MAX_LISTING_ENTRIES - 1);
+    assert_eq!(names.last(), Some(&last));
+    assert!(
+        note(&page).is_some_and(|t| t.starts_with("2000 more entries not shown")),
+        "{:?}",
+        note(&page)
+    );
+    let r = s.get("/many/?format=json");
+    assert_eq!(json_entries(&r, "/many/").len(), MAX_LISTING_ENTRIES);
+    assert_eq!(json_truncation(&r), (true, 2_000, true));
+}
+
+/// Lines of the server's `--trace` output (stderr) once `requests` requests were traced.
+fn traced(s: &Server, requests: usize) -> Vec<String> {
+    let deadline = Instant::now() + scaled(Duration::from_secs(5));
+    loop {
+        let text = s.stderr_text();
+        let done = text.lines().filter(|l| l.contains(" HTTP/1.1 -> ")).count();
+        if done >= requests {
+            return text.lines().map(String::from).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{done} of {requests} requests traced:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How many times the directory was read (one traced call per listing rendered).
+fn directory_reads(lines: &[String]) -> usize {
+    let call = if cfg!(target_os = "macos") {
+        "getdirentries64("
+    } else {
+        "getdents64("
+    };
+    lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with(call))
+        .count()
+}
+
+/// A listing is rendered once per version of its directory: ten GETs of the page and ten
+/// of the JSON read the directory twice (once per form, `--trace` shows it), and the ETag
+/// stays. A name added, a name removed, and a file rewritten in place (its size changes, the
+/// directory's own times do not: only the watch sees it) each show in the next listing, in
+/// both forms; the old ETag no longer gives 304 (RFC 9110 §13.1.2), the new one does. On
+/// macOS, whose directory watches do not see a write in place, that last change shows
+/// within the cache's TTL (1 s) instead.
+#[test]
+fn rfc9110_13_1_2_a_listing_is_rendered_once_per_version_of_its_directory() {
+    let root = TempRoot::new();
+    root.file("pub/a.txt", b"a\n");
+    let s = start_capped(&root.www, &["--trace"]);
+    let mut tags = Vec::new();
+    for _ in 0..10 {
+        for path in ["/pub/", "/pub/?format=json"] {
+            let r = s.get(path);
+            assert_eq!(r.status, 200);
+            tags.push(r.header("etag").unwrap_or_default().to_string());
+        }
+    }
+    assert_eq!(directory_reads(&traced(&s, 20)), 2, "{}", s.stderr_text());
+    assert!(tags.chunks(2).all(|t| t == &tags[..2]), "{tags:?}");
+
+    let json_names = |s: &Server| -> Vec<(String, u64)> {
+        json_entries(&s.get("/pub/?format=json"), "/pub/")
+            .into_iter()
+            .map(|e| (e.0, e.2))
+            .collect()
+    };
+    root.file("pub/b.txt", b"b\n");
+    assert_eq!(row_names(&s.get("/pub/").body_str()), ["a.txt", "b.txt"]);
+    assert_eq!(json_names(&s), [("a.txt".into(), 2), ("b.txt".into(), 2)]);
+    let old = req("GET", "/pub/", &[("If-None-Match", &tags[0])]);
+    assert_eq!(s.request(&old).status, 200, "the old ETag still matched");
+    let new = s
+        .get("/pub/")
+        .header("etag")
+        .unwrap_or_default()
+        .to_string();
+    let again = req("GET", "/pub/", &[("If-None-Match", &new)]);
+    assert_eq!(s.request(&again).status, 304);
+
+    std::fs::remove_file(root.www.join("pub/a.txt")).unwrap();
+    assert_eq!(row_names(&s.get("/pub/").body_str()), ["b.txt"]);
+    assert_eq!(json_names(&s), [("b.txt".into(), 2)]);
+
+    // Rewritten in place: same inode, same directory entry.
+    std::fs::write(root.www.join("pub/b.txt"), pattern(1536, 1)).unwrap();
+    let deadline = Instant::now()
+        + if cfg!(target_os = "macos") {
+            Duration::from_millis(1500)
+        } else {
+            Duration::ZERO
+        };
+    loop {
+        let sizes = (
+            rows(&s.get("/pub/").body_str())
+                .into_iter()
+                .find(|r| r.name == "b.txt")
+                .map(|r| r.size),
+            json_names(&s),
+        );
+        if sizes == (Some("1.5 KiB".into()), vec![("b.txt".into(), 1536)]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a stale listing: {sizes:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Clients that ask for a large listing and never read share one rendered copy: 40 of them
+/// leave the server's memory within a few MiB of what one costs, where a copy each (1.3 MB
+/// of HTML) would add 50 MiB. Every one still gets the whole listing when it reads.
+#[test]
+fn rfc9110_9_3_1_slow_clients_share_one_rendered_listing() {
+    const CLIENTS: usize = 40;
+    let root = root_with_many_names(MAX_LISTING_ENTRIES);
+    let s = Server::start(
+        &root.www,
+        &["--listing", "--workers", "1", "--send-timeout", "60"],
+    );
+    let whole = s.get("/many/").body;
+    assert!(whole.len() > 1_000_000, "{} bytes", whole.len());
+    let before = vm_rss(s.pid());
+    assert!(before > 0, "could not read the server's VmRSS");
+    let mut slow: Vec<Client> = (0..CLIENTS)
+        .map(|_| {
+            let mut c = s.connect();
+            c.send(&get_req("/many/"));
+            c
+        })
+        .collect();
+    // Each request is answered (its first bytes sent) before memory is read.
+    for c in &mut slow {
+        c.prefetch(1);
+    }
+    let grew = vm_rss(s.pid()).saturating_sub(before);
+    assert!(
+        grew < 16 << 20,
+        "{CLIENTS} clients not reading a {} byte listing grew the server by {} MiB",
+        whole.len(),
+        grew >> 20
+    );
+    for c in &mut slow {
+        let r = c.response();
+        assert_eq!(r.body.len(), whole.len());
+        assert!(r.body == whole, "a shared listing arrived damaged");
     }
 }

@@ -123,8 +123,9 @@ fn idle_conn(s: &Server) -> Client {
     c
 }
 
-/// A docroot whose `/many/` listing keeps a worker busy for tens of milliseconds (20 000
-/// names), so that a test can make things happen while that worker cannot look.
+/// A docroot whose `/many/` listing keeps a worker busy for tens of milliseconds the first
+/// time it is asked for (20 000 names; later answers come from the worker's cache), so that
+/// a test can make things happen while that worker cannot look.
 fn root_with_busy_listing() -> TempRoot {
     let root = basic_root();
     let many = root.dir("many");
@@ -171,7 +172,7 @@ fn rfc9112_9_5_full_server_closes_an_idle_connection_for_a_new_client() {
 
 /// The same rule when the idle connection belongs to a worker that is busy at that moment:
 /// `--max-connections 2`, one idle keep-alive connection, and one connection whose request
-/// keeps the same worker busy (rendering a listing of 20 000 names, ~80 ms). A third client
+/// keeps the same worker busy (a first listing of 20 000 names, ~50 ms). A third client
 /// arriving meanwhile is taken by the other worker; the server is full, but an idle
 /// connection exists, so it must be closed and the newcomer served, not refused with 503
 /// (`--help`: "when full, idle ones are closed first, then new ones get 503").

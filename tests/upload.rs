@@ -605,25 +605,16 @@ fn rfc9110_9_3_4_large_put_streams_with_bounded_memory() {
             w.write_all(piece).expect("upload write");
         }
     });
-    let rss = |pid: u32| -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
     let mut peak = 0;
     let mut samples = 0;
     while !writer.is_finished() {
-        peak = peak.max(rss(s.pid()));
+        peak = peak.max(vm_rss(s.pid()));
         samples += 1;
         std::thread::sleep(Duration::from_millis(10));
     }
     writer.join().unwrap();
     let r = c.response();
-    peak = peak.max(rss(s.pid()));
+    peak = peak.max(vm_rss(s.pid()));
     assert_eq!(r.status, 201);
     assert!(samples > 0 && peak > 0, "could not read VmRSS");
     assert!(

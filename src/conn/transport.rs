@@ -1,8 +1,8 @@
 //! The transport: bytes in and out of one client socket, and nothing about what they mean.
 //!
 //! It owns the socket, the read buffer (filled by `fill`, consumed by the session), the
-//! write queue (a head in `out`, then a body source: bytes, a file range, or parts of a
-//! file) and how the queue is sent: `send`/`writev` for bytes, `sendfile` for files, with
+//! write queue (a head in `out`, then a body source: shared bytes, a file range, or parts of
+//! a file) and how the queue is sent: `send`/`writev` for bytes, `sendfile` for files, with
 //! `MSG_MORE` where more follows, a per-turn write budget, and the lingering read before a
 //! close. It reports progress and backpressure; it does not parse, decide, or keep time:
 //! deadlines belong to the session, which asks `send_stalled` when one passes.
@@ -274,7 +274,7 @@ impl Transport {
         (self.out.len() - self.out_pos) as u64
             + match &self.body {
                 Body::None => 0,
-                Body::Heap { data, pos } => (data.len() - pos) as u64,
+                Body::Shared { data, pos } => (data.len() - pos) as u64,
                 Body::File { offset, end, .. } => end - offset,
                 Body::Parts { segments, .. } => segments
                     .iter()
@@ -322,7 +322,7 @@ impl Transport {
             let head = &self.out[self.out_pos..];
             let (res, asked) = if !head.is_empty() {
                 match &self.body {
-                    Body::Heap { data, pos } => {
+                    Body::Shared { data, pos } => {
                         let body = &data[*pos..];
                         let slices = [IoSlice::new(head), IoSlice::new(body)];
                         (net::writev(&self.fd, &slices), head.len() + body.len())
@@ -337,7 +337,7 @@ impl Transport {
             } else {
                 match &mut self.body {
                     Body::None => return Ok(Flushed::Done),
-                    Body::Heap { data, pos } => {
+                    Body::Shared { data, pos } => {
                         if *pos == data.len() {
                             self.body = Body::None;
                             return Ok(Flushed::Done);
@@ -403,7 +403,7 @@ impl Transport {
                     let head_left = self.out.len() - self.out_pos;
                     let on_head = n.min(head_left);
                     self.out_pos += on_head;
-                    if let Body::Heap { pos, .. } = &mut self.body {
+                    if let Body::Shared { pos, .. } = &mut self.body {
                         *pos += n - on_head;
                     }
                     if n < asked && net::SHORT_WRITE_MEANS_FULL {
@@ -588,7 +588,10 @@ mod tests {
         let big = vec![7u8; 8 << 20];
         let (out, body) = t.new_response(&mut pool);
         out.extend_from_slice(b"H");
-        *body = Body::Heap { data: big, pos: 0 };
+        *body = Body::Shared {
+            data: big.into(),
+            pos: 0,
+        };
         let mut budget = 1 << 30;
         assert_eq!(t.flush(&mut budget, false), Ok(Flushed::Blocked));
         let first = t.take_sent();
@@ -614,6 +617,41 @@ mod tests {
         }
         got += read_all(&peer).len();
         assert_eq!(got, 1 + (8 << 20), "every byte arrives once");
+    }
+
+    #[test]
+    fn a_shared_body_goes_whole_to_each_connection_and_is_released_when_sent() {
+        let mut pool = Pool::default();
+        let data: std::sync::Arc<[u8]> = (0..200_000u32).map(|i| i as u8).collect();
+        let mut sent = Vec::new();
+        for _ in 0..2 {
+            let (mut t, peer) = pair();
+            let (out, body) = t.new_response(&mut pool);
+            out.extend_from_slice(b"HEAD\r\n");
+            *body = Body::Shared {
+                data: std::sync::Arc::clone(&data),
+                pos: 0,
+            };
+            sent.push((t, peer));
+        }
+        assert_eq!(std::sync::Arc::strong_count(&data), 3, "shared, not copied");
+        for (t, peer) in &mut sent {
+            assert_eq!(t.pending(), 6 + 200_000);
+            let mut got = Vec::new();
+            let mut budget = 1 << 30;
+            while t.flush(&mut budget, false) != Ok(Flushed::Done) {
+                got.extend_from_slice(&read_all(peer));
+            }
+            got.extend_from_slice(&read_all(peer));
+            assert_eq!(&got[..6], b"HEAD\r\n");
+            assert!(got[6..] == data[..], "the body arrived damaged");
+            assert_eq!(t.pending(), 0);
+        }
+        assert_eq!(
+            std::sync::Arc::strong_count(&data),
+            1,
+            "a sent body is let go"
+        );
     }
 
     #[test]

@@ -13,12 +13,25 @@
 //! on their way: a repeated 404 then costs no syscall either, and the name's creation (an
 //! upload, a rename into place) drops the entry at once.
 //!
+//! Directory listings are kept too, rendered (HTML and JSON apart), by URL path: one body
+//! per version of a directory, shared by every answer that sends it (`Body::Shared`), so
+//! clients that read slowly hold references to one copy, not a copy each. A listing is
+//! answered only while the directory is the one it was rendered from and unchanged (its
+//! device, inode, mtime and ctime, from the fstat each request makes anyway, see `DirStamp`:
+//! this catches names added, removed or renamed even where no watch sees it), while no
+//! change was notified in it (a file in it rewritten: sizes and dates), and within the TTL (a
+//! symlink's target elsewhere). Their bytes are bounded apart from the files'; when full,
+//! the listings no answer is sending are dropped (those being sent are in memory anyway, and
+//! dropping them would only make the next request render a second copy).
+//!
 //! It keeps what `static_file` gives it, under the URL path `static_file` gives as the key: it
 //! reads no file and decides nothing about what is worth caching (`static_file` leaves out
 //! ranges, large files and the fallback).
 
+use crate::sys::fs::Stat;
 use crate::sys::watch::{Change, Watcher};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Longest an entry lives with change notification working. macOS directory watches do not
 /// see a file rewritten in place (only names changing), so entries live shorter there.
@@ -36,6 +49,9 @@ const MAX_BYTES: usize = 16 << 20;
 /// up every time): at most 1024 x 256 bytes of keys.
 const MAX_MISSING: usize = 1024;
 const MISSING_KEY_MAX: usize = 256;
+/// Bytes of listings per worker, as for files: about a dozen listings at their cap
+/// (`listing::MAX_LISTING_ENTRIES`). Listings being sent are kept past it (module doc).
+const MAX_LISTING_BYTES: usize = 16 << 20;
 
 /// One representation of a file, ready to send.
 pub struct Rep {
@@ -62,6 +78,42 @@ struct Missing {
     wds: Vec<i32>,
 }
 
+/// A directory listing as rendered, shared by every answer that sends it.
+pub struct Listing {
+    pub body: Arc<[u8]>,
+    /// Its weak validator, `W/"..."`.
+    pub etag: Box<[u8]>,
+}
+
+/// Which version of a directory a listing shows: the directory (device and inode), and its
+/// times, which change whenever a name in it is added, removed or renamed (the ctime also
+/// when its owner or mode changes, and when the mtime is set back by hand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirStamp([i64; 6]);
+
+impl DirStamp {
+    // The fields are u64 or i64 by platform; only equality matters.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn of(st: &Stat) -> DirStamp {
+        DirStamp([
+            st.st_dev as i64,
+            st.st_ino as i64,
+            st.st_mtime as i64,
+            st.st_mtime_nsec as i64,
+            st.st_ctime as i64,
+            st.st_ctime_nsec as i64,
+        ])
+    }
+}
+
+struct ListingEntry {
+    born: u64,
+    /// The watch of the directory itself, if one was set before it was read.
+    wd: Option<i32>,
+    stamp: DirStamp,
+    listing: Listing,
+}
+
 impl Entry {
     /// The file has a precompressed sibling: answers vary by Accept-Encoding.
     pub fn vary(&self) -> bool {
@@ -73,6 +125,9 @@ pub struct FileCache {
     map: HashMap<Box<[u8]>, Entry>,
     missing: HashMap<Box<[u8]>, Missing>,
     bytes: usize,
+    /// Listings by URL path: HTML, then JSON.
+    listings: [HashMap<Box<[u8]>, ListingEntry>; 2],
+    listing_bytes: usize,
     watcher: Option<Watcher>,
     /// Watched directories (URL path, ending in '/') and their watch descriptors.
     dirs: HashMap<Box<[u8]>, i32>,
@@ -85,6 +140,8 @@ impl FileCache {
             map: HashMap::new(),
             missing: HashMap::new(),
             bytes: 0,
+            listings: [HashMap::new(), HashMap::new()],
+            listing_bytes: 0,
             watcher: Watcher::new().ok(),
             dirs: HashMap::new(),
             root: root.to_path_buf(),
@@ -111,6 +168,10 @@ impl FileCache {
         });
         if overflow {
             self.clear();
+            for l in &mut self.listings {
+                l.clear();
+            }
+            self.listing_bytes = 0;
             return;
         }
         if !changed.is_empty() {
@@ -128,6 +189,16 @@ impl FileCache {
             });
             self.missing
                 .retain(|_, m| !m.wds.iter().any(|wd| changed.contains(wd)));
+            let bytes = &mut self.listing_bytes;
+            for l in &mut self.listings {
+                l.retain(|k, e| {
+                    let keep = e.wd.is_none_or(|wd| !changed.contains(&wd));
+                    if !keep {
+                        *bytes -= listing_size(k, e);
+                    }
+                    keep
+                });
+            }
         }
     }
 
@@ -135,7 +206,8 @@ impl FileCache {
     /// answer could come from the cache: for a request read at once after accept, whose
     /// client may have changed a file just before connecting.
     pub fn catch_up(&mut self) {
-        if !self.map.is_empty() || !self.missing.is_empty() {
+        let listings = self.listings.iter().any(|l| !l.is_empty());
+        if !self.map.is_empty() || !self.missing.is_empty() || listings {
             self.on_changes();
         }
     }
@@ -185,7 +257,7 @@ impl FileCache {
     /// '/'), set where missing, and whether any had to be set now. `None` if a directory
     /// cannot be watched (it does not exist, or inotify is out of watches).
     fn watches(&mut self, dir: &[u8]) -> Option<(Vec<i32>, bool)> {
-        let w = self.watcher.as_ref()?;
+        self.watcher.as_ref()?;
         let mut wds = Vec::new();
         let mut fresh = false;
         // "/", "/a/", "/a/b/" ... down to the directory itself.
@@ -195,20 +267,97 @@ impl FileCache {
             .filter(|&(_, &b)| b == b'/')
             .map(|(i, _)| i + 1);
         for end in ends {
-            let d = &dir[..end];
-            let wd = match self.dirs.get(d) {
-                Some(&wd) => wd,
-                None => {
-                    let rel = std::str::from_utf8(&d[1..]).unwrap_or("");
-                    let wd = w.watch_dir(&self.root.join(rel)).ok()?;
-                    self.dirs.insert(d.into(), wd);
-                    fresh = true;
-                    wd
-                }
-            };
+            let (wd, new) = self.watch(&dir[..end])?;
+            fresh |= new;
             wds.push(wd);
         }
         Some((wds, fresh))
+    }
+
+    /// The watch of the directory `d` (a URL path ending in '/'), set if missing, and
+    /// whether it had to be set now.
+    fn watch(&mut self, d: &[u8]) -> Option<(i32, bool)> {
+        if let Some(&wd) = self.dirs.get(d) {
+            return Some((wd, false));
+        }
+        let w = self.watcher.as_ref()?;
+        let rel = std::str::from_utf8(&d[1..]).unwrap_or("");
+        let wd = w.watch_dir(&self.root.join(rel)).ok()?;
+        self.dirs.insert(d.into(), wd);
+        Some((wd, true))
+    }
+
+    /// The listing of the directory at the URL path `key` (ending in '/') in HTML or JSON,
+    /// if one was rendered from the directory `stamp` describes, as it is now.
+    pub fn listing(
+        &mut self,
+        key: &[u8],
+        json: bool,
+        stamp: DirStamp,
+        now: u64,
+    ) -> Option<&Listing> {
+        let map = &mut self.listings[usize::from(json)];
+        let e = map.get(key)?;
+        let ttl = if e.wd.is_some() { TTL_MS } else { TTL_BLIND_MS };
+        if e.stamp != stamp || now.saturating_sub(e.born) >= ttl {
+            if let Some((k, e)) = map.remove_entry(key) {
+                self.listing_bytes -= listing_size(&k, &e);
+            }
+            return None;
+        }
+        self.listings[usize::from(json)]
+            .get(key)
+            .map(|e| &e.listing)
+    }
+
+    /// Watch the directory at the URL path `key` before it is read for a listing, so that
+    /// a change while it is read is seen too. `None` without a watch: the listing then
+    /// lives no longer than without change notification.
+    pub fn watch_listing(&mut self, key: &[u8]) -> Option<i32> {
+        self.watch(key).map(|(wd, _)| wd)
+    }
+
+    /// Keep `listing` of the directory at the URL path `key`, rendered from the directory
+    /// `stamp` describes with `wd` (from `watch_listing`) watching it, and give it back.
+    pub fn insert_listing(
+        &mut self,
+        key: &[u8],
+        json: bool,
+        stamp: DirStamp,
+        wd: Option<i32>,
+        listing: Listing,
+        now: u64,
+    ) -> &Listing {
+        let e = ListingEntry {
+            born: now,
+            wd,
+            stamp,
+            listing,
+        };
+        let size = listing_size(key, &e);
+        if self.listing_bytes + size > MAX_LISTING_BYTES {
+            // Only what no answer is sending is freed by dropping it.
+            let bytes = &mut self.listing_bytes;
+            for l in &mut self.listings {
+                l.retain(|k, e| {
+                    let sending = Arc::strong_count(&e.listing.body) > 1;
+                    if !sending {
+                        *bytes -= listing_size(k, e);
+                    }
+                    sending
+                });
+            }
+        }
+        self.listing_bytes += size;
+        let map = &mut self.listings[usize::from(json)];
+        match map.entry(key.into()) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                self.listing_bytes -= listing_size(key, o.get());
+                o.insert(e);
+                &o.into_mut().listing
+            }
+            std::collections::hash_map::Entry::Vacant(v) => &v.insert(e).listing,
+        }
     }
 
     /// The fresh entry for a URL path, if there is one.
@@ -258,10 +407,95 @@ impl FileCache {
     }
 }
 
+/// What a listing entry costs: its body, its key and the rest, roughly.
+fn listing_size(key: &[u8], e: &ListingEntry) -> usize {
+    e.listing.body.len() + e.listing.etag.len() + key.len() + 128
+}
+
 fn size_of(e: &Entry) -> usize {
     e.reps
         .iter()
         .flatten()
         .map(|r| r.body.len() + r.headers.len() + 64)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(len: usize) -> Listing {
+        Listing {
+            body: vec![b'x'; len].into(),
+            etag: b"W/\"1\""[..].into(),
+        }
+    }
+
+    fn cache() -> FileCache {
+        FileCache::new(&std::env::temp_dir())
+    }
+
+    const A: DirStamp = DirStamp([1, 2, 3, 4, 5, 6]);
+
+    #[test]
+    fn a_listing_answers_only_for_the_directory_version_it_was_rendered_from() {
+        let mut c = cache();
+        c.insert_listing(b"/d/", false, A, None, listing(10), 0);
+        assert!(c.listing(b"/d/", false, A, 1).is_some());
+        assert!(c.listing(b"/d/", true, A, 1).is_none(), "HTML is not JSON");
+        assert!(c.listing(b"/e/", false, A, 1).is_none());
+        // A name added (mtime), the directory replaced (inode), chmod (ctime).
+        for changed in [
+            DirStamp([1, 2, 9, 4, 5, 6]),
+            DirStamp([1, 9, 3, 4, 5, 6]),
+            DirStamp([1, 2, 3, 4, 5, 9]),
+        ] {
+            c.insert_listing(b"/d/", false, A, None, listing(10), 0);
+            assert!(c.listing(b"/d/", false, changed, 1).is_none());
+            assert!(c.listing(b"/d/", false, A, 1).is_none(), "not dropped");
+        }
+        assert_eq!(c.listing_bytes, 0);
+        // Without a watch, no longer than without change notification.
+        c.insert_listing(b"/d/", false, A, None, listing(10), 0);
+        assert!(c.listing(b"/d/", false, A, TTL_BLIND_MS - 1).is_some());
+        assert!(c.listing(b"/d/", false, A, TTL_BLIND_MS).is_none());
+        c.insert_listing(b"/d/", false, A, Some(1), listing(10), 0);
+        assert!(c.listing(b"/d/", false, A, TTL_BLIND_MS).is_some());
+        assert!(c.listing(b"/d/", false, A, TTL_MS).is_none());
+    }
+
+    #[test]
+    fn past_its_budget_the_cache_drops_the_listings_no_answer_is_sending() {
+        let mut c = cache();
+        let quarter = MAX_LISTING_BYTES / 4;
+        let sending = Arc::clone(
+            &c.insert_listing(b"/1/", false, A, None, listing(quarter), 0)
+                .body,
+        );
+        c.insert_listing(b"/2/", false, A, None, listing(quarter), 0);
+        c.insert_listing(b"/3/", true, A, None, listing(quarter), 0);
+        assert!(c.listing(b"/2/", false, A, 1).is_some());
+        c.insert_listing(b"/4/", false, A, None, listing(quarter), 0);
+        // The one being sent stays (and is shared, not rendered again); the others went.
+        let kept = c.listing(b"/1/", false, A, 1).map(|l| Arc::clone(&l.body));
+        assert!(kept.is_some_and(|k| Arc::ptr_eq(&k, &sending)));
+        assert!(c.listing(b"/2/", false, A, 1).is_none());
+        assert!(c.listing(b"/3/", true, A, 1).is_none());
+        assert!(c.listing(b"/4/", false, A, 1).is_some());
+        let sizes: usize = c
+            .listings
+            .iter()
+            .flat_map(|m| m.iter())
+            .map(|(k, e)| listing_size(k, e))
+            .sum();
+        assert_eq!(c.listing_bytes, sizes);
+        // Once sent, it goes too when room is needed.
+        drop(sending);
+        c.insert_listing(b"/5/", false, A, None, listing(MAX_LISTING_BYTES), 0);
+        assert!(c.listing(b"/1/", false, A, 1).is_none());
+        assert!(
+            c.listing(b"/5/", false, A, 1).is_some(),
+            "kept alone, however large"
+        );
+    }
 }

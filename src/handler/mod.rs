@@ -1,5 +1,5 @@
 //! Handlers decide *what* to answer: a status, headers, and a body source (bytes in the
-//! response buffer, bytes on the heap, or a range of an open file). The connection decides
+//! response buffer, shared bytes, or a range of an open file). The connection decides
 //! *how* to send it (writev, sendfile, backpressure). `Reply` is the boundary between them.
 //!
 //! This module is the router: `dispatch` decodes the request path once and hands it, with the

@@ -159,9 +159,15 @@ impl Sweep {
             {
                 continue;
             }
-            let Ok(mut names) = fs::read_dir_some(dir, self.budget.saturating_add(1)) else {
+            let limit = self.budget.saturating_add(1);
+            let mut names: Vec<(Vec<u8>, Option<bool>)> = Vec::new();
+            let read = fs::read_dir(dir, |name, is_dir| {
+                names.push((name.to_vec(), is_dir));
+                names.len() < limit
+            });
+            if read.is_err() {
                 continue;
-            };
+            }
             if names.len() > self.budget {
                 names.truncate(self.budget);
                 self.swept.cut_short = true;

@@ -7,7 +7,8 @@
 //! hidden unless asked for (`names`), and every open goes through `sys::fs::open_beneath`, so
 //! the kernel itself refuses to resolve outside the root even through symlinks. A directory
 //! URL without its trailing slash is redirected (so relative links in its index work), a
-//! directory is answered by its index file, a listing (rendered by `listing`), or 403.
+//! directory is answered by its index file, a listing (rendered by `listing`, kept by
+//! `cache` until the directory changes), or 403.
 //!
 //! It never writes to the tree, never runs anything, and never maps an OS error to a status
 //! itself: a failure is an `Error`, which `dispatch` answers.
@@ -107,20 +108,21 @@ fn serve_path(
             r.error_with(301, &[("Location", &loc)]);
             Ok(())
         }
-        fs::FileType::Directory => directory(req, ctx, r, path, file, query),
+        fs::FileType::Directory => directory(req, ctx, r, path, file, &st, query),
         // FIFOs, sockets and devices are never served.
         _ => Err(Error::Forbidden),
     }
 }
 
-/// Answer for the directory `dir` (URL `path`, ending in '/'): its index file, a listing, or
-/// 403.
+/// Answer for the directory `dir` (URL `path`, ending in '/', status `st`): its index file,
+/// a listing, or 403.
 fn directory(
     req: &Request,
     ctx: &mut Ctx,
     r: &mut Reply,
     path: &[u8],
     dir: OwnedFd,
+    st: &fs::Stat,
     query: Option<&[u8]>,
 ) -> Result<(), Error> {
     let index = ctx.index;
@@ -140,25 +142,42 @@ fn directory(
         return Err(Error::Forbidden);
     }
     let json = wants_json(req, query);
+    let stamp = cache::DirStamp::of(st);
+    if let Some(l) = ctx.cache.listing(path, json, stamp, ctx.now) {
+        send_listing(req, r, l, json);
+        return Ok(());
+    }
+    let wd = ctx.cache.watch_listing(path);
     let body = listing::render(ctx.root, &dir, path, ctx.cfg.dotfiles, json)?;
     // A weak validator from the listing's own bytes (RFC 9110 §8.8.3): clients revalidate
     // (no-cache) and get 304 while nothing changed.
-    let mut tag = b"W/\"".to_vec();
-    push_hex(&mut tag, fnv1a(&body));
-    tag.push(b'"');
+    let mut etag = b"W/\"".to_vec();
+    push_hex(&mut etag, fnv1a(&body));
+    etag.push(b'"');
+    let l = cache::Listing {
+        body: body.into(),
+        etag: etag.into(),
+    };
+    let l = ctx.cache.insert_listing(path, json, stamp, wd, l, ctx.now);
+    send_listing(req, r, l, json);
+    Ok(())
+}
+
+/// Answer GET/HEAD with a rendered listing, or 304 when the client has it.
+fn send_listing(req: &Request, r: &mut Reply, l: &cache::Listing, json: bool) {
     let unchanged = req
         .header("if-none-match")
-        .is_some_and(|v| v.split(|&b| b == b',').any(|t| weak_eq(t, &tag)));
+        .is_some_and(|v| v.split(|&b| b == b',').any(|t| weak_eq(t, &l.etag)));
     if unchanged {
         r.start(304);
-        r.header("ETag", &tag);
+        r.header("ETag", &l.etag);
         r.header("Cache-Control", b"no-cache");
         r.header("Vary", b"Accept");
         r.no_body();
-        return Ok(());
+        return;
     }
     r.start(200);
-    r.header("ETag", &tag);
+    r.header("ETag", &l.etag);
     let ct: &[u8] = if json {
         b"application/json"
     } else {
@@ -167,8 +186,7 @@ fn directory(
     r.header("Content-Type", ct);
     r.header("Cache-Control", b"no-cache");
     r.header("Vary", b"Accept");
-    r.body_vec(body);
-    Ok(())
+    r.body_shared(&l.body);
 }
 
 /// 64-bit FNV-1a, for validators of generated bodies.

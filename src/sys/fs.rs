@@ -254,15 +254,11 @@ pub fn pread_full(fd: impl AsFd, buf: &mut [u8], offset: u64) -> usize {
     got
 }
 
-/// The names in a directory (without `.` and `..`), with whether each is a directory as the
-/// directory entry tells it (`None` when it does not say).
-pub fn read_dir(dir: impl AsFd) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
-    read_dir_some(dir, usize::MAX)
-}
-
-/// As `read_dir`, but at most `max` names: a huge directory is read only that far.
-pub fn read_dir_some(dir: impl AsFd, max: usize) -> Result<Vec<(Vec<u8>, Option<bool>)>> {
-    let mut out = Vec::new();
+/// Call `each` with the names in a directory (without `.` and `..`), in the order the
+/// directory gives them, and whether each is a directory as its entry tells (`None` when it
+/// does not say), until `each` answers false. Nothing is collected here: a directory of any
+/// size costs the caller only what it keeps.
+pub fn read_dir(dir: impl AsFd, mut each: impl FnMut(&[u8], Option<bool>) -> bool) -> Result<()> {
     let dir = dir.as_fd();
     // The listing's getdents64 calls are shown as one.
     let mut d = None;
@@ -272,9 +268,6 @@ pub fn read_dir_some(dir: impl AsFd, max: usize) -> Result<Vec<(Vec<u8>, Option<
         rustix::fs::Dir::read_from(dir).map(|x| d = Some(x))
     )?;
     for entry in d.expect("read_from succeeded") {
-        if out.len() >= max {
-            break;
-        }
         let entry = entry?;
         let name = entry.file_name().to_bytes();
         if name == b"." || name == b".." {
@@ -285,9 +278,11 @@ pub fn read_dir_some(dir: impl AsFd, max: usize) -> Result<Vec<(Vec<u8>, Option<
             FileType::Unknown | FileType::Symlink => None,
             _ => Some(false),
         };
-        out.push((name.to_vec(), is_dir));
+        if !each(name, is_dir) {
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A spare descriptor, held so that one can be freed when the process runs out (EMFILE):

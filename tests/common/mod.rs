@@ -702,6 +702,17 @@ pub fn basic_root() -> TempRoot {
     r
 }
 
+/// A process's resident memory in bytes, from `/proc` (0 if it cannot be read).
+pub fn vm_rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 // ---------------------------------------------------------------------------------------
 // Running out of descriptors
 // ---------------------------------------------------------------------------------------
