@@ -582,3 +582,22 @@ fn rfc9110_13_1_5_if_range_date_of_this_second_is_weak() {
         }
     }
 }
+
+/// RFC 9110 §14.6: a multipart/byteranges answer arrives whole without waiting: its last
+/// part (the closing boundary) is not held back for more data that never comes (a corked
+/// send leaves it to the kernel's 200 ms timer).
+#[test]
+fn rfc9110_14_6_multipart_answer_is_not_held_back() {
+    let site = site();
+    let mut c = site.s.connect();
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        let r = get_range(&mut c, "/small.txt", "bytes=0-1,5-6");
+        assert_eq!(r.status, 206);
+        assert!(
+            t.elapsed() < Duration::from_millis(150),
+            "a two-part answer took {:?}",
+            t.elapsed()
+        );
+    }
+}

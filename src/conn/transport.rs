@@ -344,40 +344,49 @@ impl Transport {
                         }
                         (net::send(&self.fd, &data[*pos..]), data.len() - *pos)
                     }
-                    Body::Parts { file, segments } => match segments.front_mut() {
-                        None => {
-                            self.body = Body::None;
-                            return Ok(Flushed::Done);
-                        }
-                        Some(Segment::Mem { data, pos }) if *pos == data.len() => {
-                            segments.pop_front();
-                            continue;
-                        }
-                        Some(Segment::Mem { data, pos }) => {
-                            let asked = data.len() - *pos;
-                            let r = net::send_more(&self.fd, &data[*pos..]);
-                            if let Ok(n) = r {
-                                *pos += n;
+                    Body::Parts { file, segments } => {
+                        let last = segments.len() <= 1;
+                        match segments.front_mut() {
+                            None => {
+                                self.body = Body::None;
+                                return Ok(Flushed::Done);
                             }
-                            (r, asked)
-                        }
-                        Some(Segment::File { offset, end }) if *offset == *end => {
-                            segments.pop_front();
-                            continue;
-                        }
-                        Some(Segment::File { offset, end }) => {
-                            let count =
-                                ((*end - *offset) as usize).min(SENDFILE_CHUNK).min(*budget);
-                            match net::sendfile(&self.fd, &*file, offset, count) {
-                                // The file shrank after its length was promised: give up.
-                                Ok(0) => return Err(Errno::IO),
-                                r => {
-                                    self.short_file = true;
-                                    (r, count)
+                            Some(Segment::Mem { data, pos }) if *pos == data.len() => {
+                                segments.pop_front();
+                                continue;
+                            }
+                            Some(Segment::Mem { data, pos }) => {
+                                let asked = data.len() - *pos;
+                                // MSG_MORE only while a part follows (or the FIN does): the last
+                                // boundary held back would wait for the kernel's cork timer.
+                                let r = if !last || fin_follows {
+                                    net::send_more(&self.fd, &data[*pos..])
+                                } else {
+                                    net::send(&self.fd, &data[*pos..])
+                                };
+                                if let Ok(n) = r {
+                                    *pos += n;
+                                }
+                                (r, asked)
+                            }
+                            Some(Segment::File { offset, end }) if *offset == *end => {
+                                segments.pop_front();
+                                continue;
+                            }
+                            Some(Segment::File { offset, end }) => {
+                                let count =
+                                    ((*end - *offset) as usize).min(SENDFILE_CHUNK).min(*budget);
+                                match net::sendfile(&self.fd, &*file, offset, count) {
+                                    // The file shrank after its length was promised: give up.
+                                    Ok(0) => return Err(Errno::IO),
+                                    r => {
+                                        self.short_file = true;
+                                        (r, count)
+                                    }
                                 }
                             }
                         }
-                    },
+                    }
                     Body::File { file, offset, end } => {
                         if *offset == *end {
                             self.body = Body::None;

@@ -262,7 +262,6 @@ impl Http1 {
         status: u16,
     ) -> Next {
         let line = run.line.clone();
-        self.phase = Phase::Reading;
         self.respond_error(t, w, status, Some(&line));
         Next::Wait
     }
@@ -300,9 +299,12 @@ impl Http1 {
         match self.dispatch_held(t, w, &head, run.head_only, None) {
             None => self.program_failed(t, w, run, 502),
             Some((Answer::Cgi(next_run), _, _)) => {
-                // The new program replaces this one (dropped by the caller on return).
+                // The new program replaces this one, which is killed (with its process
+                // group, if still running) as it is dropped by this assignment; the new one
+                // gets a whole --cgi-timeout of its own.
                 *run = *next_run;
                 watch_pipes(w, self.id, run);
+                self.deadline = w.now + w.cgi_ms;
                 Next::Wait
             }
             Some((_, status, len)) => {
