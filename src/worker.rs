@@ -2,7 +2,7 @@
 //! all workers (`Shared`), its own buffers, clock, caches and log (`Worker`), and the typed
 //! tokens its poller reports readiness with (`Token`).
 //!
-//! This module sits below both the event loop (`server.rs`), which owns a `Worker` and the
+//! This module sits below both the event loop (`server/`), which owns a `Worker` and the
 //! connections, and the connection layers (`conn/`), which borrow the `Worker` while they are
 //! driven. It holds state, not behaviour: it does not accept, read, parse or answer anything.
 //! Keeping it apart is what lets `conn` never import `server`.

@@ -1,6 +1,6 @@
 //! One client connection, in two layers: the transport (bytes in and out of the socket,
 //! `transport.rs`) and the session that speaks HTTP over it (`http1/`). `Conn` ties the two
-//! together and is what the event loop (`server.rs`) holds: it passes readiness events to
+//! together and is what the event loop (`server/`) holds: it passes readiness events to
 //! the transport, and deadlines, panics and shutdown to the session.
 //!
 //! ```text
@@ -53,6 +53,32 @@ impl Conn {
     /// Idle between requests (may be closed to make room).
     pub fn is_idle(&self) -> bool {
         self.session.is_idle(&self.transport)
+    }
+
+    /// Since when (monotonic ms) the connection has been idle, if it is.
+    pub fn idle_since(&self) -> Option<u64> {
+        self.is_idle().then_some(self.session.idle_since)
+    }
+
+    /// At least one response has gone out on this connection.
+    pub fn served(&self) -> bool {
+        self.session.served
+    }
+
+    /// A request head is arriving (not a body, not an answer): the connection a slow-head
+    /// client would hold.
+    pub fn reading_head(&self) -> bool {
+        self.session.reading_head(&self.transport)
+    }
+
+    /// Just admitted: counted as idle until its first request arrives (it may send none).
+    pub fn admitted(&mut self, w: &Worker) {
+        self.session.set_idle(w, true);
+    }
+
+    /// The verdict on this connection's credentials came; false if it no longer waits.
+    pub fn resume(&mut self) -> bool {
+        self.session.resume()
     }
 
     /// Just accepted: its request may be there already, so the first read is tried before

@@ -8,9 +8,11 @@
 //! A program runs in its own process group, so a timeout or a vanished client kills it and
 //! everything it started. Its descriptors are only the three pipes (every descriptor the
 //! server opens is close-on-exec), and for a script on Linux its own source, which its
-//! interpreter reads (`sys::spawn_program`). A program that is still running when its run
-//! is dropped is killed and reaped; one that outlives its output is reaped by the worker's
-//! timer.
+//! interpreter reads (`sys::spawn_program`). A run is dropped when its answer is complete
+//! (or abandoned), and a program still running then is killed with its process group: one
+//! that closes its output and goes on working in the background is stopped too (as it is
+//! when its client leaves). Its exit is collected then or, if it takes a moment to die, by
+//! the worker's timer, so none stays a zombie.
 //!
 //! A request is for a program in two steps. `prepare` finds the script, checks it, opens it
 //! and takes one of the `--cgi-max` slots (a `Slot`), before a byte of the request body is

@@ -1,6 +1,6 @@
 //! What a handler needs from the server for one request: the configuration, the document
 //! root, the clock, the credentials, the worker's file cache, and the worker's reusable
-//! buffers. The connection builds it field by field from its worker (`conn.rs`); handlers
+//! buffers. The worker builds it field by field (`Worker::ctx`) for each request; handlers
 //! only borrow it.
 //!
 //! It holds no state of its own and imports no handler. The buffers are the worker's, kept

@@ -3,7 +3,7 @@
 //! refusing with 503), and what to do when descriptors run out.
 
 use super::{ACCEPT_BATCH, EventLoop, SLOW_HEAD_EVICT_MS, TICK_MS, guarded};
-use crate::conn::{Conn, Next, Phase};
+use crate::conn::{Conn, Next};
 use crate::sys::poll::Interest;
 use crate::sys::{self, Errno, OwnedFd, fs, net};
 use crate::worker::Token;
@@ -77,7 +77,7 @@ impl EventLoop {
         let id = self.conns.id(idx);
         let conn = self.conns.slots[idx].as_mut().expect("just inserted");
         // A new connection is idle until its first request arrives (it may never send one).
-        conn.session.set_idle(&self.w, true);
+        conn.admitted(&self.w);
         // Clients send the request right after connecting, and it has often arrived by the
         // time accept returns: try it now. A connection answered and closed at once (one
         // request with `Connection: close`) then never costs an epoll_ctl; one that stays is
@@ -164,7 +164,7 @@ impl EventLoop {
             let Some(c) = slot else { continue };
             let rank = if let Some(t) = idle_since(c, now) {
                 (0, t)
-            } else if c.session.phase() == Phase::Reading
+            } else if c.reading_head()
                 && c.deadline().saturating_sub(self.w.header_ms) + SLOW_HEAD_EVICT_MS <= now
             {
                 (1, c.deadline())
@@ -211,9 +211,9 @@ impl EventLoop {
 /// having sent a byte for `SLOW_HEAD_EVICT_MS`. A client that connected a moment ago is about
 /// to send its request (often it is already on the way), so it is not taken for idle.
 fn idle_since(c: &Conn, now: u64) -> Option<u64> {
-    let since = c.session.idle_since;
-    let settled = c.session.served || since + SLOW_HEAD_EVICT_MS <= now;
-    (c.is_idle() && since < now && settled).then_some(since)
+    let since = c.idle_since()?;
+    let settled = c.served() || since + SLOW_HEAD_EVICT_MS <= now;
+    (since < now && settled).then_some(since)
 }
 
 /// Answer 503 to a connection the server has no room for, and close it.

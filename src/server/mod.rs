@@ -407,9 +407,7 @@ impl EventLoop {
         for v in list.drain(..) {
             self.w.auth_cache.record(&v.token, v.ok);
             if let Some(idx) = self.conns.index(v.conn)
-                && self.conns.slots[idx]
-                    .as_mut()
-                    .is_some_and(|c| c.session.resume())
+                && self.conns.slots[idx].as_mut().is_some_and(Conn::resume)
             {
                 self.drive(idx);
             }

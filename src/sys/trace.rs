@@ -4,7 +4,7 @@
 //! off, `start` is one load of a flag and one predictable branch, and nothing else happens.
 //! With tracing on, each call is recorded in a thread-local list with its arguments, result
 //! and duration; the worker moves the list to the connection it was driving, and the
-//! connection prints it when a response is complete (`conn.rs`).
+//! connection prints it when a response is complete (`conn/http1`).
 //!
 //! The printed trace goes through `TraceOut`: workers append text to a shared buffer with
 //! `try_lock` (never a syscall, never waiting), and a writer thread takes the buffer every

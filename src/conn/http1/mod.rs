@@ -155,6 +155,14 @@ impl Http1 {
             && matches!(self.remaining, Remaining::None)
     }
 
+    /// A request head is arriving: reading, with a first byte in, and no body to receive.
+    pub fn reading_head(&self, t: &Transport) -> bool {
+        self.phase == Phase::Reading
+            && t.has_buffered()
+            && matches!(self.remaining, Remaining::None)
+            && matches!(self.sink, Sink::Drop)
+    }
+
     /// The response being sent is the last, and the client said so: nothing buffered and
     /// nothing left to receive, so what follows it can only be the client's own close, if it
     /// keeps its word (RFC 9112 §9.6: no request after `close`). The socket then closes as
