@@ -317,7 +317,9 @@ impl Auth {
                 }
                 self.generation.fetch_add(1, Ordering::AcqRel);
             }
-            Err(e) => eprintln!("barehttpd: {e}; the users read before stay in force"),
+            Err(e) => crate::sys::log_error(format_args!(
+                "barehttpd: {e}; the users read before stay in force"
+            )),
         }
     }
 }

@@ -182,18 +182,18 @@ impl Run {
         self.err_line.extend_from_slice(data);
         while let Some(i) = self.err_line.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.err_line.drain(..=i).collect();
-            eprintln!(
+            crate::sys::log_error(format_args!(
                 "barehttpd: cgi {}: {}",
                 self.script,
                 String::from_utf8_lossy(&line[..i]).trim_end()
-            );
+            ));
         }
         if (flush && !self.err_line.is_empty()) || self.err_line.len() > 4096 {
-            eprintln!(
+            crate::sys::log_error(format_args!(
                 "barehttpd: cgi {}: {}",
                 self.script,
                 String::from_utf8_lossy(&self.err_line)
-            );
+            ));
             self.err_line.clear();
         }
     }
@@ -297,11 +297,11 @@ pub fn start(
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            eprintln!(
+            crate::sys::log_error(format_args!(
                 "barehttpd: cgi {}: cannot start: {}",
                 String::from_utf8_lossy(script_name),
                 crate::config::io_reason(&e)
-            );
+            ));
             return Err(Error::Spawn(Errno::from_io_error(&e).unwrap_or(Errno::IO)));
         }
     };

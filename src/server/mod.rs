@@ -519,10 +519,10 @@ fn guarded(conn: &mut Conn, w: &mut Worker, f: fn(&mut Conn, &mut Worker) -> Nex
         } else {
             "answered 500 and closing its connection"
         };
-        eprintln!(
+        sys::log_error(format_args!(
             "barehttpd: a request handler panicked (worker {}); {what}",
             w.id
-        );
+        ));
         next
     })
 }

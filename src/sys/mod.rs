@@ -52,6 +52,15 @@ pub mod trace;
 pub mod watch;
 
 pub use process::{getpid, kill_group, process_exists, spawn_program, try_wait};
+
+/// Write one line to the error log (the server's stderr) with one traced `write(2, ...)`, so
+/// that `--trace` shows it among the calls of the request that caused it (a CGI program's
+/// stderr, a program that failed). One write per line keeps lines from two workers whole.
+pub fn log_error(line: std::fmt::Arguments<'_>) {
+    let mut buf = std::fmt::format(line);
+    buf.push('\n');
+    let _ = fs::write_all(std::io::stderr(), buf.as_bytes());
+}
 pub use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
 
 /// An open descriptor, closed (and the close traced) when dropped.

@@ -180,7 +180,7 @@ impl Http1 {
                     cgi::Output::Redirect(loc) => return self.local_redirect(t, w, run, &loc),
                     cgi::Output::End => return self.program_done(t, w, run),
                     cgi::Output::Failed(why) => {
-                        eprintln!("barehttpd: cgi {}: {why}", run.script);
+                        crate::sys::log_error(format_args!("barehttpd: cgi {}: {why}", run.script));
                         return self.program_failed(t, w, run, 502);
                     }
                 }
@@ -228,10 +228,10 @@ impl Http1 {
         // A program killed by a signal may have stopped mid-body: end the connection
         // without the last chunk, so the client knows the answer is incomplete.
         if run.crashed() == Some(true) {
-            eprintln!(
+            crate::sys::log_error(format_args!(
                 "barehttpd: cgi {}: killed by a signal mid-response",
                 run.script
-            );
+            ));
             return Next::Close;
         }
         if run.chunked && !run.head_only {
@@ -278,10 +278,10 @@ impl Http1 {
         if self.redirects > cgi::MAX_LOCAL_REDIRECTS
             || loc.iter().any(|&b| !(0x21..0x7f).contains(&b))
         {
-            eprintln!(
+            crate::sys::log_error(format_args!(
                 "barehttpd: cgi {}: bad or looping local redirect",
                 run.script
-            );
+            ));
             return self.program_failed(t, w, run, 502);
         }
         let mut head = b"GET ".to_vec();

@@ -584,7 +584,10 @@ impl Http1 {
                 let Some(run) = self.cgi.take() else {
                     return Next::Close;
                 };
-                eprintln!("barehttpd: cgi {}: killed after --cgi-timeout", run.script);
+                crate::sys::log_error(format_args!(
+                    "barehttpd: cgi {}: killed after --cgi-timeout",
+                    run.script
+                ));
                 if run.head_sent {
                     return Next::Close;
                 }
