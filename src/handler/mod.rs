@@ -101,7 +101,8 @@ fn route(
     };
     let path: &[u8] = buf;
     // Programs get every method, CONNECT included, when the path is theirs.
-    if let Ok(t) = &split
+    if !ctx.cfg.cgi.is_empty()
+        && let Ok(t) = &split
         && !t.asterisk
         && decoded.is_ok()
         && cgi::is_cgi(ctx, path)
