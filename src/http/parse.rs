@@ -11,6 +11,8 @@
 //! and the message framing (Content-Length, Transfer-Encoding) must be unambiguous or the
 //! request is answered with 400 and the connection closed. What it does not do: decode the
 //! request target (see `target.rs`) or read a body (see `chunked.rs`).
+//!
+//! Its length (about 850 lines) is a third unit tests, kept beside the rules they check.
 
 /// Longest request line accepted (RFC 9112 §3: servers ought to accept at least 8000 octets).
 /// A longer one is answered with 414.
