@@ -90,11 +90,13 @@ pub struct Mailbox {
     waker: Option<Arc<sys::poll::Waker>>,
 }
 
-/// Credentials verified for a connection: the token, and whether they are right.
+/// Credentials verified for a connection: the token, whether they are right, and the
+/// reading of the credentials file they were checked against.
 pub struct Verdict {
     pub conn: ConnId,
     pub token: Vec<u8>,
     pub ok: bool,
+    pub generation: u64,
 }
 
 impl Mailbox {

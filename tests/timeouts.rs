@@ -421,3 +421,22 @@ fn an_idle_server_does_not_wake_up() {
     assert_eq!(s.get("/hello.txt").status, 200);
     assert!(t0.elapsed() < scaled(Duration::from_millis(500)));
 }
+
+/// RFC 9112 §9.5: a request answered before its body came (a GET with a small body the
+/// server drops) whose body then stops coming is not answered a second time: no 408 after
+/// the 200, which a pipelining client would pair with its next request. The connection just
+/// closes when the header timeout passes.
+#[test]
+fn rfc9112_9_5_an_answered_request_whose_body_stalls_gets_no_second_answer() {
+    let root = basic_root();
+    let s = Server::start(&root.www, &["--header-timeout", "1"]);
+    let mut c = s.connect();
+    c.send(b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345");
+    let r = c.response();
+    assert_eq!((r.status, r.body.as_slice()), (200, HELLO));
+    match c.wait_end(scaled(Duration::from_secs(4))) {
+        Ending::Eof(0) | Ending::Reset(0) => {}
+        Ending::Eof(n) | Ending::Reset(n) => panic!("{n} more bytes after the answer"),
+        Ending::Open(n) => panic!("still open ({n} more bytes)"),
+    }
+}

@@ -205,3 +205,24 @@ fn a_client_that_stops_reading_is_let_go_only_once_its_queue_stops_moving() {
     w.now = c.deadline().max(w.now + 1000);
     assert_eq!(c.on_timeout(&mut w), Next::Close);
 }
+
+#[test]
+fn rfc9110_10_1_1_a_100_continue_that_cannot_be_written_closes_the_connection() {
+    // The interim answer cannot go out whole (the client stopped reading), so nothing sent
+    // after it could be in step with the client's requests: the connection closes, and the
+    // upload it would have started leaves nothing behind.
+    let root = Root::new();
+    std::fs::create_dir(root.0.join("dav")).unwrap();
+    let mut w = worker(&root, &["--write", "/dav/"]);
+    let (mut c, client) = connect(&w);
+    net::shutdown_read(&client);
+    say(
+        &mut c,
+        &client,
+        b"PUT /dav/a.txt HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+    );
+    assert_eq!(c.drive(&mut w), Next::Close);
+    drop(c);
+    let left: Vec<_> = std::fs::read_dir(root.0.join("dav")).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -125,6 +125,9 @@ pub struct Pending {
     hash: String,
     /// The name is in the file (an unknown one is refused whatever the hash says).
     pub known: bool,
+    /// The reading of the file the hash comes from: a verdict is worth keeping only while
+    /// that reading is in force (`Verified::record`).
+    pub generation: u64,
     client: Option<IpAddr>,
 }
 
@@ -164,8 +167,13 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// Remember a verdict (from a verifier, through the worker).
-    pub fn record(&mut self, token: &[u8], ok: bool) {
+    /// Remember a verdict (from a verifier, through the worker), unless the file was read
+    /// again since the hash it was checked against was taken: then it is dropped, and the
+    /// request waiting for it is checked again against the users in force.
+    pub fn record(&mut self, token: &[u8], ok: bool, generation: u64) {
+        if generation != self.generation {
+            return;
+        }
         let set = if ok { &mut self.ok } else { &mut self.denied };
         if set.len() >= if ok { CACHE_MAX } else { DENIED_MAX } {
             set.clear();
@@ -261,6 +269,7 @@ impl Auth {
             hash: found.map_or(&users.decoy, |(_, h)| h).clone(),
             known: found.is_some(),
             client,
+            generation,
         }))
     }
 
@@ -488,12 +497,12 @@ mod tests {
     /// Run a pending verification to its verdict, as a worker does.
     fn verdict(auth: &Auth, p: Pending, cache: &mut Verified) -> bool {
         let (tx, rx) = std::sync::mpsc::channel();
-        let token = p.token.clone();
+        let (token, generation) = (p.token.clone(), p.generation);
         auth.submit(p, Box::new(move |ok| tx.send(ok).unwrap()))
             .map_err(|_| "refused")
             .unwrap();
         let ok = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
-        cache.record(&token, ok);
+        cache.record(&token, ok, generation);
         ok
     }
 
@@ -594,6 +603,37 @@ mod tests {
             panic!("verified");
         };
         assert!(p.known, "bob from the last good file");
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// A verdict reached against a file that has since been read again is not kept: the
+    /// user it let in may have been removed meanwhile.
+    #[test]
+    fn a_verdict_on_a_replaced_file_is_not_kept() {
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let (auth, path) = with_users(&format!("alice:{hash}\n"));
+        let mut cache = Verified::default();
+        let good = b"Basic YWxpY2U6czNjcmV0";
+        let Check::Verify(p) = auth.check(Some(good), None, &mut cache, 0) else {
+            panic!("verified");
+        };
+        let (token, generation) = (p.token.clone(), p.generation);
+        assert!(
+            verify(&p.pass, &p.hash) && p.known,
+            "right against the old file"
+        );
+        // Alice is removed before the verdict comes back, and this worker sees the change.
+        std::fs::write(&path, format!("bob:{hash}\n")).unwrap();
+        let later = RELOAD_CHECK_MS + 1;
+        assert!(matches!(
+            auth.check(None, None, &mut cache, later),
+            Check::Missing
+        ));
+        cache.record(&token, true, generation);
+        let Check::Verify(p) = auth.check(Some(good), None, &mut cache, later) else {
+            panic!("the old verdict must not let alice in");
+        };
+        assert!(!p.known);
         let _ = std::fs::remove_file(path);
     }
 

@@ -405,7 +405,7 @@ impl EventLoop {
         let mut list = std::mem::take(&mut self.verdicts);
         self.w.mailbox.take(&mut list);
         for v in list.drain(..) {
-            self.w.auth_cache.record(&v.token, v.ok);
+            self.w.auth_cache.record(&v.token, v.ok, v.generation);
             if let Some(idx) = self.conns.index(v.conn)
                 && self.conns.slots[idx].as_mut().is_some_and(Conn::resume)
             {

@@ -502,6 +502,13 @@ fn darwin_sendfile(
     }
 }
 
+/// Stop reading: the peer's further writes fail (EPIPE on a Unix socket). For tests that
+/// play a client who will not take an answer.
+#[cfg(test)]
+pub fn shutdown_read(fd: impl AsFd) {
+    let _ = rustix::net::shutdown(fd.as_fd(), Shutdown::Read);
+}
+
 /// Stop sending (FIN) while still reading what the peer sends.
 pub fn shutdown_write(fd: impl AsFd) {
     let fd = fd.as_fd();

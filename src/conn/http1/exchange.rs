@@ -30,8 +30,10 @@ impl Http1 {
             && matches!(self.remaining, Remaining::Length(_))
             && !t.send_interim(crate::http::response::CONTINUE)
         {
+            // Part of the interim response may be on the wire: nothing can follow it in
+            // step, so the connection closes (and the program is killed as it is dropped).
             self.cgi = None;
-            self.respond_error(t, w, 500, None);
+            self.phase = Phase::Broken;
         }
         true
     }
@@ -82,7 +84,9 @@ impl Http1 {
             head_only,
         };
         let (_, queue) = t.split();
-        let (status, len, _, answer) = dispatch(&req, queue, w, self.peer, how, spooled);
+        let (status, len, close, answer) = dispatch(&req, queue, w, self.peer, how, spooled);
+        // A file that shrank under its answer closes the connection after it.
+        self.close_after |= close;
         Some((answer, status, len))
     }
 

@@ -55,6 +55,9 @@ pub enum Phase {
     /// head stays in the buffer until the verdict comes (`resume`).
     Verifying,
     Lingering,
+    /// An interim response (`100 Continue`) could not be written whole: the bytes on the
+    /// wire are no longer in step with any answer, so the connection closes at once.
+    Broken,
 }
 
 /// What the event loop should do with the connection after driving it.
@@ -262,6 +265,7 @@ impl Http1 {
                         return next;
                     }
                 }
+                Phase::Broken => return Next::Close,
                 Phase::Verifying if t.gone() => return Next::Close,
                 Phase::Verifying => return Next::Wait,
                 Phase::Lingering => {
@@ -370,7 +374,9 @@ impl Http1 {
                 self.remaining = stream;
                 self.deadline = w.now + w.header_ms;
                 if expect && !t.send_interim(response::CONTINUE) {
-                    return false;
+                    // Dropping the upload removes its temporary file.
+                    self.phase = Phase::Broken;
+                    return true;
                 }
                 if matches!(self.remaining, Remaining::None) {
                     self.finish_upload(t, w, *up);
@@ -407,7 +413,8 @@ impl Http1 {
                 // The whole body must arrive within --cgi-timeout of its head.
                 self.deadline = w.now + w.cgi_ms;
                 if expect && !t.send_interim(response::CONTINUE) {
-                    return false;
+                    self.sink = Sink::Drop;
+                    self.phase = Phase::Broken;
                 }
                 true
             }
@@ -466,8 +473,15 @@ impl Http1 {
             return self.respond_error(t, w, 500, Some(line));
         };
         let mailbox = w.mailbox.clone();
-        let (conn, token) = (self.id, pending.token.clone());
-        let done = Box::new(move |ok| mailbox.post(Verdict { conn, token, ok }));
+        let (conn, token, generation) = (self.id, pending.token.clone(), pending.generation);
+        let done = Box::new(move |ok| {
+            mailbox.post(Verdict {
+                conn,
+                token,
+                ok,
+                generation,
+            })
+        });
         match auth.submit(pending, done) {
             Ok(()) => {
                 self.phase = Phase::Verifying;
@@ -614,6 +628,14 @@ impl Http1 {
                 self.respond_closing(t, w, Some(&line), |r| r.fail(Error::Busy));
                 self.drive(t, w)
             }
+            // The rest of a body nobody reads stopped coming; its request was answered
+            // already, so there is nothing to answer: close.
+            Phase::Reading
+                if matches!(self.sink, Sink::Drop)
+                    && !matches!(self.remaining, Remaining::None) =>
+            {
+                Next::Close
+            }
             Phase::Reading if !self.is_idle(t) => {
                 // RFC 9110 §15.5.9: the request did not arrive in time.
                 self.respond_error(t, w, 408, None);
@@ -639,7 +661,7 @@ impl Http1 {
     /// shutdown grace period bounds them all.
     pub fn on_shutdown(&mut self, t: &Transport) -> Next {
         let begun = t.has_buffered() || !matches!(self.sink, Sink::Drop);
-        if self.phase == Phase::Reading && !begun {
+        if (self.phase == Phase::Reading && !begun) || self.phase == Phase::Broken {
             return Next::Close;
         }
         self.close_after = true;
