@@ -285,13 +285,16 @@ impl Http1 {
         // Search only the new bytes for the blank line; parse when a head is complete, when
         // the first bytes arrive (to refuse garbage at once), or when a limit is passed.
         // On the first bytes the parser runs anyway, so the search is skipped.
-        let from = self.scanned.saturating_sub(3);
-        let first = self.scanned == 0;
+        // Past the request line's limit, the parser also runs each time another 4 KiB has
+        // come, to find a line or section over its limit before the head is whole: a
+        // head sent a byte at a time is parsed a few times, not once per byte.
+        let before = self.scanned;
+        let from = before.saturating_sub(3);
+        let first = before == 0;
         self.scanned = pending.len();
-        if !first
-            && pending.len() <= parse::MAX_REQUEST_LINE
-            && parse::find_head_end(pending, from).is_none()
-        {
+        let limit_check =
+            pending.len() > parse::MAX_REQUEST_LINE && pending.len() / 4096 != before / 4096;
+        if !first && !limit_check && parse::find_head_end(pending, from).is_none() {
             return false;
         }
         let mut headers = [Header::default(); MAX_HEADERS];
