@@ -17,8 +17,11 @@
 //!   pipelines without reading fills its own socket buffers, not the server's memory.
 //! - `Streaming`: a CGI program is answering (`exchange.rs`): the request body goes to its
 //!   stdin, its output to the client, each as fast as the other side takes it.
+//! - `Verifying`: a write's credentials are being checked by a verifier thread; the head
+//!   stays in the buffer and is dispatched again when the verdict comes (`resume`).
 //! - `Lingering`: the response said `Connection: close`; what the client still sends is read
 //!   and dropped for a moment, so that the close does not become a reset.
+//! - `Broken`: an interim `100 Continue` could not be written whole; the connection closes.
 //!
 //! HTTP/2 will be a second session beside this one (`conn/http2/`), on the same transport
 //! and the same handlers; `Conn` picks one per connection (by ALPN, or the h2c preface).
