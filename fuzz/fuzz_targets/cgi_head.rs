@@ -1,8 +1,8 @@
-//! `handler::cgi::parse_head`: a CGI program's header block never yields anything that could
+//! `http::cgi::parse_head`: a CGI program's header block never yields anything that could
 //! split or smuggle into the client's response: no CR, LF or NUL in any name or value, names
 //! are tokens, a status is 100-599, and the body starts inside the input.
 #![no_main]
-use barehttpd::handler::cgi::parse_head;
+use barehttpd::http::cgi::parse_head;
 use libfuzzer_sys::fuzz_target;
 
 fn clean(v: &[u8]) -> bool {

@@ -4,7 +4,9 @@
 //! - a complete head (`Ok(Some((req, n)))`): `n <= len`, the head ends with an empty line,
 //!   every slice in the request borrows from `buf[..n]`, every field name is a non-empty token,
 //!   every value is free of CR, LF and NUL and of leading or trailing SP/HTAB, the request line
-//!   is `method SP target SP version`, Host and framing agree with the fields, and
+//!   is `method SP target SP version`, the host is the authority of an absolute-form target
+//!   when that is a valid host (RFC 9112 §3.2.2) and otherwise the Host field, the framing
+//!   agrees with the fields, and
 //!   `find_head_end(buf, 0) == Some(n)` (the connection uses it to decide when to parse);
 //! - the answer depends on `buf[..n]` only: parsing the head alone gives the same request;
 //! - prefixes (the network splits a request anywhere): a prefix that is already complete or
@@ -110,9 +112,24 @@ fn check_complete(buf: &[u8], req: &Request, n: usize) {
         );
     }
 
-    assert_eq!(req.host, req.header("host"), "Host is the first Host field");
+    // RFC 9112 §3.2.2: an absolute-form target's authority, when it is a valid host, is the
+    // request's host whatever the Host field says; otherwise the (only) Host field is.
+    let authority =
+        absolute_authority(req.target).filter(|a| !a.is_empty() && parse::valid_host(a));
+    assert_eq!(
+        req.host,
+        authority.or(req.header("host")),
+        "host is neither the target's authority nor the Host field"
+    );
+    if let Some(h) = req.host {
+        assert!(borrows_from(head, h), "host {h:?} not inside the head");
+    }
     if req.version == Version::Http11 {
-        assert!(req.host.is_some(), "HTTP/1.1 request without Host accepted");
+        // §3.2: the field is required on HTTP/1.1 even when the target names the host.
+        assert!(
+            req.header("host").is_some(),
+            "HTTP/1.1 request without Host accepted"
+        );
     }
     let has_te = req.header("transfer-encoding").is_some();
     let has_cl = req.header("content-length").is_some();
@@ -215,6 +232,22 @@ fn check_find_head_end_resumes(buf: &[u8]) {
             );
         }
     }
+}
+
+/// The authority of an `http://` or `https://` target (scheme in any case): what follows
+/// `//` up to the first `/` or `?`, possibly empty. `None` for any other target.
+fn absolute_authority(target: &[u8]) -> Option<&[u8]> {
+    let colon = target.iter().position(|&b| b == b':')?;
+    let scheme = &target[..colon];
+    if !scheme.eq_ignore_ascii_case(b"http") && !scheme.eq_ignore_ascii_case(b"https") {
+        return None;
+    }
+    let rest = target[colon + 1..].strip_prefix(b"//")?;
+    Some(
+        rest.split(|&b| b == b'/' || b == b'?')
+            .next()
+            .unwrap_or(rest),
+    )
 }
 
 fn borrows_from(outer: &[u8], inner: &[u8]) -> bool {
