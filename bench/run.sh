@@ -77,21 +77,39 @@ check_answers() {
   [ "$got" = 404 ] || die "$2: /missing answered '$got', expected 404"
 }
 
-# one_run WORKERS CASE SERVER REP PATH CONNS HEADER: one wrk run, one line in $RAW.
+# client_us_file: the CPU time (user+system, µs) of this shell's finished children, from
+# what the builtin `times` wrote to $WORK/times (it must run in this shell, not a subshell,
+# to see them).
+client_us_file() {
+  awk 'NR == 2 {
+    n = 0
+    for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); n += t[1] * 60 + t[2] }
+    printf "%d\n", n * 1e6
+  }' "$WORK/times"
+}
+
+# one_run WORKERS CASE SERVER REP PATH CONNS HEADER: one wrk run, one line in $RAW. Besides
+# the server's CPU time, wrk's own is kept: over loopback the TCP work of a transfer is
+# charged to whichever side transmits, so a server that leaves data in its socket buffer for
+# the client's ACK processing to send looks cheaper than it is. Server plus client is the
+# whole cost of a request on the machine.
 one_run() {
   local w=$1 case=$2 srv=$3 rep=$4 path=$5 conns=$6 hdr=$7
   local port=${PORTS[$srv]} pids=${PIDS[$srv]} extra=() t0 t1 out expect=200
   [ -n "$hdr" ] && extra=(-H "$hdr")
   [ "$path" = /missing ] && expect=404
   t0=$(cpu_ticks $pids)
+  local c0 c1
+  times > "$WORK/times"; c0=$(client_us_file)
   out=$("${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"${DUR}s" --latency \
     -s "$HERE/lib/report.lua" "${extra[@]}" "http://127.0.0.1:$port$path")
   t1=$(cpu_ticks $pids)
+  times > "$WORK/times"; c1=$(client_us_file)
   printf '%s\n' "$out" > "$WORK/raw/w$w-${case// /_}-$srv-$rep.txt"
   local res
   res=$(grep '^RESULT ' <<<"$out") || die "no result from wrk for $srv $case (see $WORK/raw)"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$case" "$srv" "$rep" "$expect" \
-    $((t1 - t0)) "$(tr ' ' '\t' <<<"${res#RESULT }")" >> "$RAW"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$w" "$case" "$srv" "$rep" "$expect" \
+    $((t1 - t0)) "$(tr ' ' '\t' <<<"${res#RESULT }")" $((c1 - c0)) >> "$RAW"
 }
 
 declare -A PORTS PIDS
