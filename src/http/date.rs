@@ -9,10 +9,22 @@ pub const IMF_LEN: usize = 29;
 /// The last second an IMF-fixdate can show (its year has four digits): 9999-12-31 23:59:59.
 const IMF_MAX_SECS: u64 = 253_402_300_799;
 
+/// Day names by days since 1970-01-01 (a Thursday) modulo 7, as dates write them.
+const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+/// The obsolete RFC 850 form's whole names; each begins with its short name.
+const DAYS_LONG: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
 /// Format Unix seconds as an IMF-fixdate, on the stack (it runs for every Last-Modified of a
 /// file not in the cache, and must not allocate). Times past year 9999 show that last second.
 pub fn imf_fixdate(secs: u64) -> [u8; IMF_LEN] {
-    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
     let secs = secs.min(IMF_MAX_SECS);
     let days = secs / 86_400;
     let (y, m, d) = civil_from_days(days as i64);
@@ -101,10 +113,10 @@ pub fn parse_http_date(v: &[u8]) -> Option<u64> {
             return None;
         }
         let long = &v[..comma];
-        let short = WEEKDAYS_LONG
-            .iter()
-            .position(|d| d.as_bytes() == long)
-            .map(|i| WEEKDAYS[i].as_bytes())?;
+        if !DAYS_LONG.iter().any(|d| d.as_bytes() == long) {
+            return None;
+        }
+        let short = &long[..3];
         let yy = num(&rest[9..11])?;
         let year = if yy < 70 { 2000 + yy } else { 1900 + yy };
         (
@@ -119,23 +131,11 @@ pub fn parse_http_date(v: &[u8]) -> Option<u64> {
         return None;
     }
     let days = days_from_civil(year as i64, mon as u32, day as u32);
-    // 1970-01-01 was a Thursday.
-    if WEEKDAYS[((days + 4) % 7) as usize].as_bytes() != wday {
+    if DAYS[days.rem_euclid(7) as usize] != wday {
         return None;
     }
     Some(days as u64 * 86_400 + secs)
 }
-
-const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const WEEKDAYS_LONG: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
 
 fn days_in_month(year: u64, month: u64) -> u64 {
     match month {
@@ -316,7 +316,7 @@ mod tests {
             let imf = imf_fixdate(secs).to_vec();
             let d = String::from_utf8(imf.clone()).unwrap();
             let (wd, dd, mon, yyyy, t) = (&d[..3], &d[5..7], &d[8..11], &d[12..16], &d[17..25]);
-            let long = WEEKDAYS_LONG[WEEKDAYS.iter().position(|w| *w == wd).unwrap()];
+            let long = DAYS_LONG.iter().find(|l| l.starts_with(wd)).unwrap();
             cases.push(imf);
             cases.push(format!("{long}, {dd}-{mon}-{} {t} GMT", &yyyy[2..]).into_bytes());
             let day_sp = format!("{:>2}", dd.trim_start_matches('0'));
