@@ -127,7 +127,8 @@ impl Http1 {
         if let Some(status) = failed {
             let line = match std::mem::replace(&mut self.sink, Sink::Drop) {
                 Sink::Upload(up) => Some(up.line.clone()),
-                _ => None,
+                Sink::Spool(head, ..) => Some(super::req_line_of(&head)),
+                Sink::Drop => None,
             };
             self.respond_error(t, w, status.status(), line.as_deref());
             return Ok(());

@@ -5,7 +5,7 @@
 //! handler's; this file only moves bytes between the two and frames them.
 
 use super::body::{MAX_DISCARD, Remaining};
-use super::{How, Http1, Next, Phase, dispatch, trace_note};
+use super::{How, Http1, Next, Phase, dispatch, req_line_of};
 use crate::conn::transport::{Flushed, Transport};
 use crate::handler::{Answer, Reply, cgi};
 use crate::http::chunked::{LAST_CHUNK, push_chunk};
@@ -55,8 +55,7 @@ impl Http1 {
                 self.begin_program(t, w, run, false);
             }
             Some((_, status, len)) => {
-                let line = head.split(|&b| b == b'\r').next().unwrap_or(b"");
-                self.log_begin(w, line, status, None);
+                self.log_begin(w, &req_line_of(&head), status, None);
                 self.log_measure(t, Some(len));
                 self.start_writing(w);
             }
@@ -319,20 +318,6 @@ impl Http1 {
                 Next::Wait
             }
         }
-    }
-
-    /// Begin the access-log line (and note the `--trace` block) of a response.
-    fn log_begin(&mut self, w: &mut Worker, line: &[u8], status: u16, agent: Option<&[u8]>) {
-        w.log.begin(
-            &mut self.log,
-            self.peer.as_ref(),
-            &w.clock.clf,
-            line,
-            status,
-            None,
-            agent,
-        );
-        self.trace_req = trace_note(w, line, status);
     }
 }
 

@@ -309,8 +309,7 @@ impl Http1 {
                 return true;
             }
             Err(e) => {
-                let line_end = pending.iter().position(|&b| b == b'\r' || b == b'\n');
-                let line = pending[..line_end.unwrap_or(pending.len()).min(256)].to_vec();
+                let line = req_line_of(pending);
                 self.respond_error(t, w, e.status(), Some(&line));
                 return true;
             }
@@ -450,17 +449,8 @@ impl Http1 {
         let mut reply = Reply::new(out, body, &w.clock.imf, &w.shared.site, true, false, false);
         write(&mut reply);
         let (status, len) = (reply.status, reply.body_len);
-        w.log.begin(
-            &mut self.log,
-            self.peer.as_ref(),
-            &w.clock.clf,
-            line.unwrap_or(b"-"),
-            status,
-            None,
-            None,
-        );
+        self.log_begin(w, line.unwrap_or(b"-"), status, None);
         self.log_measure(t, Some(len));
-        self.trace_req = trace_note(w, line.unwrap_or(b"-"), status);
         // Whatever follows a bad head cannot be trusted to be a request.
         t.discard_buffered();
         self.remaining = Remaining::None;
@@ -510,6 +500,20 @@ impl Http1 {
         self.phase = Phase::Reading;
         self.scanned = 0;
         true
+    }
+
+    /// Begin the access-log line (and note the `--trace` block) of a response.
+    fn log_begin(&mut self, w: &mut Worker, line: &[u8], status: u16, agent: Option<&[u8]>) {
+        w.log.begin(
+            &mut self.log,
+            self.peer.as_ref(),
+            &w.clock.clf,
+            line,
+            status,
+            None,
+            agent,
+        );
+        self.trace_req = trace_note(w, line, status);
     }
 
     fn start_writing(&mut self, w: &Worker) {
