@@ -186,7 +186,11 @@ impl Auth {
     /// Load `user:hash` lines; blank lines and `#` comments are skipped. Starts the
     /// verifier threads.
     pub fn load(path: &std::path::Path) -> Result<Auth, String> {
-        let (users, file) = read_users(path)?;
+        // Looked at before it is read: a change while it is read shows at the next look.
+        let file = crate::sys::fs::stat_path(path)
+            .map(|st| file_id(&st))
+            .unwrap_or_default();
+        let users = read_users(path)?;
         let pool = Arc::new(Pool {
             state: Mutex::default(),
             ready: Condvar::new(),
@@ -320,7 +324,7 @@ impl Auth {
         }
         *file = id;
         match read_users(&self.path) {
-            Ok((users, _)) => {
+            Ok(users) => {
                 if let Ok(mut u) = self.users.lock() {
                     *u = Arc::new(users);
                 }
@@ -375,7 +379,7 @@ fn file_id(st: &crate::sys::fs::Stat) -> FileId {
 }
 
 /// Read and check the file: every line `user:hash` with a hash the server can verify.
-fn read_users(path: &std::path::Path) -> Result<(Users, FileId), String> {
+fn read_users(path: &std::path::Path) -> Result<Users, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
             "--auth-file {}: {}",
@@ -383,9 +387,6 @@ fn read_users(path: &std::path::Path) -> Result<(Users, FileId), String> {
             crate::config::io_reason(&e)
         )
     })?;
-    let file = crate::sys::fs::stat_path(path)
-        .map(|st| file_id(&st))
-        .unwrap_or_default();
     let mut list = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -416,7 +417,7 @@ fn read_users(path: &std::path::Path) -> Result<(Users, FileId), String> {
         .max_by_key(|h| cost_of(h))
         .cloned()
         .ok_or_else(|| format!("--auth-file {}: no users", path.display()))?;
-    Ok((Users { list, decoy }, file))
+    Ok(Users { list, decoy })
 }
 
 /// How costly a hash is to verify, to pick the decoy: bcrypt's cost, Argon2 above all.
