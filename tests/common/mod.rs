@@ -771,9 +771,16 @@ pub fn exhaust_descriptors(
             break;
         }
         let left = limit - have;
-        let head: &[u8] = match heads.len().checked_sub(left) {
-            Some(i) => heads[i],
-            None => b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n",
+        // The next head of `heads` once only that many places are left. Chosen by how many
+        // have been sent, not by `left` alone: under an emulator the count can stay put for
+        // a round (a descriptor of the server's own closes as another opens), and the same
+        // head must not be sent twice.
+        let next = ours.len();
+        let mine = next < heads.len() && left <= heads.len() - next;
+        let head: &[u8] = if mine {
+            heads[next]
+        } else {
+            b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n"
         };
         let mut c = s.connect();
         c.send(head);
@@ -783,7 +790,7 @@ pub fn exhaust_descriptors(
             assert!(Instant::now() < deadline, "the server took no connection");
             std::thread::sleep(Duration::from_millis(2));
         }
-        if left <= heads.len() {
+        if mine {
             ours.push(c);
         } else {
             fillers.push(c);
