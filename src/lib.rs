@@ -23,4 +23,6 @@ pub mod log;
 pub mod server;
 #[allow(unsafe_code)]
 pub mod sys;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod worker;
