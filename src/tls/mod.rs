@@ -5,6 +5,7 @@
 //! certificates and how one is chosen per handshake (SNI), their reload from disk, and the
 //! ACME client that obtains and renews them.
 
+pub mod acme;
 pub mod x509;
 
 #[cfg(test)]
