@@ -126,9 +126,9 @@ fn log(line: std::fmt::Arguments<'_>) {
     crate::sys::log_error(format_args!("barehttpd: acme: {line}"));
 }
 
-/// "2027-03-05 10:00 UTC".
+/// "2027-03-05T10:00:00Z".
 fn when(secs: u64) -> String {
-    format!("{} UTC", crate::http::date::short(secs))
+    crate::http::date::iso8601(secs)
 }
 
 /// Load a certificate kept in the state dir (installed at once if it is still valid and
