@@ -120,6 +120,9 @@ const ARI_RECHECK: Duration = Duration::from_secs(6 * 3600);
 /// A certificate is not renewed sooner than this after it was obtained, whatever its
 /// lifetime or the CA's window say: a guard against ordering in a loop.
 const MIN_RENEW_GAP: u64 = 10;
+/// The longest wait a CA's Retry-After can impose on a retry (seconds): beyond it the
+/// value is more likely a mistake than a rate limit's real window.
+const RETRY_AFTER_MAX: u64 = 86_400;
 const ACCOUNT_KEY: &str = "account.key";
 
 fn log(line: std::fmt::Arguments<'_>) {
@@ -371,7 +374,9 @@ fn run(mut st: State) {
                 let backoff = BACKOFF_FIRST
                     .saturating_mul(1 << failures.min(16))
                     .min(BACKOFF_MAX);
-                let wait = backoff.max(Duration::from_secs(f.retry_after.unwrap_or(0)));
+                // The CA's Retry-After (a rate limit) is obeyed, up to a day.
+                let asked = f.retry_after.unwrap_or(0).min(RETRY_AFTER_MAX);
+                let wait = backoff.max(Duration::from_secs(asked));
                 failures += 1;
                 if f.validation_failed {
                     prefer = prefer.other();

@@ -161,6 +161,8 @@ pub struct Directory {
     new_account: String,
     new_order: String,
     pub renewal_info: Option<String>,
+    /// meta.termsOfService: what registering agrees to, named in the log.
+    terms: String,
 }
 
 impl Directory {
@@ -178,6 +180,10 @@ impl Directory {
             new_account: need("newAccount")?,
             new_order: need("newOrder")?,
             renewal_info: Some(json.text("renewalInfo").to_string()).filter(|s| !s.is_empty()),
+            terms: json
+                .get("meta")
+                .map(|m| m.text("termsOfService").to_string())
+                .unwrap_or_default(),
         })
     }
 }
@@ -275,7 +281,11 @@ impl<'a> Session<'a> {
             .header("location")
             .ok_or("the new account answer has no Location".to_string())?;
         if r.status == 201 {
-            log(format_args!("account {kid} created"));
+            let terms = match self.dir.terms.as_str() {
+                "" => String::new(),
+                t => format!(", agreeing to the CA's terms of service at {t}"),
+            };
+            log(format_args!("account {kid} created{terms}"));
         }
         self.kid = Some(kid.to_string());
         Ok(())
