@@ -4,7 +4,8 @@
 //! Hand-written because the objects are small and few: a JSON crate would add more code
 //! to the binary than this whole file, and ACME needs no numbers beyond what a `f64` holds.
 //! The reader accepts RFC 8259 JSON and nothing else, with a nesting limit; it answers None
-//! on anything malformed.
+//! on anything malformed. Numbers are kept as their text: ACME reads none it must compute
+//! with, and a float parser would cost the binary ~20 KB.
 
 const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -74,7 +75,8 @@ pub fn quote(s: &str) -> String {
 pub enum Json {
     Null,
     Bool(bool),
-    Num(f64),
+    /// A number as written (checked against RFC 8259 §6's grammar).
+    Num(String),
     Str(String),
     Arr(Vec<Json>),
     Obj(Vec<(String, Json)>),
@@ -197,21 +199,35 @@ impl Reader<'_> {
         }
     }
 
-    fn number(&mut self) -> Option<Json> {
+    /// Skip ASCII digits; how many.
+    fn digits(&mut self) -> usize {
         let start = self.i;
-        while matches!(
-            self.s.get(self.i),
-            Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
-        ) {
+        while self.s.get(self.i).is_some_and(u8::is_ascii_digit) {
             self.i += 1;
         }
-        let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
-        // Rust's float syntax is a superset of JSON's but for these: "inf", "nan" cannot
-        // occur here (letters stop the scan), a leading "+" and a bare "." can.
-        if text.is_empty() || text.starts_with(['+', '.']) || text.ends_with('.') {
+        self.i - start
+    }
+
+    /// `[ "-" ] int [ frac ] [ exp ]` (RFC 8259 §6).
+    fn number(&mut self) -> Option<Json> {
+        let start = self.i;
+        self.eat(b"-");
+        let int_start = self.i;
+        let int = self.digits();
+        if int == 0 || (int > 1 && self.s[int_start] == b'0') {
             return None;
         }
-        text.parse().ok().map(Json::Num)
+        if self.eat(b".") && self.digits() == 0 {
+            return None;
+        }
+        if self.eat(b"e") || self.eat(b"E") {
+            let _ = self.eat(b"+") || self.eat(b"-");
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).ok()?;
+        Some(Json::Num(text.to_string()))
     }
 
     fn hex4(&mut self) -> Option<u32> {
@@ -320,7 +336,7 @@ mod tests {
             v.get("identifiers").unwrap().arr()[0].text("value"),
             "www.example.org"
         );
-        assert_eq!(v.get("n"), Some(&Json::Num(-150.0)));
+        assert_eq!(v.get("n"), Some(&Json::Num("-1.5e2".into())));
         assert_eq!(v.get("t"), Some(&Json::Bool(true)));
         assert_eq!(v.get("z"), Some(&Json::Null));
         assert_eq!(v.text("esc"), "a\"\\/é😀\n");
@@ -338,6 +354,10 @@ mod tests {
             b"\"a\nb\"",
             b"+1",
             b"1.",
+            b"01",
+            b"-",
+            b"1e",
+            b".5",
             b"{} x",
             b"\"\\u12",
         ] {

@@ -278,41 +278,25 @@ fn parse(buf: &[u8], head_only: bool, eof: bool) -> Parsed {
     Parsed::More
 }
 
-/// A chunked body decoded (RFC 9112 §7.1), None if not all of it is here yet.
+/// A chunked body decoded (RFC 9112 §7.1) by the server's own decoder; None if not all of
+/// it is here yet.
 fn dechunk(mut data: &[u8]) -> Result<Option<Vec<u8>>, &'static str> {
+    use crate::http::chunked::{ChunkError, ChunkedDecoder};
+    let mut decoder = ChunkedDecoder::new();
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            return Ok(None);
-        };
-        let line = std::str::from_utf8(&data[..eol]).map_err(|_| "bad chunk size")?;
-        let size = line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size, 16).map_err(|_| "bad chunk size")?;
-        data = &data[eol + 2..];
-        if size == 0 {
-            // Trailers, then an empty line.
-            loop {
-                let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-                    return Ok(None);
-                };
-                if eol == 0 {
-                    return Ok(Some(out));
-                }
-                data = &data[eol + 2..];
-            }
+    while !decoder.is_done() {
+        let (used, body) = decoder
+            .decode(data)
+            .map_err(|ChunkError::Malformed(why)| why)?;
+        if let Some(range) = body {
+            out.extend_from_slice(&data[range]);
         }
-        if size > MAX_RESPONSE {
-            return Err("chunk too large");
-        }
-        if data.len() < size + 2 {
+        if used == 0 {
             return Ok(None);
         }
-        out.extend_from_slice(&data[..size]);
-        if &data[size..size + 2] != b"\r\n" {
-            return Err("chunk without CRLF");
-        }
-        data = &data[size + 2..];
+        data = &data[used..];
     }
+    Ok(Some(out))
 }
 
 #[cfg(test)]
