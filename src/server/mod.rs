@@ -143,9 +143,13 @@ impl Server {
             shared.listeners.push(fd);
         }
         shared.plain_listeners = shared.listeners.len();
-        for &addr in &shared.config.tls_listen {
+        for i in 0..shared.config.tls_listen.len() {
+            let addr = shared.config.tls_listen[i];
             let fd = net::listen(addr, BACKLOG).map_err(|e| listen_error(addr, e))?;
-            addrs.push(net::local_addr(&fd).unwrap_or(addr));
+            let bound = net::local_addr(&fd).unwrap_or(addr);
+            // The port actually bound (an ephemeral one resolved), for --redirect-https.
+            shared.config.tls_listen[i] = bound;
+            addrs.push(bound);
             shared.listeners.push(fd);
         }
         // Once the start can no longer fail (a start that does leaves the disk as it was),
