@@ -566,3 +566,29 @@ fn curl_and_openssl_speak_to_it_and_old_protocols_are_refused() {
         );
     }
 }
+
+#[test]
+fn rfc3875_a_cgi_program_answering_over_https_is_told_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = TempRoot::new();
+    let script = root.file(
+        "cgi-bin/scheme.cgi",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"$REQUEST_SCHEME ${HTTPS:-off}\"\n",
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (s, port) = start(&root.www, &["--cgi", "/cgi-bin/"]);
+    let mut tls = connect(port);
+    tls.write_all(b"GET /cgi-bin/scheme.cgi HTTP/1.0\r\nHost: a.test\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    tls.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with("\r\n\r\nhttps on\n"),
+        "{text}"
+    );
+    let mut c = s.connect();
+    c.send(b"GET /cgi-bin/scheme.cgi HTTP/1.0\r\nHost: a.test\r\n\r\n");
+    let text = String::from_utf8_lossy(&c.read_to_end()).into_owned();
+    assert!(text.ends_with("\r\n\r\nhttp off\n"), "{text}");
+}
