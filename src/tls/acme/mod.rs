@@ -35,7 +35,7 @@ use std::time::Duration;
 pub struct AcmeConfig {
     /// `--acme DOMAIN` (repeatable): one certificate for all of them.
     pub domains: Vec<String>,
-    /// `--acme-ca URL`.
+    /// `--acme-ca URL` (default `config::ACME_DEFAULT_CA`).
     pub directory: String,
     /// `--acme-ca-cert FILE`: an extra root to trust for the CA's own HTTPS endpoint.
     pub ca_cert: Option<PathBuf>,
@@ -44,9 +44,6 @@ pub struct AcmeConfig {
     /// `--state-dir DIR`: the account key and the certificate, reused across restarts.
     pub state_dir: PathBuf,
 }
-
-/// Let's Encrypt's production directory, the default of `--acme-ca`.
-pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 /// The answers to the CA's challenges while they are pending, for the serving threads:
 /// HTTP-01 key authorizations by token (RFC 8555 §8.3) and TLS-ALPN-01 certificates by
