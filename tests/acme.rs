@@ -14,7 +14,6 @@ mod pebble;
 use common::{Server, TempRoot};
 use pebble::Pebble;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How long the CA may take to validate and issue (seconds with pebble).
@@ -69,20 +68,9 @@ fn wait_log(s: &Server, needle: &str, n: usize, limit: Duration) {
     }
 }
 
-/// `curl --cacert roots.pem https://a.test:TLS_PORT/hello.txt`: the page, or curl's error.
+/// The page over HTTPS from the server, trusting only the CA's roots.
 fn curl(ca: &Pebble) -> String {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(ca.roots())
-        .args(["--resolve", &format!("a.test:{}:127.0.0.1", ca.tlsalpn)])
-        .arg(format!("https://a.test:{}/hello.txt", ca.tlsalpn))
-        .output()
-        .expect("run curl");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    pebble::curl(&ca.roots(), "a.test", ca.tlsalpn, "/hello.txt")
 }
 
 #[test]

@@ -16,7 +16,6 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
@@ -155,18 +154,7 @@ fn curl_through(chain: &[u8], key: &[u8], name: &str, roots: &Path) -> String {
             let _ = tls.flush();
         }
     });
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "10", "--cacert"])
-        .arg(roots)
-        .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
-        .arg(format!("https://{name}:{port}/"))
-        .output()
-        .expect("run curl");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    pebble::curl(roots, name, port, "/")
 }
 
 fn serial_of(chain: &[u8]) -> Vec<u8> {

@@ -51,6 +51,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `curl --cacert ROOTS https://NAME:PORT/PATH` with NAME resolved to 127.0.0.1: the
+/// body, or curl's error. Trusting only the CA's roots, it succeeds only over a
+/// certificate that CA issued for NAME.
+pub fn curl(roots: &Path, name: &str, port: u16, path: &str) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(roots)
+        .args(["--resolve", &format!("{name}:{port}:127.0.0.1")])
+        .arg(format!("https://{name}:{port}{path}"))
+        .output()
+        .expect("run curl");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 impl Pebble {
     /// Start the CA, checking challenges on the given ports.
     pub fn start(run: &Path, http01: u16, tlsalpn: u16) -> Pebble {
