@@ -15,6 +15,14 @@
 //! domain), which holds the chain followed by its key, so that one rename replaces both at
 //! once and a crash can never pair a new key with an old certificate. Files are written
 //! with std::fs (this thread is not the event loop's, and needs nothing `sys` wraps).
+//!
+//! What it costs: 352,256 bytes of the static musl release binary (4,236,296 -> 4,588,552
+//! at 082d0e3, `start` called from main): about 155 KB is rustls's client side (the
+//! handshake and server-certificate checks the server never needed), about 100 KB this
+//! module, the rest std's threads, name resolution and formatting. No crate is added but
+//! aws-lc-rs, which rustls links already; JSON, base64 and DER are written here because
+//! each is a few hundred lines, and the public roots are the system's bundle rather than
+//! webpki-roots (~250 KB of certificates frozen into the binary).
 
 mod codec;
 mod der;
