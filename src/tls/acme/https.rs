@@ -3,8 +3,9 @@
 //!
 //! ACME needs some twenty requests per certificate, every few weeks, so a new connection
 //! each time costs nothing that matters and saves a connection pool. The trusted roots are
-//! the system's bundle (read once at start; webpki-roots would add ~250 KB to the binary and
-//! go stale with it) plus the operator's `--acme-ca-cert`.
+//! the system's bundle (read once at start, and updated by the system; webpki-roots would
+//! freeze a copy into the binary that goes stale with it) plus the operator's
+//! `--acme-ca-cert`.
 //! Responses are framed by Content-Length, chunked coding or the end of the connection, and
 //! are refused past `MAX_RESPONSE`: nothing the CA sends legitimately comes close.
 
