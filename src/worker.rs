@@ -333,6 +333,8 @@ impl Worker {
             cfg: &self.shared.config,
             site: self.shared.site(secure),
             secure,
+            #[cfg(feature = "tls")]
+            acme: self.shared.tls.as_ref().and_then(|t| t.acme.as_deref()),
             root: self.shared.root.as_fd(),
             index: &self.shared.index,
             date: &self.clock.imf,

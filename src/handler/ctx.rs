@@ -18,6 +18,9 @@ pub struct Ctx<'a> {
     pub site: &'a Site,
     /// The request came over HTTPS.
     pub secure: bool,
+    /// ACME's HTTP-01 answers (`--acme`).
+    #[cfg(feature = "tls")]
+    pub acme: Option<&'a crate::tls::acme::Challenges>,
     pub root: BorrowedFd<'a>,
     pub index: &'a CString,
     pub date: &'a [u8],

@@ -103,6 +103,21 @@ fn route(
         Err(e) => Err(*e),
     };
     let path: &[u8] = buf;
+    // RFC 8555 §8.3: the key authorization of an open HTTP-01 challenge, on any listener
+    // (a CA may follow a redirect to https). Other paths under the prefix are files.
+    #[cfg(feature = "tls")]
+    if let Some(challenges) = ctx.acme
+        && let Ok(t) = &split
+        && let Some(token) = t.path.strip_prefix(ACME_CHALLENGE_PREFIX)
+        && let Some(answer) = std::str::from_utf8(token)
+            .ok()
+            .and_then(|t| challenges.http01(t))
+    {
+        r.start(200);
+        r.header("Content-Type", b"application/octet-stream");
+        r.body_bytes(answer.as_bytes());
+        return Ok(Answer::Done);
+    }
     // --redirect-https: a plain request is sent to its https URL, whatever it asks
     // (RFC 9110 §15.4.9: 308 keeps the method and body), except ACME's HTTP-01 challenges,
     // which must be answered over plain HTTP (RFC 8555 §8.3).

@@ -196,6 +196,12 @@ impl Server {
         } else {
             None
         };
+        // The listeners are bound: a certificate the CA validates now is answered as soon
+        // as the workers run, a moment later.
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.shared.tls {
+            tls.start_acme(cfg)?;
+        }
         let mut wakers = Vec::new();
         let mut threads = Vec::new();
         for id in 0..cfg.workers {

@@ -41,6 +41,9 @@ const TLS13_TICKETS: usize = 1;
 pub struct Tls {
     pub config: Arc<ServerConfig>,
     pub store: Arc<certs::Store>,
+    /// ACME's open challenges (`--acme`): HTTP-01 answers for the handlers, TLS-ALPN-01
+    /// certificates for the store.
+    pub acme: Option<Arc<acme::Challenges>>,
 }
 
 impl Tls {
@@ -51,14 +54,48 @@ impl Tls {
             return Ok(None);
         }
         let provider = Arc::new(provider());
+        let acme = (!config.acme.is_empty()).then(|| Arc::new(acme::Challenges::new()));
+        let hook = acme.as_ref().map(|ch| {
+            let ch = Arc::clone(ch);
+            Arc::new(move |name: &str| ch.alpn_cert(name)) as certs::ChallengeCerts
+        });
         let store = Arc::new(certs::Store::load(
             Arc::clone(&provider),
             &config.tls_pairs,
-            None,
+            hook,
         )?);
         let config = Arc::new(server_config(config, provider, Arc::clone(&store))?);
         store.watch();
-        Ok(Some(Arc::new(Tls { config, store })))
+        Ok(Some(Arc::new(Tls {
+            config,
+            store,
+            acme,
+        })))
+    }
+
+    /// With `--acme`: install the certificate kept in the state dir, then start the ACME
+    /// client's thread, which obtains one if there is none and renews it. Called once the
+    /// listeners are bound, so that the CA's validation finds them.
+    pub fn start_acme(&self, config: &Config) -> Result<(), String> {
+        let Some(challenges) = &self.acme else {
+            return Ok(());
+        };
+        let store = Arc::clone(&self.store);
+        let settings = acme::AcmeConfig {
+            domains: config.acme.clone(),
+            directory: config.acme_ca.clone(),
+            ca_cert: config.acme_ca_cert.clone(),
+            email: config.acme_email.clone(),
+            state_dir: config.state_dir.clone().ok_or("--acme needs --state-dir")?,
+        };
+        let install = Box::new(move |chain: &[u8], key: &[u8]| {
+            if let Err(e) = store.install(chain, key) {
+                crate::sys::log_error(format_args!(
+                    "barehttpd: acme: the certificate obtained cannot be used: {e}"
+                ));
+            }
+        });
+        acme::start(settings, Arc::clone(challenges), install)
     }
 
     /// A session for a connection just accepted on a TLS listener.
@@ -118,6 +155,10 @@ fn server_config(
     };
     let mut tls = builder.with_cert_resolver(store);
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if !config.acme.is_empty() {
+        // RFC 8737 §3: the CA's validation handshake offers only this protocol.
+        tls.alpn_protocols.push(certs::ALPN_ACME.to_vec());
+    }
     tls.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
     tls.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| format!("tls: {e}"))?;
     tls.send_tls13_tickets = TLS13_TICKETS;
