@@ -73,7 +73,28 @@ pub struct Config {
     pub trace_file: Option<PathBuf>,
     /// Only trace requests whose path starts with this.
     pub trace_filter: Option<String>,
+    /// HTTPS listening addresses (`--tls-listen`).
+    pub tls_listen: Vec<SocketAddr>,
+    /// Certificate chain and key files (`--tls-cert`, `--tls-key`), in the order given: the
+    /// first answers clients that name no host or an unknown one.
+    pub tls_pairs: Vec<(PathBuf, PathBuf)>,
+    /// CA whose client certificates are required (`--tls-client-ca`).
+    pub tls_client_ca: Option<PathBuf>,
+    /// Plain listeners answer 308 to the https URL (`--redirect-https`).
+    pub redirect_https: bool,
+    /// Strict-Transport-Security max-age on HTTPS answers (`--hsts`).
+    pub hsts: Option<u64>,
+    /// Names to obtain a certificate for by ACME (`--acme`), and how.
+    pub acme: Vec<String>,
+    pub acme_ca: String,
+    pub acme_ca_cert: Option<PathBuf>,
+    pub acme_email: Option<String>,
+    /// Where the ACME account and certificates are kept (`--state-dir`).
+    pub state_dir: Option<PathBuf>,
 }
+
+/// Let's Encrypt's production ACME directory, the default `--acme-ca`.
+pub const ACME_DEFAULT_CA: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 pub const HELP: &str = "\
 barehttpd: a static-file HTTP/1.1 server that talks to the kernel and nothing else.
@@ -124,6 +145,25 @@ Options:
                               arguments, results and durations) and their totals
       --trace-file FILE       write --trace output to FILE instead of stderr
       --trace-filter PREFIX   trace only requests whose path starts with PREFIX
+
+HTTPS:
+      --tls-listen ADDR:PORT  serve HTTPS on ADDR:PORT; repeatable (--listen stays plain)
+      --tls-cert FILE         PEM certificate chain; give with --tls-key, repeatable in
+      --tls-key FILE          pairs: the certificate is chosen by the name the client asks
+                              for (SNI), the first pair for others. Files replaced on disk
+                              are used for new connections within a second
+      --tls-client-ca FILE    require client certificates signed by this CA (mutual TLS)
+      --redirect-https        plain listeners answer 308 to the same URL on https
+                              (ACME challenge paths excepted)
+      --hsts SECONDS          add Strict-Transport-Security: max-age=SECONDS to HTTPS answers
+      --acme DOMAIN           obtain and renew a certificate for DOMAIN (repeatable: one
+                              certificate for all) from an ACME CA; needs the plain
+                              listener on port 80 or the TLS one on 443 reachable by the CA
+      --acme-ca URL           ACME directory [default: Let's Encrypt production]
+      --acme-ca-cert FILE     trust this root for the ACME CA's own HTTPS (private CAs)
+      --acme-email ADDRESS    contact address for the ACME account
+      --state-dir DIR         where the ACME account key and certificates are kept
+                              [default: $XDG_STATE_HOME/barehttpd or ~/.local/state/barehttpd]
   -h, --help                  this text
   -V, --version               the version
 
@@ -136,6 +176,8 @@ Examples:
                                               accept uploads under /uploads/ with a password
   barehttpd --fallback index.html --header 'Access-Control-Allow-Origin: *' dist/
                                               a single-page app with CORS open
+  barehttpd -l 0.0.0.0:80 --tls-listen 0.0.0.0:443 --acme example.com --redirect-https /srv/www
+                                              HTTPS with a certificate that renews itself
 ";
 
 /// Listening addresses a server may have: each has a poller token of its own, and those sit
@@ -197,6 +239,17 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut trace = false;
     let mut trace_file = None;
     let mut trace_filter = None;
+    let mut tls_listen = Vec::new();
+    let mut tls_certs: Vec<PathBuf> = Vec::new();
+    let mut tls_keys: Vec<PathBuf> = Vec::new();
+    let mut tls_client_ca = None;
+    let mut redirect_https = false;
+    let mut hsts = None;
+    let mut acme = Vec::new();
+    let mut acme_ca = None;
+    let mut acme_ca_cert = None;
+    let mut acme_email = None;
+    let mut state_dir = None;
 
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
@@ -288,6 +341,53 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 }
                 trace_filter = Some(v);
             }
+            Long("tls-listen") => {
+                let v = string_value(&mut p)?;
+                tls_listen.extend(
+                    parse_listen(&v)
+                        .map_err(|e| ConfigError(e.0.replacen("--listen", "--tls-listen", 1)))?,
+                );
+            }
+            Long("tls-cert") => tls_certs.push(PathBuf::from(p.value().map_err(lex)?)),
+            Long("tls-key") => tls_keys.push(PathBuf::from(p.value().map_err(lex)?)),
+            Long("tls-client-ca") => tls_client_ca = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("redirect-https") => redirect_https = true,
+            Long("hsts") => {
+                let v = string_value(&mut p)?;
+                // RFC 6797 §6.1.1: delta-seconds; 0 tells browsers to forget the policy.
+                hsts = Some(v.parse::<u32>().map_err(|_| {
+                    ConfigError(format!(
+                        "--hsts {v:?}: expected a number of seconds, e.g. 31536000 (a year)"
+                    ))
+                })? as u64);
+            }
+            Long("acme") => {
+                let v = string_value(&mut p)?.to_ascii_lowercase();
+                if !valid_dns_name(&v) {
+                    return err(format!(
+                        "--acme {v:?}: expected a domain name such as example.com"
+                    ));
+                }
+                acme.push(v);
+            }
+            Long("acme-ca") => {
+                let v = string_value(&mut p)?;
+                if !v.starts_with("https://") {
+                    return err(format!("--acme-ca {v:?}: expected an https:// URL"));
+                }
+                acme_ca = Some(v);
+            }
+            Long("acme-ca-cert") => acme_ca_cert = Some(PathBuf::from(p.value().map_err(lex)?)),
+            Long("acme-email") => {
+                let v = string_value(&mut p)?;
+                if !v.contains('@') || v.bytes().any(|b| b <= b' ' || b == b',') {
+                    return err(format!(
+                        "--acme-email {v:?}: expected an address such as me@example.com"
+                    ));
+                }
+                acme_email = Some(v);
+            }
+            Long("state-dir") => state_dir = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("write-without-auth") => write_without_auth = true,
             Long("max-body") => {
@@ -348,6 +448,43 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         }
         fallback = Some(rel.to_string());
     }
+    if tls_certs.len() != tls_keys.len() {
+        return err("--tls-cert and --tls-key go in pairs: give as many of one as of the other");
+    }
+    let tls_pairs: Vec<_> = tls_certs.into_iter().zip(tls_keys).collect();
+    if listen.len() + tls_listen.len() > MAX_LISTENERS {
+        return err(format!(
+            "--listen and --tls-listen: at most {} addresses",
+            MAX_LISTENERS
+        ));
+    }
+    if tls_listen.is_empty() {
+        let needs = [
+            (!tls_pairs.is_empty(), "--tls-cert"),
+            (tls_client_ca.is_some(), "--tls-client-ca"),
+            (redirect_https, "--redirect-https"),
+            (hsts.is_some(), "--hsts"),
+            (!acme.is_empty(), "--acme"),
+        ];
+        if let Some((_, flag)) = needs.iter().find(|(given, _)| *given) {
+            return err(format!(
+                "{flag} needs --tls-listen ADDR:PORT to serve HTTPS on"
+            ));
+        }
+    } else if tls_pairs.is_empty() && acme.is_empty() {
+        return err(
+            "--tls-listen needs a certificate: --tls-cert FILE --tls-key FILE, or --acme DOMAIN",
+        );
+    }
+    if !cfg!(feature = "tls") && !tls_listen.is_empty() {
+        return err("--tls-listen: this barehttpd was built without HTTPS (cargo feature `tls`)");
+    }
+    if !acme.is_empty() && state_dir.is_none() {
+        state_dir = default_state_dir();
+        if state_dir.is_none() {
+            return err("--acme needs --state-dir DIR (no $XDG_STATE_HOME or $HOME to put it in)");
+        }
+    }
     let access_log = access_log.unwrap_or(if quiet {
         AccessLog::Off
     } else {
@@ -382,7 +519,45 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         trace,
         trace_file,
         trace_filter,
+        tls_listen,
+        tls_pairs,
+        tls_client_ca,
+        redirect_https,
+        hsts,
+        acme,
+        acme_ca: acme_ca.unwrap_or_else(|| ACME_DEFAULT_CA.to_string()),
+        acme_ca_cert,
+        acme_email,
+        state_dir,
     })))
+}
+
+/// Where ACME state goes by default: `$XDG_STATE_HOME/barehttpd`, else
+/// `~/.local/state/barehttpd` (the XDG base directory specification's default).
+fn default_state_dir() -> Option<PathBuf> {
+    let non_empty = |k| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    non_empty("XDG_STATE_HOME")
+        .or_else(|| non_empty("HOME").map(|h| h.join(".local/state")))
+        .map(|d| d.join("barehttpd"))
+}
+
+/// A DNS name an ACME CA could issue for: dot-separated labels of letters, digits and
+/// hyphens (a leading `*.` for a wildcard), at most 253 bytes.
+fn valid_dns_name(v: &str) -> bool {
+    let v = v.strip_prefix("*.").unwrap_or(v);
+    v.len() <= 253
+        && v.contains('.')
+        && v.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// `Name: value` for `--header`: a token name and a value without control characters.

@@ -32,7 +32,15 @@ pub struct Shared {
     pub index: CString,
     pub site: Site,
     pub auth: Option<handler::auth::Auth>,
+    /// Listening sockets: the plain ones (`--listen`) first, then the TLS ones.
     pub listeners: Vec<OwnedFd>,
+    /// How many of `listeners` are plain; those after them speak TLS.
+    pub plain_listeners: usize,
+    /// What TLS connections share (certificates, the rustls configuration).
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<crate::tls::Tls>>,
+    /// The response settings of HTTPS answers: `site` with `--hsts`'s header.
+    pub site_tls: Site,
     /// Open connections, all workers together (for `--max-connections`).
     pub conns: AtomicUsize,
     pub shutdown: AtomicBool,
@@ -45,6 +53,11 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The response settings for an answer over HTTPS (`secure`) or plain HTTP.
+    pub fn site(&self, secure: bool) -> &Site {
+        if secure { &self.site_tls } else { &self.site }
+    }
+
     /// Open the served folder and read what the configuration names (error pages, the
     /// credentials file); the listeners are the server's to add. Errors are one line for
     /// the user.
@@ -61,6 +74,16 @@ impl Shared {
         let index =
             CString::new(config.index.clone()).map_err(|_| "--index: NUL byte".to_string())?;
         let site = Site::from_config(&config)?;
+        let mut site_tls = Site::from_config(&config)?;
+        if let Some(age) = config.hsts {
+            crate::http::response::header(
+                &mut site_tls.extra_headers,
+                "Strict-Transport-Security",
+                format!("max-age={age}").as_bytes(),
+            );
+        }
+        #[cfg(feature = "tls")]
+        let tls = crate::tls::Tls::load(&config)?;
         let auth = match &config.auth_file {
             Some(p) => Some(handler::auth::Auth::load(p)?),
             None => None,
@@ -73,6 +96,10 @@ impl Shared {
             site,
             auth,
             listeners: Vec::new(),
+            plain_listeners: 0,
+            #[cfg(feature = "tls")]
+            tls,
+            site_tls,
             conns: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             idle: (0..workers).map(|_| Counter::default()).collect(),
@@ -301,10 +328,11 @@ impl Worker {
     }
 
     /// The handlers' view of the worker, for a request from `client`.
-    pub fn ctx(&mut self, client: Option<std::net::IpAddr>) -> Ctx<'_> {
+    pub fn ctx(&mut self, client: Option<std::net::IpAddr>, secure: bool) -> Ctx<'_> {
         Ctx {
             cfg: &self.shared.config,
-            site: &self.shared.site,
+            site: self.shared.site(secure),
+            secure,
             root: self.shared.root.as_fd(),
             index: &self.shared.index,
             date: &self.clock.imf,

@@ -20,7 +20,6 @@ pub mod transport;
 
 pub use http1::{Next, Phase};
 
-use crate::sys::OwnedFd;
 use crate::worker::{ConnId, Worker};
 use http1::Http1;
 use std::net::SocketAddr;
@@ -34,13 +33,13 @@ pub struct Conn {
 impl Conn {
     pub fn new(
         id: ConnId,
-        fd: OwnedFd,
+        transport: Transport,
         peer: Option<SocketAddr>,
         now: u64,
         header_ms: u64,
     ) -> Conn {
         Conn {
-            transport: Transport::new(fd),
+            transport,
             session: Http1::new(id, peer, now, header_ms),
         }
     }
@@ -87,8 +86,8 @@ impl Conn {
         self.transport.expect_read();
     }
 
-    pub fn on_event(&mut self, readable: bool, hangup: bool, closed: bool) {
-        self.transport.on_event(readable, hangup, closed);
+    pub fn on_event(&mut self, readable: bool, writable: bool, hangup: bool, closed: bool) {
+        self.transport.on_event(readable, writable, hangup, closed);
     }
 
     /// Do all the work the connection can do now.

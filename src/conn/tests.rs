@@ -2,6 +2,7 @@
 //! no server process. The test plays the client on one end and the event loop on the other
 //! (`drive`, `on_event`, `on_timeout`), so each step of a session can be looked at.
 
+use super::transport::Transport;
 use super::{Conn, Next, Phase};
 use crate::config::{Command, parse_args};
 use crate::log::WorkerLog;
@@ -53,7 +54,7 @@ fn connect(w: &Worker) -> (Conn, OwnedFd) {
         slot: 0,
         generation: 1,
     };
-    let mut c = Conn::new(id, server, None, w.now, w.header_ms);
+    let mut c = Conn::new(id, Transport::new(server), None, w.now, w.header_ms);
     c.expect_request();
     (c, client)
 }
@@ -61,7 +62,7 @@ fn connect(w: &Worker) -> (Conn, OwnedFd) {
 /// Client side: send bytes, then let the connection see a readable edge.
 fn say(c: &mut Conn, client: &OwnedFd, bytes: &[u8]) {
     assert_eq!(net::send(client, bytes), Ok(bytes.len()));
-    c.on_event(true, false, false);
+    c.on_event(true, false, false, false);
 }
 
 /// Client side: everything the server has sent so far.
@@ -169,7 +170,7 @@ fn rfc9112_3_a_bad_request_line_gets_400_and_the_connection_lingers_then_closes(
         "nothing after a bad head is run"
     );
     drop(client);
-    c.on_event(true, true, true);
+    c.on_event(true, false, true, true);
     assert_eq!(c.drive(&mut w), Next::Close);
 }
 

@@ -8,8 +8,10 @@
 //! deadlines belong to the session, which asks `send_stalled` when one passes.
 //!
 //! This is the one place that touches the socket after `accept`: nothing above it reads or
-//! writes the descriptor. TLS will be a second transport with the same surface (plaintext
-//! in the same read buffer, plaintext out of the same queue, records between the two).
+//! writes the descriptor. Over TLS (`transport/tls.rs`) the surface is the same: plaintext
+//! arrives in the same read buffer and leaves from the same queue, and the records between
+//! them and the socket are the TLS session's; only `sendfile` gives way to reading the file
+//! and encrypting it.
 //!
 //! Readiness is edge-triggered: `read_ready` remembers that an edge said there is something
 //! to read that has not been read yet. A short read or a short write means the kernel's
@@ -20,6 +22,9 @@ use crate::handler::{Body, Segment};
 use crate::sys::{AsFd, BorrowedFd, Errno, OwnedFd, net};
 use crate::worker::Pool;
 use std::io::IoSlice;
+
+#[cfg(feature = "tls")]
+mod tls;
 
 /// Largest single sendfile call.
 const SENDFILE_CHUNK: usize = 1 << 20;
@@ -64,6 +69,8 @@ pub struct Queue<'a> {
     body: &'a mut Body,
     /// The socket, for the addresses a CGI program is told; not for writing.
     pub sock: BorrowedFd<'a>,
+    /// The connection is encrypted (HTTPS).
+    pub secure: bool,
 }
 
 impl<'a> Queue<'a> {
@@ -105,6 +112,12 @@ pub struct Transport {
     /// The last flush stopped at a short sendfile, which may mean a full socket or a file
     /// that shrank (see `unsure`).
     short_file: bool,
+    /// The TLS session, on a connection accepted by a TLS listener.
+    #[cfg(feature = "tls")]
+    tls: Option<Box<crate::tls::Session>>,
+    /// Some bytes came from the client (over TLS, the first are looked at).
+    #[cfg(feature = "tls")]
+    seen_bytes: bool,
 }
 
 impl Transport {
@@ -125,7 +138,34 @@ impl Transport {
             queued: None,
             lingered: 0,
             short_file: false,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "tls")]
+            seen_bytes: false,
         }
+    }
+
+    /// A transport that speaks TLS: plaintext above, records on the socket.
+    #[cfg(feature = "tls")]
+    pub fn new_tls(fd: OwnedFd, session: crate::tls::Session) -> Transport {
+        let mut t = Transport::new(fd);
+        t.tls = Some(Box::new(session));
+        t
+    }
+
+    /// `--trace`: note what the TLS layer did for the request just answered.
+    pub fn trace_layer(&mut self) {
+        #[cfg(feature = "tls")]
+        self.trace_records();
+    }
+
+    /// The connection is encrypted (HTTPS).
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return true;
+        }
+        false
     }
 
     /// The socket, for registering it with the poller and for the local address a CGI
@@ -136,10 +176,18 @@ impl Transport {
 
     /// A readiness event arrived. `hangup`: the peer closed (at least) its sending side;
     /// `closed`: it is gone entirely.
-    pub fn on_event(&mut self, readable: bool, hangup: bool, closed: bool) {
+    pub fn on_event(&mut self, readable: bool, writable: bool, hangup: bool, closed: bool) {
         if readable || hangup {
             self.read_ready = true;
         }
+        // A TLS handshake whose reply could not all be written goes on when the socket
+        // takes more: it is the reading side (`fill`) that writes handshake records.
+        #[cfg(feature = "tls")]
+        if writable && self.tls.as_ref().is_some_and(|s| s.wants_write()) {
+            self.read_ready = true;
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = writable;
         if hangup {
             self.hup = true;
         }
@@ -208,6 +256,11 @@ impl Transport {
         if space == 0 {
             return Fill::Full;
         }
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.fill_tls();
+        }
+        let buf = self.rbuf.as_mut().expect("taken above");
         match net::recv(&self.fd, &mut buf[self.rend..]) {
             Ok(0) => Fill::Closed,
             Ok(n) => {
@@ -241,6 +294,7 @@ impl Transport {
     /// The buffered request bytes and the write queue, borrowed together: a handler reads
     /// the request in the one while it writes its answer into the other.
     pub fn split(&mut self) -> (&[u8], Queue<'_>) {
+        let secure = self.is_tls();
         let read = match &self.rbuf {
             Some(b) => &b[self.rstart..self.rend],
             None => &[],
@@ -250,6 +304,7 @@ impl Transport {
             out_pos: &mut self.out_pos,
             body: &mut self.body,
             sock: self.fd.as_fd(),
+            secure,
         };
         (read, queue)
     }
@@ -307,6 +362,10 @@ impl Transport {
     /// Send a small interim response now (`100 Continue`), outside the queue. The
     /// connection is fresh and the bytes few; false if even this cannot be written.
     pub fn send_interim(&mut self, bytes: &[u8]) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.send_interim_tls(bytes);
+        }
         matches!(net::send(&self.fd, bytes), Ok(n) if n == bytes.len())
     }
 
@@ -315,6 +374,10 @@ impl Transport {
     /// MSG_MORE and the FIN can leave in their segment.
     pub fn flush(&mut self, budget: &mut usize, fin_follows: bool) -> Result<Flushed, Errno> {
         self.short_file = false;
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return self.flush_tls(budget, fin_follows);
+        }
         loop {
             if *budget == 0 {
                 return Ok(Flushed::Budget);
@@ -455,8 +518,10 @@ impl Transport {
 
     // ---- closing ----
 
-    /// Send the FIN: nothing more will be written.
+    /// Send the FIN: nothing more will be written (over TLS, close_notify first).
     pub fn shutdown_write(&mut self) {
+        #[cfg(feature = "tls")]
+        self.close_notify();
         net::shutdown_write(&self.fd);
     }
 
@@ -539,14 +604,14 @@ mod tests {
         assert_eq!(t.fill(&mut pool), Fill::Blocked);
         assert!(!t.read_ready());
         net::send(&peer, b"GET / HTTP/1.1\r\n").unwrap();
-        t.on_event(true, false, false);
+        t.on_event(true, false, false, false);
         assert_eq!(t.fill(&mut pool), Fill::Got);
         assert_eq!(t.buffered(), b"GET / HTTP/1.1\r\n");
         assert!(!t.read_ready(), "a short read means the queue is empty");
         t.consume(4);
         assert_eq!(t.buffered(), b"/ HTTP/1.1\r\n");
         drop(peer);
-        t.on_event(true, true, false);
+        t.on_event(true, false, true, false);
         assert_eq!(t.fill(&mut pool), Fill::Closed);
     }
 

@@ -388,7 +388,13 @@ fn environment(
     set("SERVER_ADDR", local_ip.as_bytes());
     set("REQUEST_METHOD", req.method_raw);
     set("REQUEST_URI", req.target);
-    set("REQUEST_SCHEME", b"http");
+    // Not in RFC 3875, but what programs look for (Apache, nginx and lighttpd set both).
+    if ctx.secure {
+        set("REQUEST_SCHEME", b"https");
+        set("HTTPS", b"on");
+    } else {
+        set("REQUEST_SCHEME", b"http");
+    }
     set("SCRIPT_NAME", script_name);
     set("SCRIPT_FILENAME", script_file.as_os_str().as_bytes());
     set("DOCUMENT_ROOT", ctx.cfg.root.as_os_str().as_bytes());

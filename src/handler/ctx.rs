@@ -16,6 +16,8 @@ use std::ffi::CString;
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
     pub site: &'a Site,
+    /// The request came over HTTPS.
+    pub secure: bool,
     pub root: BorrowedFd<'a>,
     pub index: &'a CString,
     pub date: &'a [u8],

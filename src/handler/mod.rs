@@ -37,6 +37,9 @@ pub use reply::{Body, INLINE_BODY_MAX, Reply, Segment, Site};
 use crate::http::parse::{Framing, Method, Request};
 use crate::http::target::{self, PathError};
 
+/// Where ACME's HTTP-01 challenges are asked (RFC 8555 §8.3).
+pub const ACME_CHALLENGE_PREFIX: &[u8] = b"/.well-known/acme-challenge/";
+
 /// What a request turned into, for the connection.
 pub enum Answer {
     /// Answered already: the reply is written (a file, an error, a DELETE).
@@ -100,6 +103,21 @@ fn route(
         Err(e) => Err(*e),
     };
     let path: &[u8] = buf;
+    // --redirect-https: a plain request is sent to its https URL, whatever it asks
+    // (RFC 9110 §15.4.9: 308 keeps the method and body), except ACME's HTTP-01 challenges,
+    // which must be answered over plain HTTP (RFC 8555 §8.3).
+    if ctx.cfg.redirect_https
+        && !ctx.secure
+        && let Ok(t) = &split
+        && !t.asterisk
+        && !t.path.starts_with(ACME_CHALLENGE_PREFIX)
+    {
+        let port = ctx.cfg.tls_listen.first().map_or(443, |a| a.port());
+        let host = req.header("host").unwrap_or(b"");
+        let loc = target::https_location(host, port, t).ok_or(Error::BadRequest)?;
+        r.error_with(308, &[("Location", &loc)]);
+        return Ok(Answer::Done);
+    }
     // Programs get every method, CONNECT included, when the path is theirs.
     if !ctx.cfg.cgi.is_empty()
         && let Ok(t) = &split

@@ -25,6 +25,32 @@ pub enum PathError {
     NotFound,
 }
 
+/// The https URL of a request that came over plain HTTP (`--redirect-https`): the host of
+/// its Host field without the port, the HTTPS listener's `port` (left out when 443), and
+/// the target's path and query as the client sent them. None without a host to name.
+pub fn https_location(host: &[u8], port: u16, t: &Target<'_>) -> Option<Vec<u8>> {
+    let name = if host.first() == Some(&b'[') {
+        &host[..host.iter().position(|&b| b == b']')? + 1]
+    } else {
+        host.split(|&b| b == b':').next().unwrap_or(host)
+    };
+    if name.is_empty() {
+        return None;
+    }
+    let mut loc = Vec::with_capacity(16 + name.len() + t.path.len());
+    loc.extend_from_slice(b"https://");
+    loc.extend_from_slice(name);
+    if port != 443 {
+        loc.extend_from_slice(format!(":{port}").as_bytes());
+    }
+    loc.extend_from_slice(t.path);
+    if let Some(q) = t.query {
+        loc.push(b'?');
+        loc.extend_from_slice(q);
+    }
+    Some(loc)
+}
+
 pub fn split(t: &[u8]) -> Result<Target<'_>, PathError> {
     if t == b"*" {
         return Ok(Target {
@@ -168,6 +194,25 @@ pub fn encode_path(s: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc9110_15_4_9_the_https_location_keeps_path_and_query_and_changes_the_port() {
+        let loc = |host: &[u8], port, target: &[u8]| {
+            https_location(host, port, &split(target).unwrap())
+                .map(|l| String::from_utf8(l).unwrap())
+        };
+        assert_eq!(
+            loc(b"a.test:8080", 8443, b"/x%20y?q=1").unwrap(),
+            "https://a.test:8443/x%20y?q=1"
+        );
+        assert_eq!(loc(b"a.test", 443, b"/").unwrap(), "https://a.test/");
+        assert_eq!(loc(b"[::1]:80", 443, b"/a").unwrap(), "https://[::1]/a");
+        assert_eq!(
+            loc(b"a.test", 443, b"http://b.test/p?x").unwrap(),
+            "https://a.test/p?x"
+        );
+        assert_eq!(loc(b"", 443, b"/"), None);
+    }
 
     fn d(raw: &str) -> Result<String, PathError> {
         let mut out = Vec::new();

@@ -3,6 +3,7 @@
 //! refusing with 503), and what to do when descriptors run out.
 
 use super::{ACCEPT_BATCH, EventLoop, SLOW_HEAD_EVICT_MS, TICK_MS, guarded};
+use crate::conn::transport::Transport;
 use crate::conn::{Conn, Next};
 use crate::sys::poll::Interest;
 use crate::sys::{self, Errno, OwnedFd, fs, net};
@@ -23,6 +24,7 @@ impl EventLoop {
         let mut drained = false;
         let mut out_of_fds = false;
         let mut taken = std::mem::take(&mut self.accepted);
+        let tls = li >= self.w.shared.plain_listeners;
         for _ in 0..ACCEPT_BATCH {
             match net::accept(&self.w.shared.listeners[li]) {
                 Ok(Some(c)) => taken.push(c),
@@ -45,7 +47,7 @@ impl EventLoop {
         }
         let mut last = None;
         for (fd, peer) in taken.drain(..) {
-            last = self.admit(fd, peer).or(last);
+            last = self.admit(fd, peer, tls).or(last);
         }
         self.accepted = taken;
         // The accept4 that found the queue empty ends the work begun for the last connection
@@ -60,7 +62,7 @@ impl EventLoop {
 
     /// Take a new connection, making room or refusing it when the server is full. Returns
     /// its slot.
-    fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>) -> Option<usize> {
+    fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>, tls: bool) -> Option<usize> {
         let max = self.w.shared.config.max_connections;
         if self.w.shared.conns.load(Ordering::Relaxed) >= max
             && !self.evict_one()
@@ -70,9 +72,20 @@ impl EventLoop {
             return None;
         }
         let (now, header_ms) = (self.w.now, self.w.header_ms);
+        let transport = if tls {
+            #[cfg(feature = "tls")]
+            {
+                let session = self.w.shared.tls.as_ref().and_then(|t| t.session())?;
+                Transport::new_tls(fd, session)
+            }
+            #[cfg(not(feature = "tls"))]
+            return None;
+        } else {
+            Transport::new(fd)
+        };
         let idx = self
             .conns
-            .insert(|id| Conn::new(id, fd, peer, now, header_ms))?;
+            .insert(|id| Conn::new(id, transport, peer, now, header_ms))?;
         self.w.shared.conns.fetch_add(1, Ordering::Relaxed);
         let id = self.conns.id(idx);
         let conn = self.conns.slots[idx].as_mut().expect("just inserted");

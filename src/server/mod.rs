@@ -142,6 +142,16 @@ impl Server {
             addrs.push(net::local_addr(&fd).unwrap_or(addr));
             shared.listeners.push(fd);
         }
+        shared.plain_listeners = shared.listeners.len();
+        for i in 0..shared.config.tls_listen.len() {
+            let addr = shared.config.tls_listen[i];
+            let fd = net::listen(addr, BACKLOG).map_err(|e| listen_error(addr, e))?;
+            let bound = net::local_addr(&fd).unwrap_or(addr);
+            // The port actually bound (an ephemeral one resolved), for --redirect-https.
+            shared.config.tls_listen[i] = bound;
+            addrs.push(bound);
+            shared.listeners.push(fd);
+        }
         // Once the start can no longer fail (a start that does leaves the disk as it was),
         // and before any worker can begin an upload of this process's own.
         let cfg = &shared.config;
@@ -202,7 +212,13 @@ impl Server {
         drop(sink);
         let _ = self.shared.wakers.set(wakers.clone());
         if !cfg.quiet {
-            let urls: Vec<String> = self.addrs.iter().map(|a| format!("http://{a}/")).collect();
+            let plain = self.shared.plain_listeners;
+            let urls: Vec<String> = self
+                .addrs
+                .iter()
+                .enumerate()
+                .map(|(i, a)| format!("{}://{a}/", if i < plain { "http" } else { "https" }))
+                .collect();
             eprintln!(
                 "barehttpd {}: serving {} on {} ({} worker{}); Ctrl-C to stop",
                 env!("CARGO_PKG_VERSION"),
@@ -346,7 +362,7 @@ impl EventLoop {
                     Token::Conn(id) => {
                         if let Some(idx) = self.conns.index(id) {
                             if let Some(c) = self.conns.slots[idx].as_mut() {
-                                c.on_event(ev.readable, ev.hangup, ev.closed);
+                                c.on_event(ev.readable, ev.writable, ev.hangup, ev.closed);
                             }
                             self.drive(idx);
                         }

@@ -41,6 +41,8 @@ pub struct Call {
     pub bytes_out: u64,
     /// The call that waited for readiness (epoll_pwait, kevent): its time is idleness.
     pub wait: bool,
+    /// Not a call: what a layer above the kernel did (`note`), shown in its place.
+    pub note: bool,
 }
 
 thread_local! {
@@ -158,7 +160,20 @@ fn record(t: Instant, name: &'static str, args: String, shown: (String, u64), wa
         bytes_in,
         bytes_out,
         wait,
+        note: false,
     }
+}
+
+/// Record what a layer above the kernel did (the TLS handshake, the records of a request),
+/// shown among the calls where it happened.
+pub fn note(text: String) {
+    if !enabled() {
+        return;
+    }
+    let mut call = record(Instant::now(), "tls", text, (String::new(), 0), false);
+    call.nanos = 0;
+    call.note = true;
+    CALLS.with(|c| c.borrow_mut().push(call));
 }
 
 /// The worker is about to act for one connection because of the last readiness wait: count
@@ -199,6 +214,10 @@ pub fn render(out: &mut Vec<u8>, line: &[u8], status: u16, log: &Log) {
     let _ = writeln!(out, "{} -> {status}", String::from_utf8_lossy(line));
     let (mut kernel, mut bytes_in, mut bytes_out) = (0u64, 0u64, 0u64);
     for c in &log.calls {
+        if c.note {
+            let _ = writeln!(out, "  {}: {}", c.name, c.args);
+            continue;
+        }
         let call = format!("{}({}) = {}", c.name, c.args, c.result);
         let _ = writeln!(out, "  {call:<72} {:>7} us", micros(c.nanos));
         if !c.wait {
@@ -207,12 +226,12 @@ pub fn render(out: &mut Vec<u8>, line: &[u8], status: u16, log: &Log) {
         bytes_in += c.bytes_in;
         bytes_out += c.bytes_out;
     }
-    let calls = &log.calls;
+    let calls = log.calls.iter().filter(|c| !c.note).count();
     let own = log.busy_ns.saturating_sub(kernel);
     let _ = writeln!(
         out,
         "  = {} calls, {bytes_in} bytes read, {bytes_out} written; {} us in the kernel, {} us in barehttpd\n",
-        calls.len(),
+        calls,
         micros(kernel),
         micros(own)
     );

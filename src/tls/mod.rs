@@ -1,11 +1,112 @@
-//! HTTPS: what every worker shares to speak TLS (feature `tls`).
+//! HTTPS: what every worker shares to speak TLS, and one connection's TLS session.
 //!
-//! The record layer of each connection lives in the transport (`conn/transport/tls.rs`);
-//! this module holds what is the same for all connections: the rustls configuration, the
-//! certificates and how one is chosen per handshake (SNI), their reload from disk, and the
-//! ACME client that obtains and renews them.
+//! The record layer of each connection is a `Session` (`session.rs`): a rustls
+//! `ServerConnection` that never touches a socket. The transport (`conn/transport.rs`) reads
+//! ciphertext from the socket into it and writes what it produces, on the worker's own event
+//! loop: no async runtime, no thread per connection, no blocking call.
+//!
+//! This module holds what is the same for all connections (`Tls`): the rustls
+//! configuration with the server's safe defaults, the certificates and how one is chosen for
+//! each handshake (by SNI, `Store`), their reload when the files are replaced on disk, and
+//! the ACME client that obtains and renews certificates (`acme/`).
+//!
+//! Built without the `tls` feature this module is left out, and so is every line elsewhere
+//! marked `#[cfg(feature = "tls")]`: the plain server is what it was before HTTPS.
 
+pub mod certs;
+mod session;
 pub mod x509;
+
+pub use session::{Plain, Session};
+
+use crate::config::Config;
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::server::{ServerSessionMemoryCache, WebPkiClientVerifier};
+use std::sync::Arc;
+
+/// Sessions kept for TLS 1.2 clients that resume by session id rather than by ticket
+/// (TLS 1.3 and most TLS 1.2 clients resume from a ticket, which costs the server no
+/// memory). About 200 bytes each: 10,000 hold a busy minute of new clients in ~2 MB.
+const SESSION_CACHE: usize = 10_000;
+
+/// Session tickets sent after a TLS 1.3 handshake. A client resumes with one ticket per
+/// connection it opens; each costs the server an encryption (rustls's default is 2).
+const TLS13_TICKETS: usize = 1;
+
+/// What every connection on a TLS listener shares.
+pub struct Tls {
+    pub config: Arc<ServerConfig>,
+    pub store: Arc<certs::Store>,
+}
+
+impl Tls {
+    /// Read the certificates, keys and client CA the configuration names, and make the
+    /// rustls configuration. None when the server has no TLS listener.
+    pub fn load(config: &Config) -> Result<Option<Arc<Tls>>, String> {
+        if config.tls_listen.is_empty() {
+            return Ok(None);
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let store = Arc::new(certs::Store::load(
+            Arc::clone(&provider),
+            &config.tls_pairs,
+            None,
+        )?);
+        let config = Arc::new(server_config(config, provider, Arc::clone(&store))?);
+        store.watch();
+        Ok(Some(Arc::new(Tls { config, store })))
+    }
+
+    /// A session for a connection just accepted on a TLS listener.
+    pub fn session(&self) -> Option<Session> {
+        Session::new(Arc::clone(&self.config))
+    }
+}
+
+/// The rustls configuration: TLS 1.2 and 1.3 only; the provider's suites, which are all
+/// AEAD with ECDHE (forward secrecy); no renegotiation and no compression (rustls has
+/// neither); 0-RTT off; resumption by rotating-key tickets and a session cache; client
+/// certificates required when `--tls-client-ca` names a CA.
+fn server_config(
+    config: &Config,
+    provider: Arc<CryptoProvider>,
+    store: Arc<certs::Store>,
+) -> Result<ServerConfig, String> {
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| format!("tls: {e}"))?;
+    let builder = match &config.tls_client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let what = |e: String| format!("--tls-client-ca {}: {e}", path.display());
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| what(format!("{e:?}")))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| what(format!("not a PEM certificate ({e:?})")))?;
+            for cert in certs {
+                roots.add(cert).map_err(|e| what(e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(what("no certificate in it".into()));
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| what(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut tls = builder.with_cert_resolver(store);
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    tls.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
+    tls.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(|e| format!("tls: {e}"))?;
+    tls.send_tls13_tickets = TLS13_TICKETS;
+    tls.max_early_data_size = 0;
+    Ok(tls)
+}
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -163,8 +163,8 @@ impl Http1 {
     /// The whole PUT body is in: commit the file and answer.
     pub(super) fn finish_upload(&mut self, t: &mut Transport, w: &mut Worker, up: Upload) {
         let (line, agent, received) = (up.line.clone(), up.agent.clone(), up.received);
+        let site = w.shared.site(t.is_tls());
         let (out, body) = t.new_response(&mut w.pool);
-        let site = &w.shared.site;
         let mut reply = Reply::new(
             out,
             body,

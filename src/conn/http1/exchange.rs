@@ -215,8 +215,9 @@ impl Http1 {
     ) {
         // HTTP/1.0 clients get a close-delimited body.
         let close = self.close_after || !run.chunked;
+        let secure = t.is_tls();
         let (out, body) = t.new_response(&mut w.pool);
-        let (date, site) = (&w.clock.imf, &w.shared.site);
+        let (date, site) = (&w.clock.imf, w.shared.site(secure));
         let ka10 = self.ka10 && !close;
         let mut reply = Reply::new(out, body, date, site, close, ka10, run.head_only);
         let status = run.answer_head(head, &mut reply, run.chunked);

@@ -445,8 +445,9 @@ impl Http1 {
         line: Option<&[u8]>,
         write: impl FnOnce(&mut Reply),
     ) {
+        let site = w.shared.site(t.is_tls());
         let (out, body) = t.new_response(&mut w.pool);
-        let mut reply = Reply::new(out, body, &w.clock.imf, &w.shared.site, true, false, false);
+        let mut reply = Reply::new(out, body, &w.clock.imf, site, true, false, false);
         write(&mut reply);
         let (status, len) = (reply.status, reply.body_len);
         self.log_begin(w, line.unwrap_or(b"-"), status, None);
@@ -550,6 +551,7 @@ impl Http1 {
     fn response_done(&mut self, t: &mut Transport, w: &mut Worker) {
         self.log_end(w);
         if trace::enabled() {
+            t.trace_layer();
             self.emit_trace(w);
         }
         t.clear_response();
@@ -702,8 +704,9 @@ fn dispatch(
         remote: peer,
         sock: queue.sock,
     };
+    let secure = queue.secure;
     let (out, body) = queue.new_response(&mut w.pool);
-    let mut ctx = w.ctx(peer.map(|a| a.ip()));
+    let mut ctx = w.ctx(peer.map(|a| a.ip()), secure);
     let (date, site) = (ctx.date, ctx.site);
     let mut reply = Reply::new(
         out,

@@ -1,0 +1,594 @@
+//! HTTPS (`--tls-listen`): real TLS clients (rustls here, curl and openssl where they are
+//! the client that matters) against the server over loopback sockets.
+#![cfg(feature = "tls")]
+
+mod common;
+
+use common::{HELLO, Server, TempRoot, parse_response, pattern};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A test CA, two leaves (a.test with localhost and 127.0.0.1; b.test) and a client
+/// certificate, made once per test binary with openssl.
+struct Certs {
+    dir: PathBuf,
+}
+
+impl Certs {
+    fn get() -> &'static Certs {
+        static CERTS: OnceLock<Certs> = OnceLock::new();
+        CERTS.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("barehttpd-tls-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let sh = r#"set -e
+ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+openssl req -x509 $ec -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+leaf() {
+  openssl req -new $ec -subj /CN=$1 -keyout $1.key -out $1.csr
+  printf "subjectAltName=$2\nextendedKeyUsage=$3\n" > $1.ext
+  openssl x509 -req -in $1.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile $1.ext -out $1.leaf
+  cat $1.leaf ca.pem > $1.pem
+}
+leaf a "DNS:a.test,DNS:localhost,IP:127.0.0.1" serverAuth
+leaf b "DNS:b.test" serverAuth
+leaf client "DNS:client.test" clientAuth
+openssl req -x509 $ec -days 2 -subj /CN=other-ca -keyout other.key -out other.pem
+"#;
+            let ok = Command::new("sh")
+                .args(["-c", sh])
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("sh")
+                .success();
+            assert!(ok, "openssl could not make the test certificates");
+            Certs { dir }
+        })
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_string()
+    }
+
+    fn roots(&self) -> Arc<RootCertStore> {
+        let mut roots = RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(self.dir.join("ca.pem")).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        Arc::new(roots)
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn client_config(versions: &[&'static rustls::SupportedProtocolVersion]) -> ClientConfig {
+    let mut c = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(Certs::get().roots())
+        .with_no_client_auth();
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    c
+}
+
+fn both() -> ClientConfig {
+    client_config(rustls::ALL_VERSIONS)
+}
+
+/// A server with a TLS listener for the a.test pair (then `extra`), and its HTTPS port.
+fn start(root: &Path, extra: &[&str]) -> (Server, u16) {
+    let c = Certs::get();
+    let mut args = vec![
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "",
+        "--tls-key",
+        "",
+    ];
+    let (cert, key) = (c.path("a.pem"), c.path("a.key"));
+    args[3] = &cert;
+    args[5] = &key;
+    args.extend_from_slice(extra);
+    let s = Server::start(root, &args);
+    let port = tls_port(&s);
+    (s, port)
+}
+
+fn tls_port(s: &Server) -> u16 {
+    let lines = s.stderr.lock().unwrap();
+    let url = lines
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .find(|w| w.starts_with("https://"))
+        .expect("an https:// URL in the banner");
+    url.trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+fn connect_with(port: u16, config: ClientConfig, name: &str) -> Tls {
+    let sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let conn = ClientConnection::new(
+        Arc::new(config),
+        ServerName::try_from(name.to_string()).unwrap(),
+    )
+    .unwrap();
+    StreamOwned::new(conn, sock)
+}
+
+fn connect(port: u16) -> Tls {
+    connect_with(port, both(), "a.test")
+}
+
+/// Send `req` and read one response (not to HEAD).
+fn exchange(tls: &mut Tls, req: &[u8], pending: &mut Vec<u8>) -> common::Response {
+    tls.write_all(req).unwrap();
+    read_response(tls, pending, false)
+}
+
+fn read_response(tls: &mut Tls, pending: &mut Vec<u8>, head: bool) -> common::Response {
+    loop {
+        if let Some((r, n)) = parse_response(pending, head).unwrap() {
+            pending.drain(..n);
+            return r;
+        }
+        let mut buf = [0u8; 65536];
+        let n = tls.read(&mut buf).expect("read over TLS");
+        assert!(n > 0, "closed before a whole response");
+        pending.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: a.test\r\n\r\n").into_bytes()
+}
+
+#[test]
+fn rfc9110_4_2_2_https_serves_files_on_a_kept_connection_over_tls_1_3_and_1_2() {
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let big = pattern(3 << 20, 7);
+    root.file("big.bin", &big);
+    let (_s, port) = start(&root.www, &[]);
+    for v in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let mut tls = connect_with(port, client_config(&[v]), "a.test");
+        let mut pending = Vec::new();
+        for _ in 0..3 {
+            let r = exchange(&mut tls, &get("/hello.txt"), &mut pending);
+            assert_eq!((r.status, r.body.as_slice()), (200, HELLO));
+        }
+        let r = exchange(&mut tls, &get("/big.bin"), &mut pending);
+        assert_eq!(r.status, 200);
+        assert!(r.body == big, "the 3 MiB body arrived damaged over {v:?}");
+        let r = exchange(
+            &mut tls,
+            b"GET /big.bin HTTP/1.1\r\nHost: a.test\r\nRange: bytes=5-9,100-104\r\n\r\n",
+            &mut pending,
+        );
+        assert_eq!(r.status, 206);
+        assert!(
+            r.body_str().contains("multipart/byteranges")
+                || r.body.windows(5).any(|w| w == &big[5..10])
+        );
+        assert_eq!(tls.conn.protocol_version(), Some(v.version));
+        assert_eq!(tls.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
+    }
+}
+
+#[test]
+fn rfc9112_9_3_2_pipelined_requests_over_tls_are_answered_in_order() {
+    let root = TempRoot::new();
+    root.file("a.txt", b"AAAA");
+    root.file("b.txt", b"BB");
+    let (_s, port) = start(&root.www, &[]);
+    let mut tls = connect(port);
+    let mut all = get("/a.txt");
+    all.extend_from_slice(&get("/b.txt"));
+    all.extend_from_slice(b"GET /a.txt HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n");
+    tls.write_all(&all).unwrap();
+    let mut pending = Vec::new();
+    let bodies: Vec<_> = (0..3)
+        .map(|_| read_response(&mut tls, &mut pending, false).body)
+        .collect();
+    assert_eq!(bodies, [b"AAAA".to_vec(), b"BB".to_vec(), b"AAAA".to_vec()]);
+    // RFC 8446 §6.1: the close is announced with close_notify, so the end is a clean EOF.
+    let mut rest = Vec::new();
+    let end = tls.read_to_end(&mut rest);
+    assert!(
+        end.is_ok(),
+        "the server closed without close_notify: {end:?}"
+    );
+}
+
+#[test]
+fn rfc6066_3_the_certificate_is_chosen_by_the_name_the_client_asks_for() {
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let c = Certs::get();
+    let (b_cert, b_key) = (c.path("b.pem"), c.path("b.key"));
+    let (_s, port) = start(&root.www, &["--tls-cert", &b_cert, "--tls-key", &b_key]);
+    for name in ["a.test", "b.test", "localhost"] {
+        let mut tls = connect_with(port, both(), name);
+        let mut pending = Vec::new();
+        // The client verifies the certificate against the name: a wrong pick fails here.
+        let r = exchange(&mut tls, &get("/hello.txt"), &mut pending);
+        assert_eq!(r.status, 200, "for {name}");
+        let leaf = &tls.conn.peer_certificates().unwrap()[0];
+        let want = if name == "b.test" { "b.pem" } else { "a.pem" };
+        let expected = CertificateDer::pem_file_iter(c.dir.join(want))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(leaf.as_ref(), expected.as_ref(), "for {name}");
+    }
+}
+
+#[test]
+fn a_certificate_replaced_on_disk_is_served_without_a_restart() {
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let c = Certs::get();
+    // The server reads a copy that the test then replaces, as certbot does.
+    let live = root.outside(
+        "live-cert.pem",
+        &std::fs::read(c.dir.join("a.pem")).unwrap(),
+    );
+    let live_key = root.outside("live-key.pem", &std::fs::read(c.dir.join("a.key")).unwrap());
+    let (cert, key) = (live.to_str().unwrap(), live_key.to_str().unwrap());
+    let s = Server::start(
+        &root.www,
+        &[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+        ],
+    );
+    let port = tls_port(&s);
+    let mut kept = connect(port);
+    let mut pending = Vec::new();
+    assert_eq!(
+        exchange(&mut kept, &get("/hello.txt"), &mut pending).status,
+        200
+    );
+    // First a broken replacement: reported, and the old pair stays in use.
+    std::fs::write(&live, b"-----BEGIN CERTIFICATE-----\ngarbage\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.stderr_text().contains("still using") {
+        assert!(
+            Instant::now() < deadline,
+            "no report of the broken certificate: {}",
+            s.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut tls = connect(port);
+    assert_eq!(
+        exchange(&mut tls, &get("/hello.txt"), &mut Vec::new()).status,
+        200
+    );
+    // Then the b.test pair, renamed into place.
+    let tmp = root.outside("new-cert.pem", &std::fs::read(c.dir.join("b.pem")).unwrap());
+    let tmp_key = root.outside("new-key.pem", &std::fs::read(c.dir.join("b.key")).unwrap());
+    std::fs::rename(&tmp_key, &live_key).unwrap();
+    std::fs::rename(&tmp, &live).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut tls = connect_with(port, both(), "b.test");
+        if tls.write_all(&get("/hello.txt")).is_ok() {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            if let Ok(n) = tls.read(&mut chunk) {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.starts_with(b"HTTP/1.1 200") {
+                    break;
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replaced certificate was not served"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The connection made before the change goes on.
+    assert_eq!(
+        exchange(&mut kept, &get("/hello.txt"), &mut pending).status,
+        200
+    );
+}
+
+#[test]
+fn rfc8446_4_3_2_a_client_certificate_is_required_with_tls_client_ca() {
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let c = Certs::get();
+    let ca = c.path("ca.pem");
+    let (_s, port) = start(&root.www, &["--tls-client-ca", &ca]);
+    // Without a certificate: the handshake fails, nothing is served.
+    let mut tls = connect(port);
+    let _ = tls.write_all(&get("/hello.txt"));
+    let mut buf = [0u8; 64];
+    assert!(
+        !matches!(tls.read(&mut buf), Ok(n) if n > 0),
+        "served without a client certificate"
+    );
+    // With one from another CA: refused too.
+    let with = |cert: &str, key: &str| {
+        let chain: Vec<_> = CertificateDer::pem_file_iter(c.dir.join(cert))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(c.dir.join(key)).unwrap();
+        let mut cfg = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(c.roots())
+            .with_client_auth_cert(chain, key)
+            .unwrap();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        connect_with(port, cfg, "a.test")
+    };
+    let mut tls = with("other.pem", "other.key");
+    let _ = tls.write_all(&get("/hello.txt"));
+    assert!(
+        !matches!(tls.read(&mut buf), Ok(n) if n > 0),
+        "served with a foreign certificate"
+    );
+    let mut tls = with("client.pem", "client.key");
+    let r = exchange(&mut tls, &get("/hello.txt"), &mut Vec::new());
+    assert_eq!((r.status, r.body.as_slice()), (200, HELLO));
+}
+
+#[test]
+fn rfc8446_2_2_a_second_connection_resumes_the_session() {
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let (_s, port) = start(&root.www, &[]);
+    for v in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let config = client_config(&[v]);
+        let mut kinds = Vec::new();
+        for _ in 0..2 {
+            let mut tls = connect_with(port, config.clone(), "a.test");
+            let r = exchange(&mut tls, &get("/hello.txt"), &mut Vec::new());
+            assert_eq!(r.status, 200);
+            kinds.push(tls.conn.handshake_kind());
+        }
+        assert_eq!(
+            kinds,
+            [Some(HandshakeKind::Full), Some(HandshakeKind::Resumed)],
+            "{v:?}"
+        );
+    }
+}
+
+#[test]
+fn rfc6797_hsts_is_sent_over_https_and_never_over_http() {
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let (s, port) = start(&root.www, &["--hsts", "31536000"]);
+    let r = exchange(&mut connect(port), &get("/hello.txt"), &mut Vec::new());
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    let r = exchange(&mut connect(port), &get("/missing"), &mut Vec::new());
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
+    // RFC 6797 §7.2: not over plain HTTP.
+    let r = s.get("/hello.txt");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("strict-transport-security"), None);
+}
+
+#[test]
+fn rfc9110_15_4_9_redirect_https_sends_plain_requests_to_https_but_not_acme_challenges() {
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let (s, port) = start(&root.www, &["--redirect-https"]);
+    let r =
+        s.request(b"GET /hello.txt?x=1 HTTP/1.1\r\nHost: a.test:8080\r\nConnection: close\r\n\r\n");
+    assert_eq!(r.status, 308);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://a.test:{port}/hello.txt?x=1").as_str())
+    );
+    let r = s.request(
+        b"PUT /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+    );
+    assert_eq!(
+        r.status, 308,
+        "308 keeps the method: every method is sent over"
+    );
+    let r = s.get("/.well-known/acme-challenge/token");
+    assert_ne!(
+        r.status, 308,
+        "an ACME challenge is answered over plain HTTP"
+    );
+    let r = exchange(&mut connect(port), &get("/hello.txt"), &mut Vec::new());
+    assert_eq!(r.status, 200, "and HTTPS itself is served");
+}
+
+#[test]
+fn a_plain_http_request_to_a_tls_port_gets_a_plain_400_and_garbage_a_close() {
+    let root = TempRoot::new();
+    let (_s, port) = start(&root.www, &[]);
+    let mut plain = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+    assert!(
+        text.contains("https://"),
+        "the answer says what to do: {text}"
+    );
+    // Not a TLS record: closed at once, without an answer.
+    let mut junk = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    junk.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    junk.write_all(&[0x00, 0xff, 0x13, 0x37, 0x00, 0x01])
+        .unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let end = junk.read_to_end(&mut got);
+    assert!(
+        got.is_empty() && (end.is_ok() || end.unwrap_err().kind() == ErrorKind::ConnectionReset)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "garbage was not closed at once"
+    );
+    // A TLS record that is not a valid ClientHello: an alert, then the close.
+    let mut bad = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    bad.write_all(&[22, 3, 1, 0, 4, 1, 0, 0, 0]).unwrap();
+    let mut got = Vec::new();
+    let _ = bad.read_to_end(&mut got);
+    assert_eq!(got.first(), Some(&21), "a TLS alert record: {got:?}");
+}
+
+#[test]
+fn a_silent_or_slow_handshake_is_closed_like_a_slow_request_head() {
+    let root = TempRoot::new();
+    let (_s, port) = start(&root.www, &["--header-timeout", "1"]);
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // The first bytes of a ClientHello, and then nothing.
+    slow.write_all(&[22, 3, 1, 1, 0, 1]).unwrap();
+    for s in [&mut silent, &mut slow] {
+        s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+        let start = Instant::now();
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(5), "still open after {took:?}");
+    }
+    // And the server still serves.
+    let r = exchange(&mut connect(port), &get("/"), &mut Vec::new());
+    assert!(r.status == 403 || r.status == 200 || r.status == 404);
+}
+
+#[test]
+fn rfc9110_10_1_1_a_put_with_100_continue_over_tls() {
+    let root = TempRoot::new();
+    root.dir("dav");
+    let (_s, port) = start(&root.www, &["--write", "/dav/"]);
+    let mut tls = connect(port);
+    tls.write_all(b"PUT /dav/x.txt HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n").unwrap();
+    let mut pending = Vec::new();
+    let interim = read_response(&mut tls, &mut pending, true);
+    assert_eq!(interim.status, 100);
+    tls.write_all(b"hello").unwrap();
+    let r = read_response(&mut tls, &mut pending, false);
+    assert_eq!(r.status, 201);
+    assert_eq!(std::fs::read(root.www.join("dav/x.txt")).unwrap(), b"hello");
+    // A body bigger than a record and than the read buffer.
+    let big = pattern(200_000, 3);
+    let mut req = format!(
+        "PUT /dav/big.bin HTTP/1.1\r\nHost: a.test\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&big);
+    let r = exchange(&mut tls, &req, &mut pending);
+    assert_eq!(r.status, 201);
+    assert!(std::fs::read(root.www.join("dav/big.bin")).unwrap() == big);
+}
+
+#[test]
+fn curl_and_openssl_speak_to_it_and_old_protocols_are_refused() {
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let (_s, port) = start(&root.www, &[]);
+    let c = Certs::get();
+    let url = format!("https://a.test:{port}/hello.txt");
+    let resolve = format!("a.test:{port}:127.0.0.1");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--cacert",
+            &c.path("ca.pem"),
+            "--resolve",
+            &resolve,
+            &url,
+            &url,
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, [HELLO, HELLO].concat());
+    // TLS 1.1 and older are not offered (RFC 8996).
+    let connect = format!("127.0.0.1:{port}");
+    for old in ["-tls1", "-tls1_1"] {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &connect, old])
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains("Cipher is ") || text.contains("Cipher is (NONE)"),
+            "{old} was accepted: {text}"
+        );
+    }
+}
+
+#[test]
+fn rfc3875_a_cgi_program_answering_over_https_is_told_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = TempRoot::new();
+    let script = root.file(
+        "cgi-bin/scheme.cgi",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"$REQUEST_SCHEME ${HTTPS:-off}\"\n",
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (s, port) = start(&root.www, &["--cgi", "/cgi-bin/"]);
+    let mut tls = connect(port);
+    tls.write_all(b"GET /cgi-bin/scheme.cgi HTTP/1.0\r\nHost: a.test\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    tls.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with("\r\n\r\nhttps on\n"),
+        "{text}"
+    );
+    let mut c = s.connect();
+    c.send(b"GET /cgi-bin/scheme.cgi HTTP/1.0\r\nHost: a.test\r\n\r\n");
+    let text = String::from_utf8_lossy(&c.read_to_end()).into_owned();
+    assert!(text.ends_with("\r\n\r\nhttp off\n"), "{text}");
+}
