@@ -49,7 +49,7 @@ impl Tls {
         if config.tls_listen.is_empty() {
             return Ok(None);
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(provider());
         let store = Arc::new(certs::Store::load(
             Arc::clone(&provider),
             &config.tls_pairs,
@@ -63,6 +63,22 @@ impl Tls {
     /// A session for a connection just accepted on a TLS listener.
     pub fn session(&self) -> Option<Session> {
         Session::new(Arc::clone(&self.config))
+    }
+}
+
+/// aws-lc-rs with its key-exchange groups in the order of what they cost: the post-quantum
+/// hybrid first (browsers send its share first), then X25519 and P-256, P-384 last (the
+/// provider's default puts P-384 second, which a TLS 1.2 client offering both would get).
+fn provider() -> CryptoProvider {
+    use rustls::crypto::aws_lc_rs::kx_group;
+    CryptoProvider {
+        kx_groups: vec![
+            kx_group::X25519MLKEM768,
+            kx_group::X25519,
+            kx_group::SECP256R1,
+            kx_group::SECP384R1,
+        ],
+        ..rustls::crypto::aws_lc_rs::default_provider()
     }
 }
 
