@@ -12,7 +12,7 @@
 #   - stripped binary size (barehttpd's static build with and without TLS) and the time from
 #     exec to the first answered request.
 #
-#   bash bench/lean.sh             about 1-2 minutes
+#   bash bench/lean.sh             about 2-3 minutes
 #   QUICK=1 bash bench/lean.sh     smoke test, fewer requests and connections
 #
 # Env: N (keep-alive requests per count, 10000), CONNS (keep-alive connections, 4),
