@@ -13,6 +13,7 @@
 //! Built without the `tls` feature this module is left out, and so is every line elsewhere
 //! marked `#[cfg(feature = "tls")]`: the plain server is what it was before HTTPS.
 
+pub mod acme;
 pub mod certs;
 mod session;
 pub mod x509;

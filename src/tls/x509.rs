@@ -157,7 +157,7 @@ fn parse_time(tag: u8, text: &[u8]) -> Option<u64> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: u64, m: u64, d: u64) -> Option<u64> {
+pub(crate) fn days_from_civil(y: u64, m: u64, d: u64) -> Option<u64> {
     let y = if m <= 2 { y.checked_sub(1)? } else { y };
     let era = y / 400;
     let yoe = y - era * 400;
