@@ -73,4 +73,8 @@ rm -rf "$probe_dir"
 
 QEMU=$(qemu)
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+# aws-lc-sys (TLS) compiles AWS-LC's C for the target; cc-rs would guess these names from the
+# target too, but saying them keeps a host `cc` from ever being used by mistake.
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$QEMU -L $sysroot"

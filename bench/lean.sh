@@ -4,18 +4,23 @@
 #   - heap allocations per request in steady state (barehttpd built with --features
 #     count-alloc; two counter snapshots around exactly N requests, so start-up and warm-up
 #     are left out),
+#     and per HTTPS request (keep-alive and a full handshake each),
 #   - memory: RSS/PSS idle, after load, with 500 idle keep-alive connections (all three; the
-#     refserver nginx allows 1024 connections) and with 10,000 (barehttpd),
+#     refserver nginx allows 1024 connections) and with 10,000 (barehttpd); the same over
+#     HTTPS (same certificate for all three; SCHEMES=http leaves the HTTPS parts out),
 #   - wake-ups per second while idle (context switches of every thread),
-#   - stripped binary size and the time from exec to the first answered request.
+#   - stripped binary size (barehttpd's static build with and without TLS) and the time from
+#     exec to the first answered request.
 #
-#   bash bench/lean.sh             about 1-2 minutes
+#   bash bench/lean.sh             about 2-3 minutes
 #   QUICK=1 bash bench/lean.sh     smoke test, fewer requests and connections
 #
 # Env: N (keep-alive requests per count, 10000), CONNS (keep-alive connections, 4),
-#      N_CLOSE (one-connection-per-request requests, 2000), IDLE (10000), STARTS (5),
+#      N_CLOSE (one-connection-per-request requests, 2000; over HTTPS N_CLOSE_TLS, 500),
+#      IDLE (10000), STARTS (5),
 #      IDLE_S (seconds of idle watched for wake-ups, 5),
-#      SERVERS, PORT (first port tried, 29080), REV (build that commit), WORK, KEEP_WORK=1.
+#      SCHEMES ("http https"; "http" leaves the HTTPS rows out), SERVERS, PORT (first port
+#      tried, 29080), REV (build that commit), WORK, KEEP_WORK=1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/common.sh"
@@ -24,10 +29,10 @@ trap 'exit 130' INT TERM
 
 if [ -n "${QUICK:-}" ]; then
   N=${N:-2000}; N_CLOSE=${N_CLOSE:-300}; N_BIG=${N_BIG:-10}; IDLE=${IDLE:-1000}; STARTS=${STARTS:-3}
-  IDLE_S=${IDLE_S:-1}
+  IDLE_S=${IDLE_S:-1}; N_CLOSE_TLS=${N_CLOSE_TLS:-100}
 else
   N=${N:-10000}; N_CLOSE=${N_CLOSE:-2000}; N_BIG=${N_BIG:-50}; IDLE=${IDLE:-10000}; STARTS=${STARTS:-5}
-  IDLE_S=${IDLE_S:-5}
+  IDLE_S=${IDLE_S:-5}; N_CLOSE_TLS=${N_CLOSE_TLS:-500}
 fi
 CONNS=${CONNS:-4}
 # Idle connections for the three-way comparison: the refserver nginx allows 1024 in all.
@@ -35,18 +40,26 @@ FEW=${FEW:-500}
 SERVERS=(${SERVERS:-barehttpd nginx lighttpd})
 CLIENT=$HERE/lib/client.py
 
-need_tools wrk nginx lighttpd strace curl python3 strip
+# The HTTPS rows unless SCHEMES leaves https out (the plain HTTP rows are always made).
+WITH_TLS=""
+[[ " ${SCHEMES:-http https} " == *" https "* ]] && WITH_TLS=1
+tools=(wrk nginx lighttpd strace curl python3 strip)
+[ -n "$WITH_TLS" ] && tools+=(mod_openssl openssl)
+need_tools "${tools[@]}"
 # Thousands of idle connections: the client and the servers inherit the hard limit.
 ulimit -n "$(ulimit -Hn)"
 choose_build
 BIN=$(build_release)
 ABIN=$(build_release count-alloc)
+# The same build without TLS (plain HTTP), for its size.
+NBIN=$(build_release no-tls)
 # The host's default build too, for its size and idle memory beside the measured one.
 HBIN=""
 if [ -n "$TARGET_TRIPLE" ]; then
   HBIN=$(BUILD=host BUILD_DESC="" BUILD_SUFFIX=-host build_release)
 fi
 make_docroot
+[ -n "$WITH_TLS" ] && make_certs
 next_port=${PORT:-29080}
 port() { local p; p=$(free_port "$next_port"); next_port=$((p + 1)); echo "$p"; }
 declare -A PORTS MAIN
@@ -162,13 +175,14 @@ if [[ " ${SERVERS[*]} " == *" barehttpd "* ]]; then
 fi
 
 # ---------------------------------------------------------------- memory
-# idle_conns SERVER COUNT: RSS and PSS (KiB) with COUNT connections open, then with COUNT
-# idle keep-alive connections that each had one answer. Sets IC to
+# idle_conns SERVER COUNT [--tls CAFILE]: RSS and PSS (KiB) with COUNT connections open, then
+# with COUNT idle keep-alive connections that each had one answer. Sets IC to
 # "rss_open pss_open rss_answered pss_answered".
 idle_conns() {
   local srv=$1 count=$2 pids a b
+  shift 2
   pids=$(server_pids "${MAIN[$srv]}")
-  with_client idle "${PORTS[$srv]}" "$count"      # "connected"
+  with_client idle "${PORTS[$srv]}" "$count" "$@"  # "connected"
   sleep 0.5
   a="$(rss_kib $pids) $(pss_kib $pids)"
   client_next                                     # "answered"
@@ -220,11 +234,56 @@ if [ -n "$K10" ]; then
     "$r2 KiB as idle keep-alive after one answer each ($(((r2 - r0) * 1024 / IDLE)) B each)"
 fi
 
+# ---------------------------------------------------------------- memory over HTTPS
+if [ -n "$WITH_TLS" ]; then
+  # A server of each kind with one TLS listener and the certificate loaded (barehttpd also
+  # keeps its plain listener, on another port), measured as above; connections are counted
+  # open once their handshake is done.
+  SCHEME=https
+  declare -A TRSS0 TPSS0 TRSS1 TPSS1 TK1
+  for srv in "${SERVERS[@]}"; do
+    PORTS[tls-$srv]=$(port)
+    start_server "$srv" "${PORTS[tls-$srv]}" 1 "" "$BIN"
+    MAIN[tls-$srv]=$PID
+  done
+  sleep 0.5
+  for srv in "${SERVERS[@]}"; do
+    pids=$(server_pids "${MAIN[tls-$srv]}")
+    TRSS0[$srv]=$(rss_kib $pids); TPSS0[$srv]=$(pss_kib $pids)
+  done
+  for srv in "${SERVERS[@]}"; do
+    say "memory over HTTPS: $srv"
+    wrk -t1 -c256 -d2s "$(url "${PORTS[tls-$srv]}" /hello.txt)" >/dev/null
+    sleep 0.5
+    pids=$(server_pids "${MAIN[tls-$srv]}")
+    TRSS1[$srv]=$(rss_kib $pids); TPSS1[$srv]=$(pss_kib $pids)
+    idle_conns "tls-$srv" "$FEW" --tls "$CERTS/ca.pem"
+    TK1[$srv]=$IC
+  done
+  SCHEME=http
+  echo
+  echo "Memory over HTTPS, KiB (RSS [PSS]): one TLS listener, the same ECDSA P-256 certificate"
+  printf '%-10s %16s %16s %20s %20s\n' server "idle at start" "after 256-conn load" "$FEW conns open" "$FEW idle keep-alive"
+  for srv in "${SERVERS[@]}"; do
+    read -r r1 p1 r2 p2 <<<"${TK1[$srv]}"
+    printf '%-10s %16s %16s %20s %20s\n' "$srv" "${TRSS0[$srv]} [${TPSS0[$srv]}]" \
+      "${TRSS1[$srv]} [${TPSS1[$srv]}]" "$r1 [$p1]" "$r2 [$p2]"
+  done
+fi
+
 # ---------------------------------------------------------------- allocations
 if [[ " ${SERVERS[*]} " == *" barehttpd "* ]]; then
   say "allocations: barehttpd --features count-alloc"
   PORTS[alloc]=$(port)
-  start_server barehttpd "${PORTS[alloc]}" 1 "" "$ABIN"
+  tls_args=()
+  if [ -n "$WITH_TLS" ]; then
+    # One instance for both: the HTTPS rows on its TLS listener.
+    # (port runs in a subshell, so it has not moved past PORTS[alloc], which is not bound yet)
+    PORTS[alloc-tls]=$(free_port $((PORTS[alloc] + 1)))
+    tls_args=(--tls-listen "127.0.0.1:${PORTS[alloc-tls]}" --tls-cert "$CERTS/cert.pem"
+      --tls-key "$CERTS/key.pem")
+  fi
+  start_server barehttpd "${PORTS[alloc]}" 1 "" "$ABIN" "${tls_args[@]}"
   MAIN[alloc]=$PID
   AERR=$WORK/barehttpd-${PORTS[alloc]}.err
 
@@ -239,12 +298,13 @@ if [[ " ${SERVERS[*]} " == *" barehttpd "* ]]; then
     grep '^alloc-count:' "$AERR" | tail -1 |
       sed 's/.*allocs=\([0-9]*\) reallocs=\([0-9]*\) deallocs=[0-9]* bytes=\([0-9]*\)/\1 \2 \3/'
   }
-  # allocs_per_request PATH N [--close] [--expect S]: sets AL to "allocs reallocs bytes" per
-  # request.
+  # allocs_per_request PATH N [--close] [--expect S] [--tls CAFILE]: sets AL to "allocs
+  # reallocs bytes" per request. With --tls, over the TLS listener.
   allocs_per_request() {
-    local path=$1 n=$2 a b
+    local path=$1 n=$2 a b p=${PORTS[alloc]}
     shift 2
-    with_client load "${PORTS[alloc]}" "$path" "$CONNS" "$n" "$@"   # warmed, "ready"
+    [[ " $* " == *" --tls "* ]] && p=${PORTS[alloc-tls]}
+    with_client load "$p" "$path" "$CONNS" "$n" "$@"                # warmed, "ready"
     a=$(snapshot)
     client_next                                                     # "done"
     b=$(snapshot)
@@ -255,18 +315,24 @@ if [[ " ${SERVERS[*]} " == *" barehttpd "* ]]; then
   echo
   echo "Heap allocations per request, barehttpd (counting allocator; snapshots around exactly N requests"
   echo "after warm-up, so start-up is excluded)"
-  printf '%-44s %8s %9s %10s\n' case allocs reallocs "bytes"
+  printf '%-50s %8s %9s %10s\n' case allocs reallocs "bytes"
   row() {
     local name=$1
     shift
     allocs_per_request "$@"
     read -r a r by <<<"$AL"
-    printf '%-44s %8s %9s %10s\n' "$name" "$a" "$r" "$by"
+    printf '%-50s %8s %9s %10s\n' "$name" "$a" "$r" "$by"
   }
   row "GET /hello.txt keep-alive ($N)" /hello.txt "$N"
   row "GET /missing (404) keep-alive ($N)" /missing "$N" --expect 404
   row "GET /big.bin 8 MiB keep-alive ($N_BIG)" /big.bin "$N_BIG"
   row "GET /hello.txt, new connection each ($N_CLOSE)" /hello.txt "$N_CLOSE" --close
+  if [ -n "$WITH_TLS" ]; then
+    row "HTTPS GET /hello.txt keep-alive ($N)" /hello.txt "$N" --tls "$CERTS/ca.pem"
+    row "HTTPS GET /big.bin 8 MiB keep-alive ($N_BIG)" /big.bin "$N_BIG" --tls "$CERTS/ca.pem"
+    row "HTTPS GET /hello.txt, full handshake each ($N_CLOSE_TLS)" /hello.txt "$N_CLOSE_TLS" \
+      --close --tls "$CERTS/ca.pem"
+  fi
 fi
 
 # ---------------------------------------------------------------- size and start-up
@@ -286,7 +352,7 @@ for srv in "${SERVERS[@]}"; do
     nginx | lighttpd)
       # The config refserver.sh writes, run in the foreground on a free port.
       run=$WORK/start-$srv-$p
-      PERF=1 WORKERS=1 sh "$ACC/refserver.sh" start "$srv" "$p" "$DOCROOT" "$run" >/dev/null
+      TLS="" PERF=1 WORKERS=1 sh "$ACC/refserver.sh" start "$srv" "$p" "$DOCROOT" "$run" >/dev/null
       sh "$ACC/refserver.sh" stop "$srv" "$p" - "$run" >/dev/null
       file=$(command -v "$srv")
       if [ "$srv" = nginx ]; then
@@ -300,6 +366,9 @@ for srv in "${SERVERS[@]}"; do
   printf '%-10s %14s %18s %12s\n' "$srv" "$(stat -c %s "$file")" "$(ldd "$file" | grep -c '=>')" "$ms"
 done
 echo "(barehttpd's unstripped release binary: $(stat -c %s "$BIN") bytes; nginx and lighttpd are Debian's, already stripped)"
+strip -o "$WORK/bin/barehttpd-no-tls.stripped" "$NBIN"
+echo "barehttpd without TLS (--no-default-features, $BUILD_DESC): $(stat -c %s "$WORK/bin/barehttpd-no-tls.stripped") bytes" \
+  "(budget 1 MiB, 1,048,576); with TLS, as above (budget 4.75 MiB, 4,980,736): .ci/run holds both"
 if [ -n "$HBIN" ]; then
   # The same code as a dynamic glibc binary: its file RSS is mostly libc.so pages that the
   # kernel maps in large folios; PSS shares them with every other process using libc.

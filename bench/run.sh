@@ -2,15 +2,20 @@
 # bench/run.sh: barehttpd against nginx and lighttpd: same docroot, same loads, same machine,
 # same run, runs interleaved (A B C A B C ...) so that a noisy neighbour hurts all three alike.
 #
-#   bash bench/run.sh                  full table, about 5 minutes (3 runs x 3 s per cell)
+#   bash bench/run.sh                  full table, HTTP and HTTPS, about 10 minutes
+#                                      (3 runs x 3 s per cell)
+#   SCHEMES=http bash bench/run.sh     the plain HTTP cases alone, about 5 minutes
+#   SCHEMES=https bash bench/run.sh    the HTTPS cases alone, about 5 minutes
 #   DUR=10 RUNS=5 bash bench/run.sh    longer, steadier runs
-#   QUICK=1 bash bench/run.sh          smoke test, about 30 s (fewer cases, 1 run x 1 s)
+#   QUICK=1 bash bench/run.sh          smoke test, about 45 s (fewer cases, 1 run x 1 s)
 #
 # Env: DUR (seconds per wrk run, 3; QUICK 1), RUNS (runs per cell, 3; QUICK 1),
-#      SERVERS ("barehttpd nginx lighttpd"), PORT (first port tried, 28080),
+#      SCHEMES ("http https"), SERVERS ("barehttpd nginx lighttpd"),
+#      PORT (first port tried, 28080),
 #      WORK (scratch directory, default a new /tmp/barehttpd-bench.*), KEEP_WORK=1.
-# Loopback only. Installs nginx-light, lighttpd and wrk when missing. Every process it starts
-# is stopped on exit, however it exits. See bench/README.md for how to read the table.
+# Loopback only. Installs nginx-light, lighttpd (with lighttpd-mod-openssl for HTTPS), wrk,
+# openssl and gcc when missing. Every process it starts is stopped on exit, however it exits.
+# See bench/README.md for how to read the table.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib/common.sh"
@@ -19,31 +24,53 @@ trap 'exit 130' INT TERM
 
 if [ -n "${QUICK:-}" ]; then DUR=${DUR:-1}; RUNS=${RUNS:-1}; else DUR=${DUR:-3}; RUNS=${RUNS:-3}; fi
 SERVERS=(${SERVERS:-barehttpd nginx lighttpd})
+SCHEMES=(${SCHEMES:-http https})
 NCPU=$(nproc)
 
-# One case per line: workers | name | path | connections | extra request header
+# One case per line: scheme | workers | name | path | connections | extra request header |
+# handshakes. Handshakes (HTTPS with a new connection per request): "resumed" is wrk as it
+# is, which offers the previous connection's TLS session and so resumes it when the server
+# allows; "full" makes wrk offer none (lib/no_resume.c), so that every connection pays a full
+# handshake, certificate signature included.
 if [ -n "${QUICK:-}" ]; then
   CASES="
-1|hello keep-alive c50|/hello.txt|50|
-1|hello close c50|/hello.txt|50|Connection: close
-1|big.bin 8MiB c4|/big.bin|4|
-1|404 keep-alive c50|/missing|50|
-2|hello keep-alive c50|/hello.txt|50|"
+http|1|hello keep-alive c50|/hello.txt|50||
+http|1|hello close c50|/hello.txt|50|Connection: close|
+http|1|big.bin 8MiB c4|/big.bin|4||
+http|1|404 keep-alive c50|/missing|50||
+http|2|hello keep-alive c50|/hello.txt|50||
+https|1|https hello keep-alive c50|/hello.txt|50||
+https|1|https hello close c50, full handshakes|/hello.txt|50|Connection: close|full"
 else
   CASES="
-1|hello keep-alive c50|/hello.txt|50|
-1|hello keep-alive c256|/hello.txt|256|
-1|hello close c50|/hello.txt|50|Connection: close
-1|hello close c256|/hello.txt|256|Connection: close
-1|big.bin 8MiB c4|/big.bin|4|
-1|404 keep-alive c50|/missing|50|
-2|hello keep-alive c50|/hello.txt|50|
-2|hello keep-alive c256|/hello.txt|256|
-2|hello close c50|/hello.txt|50|Connection: close
-2|big.bin 8MiB c4|/big.bin|4|"
+http|1|hello keep-alive c50|/hello.txt|50||
+http|1|hello keep-alive c256|/hello.txt|256||
+http|1|hello close c50|/hello.txt|50|Connection: close|
+http|1|hello close c256|/hello.txt|256|Connection: close|
+http|1|big.bin 8MiB c4|/big.bin|4||
+http|1|404 keep-alive c50|/missing|50||
+http|2|hello keep-alive c50|/hello.txt|50||
+http|2|hello keep-alive c256|/hello.txt|256||
+http|2|hello close c50|/hello.txt|50|Connection: close|
+http|2|big.bin 8MiB c4|/big.bin|4||
+https|1|https hello keep-alive c50|/hello.txt|50||
+https|1|https hello close c50, full handshakes|/hello.txt|50|Connection: close|full
+https|1|https hello close c50, resumed|/hello.txt|50|Connection: close|resumed
+https|1|https big.bin 8MiB c4|/big.bin|4||
+https|2|https hello keep-alive c50|/hello.txt|50||
+https|2|https hello close c50, full handshakes|/hello.txt|50|Connection: close|full
+https|2|https hello close c50, resumed|/hello.txt|50|Connection: close|resumed
+https|2|https big.bin 8MiB c4|/big.bin|4||"
 fi
+want=""
+for scheme in "${SCHEMES[@]}"; do
+  case $scheme in http | https) want+="$scheme|" ;; *) die "SCHEMES: '$scheme' is neither http nor https" ;; esac
+done
+CASES=$(grep -E "^(${want%|})\|" <<<"$CASES" || true)
 
-need_tools wrk nginx lighttpd curl taskset python3
+tools=(wrk nginx lighttpd curl taskset python3)
+[[ " ${SCHEMES[*]} " == *" https "* ]] && tools+=(mod_openssl openssl cc)
+need_tools "${tools[@]}"
 choose_build
 T_START=$(date +%s)
 build_release >/dev/null
@@ -51,6 +78,15 @@ make_docroot
 mkdir -p "$WORK/raw"
 RAW=$WORK/raw.tsv
 : > "$RAW"
+NO_RESUME=""
+if [[ " ${SCHEMES[*]} " == *" https "* ]]; then
+  make_certs
+  # wrk resumes the TLS session of a connection's previous socket (it keeps one SSL object per
+  # connection and SSL_clear()s it); this preload makes it start every handshake afresh.
+  NO_RESUME=$WORK/no_resume.so
+  cc -shared -fPIC -O2 -o "$NO_RESUME" "$HERE/lib/no_resume.c" -ldl ||
+    die "could not build $HERE/lib/no_resume.c (the full-handshake cases need it)"
+fi
 
 # Where the server and wrk run. With room for both (2 x workers CPUs), each gets its own
 # CPUs, so wrk never steals the server's; otherwise both float over all CPUs.
@@ -69,11 +105,11 @@ placement() {
 # check_answers PORT NAME: the three URLs answer as expected, or the figures mean nothing.
 check_answers() {
   local got
-  got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$1/hello.txt")
+  got=$(fetch -s -o /dev/null -w '%{http_code} %{size_download}' "$(url "$1" /hello.txt)")
   [ "$got" = "200 13" ] || die "$2: /hello.txt answered '$got', expected '200 13'"
-  got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$1/big.bin")
+  got=$(fetch -s -o /dev/null -w '%{http_code} %{size_download}' "$(url "$1" /big.bin)")
   [ "$got" = "200 8388608" ] || die "$2: /big.bin answered '$got'"
-  got=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/missing")
+  got=$(fetch -s -o /dev/null -w '%{http_code}' "$(url "$1" /missing)")
   [ "$got" = 404 ] || die "$2: /missing answered '$got', expected 404"
 }
 
@@ -88,21 +124,22 @@ client_us_file() {
   }' "$WORK/times"
 }
 
-# one_run WORKERS CASE SERVER REP PATH CONNS HEADER: one wrk run, one line in $RAW. Besides
-# the server's CPU time, wrk's own is kept: over loopback the TCP work of a transfer is
-# charged to whichever side transmits, so a server that leaves data in its socket buffer for
-# the client's ACK processing to send looks cheaper than it is. Server plus client is the
+# one_run WORKERS CASE SERVER REP PATH CONNS HEADER HANDSHAKES: one wrk run, one line in $RAW.
+# Besides the server's CPU time, wrk's own is kept: over loopback the TCP work of a transfer
+# is charged to whichever side transmits, so a server that leaves data in its socket buffer
+# for the client's ACK processing to send looks cheaper than it is. Server plus client is the
 # whole cost of a request on the machine.
 one_run() {
-  local w=$1 case=$2 srv=$3 rep=$4 path=$5 conns=$6 hdr=$7
-  local port=${PORTS[$srv]} pids=${PIDS[$srv]} extra=() t0 t1 out expect=200
+  local w=$1 case=$2 srv=$3 rep=$4 path=$5 conns=$6 hdr=$7 hs=$8
+  local port=${PORTS[$srv]} pids=${PIDS[$srv]} extra=() t0 t1 out expect=200 preload=()
   [ -n "$hdr" ] && extra=(-H "$hdr")
   [ "$path" = /missing ] && expect=404
+  [ "$hs" = full ] && preload=(env LD_PRELOAD="$NO_RESUME")
   t0=$(cpu_ticks $pids)
   local c0 c1
   times > "$WORK/times"; c0=$(client_us_file)
-  out=$("${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"${DUR}s" --latency \
-    -s "$HERE/lib/report.lua" "${extra[@]}" "http://127.0.0.1:$port$path")
+  out=$("${WRK_PIN[@]}" "${preload[@]}" wrk -t"$WRK_THREADS" -c"$conns" -d"${DUR}s" --latency \
+    -s "$HERE/lib/report.lua" "${extra[@]}" "$(url "$port" "$path")")
   t1=$(cpu_ticks $pids)
   times > "$WORK/times"; c1=$(client_us_file)
   printf '%s\n' "$out" > "$WORK/raw/w$w-${case// /_}-$srv-$rep.txt"
@@ -115,32 +152,39 @@ one_run() {
 declare -A PORTS PIDS
 next_port=${PORT:-28080}
 for w in 1 2; do
-  cases=$(grep "^$w|" <<<"$CASES" || true)
-  [ -n "$cases" ] || continue
   placement "$w"
-  say "== $w worker(s): servers on CPUs ${SRV_CPUS:-any}, wrk -t$WRK_THREADS on CPUs ${WRK_PIN[2]:-any}"
-  for srv in "${SERVERS[@]}"; do
-    port=$(free_port "$next_port"); next_port=$((port + 1))
-    start_server "$srv" "$port" "$w" "$SRV_CPUS"
-    check_answers "$port" "$srv"
-    PORTS[$srv]=$port
-    PIDS[$srv]=$(server_pids "$PID")
-    # Warm-up: page cache, nginx's open_file_cache, barehttpd's buffer pools.
-    "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c50 -d1s "http://127.0.0.1:$port/hello.txt" >/dev/null
-  done
-  while IFS='|' read -r _ case path conns hdr; do
-    say "   $case"
-    for rep in $(seq 1 "$RUNS"); do
-      for srv in "${SERVERS[@]}"; do
-        one_run "$w" "$case" "$srv" "$rep" "$path" "$conns" "$hdr"
-      done
+  for SCHEME in http https; do
+    # Each scheme has its own servers, as a site would run them: the plain HTTP figures are
+    # those of servers that hold no certificate.
+    cases=$(grep "^$SCHEME|$w|" <<<"$CASES" || true)
+    [ -n "$cases" ] || continue
+    say "== $w worker(s), $SCHEME: servers on CPUs ${SRV_CPUS:-any}, wrk -t$WRK_THREADS on CPUs ${WRK_PIN[2]:-any}"
+    for srv in "${SERVERS[@]}"; do
+      port=$(free_port "$next_port"); next_port=$((port + 1))
+      start_server "$srv" "$port" "$w" "$SRV_CPUS"
+      check_answers "$port" "$srv"
+      PORTS[$srv]=$port
+      PIDS[$srv]=$(server_pids "$PID")
+      # Warm-up: page cache, nginx's open_file_cache, barehttpd's buffer pools.
+      "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c50 -d1s "$(url "$port" /hello.txt)" >/dev/null
     done
-  done <<<"$cases"
-  stop_all
+    while IFS='|' read -r _ _ case path conns hdr hs; do
+      say "   $case"
+      for rep in $(seq 1 "$RUNS"); do
+        for srv in "${SERVERS[@]}"; do
+          one_run "$w" "$case" "$srv" "$rep" "$path" "$conns" "$hdr" "$hs"
+        done
+      done
+    done <<<"$cases"
+    stop_all
+  done
 done
+SCHEME=http
 
 echo
-echo "$(describe_build); $(nginx -v 2>&1 | sed 's/.*: //'); $(lighttpd -v 2>&1 | head -1 | cut -d' ' -f1)"
+tls=""
+[ -n "$NO_RESUME" ] && tls="; HTTPS: $(openssl version | cut -d' ' -f1-2) for nginx, lighttpd and wrk, ECDSA P-256 certificate"
+echo "$(describe_build); $(nginx -v 2>&1 | sed 's/.*: //'); $(lighttpd -v 2>&1 | head -1 | cut -d' ' -f1)$tls"
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $NCPU CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), ${RUNS} run(s) x ${DUR} s per cell, median shown"
 python3 "$HERE/lib/table.py" "$RAW"
 echo "raw wrk output: $WORK/raw   ($(($(date +%s) - T_START)) s)"

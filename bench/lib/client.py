@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Exact-count HTTP/1.1 clients for bench/lean.sh. Loopback only.
 
-  client.py load PORT PATH CONNS N [--close] [--expect STATUS]
+  client.py load PORT PATH CONNS N [--close] [--expect STATUS] [--tls CAFILE]
       Opens CONNS keep-alive connections and warms each with a few requests, prints
       "ready", waits for a line on stdin, then makes exactly N requests (one in flight per
       connection), prints "done N SECONDS", waits for a line, and exits. The pauses let the
       caller attach strace or snapshot a counter around exactly those N requests. With
       --close every request uses its own connection (`Connection: close`).
-  client.py idle PORT CONNS
+  client.py idle PORT CONNS [--tls CAFILE]
       Opens CONNS connections and prints "connected"; after a line on stdin sends one
       request on each, reads the answers and prints "answered"; after another line exits.
   client.py startup PORT CMD...
@@ -16,16 +16,23 @@
 
 A server that ends a keep-alive connection (nginx and lighttpd do after 1000 requests) is
 reconnected and the request sent again; only complete answers are counted.
+
+--tls CAFILE speaks HTTPS, trusting CAFILE, with SNI "localhost". Every connection makes a
+full handshake (no session is offered again), and a connection counts as open once its
+handshake is done.
 """
 import os
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
 
 HOST = "127.0.0.1"
+# The TLS client context when --tls is given (main sets it), else None.
+TLS = None
 
 
 def request(port, path, close):
@@ -65,6 +72,8 @@ def read_response(sock):
 def connect(port):
     s = socket.create_connection((HOST, port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if TLS is not None:
+        s = TLS.wrap_socket(s, server_hostname="localhost")
     return s
 
 
@@ -93,7 +102,7 @@ def load(port, path, conns, n, close=False, expect=200):
         for i in range(count):
             try:
                 status, closes = read_response(socks[i])
-            except (EOFError, ConnectionResetError):
+            except (EOFError, ConnectionResetError, ssl.SSLEOFError):
                 socks[i].close()
                 socks[i] = None
                 continue
@@ -181,6 +190,11 @@ def main(argv):
     # Thousands of sockets: take the hard limit on descriptors.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    global TLS
+    if "--tls" in argv:
+        i = argv.index("--tls")
+        TLS = ssl.create_default_context(cafile=argv[i + 1])
+        argv = argv[:i] + argv[i + 2:]
     mode = argv[1]
     if mode == "load":
         port, path, conns, n = int(argv[2]), argv[3], int(argv[4]), int(argv[5])

@@ -19,16 +19,22 @@ mkdir -p "$WORK"
 say() { printf '%s\n' "$*" >&2; }
 die() { say "bench: $*"; exit 1; }
 
-# need_tools CMD... : install the Debian package of each missing command.
+# need_tools CMD... : install the Debian package of each missing command. `mod_openssl` is
+# lighttpd's TLS module (a file, not a command).
 need_tools() {
   local missing=() c
   for c in "$@"; do
+    if [ "$c" = mod_openssl ]; then
+      [ -e /usr/lib/lighttpd/mod_openssl.so ] || missing+=(lighttpd-mod-openssl)
+      continue
+    fi
     command -v "$c" >/dev/null 2>&1 && continue
     case $c in
       nginx) missing+=(nginx-light) ;;
       taskset) missing+=(util-linux) ;;
-      curl | wrk | lighttpd | strace | python3) missing+=("$c") ;;
+      curl | wrk | lighttpd | strace | python3 | openssl) missing+=("$c") ;;
       strip) missing+=(binutils) ;;
+      cc) missing+=(gcc) ;;
       *) die "do not know how to install $c" ;;
     esac
   done
@@ -73,6 +79,7 @@ choose_build() {
 # build_release [FEATURES]: build barehttpd in release mode and copy the binary to
 # $WORK/bin/barehttpd[-FEATURES], so that a concurrent `cargo build` by someone else cannot swap
 # it mid-run. A feature build goes to its own target dir, never over target/release.
+# FEATURES `no-tls` is the build without the default features (plain HTTP, no rustls).
 # With REV set (a commit, e.g. REV=HEAD), that commit is built from `git archive` instead of
 # the working tree: for comparing commits, or when the working tree is mid-edit.
 build_release() {
@@ -91,7 +98,13 @@ build_release() {
   [ -z "${BUILD_SUFFIX:-}" ] || kind=${kind:+$kind-}${BUILD_SUFFIX#-}
   local tdir=$ROOT/target${kind:+/bench-$kind}
   say "building barehttpd (release${feat:+, $feat}${REV:+, $REV}, $BUILD_DESC) ..."
-  (cd "$src" && cargo build --release --quiet ${feat:+--features "$feat"} \
+  local fargs=()
+  case $feat in
+    "") ;;
+    no-tls) fargs=(--no-default-features) ;;
+    *) fargs=(--features "$feat") ;;
+  esac
+  (cd "$src" && cargo build --release --quiet "${fargs[@]}" \
     ${TARGET_TRIPLE:+--target "$TARGET_TRIPLE"} --target-dir "$tdir") ||
     die "cargo build failed in $src (is the tree mid-edit? try REV=HEAD)"
   cp "$tdir/${TARGET_TRIPLE:+$TARGET_TRIPLE/}release/barehttpd" "$out"
@@ -123,10 +136,26 @@ free_port() {
   printf '%s\n' "$p"
 }
 
+# HTTPS: SCHEME=https makes start_server serve TLS on its port (barehttpd --tls-listen,
+# nginx and lighttpd through refserver.sh's TLS=1), all with the same certificate, and the
+# curl checks trust its CA. `make_certs` makes that certificate once per run.
+SCHEME=http
+make_certs() {
+  CERTS=$WORK/certs
+  [ -f "$CERTS/cert.pem" ] || sh "$ACC/make-cert.sh" "$CERTS" >/dev/null ||
+    die "make-cert.sh could not make certificates in $CERTS"
+}
+# url PORT PATH: the URL of PATH on the server at PORT, in the current SCHEME.
+url() { printf '%s://127.0.0.1:%s%s\n' "$SCHEME" "$1" "$2"; }
+# fetch ARGS... : curl, trusting the test CA when the scheme is https.
+fetch() {
+  if [ "$SCHEME" = https ]; then curl --cacert "$CERTS/ca.pem" "$@"; else curl "$@"; fi
+}
+
 # wait_http PORT: until /hello.txt answers (5 s at most).
 wait_http() {
   local i=0
-  while ! curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$1/hello.txt"; do
+  while ! fetch -sf -o /dev/null --max-time 1 "$(url "$1" /hello.txt)"; do
     i=$((i + 1)); [ $i -lt 100 ] || return 1; sleep 0.05
   done
 }
@@ -136,23 +165,32 @@ STARTED=()
 
 # start_server NAME PORT WORKERS CPUS [BIN [EXTRA ARGS...]]: start one server and set PID
 # (its main process). CPUS ("" for none) pins the server and its children with taskset.
-# BIN and EXTRA ARGS are for barehttpd only.
+# BIN and EXTRA ARGS are for barehttpd only. With SCHEME=https the server speaks TLS on PORT.
 start_server() {
-  local name=$1 port=$2 workers=$3 cpus=${4:-} pin=()
+  local name=$1 port=$2 workers=$3 cpus=${4:-} pin=() tls=""
   [ -n "$cpus" ] && pin=(taskset -c "$cpus")
+  [ "$SCHEME" = https ] && tls=1
   case $name in
     barehttpd)
-      local bin=${5:-$WORK/bin/barehttpd}
+      local bin=${5:-$WORK/bin/barehttpd} listen=(--listen "127.0.0.1:$port")
       shift $(($# < 5 ? $# : 5))
-      "${pin[@]}" "$bin" "$DOCROOT" --listen "127.0.0.1:$port" --workers "$workers" \
+      if [ -n "$tls" ]; then
+        # TLS on PORT. The plain listener goes to a free port that nobody asks, so that the
+        # default one (127.0.0.1:8080) is never tried.
+        listen=(--listen "127.0.0.1:$(free_port $((port + 500)))" --tls-listen "127.0.0.1:$port"
+          --tls-cert "$CERTS/cert.pem" --tls-key "$CERTS/key.pem")
+      fi
+      "${pin[@]}" "$bin" "$DOCROOT" "${listen[@]}" --workers "$workers" \
         --access-log off --quiet "$@" 2>>"$WORK/barehttpd-$port.err" &
       PID=$!
       STARTED+=("bare $PID")
       ;;
     nginx | lighttpd)
       local run=$WORK/ref-$name-$port
-      PERF=1 WORKERS=$workers "${pin[@]}" sh "$ACC/refserver.sh" start "$name" "$port" \
-        "$DOCROOT" "$run" >/dev/null || die "refserver.sh could not start $name"
+      # TLS is always set here, empty for plain HTTP, so that one in the caller's
+      # environment never reaches refserver.sh.
+      TLS=$tls TLS_DIR=${CERTS:-} PERF=1 WORKERS=$workers "${pin[@]}" sh "$ACC/refserver.sh" \
+        start "$name" "$port" "$DOCROOT" "$run" >/dev/null || die "refserver.sh could not start $name"
       STARTED+=("ref $name $port $run")
       PID=$(cat "$run/$name.pid")
       ;;
