@@ -96,6 +96,43 @@ pub struct Config {
 /// Let's Encrypt's production ACME directory, the default `--acme-ca`.
 pub const ACME_DEFAULT_CA: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
+/// `--help`, HTTPS included when the build has it.
+pub fn help() -> String {
+    let mut text = HELP.to_string();
+    if cfg!(feature = "tls") {
+        let at = text.find("\nExamples:").unwrap_or(text.len());
+        text.insert_str(at, HELP_TLS);
+    }
+    text
+}
+
+/// The HTTPS flags' part of `--help` (builds with the `tls` feature).
+#[cfg(feature = "tls")]
+const HELP_TLS: &str = "
+HTTPS:
+      --tls-listen ADDR:PORT  serve HTTPS on ADDR:PORT; repeatable (--listen stays plain)
+      --tls-cert FILE         PEM certificate chain; give with --tls-key, repeatable in
+      --tls-key FILE          pairs: the certificate is chosen by the name the client asks
+                              for (SNI), the first pair for others. Files replaced on disk
+                              are used for new connections within a second
+      --tls-client-ca FILE    require client certificates signed by this CA (mutual TLS)
+      --redirect-https        plain listeners answer 308 to the same URL on https
+                              (ACME challenge paths excepted)
+      --hsts SECONDS          add Strict-Transport-Security: max-age=SECONDS to HTTPS answers
+      --acme DOMAIN           obtain and renew a certificate for DOMAIN (repeatable: one
+                              certificate for all) from an ACME CA; needs the plain
+                              listener on port 80 or the TLS one on 443 reachable by the CA
+      --acme-ca URL           ACME directory [default: Let's Encrypt production]
+      --acme-ca-cert FILE     trust this root for the ACME CA's own HTTPS (private CAs)
+      --acme-email ADDRESS    contact address for the ACME account
+      --state-dir DIR         where the ACME account key and certificates are kept
+                              [default: $XDG_STATE_HOME/barehttpd or ~/.local/state/barehttpd]
+  For example, HTTPS with a certificate that renews itself:
+    barehttpd -l 0.0.0.0:80 --tls-listen 0.0.0.0:443 --acme example.com --redirect-https /srv/www
+";
+#[cfg(not(feature = "tls"))]
+const HELP_TLS: &str = "";
+
 pub const HELP: &str = "\
 barehttpd: a static-file HTTP/1.1 server that talks to the kernel and nothing else.
 
@@ -145,25 +182,6 @@ Options:
                               arguments, results and durations) and their totals
       --trace-file FILE       write --trace output to FILE instead of stderr
       --trace-filter PREFIX   trace only requests whose path starts with PREFIX
-
-HTTPS:
-      --tls-listen ADDR:PORT  serve HTTPS on ADDR:PORT; repeatable (--listen stays plain)
-      --tls-cert FILE         PEM certificate chain; give with --tls-key, repeatable in
-      --tls-key FILE          pairs: the certificate is chosen by the name the client asks
-                              for (SNI), the first pair for others. Files replaced on disk
-                              are used for new connections within a second
-      --tls-client-ca FILE    require client certificates signed by this CA (mutual TLS)
-      --redirect-https        plain listeners answer 308 to the same URL on https
-                              (ACME challenge paths excepted)
-      --hsts SECONDS          add Strict-Transport-Security: max-age=SECONDS to HTTPS answers
-      --acme DOMAIN           obtain and renew a certificate for DOMAIN (repeatable: one
-                              certificate for all) from an ACME CA; needs the plain
-                              listener on port 80 or the TLS one on 443 reachable by the CA
-      --acme-ca URL           ACME directory [default: Let's Encrypt production]
-      --acme-ca-cert FILE     trust this root for the ACME CA's own HTTPS (private CAs)
-      --acme-email ADDRESS    contact address for the ACME account
-      --state-dir DIR         where the ACME account key and certificates are kept
-                              [default: $XDG_STATE_HOME/barehttpd or ~/.local/state/barehttpd]
   -h, --help                  this text
   -V, --version               the version
 
@@ -176,8 +194,6 @@ Examples:
                                               accept uploads under /uploads/ with a password
   barehttpd --fallback index.html --header 'Access-Control-Allow-Origin: *' dist/
                                               a single-page app with CORS open
-  barehttpd -l 0.0.0.0:80 --tls-listen 0.0.0.0:443 --acme example.com --redirect-https /srv/www
-                                              HTTPS with a certificate that renews itself
 ";
 
 /// Listening addresses a server may have: each has a poller token of its own, and those sit
@@ -205,6 +221,9 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
 }
 
+// Without the `tls` feature the HTTPS flags are refused, so their variables keep their
+// defaults.
+#[cfg_attr(not(feature = "tls"), allow(unused_mut))]
 pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     args: I,
 ) -> Result<Command, ConfigError> {
@@ -341,6 +360,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 }
                 trace_filter = Some(v);
             }
+            #[cfg(feature = "tls")]
             Long("tls-listen") => {
                 let v = string_value(&mut p)?;
                 tls_listen.extend(
@@ -348,10 +368,15 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                         .map_err(|e| ConfigError(e.0.replacen("--listen", "--tls-listen", 1)))?,
                 );
             }
+            #[cfg(feature = "tls")]
             Long("tls-cert") => tls_certs.push(PathBuf::from(p.value().map_err(lex)?)),
+            #[cfg(feature = "tls")]
             Long("tls-key") => tls_keys.push(PathBuf::from(p.value().map_err(lex)?)),
+            #[cfg(feature = "tls")]
             Long("tls-client-ca") => tls_client_ca = Some(PathBuf::from(p.value().map_err(lex)?)),
+            #[cfg(feature = "tls")]
             Long("redirect-https") => redirect_https = true,
+            #[cfg(feature = "tls")]
             Long("hsts") => {
                 let v = string_value(&mut p)?;
                 // RFC 6797 §6.1.1: delta-seconds; 0 tells browsers to forget the policy.
@@ -361,6 +386,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                     ))
                 })? as u64);
             }
+            #[cfg(feature = "tls")]
             Long("acme") => {
                 let v = string_value(&mut p)?.to_ascii_lowercase();
                 if !valid_dns_name(&v) {
@@ -370,6 +396,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 }
                 acme.push(v);
             }
+            #[cfg(feature = "tls")]
             Long("acme-ca") => {
                 let v = string_value(&mut p)?;
                 if !v.starts_with("https://") {
@@ -377,7 +404,9 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 }
                 acme_ca = Some(v);
             }
+            #[cfg(feature = "tls")]
             Long("acme-ca-cert") => acme_ca_cert = Some(PathBuf::from(p.value().map_err(lex)?)),
+            #[cfg(feature = "tls")]
             Long("acme-email") => {
                 let v = string_value(&mut p)?;
                 if !v.contains('@') || v.bytes().any(|b| b <= b' ' || b == b',') {
@@ -387,7 +416,17 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 }
                 acme_email = Some(v);
             }
+            #[cfg(feature = "tls")]
             Long("state-dir") => state_dir = Some(PathBuf::from(p.value().map_err(lex)?)),
+            #[cfg(not(feature = "tls"))]
+            Long(
+                f @ ("tls-listen" | "tls-cert" | "tls-key" | "tls-client-ca" | "redirect-https"
+                | "hsts" | "acme" | "acme-ca" | "acme-ca-cert" | "acme-email" | "state-dir"),
+            ) => {
+                return err(format!(
+                    "--{f}: this barehttpd was built without HTTPS (cargo feature `tls`)"
+                ));
+            }
             Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("write-without-auth") => write_without_auth = true,
             Long("max-body") => {
@@ -458,6 +497,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             MAX_LISTENERS
         ));
     }
+    #[cfg(feature = "tls")]
     if tls_listen.is_empty() {
         let needs = [
             (!tls_pairs.is_empty(), "--tls-cert"),
@@ -476,9 +516,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             "--tls-listen needs a certificate: --tls-cert FILE --tls-key FILE, or --acme DOMAIN",
         );
     }
-    if !cfg!(feature = "tls") && !tls_listen.is_empty() {
-        return err("--tls-listen: this barehttpd was built without HTTPS (cargo feature `tls`)");
-    }
+    #[cfg(feature = "tls")]
     if !acme.is_empty() && state_dir.is_none() {
         state_dir = default_state_dir();
         if state_dir.is_none() {
@@ -532,6 +570,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     })))
 }
 
+#[cfg(feature = "tls")]
 /// Where ACME state goes by default: `$XDG_STATE_HOME/barehttpd`, else
 /// `~/.local/state/barehttpd` (the XDG base directory specification's default).
 fn default_state_dir() -> Option<PathBuf> {
@@ -545,6 +584,7 @@ fn default_state_dir() -> Option<PathBuf> {
         .map(|d| d.join("barehttpd"))
 }
 
+#[cfg(feature = "tls")]
 /// A DNS name an ACME CA could issue for: dot-separated labels of letters, digits and
 /// hyphens (a leading `*.` for a wildcard), at most 253 bytes.
 fn valid_dns_name(v: &str) -> bool {
@@ -830,5 +870,68 @@ mod tests {
             let e = run(bad).unwrap_err();
             assert!(!e.contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    #[cfg(feature = "tls")]
+    fn https_flags_are_checked_together_in_one_line() {
+        let dir = std::env::temp_dir();
+        let d = dir.to_str().unwrap();
+        let e = |args: &[&str]| {
+            let mut all = vec![d];
+            all.extend_from_slice(args);
+            run(&all).unwrap_err()
+        };
+        assert!(e(&["--tls-listen", "127.0.0.1:0"]).contains("needs a certificate"));
+        assert!(e(&["--tls-cert", "a.pem", "--tls-key", "a.key"]).contains("needs --tls-listen"));
+        assert!(e(&["--tls-listen", "0", "--tls-cert", "a.pem"]).contains("in pairs"));
+        for flag in [
+            &["--redirect-https"][..],
+            &["--hsts", "60"],
+            &["--acme", "a.test"],
+        ] {
+            assert!(e(flag).contains("needs --tls-listen"), "{flag:?}");
+        }
+        assert!(e(&["--hsts", "a year"]).contains("--hsts"));
+        assert!(e(&["--tls-listen", "nonsense"]).starts_with("--tls-listen"));
+        for bad in ["a..test", "-a.test", "localhost", "a_b.test"] {
+            assert!(
+                e(&["--tls-listen", "0", "--acme", bad]).contains("domain"),
+                "{bad}"
+            );
+        }
+        assert!(e(&["--acme-ca", "http://ca.test/dir"]).contains("https://"));
+        let c = run(&[
+            d,
+            "--tls-listen",
+            "0",
+            "--acme",
+            "A.Test",
+            "--state-dir",
+            "/s",
+        ])
+        .unwrap();
+        assert_eq!(c.acme, ["a.test"]);
+        assert_eq!(c.acme_ca, ACME_DEFAULT_CA);
+        let c = run(&[
+            d,
+            "--tls-listen",
+            "0",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--hsts",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!((c.hsts, c.tls_pairs.len()), (Some(0), 1));
+    }
+
+    #[test]
+    #[cfg(not(feature = "tls"))]
+    fn https_flags_in_a_build_without_tls_say_so() {
+        let e = run(&["--tls-listen", "127.0.0.1:0"]).unwrap_err();
+        assert!(e.contains("built without HTTPS"), "{e}");
     }
 }

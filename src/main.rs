@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     let config = match config::parse_args(std::env::args_os()) {
         Ok(Command::Run(c)) => *c,
         Ok(Command::Help) => {
-            print!("{}", config::HELP);
+            print!("{}", config::help());
             return ExitCode::SUCCESS;
         }
         Ok(Command::Version) => {

@@ -74,7 +74,7 @@ impl Shared {
         let index =
             CString::new(config.index.clone()).map_err(|_| "--index: NUL byte".to_string())?;
         let site = Site::from_config(&config)?;
-        let mut site_tls = Site::from_config(&config)?;
+        let mut site_tls = site.clone();
         if let Some(age) = config.hsts {
             crate::http::response::header(
                 &mut site_tls.extra_headers,

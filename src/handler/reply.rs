@@ -20,7 +20,7 @@ pub const INLINE_BODY_MAX: usize = 16 * 1024;
 
 /// Response settings fixed at start-up: the site owner's extra headers and error pages, and
 /// the `--fallback` file.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Site {
     /// `--header` lines, rendered once: "Name: value\r\n"...
     pub extra_headers: Vec<u8>,

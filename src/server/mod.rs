@@ -137,19 +137,20 @@ impl Server {
         sys::raise_nofile_limit();
         let mut shared = Shared::new(config)?;
         let mut addrs = Vec::new();
-        for &addr in &shared.config.listen {
-            let fd = net::listen(addr, BACKLOG).map_err(|e| listen_error(addr, e))?;
-            addrs.push(net::local_addr(&fd).unwrap_or(addr));
-            shared.listeners.push(fd);
-        }
-        shared.plain_listeners = shared.listeners.len();
-        for i in 0..shared.config.tls_listen.len() {
-            let addr = shared.config.tls_listen[i];
-            let fd = net::listen(addr, BACKLOG).map_err(|e| listen_error(addr, e))?;
-            let bound = net::local_addr(&fd).unwrap_or(addr);
+        // The plain listeners first, then the TLS ones (`Shared::plain_listeners`).
+        let plain = shared.config.listen.len();
+        shared.plain_listeners = plain;
+        for i in 0..plain + shared.config.tls_listen.len() {
+            let cfg = &mut shared.config;
+            let addr = if i < plain {
+                &mut cfg.listen[i]
+            } else {
+                &mut cfg.tls_listen[i - plain]
+            };
+            let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
             // The port actually bound (an ephemeral one resolved), for --redirect-https.
-            shared.config.tls_listen[i] = bound;
-            addrs.push(bound);
+            *addr = net::local_addr(&fd).unwrap_or(*addr);
+            addrs.push(*addr);
             shared.listeners.push(fd);
         }
         // Once the start can no longer fail (a start that does leaves the disk as it was),
