@@ -25,4 +25,9 @@ pub mod server;
 pub mod sys;
 #[cfg(feature = "tls")]
 pub mod tls;
+
+/// The static build's allocator keeps large blocks per thread (`sys::alloc` says why).
+#[cfg(all(target_env = "musl", not(feature = "count-alloc")))]
+#[global_allocator]
+static ALLOCATOR: sys::alloc::Caching = sys::alloc::Caching;
 pub mod worker;

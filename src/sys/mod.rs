@@ -42,6 +42,7 @@ macro_rules! traced {
     }};
 }
 
+pub mod alloc;
 pub mod fs;
 pub mod net;
 pub mod poll;
