@@ -26,8 +26,9 @@ pub mod sys;
 #[cfg(feature = "tls")]
 pub mod tls;
 
-/// The static build's allocator keeps large blocks per thread (`sys::alloc` says why).
-#[cfg(all(target_env = "musl", not(feature = "count-alloc")))]
+/// The static build's allocator keeps large blocks per thread (`sys::alloc` says why: TLS
+/// records; a plain build allocates nothing per request and keeps musl's as it is).
+#[cfg(all(target_env = "musl", feature = "tls", not(feature = "count-alloc")))]
 #[global_allocator]
 static ALLOCATOR: sys::alloc::Caching = sys::alloc::Caching;
 pub mod worker;

@@ -13,8 +13,8 @@
 //!
 //! The cache has no destructor (registering one could allocate, from inside the allocator):
 //! what a thread holds when it exits stays allocated, at most `MAX_CACHED` bytes per thread,
-//! and the server's threads live as long as the process. glibc builds use the system
-//! allocator as it is.
+//! and the server's threads live as long as the process. glibc builds, and static builds
+//! without TLS (which allocate nothing per request), use the system allocator as it is.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
