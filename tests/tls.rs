@@ -592,3 +592,57 @@ fn rfc3875_a_cgi_program_answering_over_https_is_told_so() {
     let text = String::from_utf8_lossy(&c.read_to_end()).into_owned();
     assert!(text.ends_with("\r\n\r\nhttp off\n"), "{text}");
 }
+
+#[test]
+fn trace_shows_the_tls_layer_beside_the_syscalls() {
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let (s, port) = start(&root.www, &["--trace", "--workers", "1"]);
+    let mut tls = connect_with(port, client_config(&[&rustls::version::TLS13]), "a.test");
+    let mut pending = Vec::new();
+    for _ in 0..2 {
+        assert_eq!(
+            exchange(&mut tls, &get("/hello.txt"), &mut pending).status,
+            200
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = s.stderr_text();
+        if text.matches("records: read").count() >= 2 {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no TLS lines in the trace: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The handshake once, with what was negotiated, among the calls of the first request.
+    assert_eq!(
+        text.matches("tls: handshake full TLSv1_3").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("sni a.test, alpn http/1.1"), "{text}");
+    // Each request: record bytes against plaintext bytes (the request line and head here
+    // are the plaintext read; a record adds at least its 5-byte header and a tag).
+    let second = text
+        .rsplit("GET /hello.txt HTTP/1.1 -> 200")
+        .next()
+        .unwrap();
+    let line = second
+        .lines()
+        .find(|l| l.contains("records: read"))
+        .unwrap();
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(nums.len(), 4, "{line}");
+    assert_eq!(nums[1], get("/hello.txt").len() as u64, "{line}");
+    assert!(
+        nums[0] > nums[1] && nums[2] > nums[3],
+        "records cost more than plaintext: {line}"
+    );
+}
