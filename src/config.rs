@@ -55,6 +55,8 @@ pub struct Config {
     pub write: Vec<String>,
     /// htpasswd-style file; when set, writes need HTTP Basic credentials.
     pub auth_file: Option<PathBuf>,
+    /// Writes without credentials on a non-loopback address were asked for.
+    pub write_without_auth: bool,
     /// Largest request body accepted for PUT.
     pub max_body: u64,
     /// Largest chunked body spooled for a CGI program (`--cgi-max-body`, at most
@@ -91,6 +93,107 @@ pub struct Config {
     pub acme_email: Option<String>,
     /// Where the ACME account and certificates are kept (`--state-dir`).
     pub state_dir: Option<PathBuf>,
+    /// Listening sockets the service manager passed (systemd socket activation), by
+    /// descriptor number; taken in `Server::bind`.
+    pub activated: Vec<Activated>,
+    /// The user to become once the sockets are open and the files read (`--user`).
+    pub user: Option<String>,
+}
+
+impl Config {
+    /// Whether any listener speaks TLS: one given by `--tls-listen`, or one passed by systemd
+    /// under a TLS name.
+    pub fn serves_tls(&self) -> bool {
+        !self.tls_listen.is_empty() || self.activated.iter().any(|a| a.tls)
+    }
+}
+
+/// A listening socket passed by the service manager: descriptor `fd`, TLS when its name
+/// (`LISTEN_FDNAMES`, `FileDescriptorName=` in the socket unit) is `https` or starts with
+/// `tls`; any other name, or none, is plain HTTP.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activated {
+    pub fd: i32,
+    pub tls: bool,
+}
+
+/// The first descriptor systemd passes (after stdin, stdout and stderr).
+const LISTEN_FDS_START: i32 = 3;
+
+/// The sockets passed by socket activation, from the values of `LISTEN_PID`, `LISTEN_FDS`
+/// and `LISTEN_FDNAMES` and this process's id. As `sd_listen_fds(3)` does, the variables are
+/// ignored (none passed) unless `LISTEN_PID` names this process: they were meant for another.
+/// Malformed values refuse the start, since a unit that meant to pass sockets would
+/// otherwise have the server bind its own default address.
+pub fn activation(
+    listen_pid: Option<&str>,
+    listen_fds: Option<&str>,
+    names: Option<&str>,
+    pid: u32,
+) -> Result<Vec<Activated>, ConfigError> {
+    if listen_pid.and_then(|p| p.trim().parse::<u32>().ok()) != Some(pid) {
+        return Ok(Vec::new());
+    }
+    let Some(n) = listen_fds else {
+        return Ok(Vec::new());
+    };
+    let n: usize = n
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&n| n <= MAX_LISTENERS)
+        .ok_or_else(|| {
+            ConfigError(format!(
+                "LISTEN_FDS={n:?}: expected a number of sockets from 0 to {MAX_LISTENERS}"
+            ))
+        })?;
+    let names: Vec<&str> = match names {
+        Some(v) => v.split(':').collect(),
+        None => vec![""; n],
+    };
+    if names.len() != n {
+        return err(format!(
+            "LISTEN_FDNAMES has {} names for LISTEN_FDS={n} sockets",
+            names.len()
+        ));
+    }
+    Ok(names
+        .iter()
+        .zip(LISTEN_FDS_START..)
+        .map(|(name, fd)| Activated {
+            fd,
+            tls: *name == "https" || name.starts_with("tls"),
+        })
+        .collect())
+}
+
+/// `activation` for this process's environment.
+fn activation_from_env() -> Result<Vec<Activated>, ConfigError> {
+    let var = |k: &str| std::env::var(k).ok();
+    activation(
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDS").as_deref(),
+        var("LISTEN_FDNAMES").as_deref(),
+        std::process::id(),
+    )
+}
+
+/// Refuse writes open to the network without credentials: `addrs` are the listening
+/// addresses (checked again once systemd's sockets are known).
+pub fn check_write_exposure<'a>(
+    cfg: &Config,
+    mut addrs: impl Iterator<Item = &'a SocketAddr>,
+) -> Result<(), ConfigError> {
+    if !cfg.write.is_empty()
+        && cfg.auth_file.is_none()
+        && !cfg.write_without_auth
+        && let Some(a) = addrs.find(|a| !a.ip().is_loopback())
+    {
+        return err(format!(
+            "--write without --auth-file on {a} would let anyone change files; add --auth-file FILE or --write-without-auth"
+        ));
+    }
+    Ok(())
 }
 
 /// Let's Encrypt's production ACME directory, the default `--acme-ca`.
@@ -168,6 +271,8 @@ Options:
                               'user:hash' lines (bcrypt or argon2 hashes, e.g. from
                               'htpasswd -nB user')
       --write-without-auth    allow --write without --auth-file on a non-loopback address
+      --user NAME             once the sockets are open and certificates and the auth file
+                              read, become NAME (its uid, gid and groups); needs root
       --max-body SIZE         largest PUT body, e.g. 10M or 2G [default: 1G]
       --cgi PREFIX            run executables under the URL PREFIX (e.g. /cgi-bin/) as
                               CGI/1.1 programs; repeatable; off by default
@@ -269,6 +374,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut acme_ca_cert = None;
     let mut acme_email = None;
     let mut state_dir = None;
+    let mut user = None;
 
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
@@ -429,6 +535,13 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             }
             Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("write-without-auth") => write_without_auth = true,
+            Long("user") => {
+                let v = string_value(&mut p)?;
+                if v.is_empty() || v.contains([':', '\n', '/']) {
+                    return err(format!("--user {v:?}: expected a user name"));
+                }
+                user = Some(v);
+            }
             Long("max-body") => {
                 let v = string_value(&mut p)?;
                 max_body = parse_size(&v).ok_or_else(|| {
@@ -459,22 +572,24 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     if listen.len() > MAX_LISTENERS {
         return err(format!("--listen: at most {} addresses", MAX_LISTENERS));
     }
-    if listen.is_empty() {
+    let activated = activation_from_env()?;
+    // Sockets passed by systemd replace the default address; addresses given with --listen
+    // are still bound unless one of the passed sockets is bound there.
+    if listen.is_empty() && activated.is_empty() {
         listen = parse_listen(DEFAULT_LISTEN)?;
     }
+    #[cfg(not(feature = "tls"))]
+    if activated.iter().any(|a| a.tls) {
+        return err(
+            "LISTEN_FDNAMES names a TLS socket, but this barehttpd was built without HTTPS (cargo feature `tls`)",
+        );
+    }
+    #[cfg(feature = "tls")]
+    let tls_activated = activated.iter().any(|a| a.tls);
     if let Some(dir) = &error_pages
         && !dir.is_dir()
     {
         return err(format!("--error-pages {}: not a directory", dir.display()));
-    }
-    if !write.is_empty()
-        && auth_file.is_none()
-        && !write_without_auth
-        && let Some(a) = listen.iter().find(|a| !a.ip().is_loopback())
-    {
-        return err(format!(
-            "--write without --auth-file on {a} would let anyone change files; add --auth-file FILE or --write-without-auth"
-        ));
     }
     if let Some(f) = &fallback {
         let rel = f.trim_start_matches('/');
@@ -498,7 +613,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         ));
     }
     #[cfg(feature = "tls")]
-    if tls_listen.is_empty() {
+    if tls_listen.is_empty() && !tls_activated {
         let needs = [
             (!tls_pairs.is_empty(), "--tls-cert"),
             (tls_client_ca.is_some(), "--tls-client-ca"),
@@ -512,9 +627,14 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             ));
         }
     } else if tls_pairs.is_empty() && acme.is_empty() {
-        return err(
-            "--tls-listen needs a certificate: --tls-cert FILE --tls-key FILE, or --acme DOMAIN",
-        );
+        let what = if tls_listen.is_empty() {
+            "the TLS socket systemd passed (LISTEN_FDNAMES)"
+        } else {
+            "--tls-listen"
+        };
+        return err(format!(
+            "{what} needs a certificate: --tls-cert FILE --tls-key FILE, or --acme DOMAIN"
+        ));
     }
     #[cfg(feature = "tls")]
     if !acme.is_empty() && state_dir.is_none() {
@@ -528,7 +648,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     } else {
         AccessLog::Stdout
     });
-    Ok(Command::Run(Box::new(Config {
+    let config = Config {
         root,
         listen,
         workers: workers.unwrap_or_else(crate::sys::cpu_count),
@@ -548,6 +668,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         fallback,
         write,
         auth_file,
+        write_without_auth,
         max_body,
         cgi_max_body: cgi_max_body.min(max_body),
         cgi,
@@ -567,7 +688,11 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         acme_ca_cert,
         acme_email,
         state_dir,
-    })))
+        activated,
+        user,
+    };
+    check_write_exposure(&config, config.listen.iter())?;
+    Ok(Command::Run(Box::new(config)))
 }
 
 #[cfg(feature = "tls")]
@@ -933,5 +1058,28 @@ mod tests {
     fn https_flags_in_a_build_without_tls_say_so() {
         let e = run(&["--tls-listen", "127.0.0.1:0"]).unwrap_err();
         assert!(e.contains("built without HTTPS"), "{e}");
+    }
+
+    #[test]
+    fn socket_activation_variables() {
+        let act = |pid, fds, names| activation(pid, fds, names, 42);
+        // sd_listen_fds(3): not for this process, or nothing passed.
+        assert_eq!(act(None, Some("2"), None).unwrap(), vec![]);
+        assert_eq!(act(Some("41"), Some("2"), None).unwrap(), vec![]);
+        assert_eq!(act(Some("42"), None, None).unwrap(), vec![]);
+        let plain = |fd| Activated { fd, tls: false };
+        let tls = |fd| Activated { fd, tls: true };
+        assert_eq!(
+            act(Some("42"), Some("2"), None).unwrap(),
+            vec![plain(3), plain(4)]
+        );
+        assert_eq!(
+            act(Some("42"), Some("4"), Some("http:https:tls-v6:web")).unwrap(),
+            vec![plain(3), tls(4), tls(5), plain(6)]
+        );
+        assert!(act(Some("42"), Some("x"), None).is_err());
+        assert!(act(Some("42"), Some("1001"), None).is_err());
+        let e = act(Some("42"), Some("1"), Some("a:b")).unwrap_err();
+        assert!(e.0.contains("2 names"), "{}", e.0);
     }
 }

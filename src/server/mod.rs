@@ -132,26 +132,55 @@ pub struct Server {
 }
 
 impl Server {
-    /// Open the root and the listening sockets. Errors are one line for the user.
+    /// Open the root and the listening sockets (or take those systemd passed), then become
+    /// `--user`. Errors are one line for the user.
     pub fn bind(config: Config) -> Result<Server, String> {
         sys::raise_nofile_limit();
+        // The passed descriptors are taken before the server opens anything, so that no
+        // descriptor of its own can have a number it was told is a socket.
+        let mut passed = Vec::new();
+        for a in &config.activated {
+            let (fd, addr) = net::adopt_listener(a.fd)
+                .map_err(|why| format!("LISTEN_FDS: descriptor {} {why}", a.fd))?;
+            passed.push((fd, addr, a.tls));
+        }
+        let user = config.user.as_deref().map(sys::user::lookup).transpose()?;
         let mut shared = Shared::new(config)?;
+        // The plain listeners first, then the TLS ones (`Shared::plain_listeners`); in each
+        // kind the passed sockets first, then the addresses given with flags, except those
+        // where a passed socket already listens.
+        let (mut plain, mut tls) = (Vec::new(), Vec::new());
+        for (fd, addr, is_tls) in passed {
+            if is_tls { &mut tls } else { &mut plain }.push((fd, addr));
+        }
+        let cfg = &mut shared.config;
+        for (given, kind) in [
+            (&mut cfg.listen, &mut plain),
+            (&mut cfg.tls_listen, &mut tls),
+        ] {
+            for addr in given.iter() {
+                if kind.iter().any(|(_, a)| a == addr) {
+                    continue;
+                }
+                let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
+                // The port actually bound (an ephemeral one resolved), for --redirect-https.
+                let bound = net::local_addr(&fd).unwrap_or(*addr);
+                kind.push((fd, bound));
+            }
+            *given = kind.iter().map(|(_, a)| *a).collect();
+        }
+        crate::config::check_write_exposure(&shared.config, shared.config.listen.iter())
+            .map_err(|e| e.0)?;
+        shared.plain_listeners = plain.len();
         let mut addrs = Vec::new();
-        // The plain listeners first, then the TLS ones (`Shared::plain_listeners`).
-        let plain = shared.config.listen.len();
-        shared.plain_listeners = plain;
-        for i in 0..plain + shared.config.tls_listen.len() {
-            let cfg = &mut shared.config;
-            let addr = if i < plain {
-                &mut cfg.listen[i]
-            } else {
-                &mut cfg.tls_listen[i - plain]
-            };
-            let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
-            // The port actually bound (an ephemeral one resolved), for --redirect-https.
-            *addr = net::local_addr(&fd).unwrap_or(*addr);
-            addrs.push(*addr);
+        for (fd, addr) in plain.into_iter().chain(tls) {
+            addrs.push(addr);
             shared.listeners.push(fd);
+        }
+        // The sockets are open and the certificates and the auth file read; nothing the
+        // server does from here needs root. Before any worker thread starts.
+        if let Some(u) = &user {
+            sys::user::become_user(u)?;
         }
         // Once the start can no longer fail (a start that does leaves the disk as it was),
         // and before any worker can begin an upload of this process's own.

@@ -50,6 +50,7 @@ mod process;
 pub mod signal;
 pub mod time;
 pub mod trace;
+pub mod user;
 pub mod watch;
 
 pub use process::{getpid, kill_group, process_exists, spawn_program, try_wait};

@@ -1,4 +1,5 @@
-//! Sockets: listening, accepting, reading, writing and sending files.
+//! Sockets: listening (or taking the listeners systemd passed), accepting, reading, writing
+//! and sending files.
 //!
 //! On macOS (functions marked `cfg(target_os = "macos")`):
 //! - There is no SOCK_NONBLOCK/SOCK_CLOEXEC and no accept4: a socket is made, or accepted,
@@ -145,6 +146,21 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
             sockopt::set_ipv6_v6only(&fd, true)
         )?;
     }
+    tune_listener(&fd)?;
+    traced!("bind", ("{raw}, {addr}"), rustix::net::bind(&fd, &addr))?;
+    traced!(
+        "listen",
+        ("{raw}, {backlog}"),
+        rustix::net::listen(&fd, backlog)
+    )?;
+    Ok(fd)
+}
+
+/// The TCP options every listener gets, whether bound here or passed by systemd.
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+fn tune_listener(fd: &OwnedFd) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    let raw = fd.as_fd().as_raw_fd();
     // Linux copies TCP options from the listener to every socket it accepts, so this costs
     // nothing per connection: Nagle off (a response's last segment must not wait for a
     // delayed ACK).
@@ -152,7 +168,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
     traced!(
         "setsockopt",
         ("{raw}, IPPROTO_TCP, TCP_NODELAY, 1"),
-        sockopt::set_tcp_nodelay(&fd, true)
+        sockopt::set_tcp_nodelay(fd, true)
     )?;
     // And a low-water mark for unsent bytes: a write stops, and EPOLLOUT waits, while more
     // than NOTSENT_LOWAT lies in the socket not yet handed to TCP. Sent but unacknowledged
@@ -164,7 +180,7 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
     // Darwin has the option too, but the libc crate does not name it there.
     #[cfg(target_os = "linux")]
     tcp_option(
-        &fd,
+        fd,
         libc::TCP_NOTSENT_LOWAT,
         "TCP_NOTSENT_LOWAT",
         NOTSENT_LOWAT,
@@ -177,18 +193,84 @@ pub fn listen(addr: SocketAddr, backlog: i32) -> Result<OwnedFd> {
     // requests/s without keep-alive, against 21.5k without the option (nginx 21-22k).
     #[cfg(target_os = "linux")]
     tcp_option(
-        &fd,
+        fd,
         libc::TCP_DEFER_ACCEPT,
         "TCP_DEFER_ACCEPT",
         DEFER_ACCEPT_S,
     )?;
-    traced!("bind", ("{raw}, {addr}"), rustix::net::bind(&fd, &addr))?;
-    traced!(
-        "listen",
-        ("{raw}, {backlog}"),
-        rustix::net::listen(&fd, backlog)
-    )?;
-    Ok(fd)
+    Ok(())
+}
+
+/// Take descriptor `raw`, passed by the service manager (systemd socket activation), as a
+/// listener: it must be an open, listening TCP stream socket. It is made close-on-exec (a
+/// CGI program must not inherit it; systemd passes it without the flag) and non-blocking,
+/// and gets the options `listen` gives its own sockets. The error says what it is instead.
+pub fn adopt_listener(raw: i32) -> core::result::Result<(OwnedFd, SocketAddr), String> {
+    use rustix::fd::FromRawFd;
+    let open = traced!("fcntl", ("{raw}, F_GETFD"), {
+        // SAFETY: fcntl(F_GETFD) on a descriptor number only reads the descriptor table; on
+        // a number that is not open it fails with EBADF.
+        let rc = unsafe { libc::fcntl(raw, libc::F_GETFD) };
+        if rc >= 0 {
+            Ok(())
+        } else {
+            Err(super::last_errno())
+        }
+    });
+    if raw < 0 || open.is_err() {
+        return Err("is not open".into());
+    }
+    // SAFETY: the descriptor is open (above) and owned by nothing else in this process: it
+    // was inherited, and `Server::bind` takes each passed descriptor once, before the server
+    // opens anything of its own.
+    let fd = OwnedFd::new(unsafe { rustix::fd::OwnedFd::from_raw_fd(raw) });
+    let mut ty = SocketType::STREAM;
+    let got = traced!(
+        "getsockopt",
+        ("{raw}, SOL_SOCKET, SO_TYPE"),
+        sockopt::socket_type(&fd).map(|t| ty = t)
+    );
+    match got.map(|()| ty) {
+        Err(Errno::NOTSOCK) => return Err("is not a socket".into()),
+        Err(e) => return Err(format!("cannot be read: {e}")),
+        Ok(t) if t != SocketType::STREAM => return Err("is not a stream socket".into()),
+        Ok(_) => {}
+    }
+    if !is_listening(&fd) {
+        return Err("is a socket that is not listening".into());
+    }
+    let addr = local_addr(&fd).map_err(|_| "is not a TCP socket (IPv4 or IPv6)".to_string())?;
+    let setup = traced!(
+        "fcntl",
+        ("{raw}, F_SETFD, FD_CLOEXEC"),
+        rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
+    )
+    .and_then(|()| super::set_nonblocking(&fd))
+    .and_then(|()| tune_listener(&fd));
+    setup.map_err(|e| format!("cannot be set up: {e}"))?;
+    Ok((fd, addr))
+}
+
+/// Whether a socket listens (SO_ACCEPTCONN).
+#[cfg(target_os = "linux")]
+fn is_listening(fd: &OwnedFd) -> bool {
+    let raw = fd.as_fd().as_raw_fd();
+    let mut listening = false;
+    let got = traced!(
+        "getsockopt",
+        ("{raw}, SOL_SOCKET, SO_ACCEPTCONN"),
+        sockopt::socket_acceptconn(fd).map(|l| listening = l)
+    );
+    got.is_ok() && listening
+}
+
+/// Whether a socket listens: Darwin declares SO_ACCEPTCONN but does not answer it, so a
+/// passed socket that does not listen is found out only when accept fails (EINVAL).
+/// (launchd passes sockets its own way; this is for a wrapper that
+/// sets LISTEN_FDS.)
+#[cfg(target_os = "macos")]
+fn is_listening(_fd: &OwnedFd) -> bool {
+    true
 }
 
 /// Unsent bytes a socket may hold before it stops taking more (see `listen`).

@@ -50,7 +50,7 @@ impl Tls {
     /// Read the certificates, keys and client CA the configuration names, and make the
     /// rustls configuration. None when the server has no TLS listener.
     pub fn load(config: &Config) -> Result<Option<Arc<Tls>>, String> {
-        if config.tls_listen.is_empty() {
+        if !config.serves_tls() {
             return Ok(None);
         }
         let provider = Arc::new(provider());
