@@ -168,6 +168,7 @@ pub fn activation(
 }
 
 /// `activation` for this process's environment.
+#[cfg(feature = "ops")]
 fn activation_from_env() -> Result<Vec<Activated>, ConfigError> {
     let var = |k: &str| std::env::var(k).ok();
     activation(
@@ -535,6 +536,11 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             }
             Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("write-without-auth") => write_without_auth = true,
+            #[cfg(not(feature = "ops"))]
+            Long("user") => {
+                return err("--user: this barehttpd was built without the cargo feature `ops`");
+            }
+            #[cfg(feature = "ops")]
             Long("user") => {
                 let v = string_value(&mut p)?;
                 if v.is_empty() || v.contains([':', '\n', '/']) {
@@ -572,7 +578,10 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     if listen.len() > MAX_LISTENERS {
         return err(format!("--listen: at most {} addresses", MAX_LISTENERS));
     }
+    #[cfg(feature = "ops")]
     let activated = activation_from_env()?;
+    #[cfg(not(feature = "ops"))]
+    let activated: Vec<Activated> = Vec::new();
     // Sockets passed by systemd replace the default address; addresses given with --listen
     // are still bound unless one of the passed sockets is bound there.
     if listen.is_empty() && activated.is_empty() {

@@ -6,6 +6,8 @@
 //! listening socket, variables meant for another process) by a small Python wrapper that
 //! puts a descriptor at 3, sets the variables and execs the server, keeping its own pid.
 
+#![cfg(feature = "ops")]
+
 mod common;
 
 use common::{HELLO, Server, TempRoot, run_cli, server_argv, wait_child};

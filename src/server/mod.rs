@@ -138,12 +138,15 @@ impl Server {
         sys::raise_nofile_limit();
         // The passed descriptors are taken before the server opens anything, so that no
         // descriptor of its own can have a number it was told is a socket.
+        #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
         let mut passed = Vec::new();
+        #[cfg(feature = "ops")]
         for a in &config.activated {
             let (fd, addr) = net::adopt_listener(a.fd)
                 .map_err(|why| format!("LISTEN_FDS: descriptor {} {why}", a.fd))?;
             passed.push((fd, addr, a.tls));
         }
+        #[cfg(feature = "ops")]
         let user = config.user.as_deref().map(sys::user::lookup).transpose()?;
         let mut shared = Shared::new(config)?;
         // The plain listeners first, then the TLS ones (`Shared::plain_listeners`); in each
@@ -179,6 +182,7 @@ impl Server {
         }
         // The sockets are open and the certificates and the auth file read; nothing the
         // server does from here needs root. Before any worker thread starts.
+        #[cfg(feature = "ops")]
         if let Some(u) = &user {
             sys::user::become_user(u)?;
         }

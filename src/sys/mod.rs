@@ -50,6 +50,7 @@ mod process;
 pub mod signal;
 pub mod time;
 pub mod trace;
+#[cfg(feature = "ops")]
 pub mod user;
 pub mod watch;
 

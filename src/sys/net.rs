@@ -205,6 +205,7 @@ fn tune_listener(fd: &OwnedFd) -> Result<()> {
 /// listener: it must be an open, listening TCP stream socket. It is made close-on-exec (a
 /// CGI program must not inherit it; systemd passes it without the flag) and non-blocking,
 /// and gets the options `listen` gives its own sockets. The error says what it is instead.
+#[cfg(feature = "ops")]
 pub fn adopt_listener(raw: i32) -> core::result::Result<(OwnedFd, SocketAddr), String> {
     use rustix::fd::FromRawFd;
     let open = traced!("fcntl", ("{raw}, F_GETFD"), {
@@ -252,7 +253,7 @@ pub fn adopt_listener(raw: i32) -> core::result::Result<(OwnedFd, SocketAddr), S
 }
 
 /// Whether a socket listens (SO_ACCEPTCONN).
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", feature = "ops"))]
 fn is_listening(fd: &OwnedFd) -> bool {
     let raw = fd.as_fd().as_raw_fd();
     let mut listening = false;
@@ -268,7 +269,7 @@ fn is_listening(fd: &OwnedFd) -> bool {
 /// passed socket that does not listen is found out only when accept fails (EINVAL).
 /// (launchd passes sockets its own way; this is for a wrapper that
 /// sets LISTEN_FDS.)
-#[cfg(target_os = "macos")]
+#[cfg(all(target_os = "macos", feature = "ops"))]
 fn is_listening(_fd: &OwnedFd) -> bool {
     true
 }
