@@ -1,7 +1,8 @@
 //! Protocol rules of HTTP/1.1 (RFC 9110, RFC 9112), with no I/O.
 //!
 //! Everything here is a pure function over bytes: the request parser, the chunked-body
-//! decoder, the request-target and path rules, and the response-head writer. The connection
+//! decoder, the request-target and path rules, the response-head writer, and the PROXY
+//! protocol header and `Forwarded` lists a load balancer adds. The connection
 //! (`conn/`) feeds these bytes from sockets; the handlers decide what to answer. Keeping the
 //! protocol apart means one RFC section maps to one place in the code and every rule can be
 //! tested and fuzzed without a socket.
@@ -10,7 +11,9 @@ pub mod cgi;
 pub mod chunked;
 pub mod conditional;
 pub mod date;
+pub mod forwarded;
 pub mod parse;
+pub mod proxy;
 pub mod range;
 pub mod response;
 pub mod target;
