@@ -98,13 +98,22 @@ pub struct Config {
     pub activated: Vec<Activated>,
     /// The user to become once the sockets are open and the files read (`--user`).
     pub user: Option<String>,
+    /// Plain listeners that require a PROXY protocol header (`--proxy-protocol-listen`).
+    pub proxy_listen: Vec<SocketAddr>,
+    /// TLS listeners that require one before the handshake (`--proxy-protocol-tls-listen`).
+    pub proxy_tls_listen: Vec<SocketAddr>,
+    /// Peers believed about the client's address: in a PROXY header, in `Forwarded` and
+    /// `X-Forwarded-For` (`--trusted-proxy`). Empty: nobody, and no header is looked at.
+    pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
 }
 
 impl Config {
     /// Whether any listener speaks TLS: one given by `--tls-listen`, or one passed by systemd
     /// under a TLS name.
     pub fn serves_tls(&self) -> bool {
-        !self.tls_listen.is_empty() || self.activated.iter().any(|a| a.tls)
+        !self.tls_listen.is_empty()
+            || !self.proxy_tls_listen.is_empty()
+            || self.activated.iter().any(|a| a.tls)
     }
 }
 
@@ -207,8 +216,28 @@ pub fn help() -> String {
         let at = text.find("\nExamples:").unwrap_or(text.len());
         text.insert_str(at, HELP_TLS);
     }
+    if cfg!(feature = "ops") {
+        let at = text.find("\nExamples:").unwrap_or(text.len());
+        text.insert_str(at, HELP_PROXY);
+    }
     text
 }
+
+/// The load-balancer flags' part of `--help` (builds with the `ops` feature).
+const HELP_PROXY: &str = "
+Behind a load balancer:
+      --proxy-protocol-listen ADDR:PORT  plain HTTP on ADDR:PORT after a PROXY protocol
+                              header (v1 or v2), which is required; repeatable. A connection
+                              from an untrusted peer, with a malformed header or none, is
+                              closed unanswered
+      --proxy-protocol-tls-listen ADDR:PORT  the same, with HTTPS after the header
+      --trusted-proxy CIDR    believe this peer or range (e.g. 10.0.0.0/8, 2001:db8::/32)
+                              about the client's address: its PROXY header, and its
+                              Forwarded (for=) or X-Forwarded-For, read from the right;
+                              repeatable. Without it those headers are ignored
+  For example, behind HAProxy with `send-proxy-v2`:
+    barehttpd --proxy-protocol-listen 0.0.0.0:8080 --trusted-proxy 10.0.0.5 /srv/www
+";
 
 /// The HTTPS flags' part of `--help` (builds with the `tls` feature).
 #[cfg(feature = "tls")]
@@ -376,6 +405,10 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut acme_email = None;
     let mut state_dir = None;
     let mut user = None;
+    #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
+    let (mut proxy_listen, mut proxy_tls_listen) = (Vec::new(), Vec::new());
+    #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
+    let mut trusted_proxies = Vec::new();
 
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
@@ -537,8 +570,35 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("write-without-auth") => write_without_auth = true,
             #[cfg(not(feature = "ops"))]
-            Long("user") => {
-                return err("--user: this barehttpd was built without the cargo feature `ops`");
+            Long(
+                f @ ("user" | "proxy-protocol-listen" | "proxy-protocol-tls-listen"
+                | "trusted-proxy"),
+            ) => {
+                return err(format!(
+                    "--{f}: this barehttpd was built without the cargo feature `ops`"
+                ));
+            }
+            #[cfg(feature = "ops")]
+            Long(f @ ("proxy-protocol-listen" | "proxy-protocol-tls-listen")) => {
+                let (flag, tls) = (format!("--{f}"), f.contains("tls"));
+                let v = string_value(&mut p)?;
+                let addrs = parse_listen(&v)
+                    .map_err(|e| ConfigError(e.0.replacen("--listen", &flag, 1)))?;
+                if tls {
+                    proxy_tls_listen.extend(addrs);
+                } else {
+                    proxy_listen.extend(addrs);
+                }
+            }
+            #[cfg(feature = "ops")]
+            Long("trusted-proxy") => {
+                let v = string_value(&mut p)?;
+                let range = crate::http::forwarded::Cidr::parse(&v).ok_or_else(|| {
+                    ConfigError(format!(
+                        "--trusted-proxy {v:?}: expected an address or range, for example 10.0.0.0/8, 192.0.2.1 or 2001:db8::/32"
+                    ))
+                })?;
+                trusted_proxies.push(range);
             }
             #[cfg(feature = "ops")]
             Long("user") => {
@@ -584,8 +644,25 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let activated: Vec<Activated> = Vec::new();
     // Sockets passed by systemd replace the default address; addresses given with --listen
     // are still bound unless one of the passed sockets is bound there.
-    if listen.is_empty() && activated.is_empty() {
+    // A server given only PROXY protocol listeners sits behind a balancer: no default
+    // plain listener beside them.
+    if listen.is_empty()
+        && activated.is_empty()
+        && proxy_listen.is_empty()
+        && proxy_tls_listen.is_empty()
+    {
         listen = parse_listen(DEFAULT_LISTEN)?;
+    }
+    if !(proxy_listen.is_empty() && proxy_tls_listen.is_empty()) && trusted_proxies.is_empty() {
+        return err(
+            "--proxy-protocol-listen needs --trusted-proxy CIDR: the balancers whose PROXY headers are believed (every other connection is closed)",
+        );
+    }
+    #[cfg(not(feature = "tls"))]
+    if !proxy_tls_listen.is_empty() {
+        return err(
+            "--proxy-protocol-tls-listen: this barehttpd was built without HTTPS (cargo feature `tls`)",
+        );
     }
     #[cfg(not(feature = "tls"))]
     if activated.iter().any(|a| a.tls) {
@@ -615,14 +692,16 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         return err("--tls-cert and --tls-key go in pairs: give as many of one as of the other");
     }
     let tls_pairs: Vec<_> = tls_certs.into_iter().zip(tls_keys).collect();
-    if listen.len() + tls_listen.len() > MAX_LISTENERS {
+    if listen.len() + tls_listen.len() + proxy_listen.len() + proxy_tls_listen.len()
+        > MAX_LISTENERS
+    {
         return err(format!(
-            "--listen and --tls-listen: at most {} addresses",
+            "--listen, --tls-listen and the PROXY protocol listeners: at most {} addresses",
             MAX_LISTENERS
         ));
     }
     #[cfg(feature = "tls")]
-    if tls_listen.is_empty() && !tls_activated {
+    if tls_listen.is_empty() && proxy_tls_listen.is_empty() && !tls_activated {
         let needs = [
             (!tls_pairs.is_empty(), "--tls-cert"),
             (tls_client_ca.is_some(), "--tls-client-ca"),
@@ -636,10 +715,12 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             ));
         }
     } else if tls_pairs.is_empty() && acme.is_empty() {
-        let what = if tls_listen.is_empty() {
-            "the TLS socket systemd passed (LISTEN_FDNAMES)"
-        } else {
+        let what = if !tls_listen.is_empty() {
             "--tls-listen"
+        } else if !proxy_tls_listen.is_empty() {
+            "--proxy-protocol-tls-listen"
+        } else {
+            "the TLS socket systemd passed (LISTEN_FDNAMES)"
         };
         return err(format!(
             "{what} needs a certificate: --tls-cert FILE --tls-key FILE, or --acme DOMAIN"
@@ -699,8 +780,11 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         state_dir,
         activated,
         user,
+        proxy_listen,
+        proxy_tls_listen,
+        trusted_proxies,
     };
-    check_write_exposure(&config, config.listen.iter())?;
+    check_write_exposure(&config, config.listen.iter().chain(&config.proxy_listen))?;
     Ok(Command::Run(Box::new(config)))
 }
 

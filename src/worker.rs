@@ -36,6 +36,9 @@ pub struct Shared {
     pub listeners: Vec<OwnedFd>,
     /// How many of `listeners` are plain; those after them speak TLS.
     pub plain_listeners: usize,
+    /// Per listener: its connections begin with a PROXY protocol header.
+    #[cfg(feature = "ops")]
+    pub proxied: Vec<bool>,
     /// What TLS connections share (certificates, the rustls configuration).
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<crate::tls::Tls>>,
@@ -53,6 +56,13 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The peer is a `--trusted-proxy`: its PROXY header and forwarding headers are believed.
+    #[cfg(feature = "ops")]
+    pub fn trusts(&self, peer: Option<std::net::SocketAddr>) -> bool {
+        let ranges = &self.config.trusted_proxies;
+        peer.is_some_and(|p| crate::http::forwarded::trusted(ranges, p.ip()))
+    }
+
     /// The response settings for an answer over HTTPS (`secure`) or plain HTTP.
     pub fn site(&self, secure: bool) -> &Site {
         if secure { &self.site_tls } else { &self.site }
@@ -97,6 +107,8 @@ impl Shared {
             auth,
             listeners: Vec::new(),
             plain_listeners: 0,
+            #[cfg(feature = "ops")]
+            proxied: Vec::new(),
             #[cfg(feature = "tls")]
             tls,
             site_tls,

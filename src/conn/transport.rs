@@ -13,6 +13,10 @@
 //! them and the socket are the TLS session's; only `sendfile` gives way to reading the file
 //! and encrypting it.
 //!
+//! On a listener that requires a PROXY protocol header (`transport/proxy.rs`) the header is
+//! taken here, before the first read for HTTP and before TLS sees a byte: the transport is
+//! the layer below both, and the only one that reads the socket.
+//!
 //! Readiness is edge-triggered: `read_ready` remembers that an edge said there is something
 //! to read that has not been read yet. A short read or a short write means the kernel's
 //! queue was drained or filled, and the next edge will say when that changes, so neither is
@@ -23,6 +27,8 @@ use crate::sys::{AsFd, BorrowedFd, Errno, OwnedFd, net};
 use crate::worker::Pool;
 use std::io::IoSlice;
 
+#[cfg(feature = "ops")]
+mod proxy;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -118,6 +124,12 @@ pub struct Transport {
     /// Some bytes came from the client (over TLS, the first are looked at).
     #[cfg(feature = "tls")]
     seen_bytes: bool,
+    /// The connection must begin with a PROXY protocol header, not read yet.
+    #[cfg(feature = "ops")]
+    proxy_header: bool,
+    /// The client's address that header gave, until the session takes it.
+    #[cfg(feature = "ops")]
+    proxied_peer: Option<std::net::SocketAddr>,
 }
 
 impl Transport {
@@ -142,6 +154,10 @@ impl Transport {
             tls: None,
             #[cfg(feature = "tls")]
             seen_bytes: false,
+            #[cfg(feature = "ops")]
+            proxy_header: false,
+            #[cfg(feature = "ops")]
+            proxied_peer: None,
         }
     }
 
@@ -243,6 +259,12 @@ impl Transport {
     /// Read what is there into the buffer, making room first: an empty buffer starts over,
     /// a full one moves its unconsumed tail to the front.
     pub fn fill(&mut self, pool: &mut Pool) -> Fill {
+        #[cfg(feature = "ops")]
+        if self.proxy_header
+            && let Some(stop) = self.take_proxy_header()
+        {
+            return stop;
+        }
         let buf = self.rbuf.get_or_insert_with(|| pool.take_read());
         if self.rstart == self.rend {
             self.rstart = 0;

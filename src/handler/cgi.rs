@@ -412,7 +412,11 @@ fn environment(
     );
     if let Some(a) = peers.remote {
         set("REMOTE_ADDR", a.ip().to_string().as_bytes());
-        set("REMOTE_PORT", a.port().to_string().as_bytes());
+        // Port 0: a forwarded address without one (`X-Forwarded-For`); RFC 3875 makes
+        // REMOTE_PORT optional, so it is left out rather than made up.
+        if a.port() != 0 {
+            set("REMOTE_PORT", a.port().to_string().as_bytes());
+        }
     }
     set("REDIRECT_STATUS", b"200");
     set("PATH", b"/usr/local/bin:/usr/bin:/bin");

@@ -6,7 +6,7 @@ use super::{ACCEPT_BATCH, EventLoop, SLOW_HEAD_EVICT_MS, TICK_MS, guarded};
 use crate::conn::transport::Transport;
 use crate::conn::{Conn, Next};
 use crate::sys::poll::Interest;
-use crate::sys::{self, Errno, OwnedFd, fs, net};
+use crate::sys::{self, AsFd, BorrowedFd, Errno, OwnedFd, fs, net};
 use crate::worker::Token;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -46,8 +46,26 @@ impl EventLoop {
             self.w.cache.catch_up();
         }
         let mut last = None;
+        #[cfg(feature = "ops")]
+        let proxied = self.w.shared.proxied[li];
         for (fd, peer) in taken.drain(..) {
-            last = self.admit(fd, peer, tls).or(last);
+            // A PROXY header is believed only from a trusted proxy: anyone else on such a
+            // listener is closed unread and unanswered.
+            #[cfg(feature = "ops")]
+            if proxied && !self.w.shared.trusts(peer) {
+                continue;
+            }
+            let transport = match self.transport(fd, tls) {
+                Some(t) => t,
+                None => continue,
+            };
+            #[cfg(feature = "ops")]
+            let transport = if proxied {
+                transport.expect_proxy_header()
+            } else {
+                transport
+            };
+            last = self.admit(transport, peer).or(last);
         }
         self.accepted = taken;
         // The accept4 that found the queue empty ends the work begun for the last connection
@@ -60,29 +78,33 @@ impl EventLoop {
         }
     }
 
+    /// The transport for a connection accepted on a plain or a TLS listener.
+    fn transport(&self, fd: OwnedFd, tls: bool) -> Option<Transport> {
+        if tls {
+            #[cfg(feature = "tls")]
+            {
+                let session = self.w.shared.tls.as_ref().and_then(|t| t.session())?;
+                Some(Transport::new_tls(fd, session))
+            }
+            #[cfg(not(feature = "tls"))]
+            None
+        } else {
+            Some(Transport::new(fd))
+        }
+    }
+
     /// Take a new connection, making room or refusing it when the server is full. Returns
     /// its slot.
-    fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>, tls: bool) -> Option<usize> {
+    fn admit(&mut self, transport: Transport, peer: Option<SocketAddr>) -> Option<usize> {
         let max = self.w.shared.config.max_connections;
         if self.w.shared.conns.load(Ordering::Relaxed) >= max
             && !self.evict_one()
             && !self.ask_another_worker()
         {
-            refuse(&fd, &self.w.clock.imf);
+            refuse(transport.socket(), &self.w.clock.imf);
             return None;
         }
         let (now, header_ms) = (self.w.now, self.w.header_ms);
-        let transport = if tls {
-            #[cfg(feature = "tls")]
-            {
-                let session = self.w.shared.tls.as_ref().and_then(|t| t.session())?;
-                Transport::new_tls(fd, session)
-            }
-            #[cfg(not(feature = "tls"))]
-            return None;
-        } else {
-            Transport::new(fd)
-        };
         let idx = self
             .conns
             .insert(|id| Conn::new(id, transport, peer, now, header_ms))?;
@@ -206,7 +228,7 @@ impl EventLoop {
         }
         if self.reserve.take().is_some() {
             if let Ok(Some((fd, _))) = net::accept(&self.w.shared.listeners[li]) {
-                refuse(&fd, &self.w.clock.imf);
+                refuse(fd.as_fd(), &self.w.clock.imf);
             }
             self.reserve = fs::open_reserve();
             if self.reserve.is_some() {
@@ -230,7 +252,7 @@ fn idle_since(c: &Conn, now: u64) -> Option<u64> {
 }
 
 /// Answer 503 to a connection the server has no room for, and close it.
-fn refuse(fd: &OwnedFd, date: &[u8]) {
+fn refuse(fd: BorrowedFd<'_>, date: &[u8]) {
     // The request is usually here already (on Linux the kernel hands over a connection with
     // its first bytes): read it, so that the close is a FIN. Closing with unread bytes sends
     // a reset, and a reset can destroy the 503 before the client has read it.

@@ -151,34 +151,45 @@ impl Server {
         let mut shared = Shared::new(config)?;
         // The plain listeners first, then the TLS ones (`Shared::plain_listeners`); in each
         // kind the passed sockets first, then the addresses given with flags, except those
-        // where a passed socket already listens.
+        // where a passed socket already listens, then those that require a PROXY header
+        // (`Shared::proxied`).
         let (mut plain, mut tls) = (Vec::new(), Vec::new());
         for (fd, addr, is_tls) in passed {
-            if is_tls { &mut tls } else { &mut plain }.push((fd, addr));
+            if is_tls { &mut tls } else { &mut plain }.push((fd, addr, false));
         }
         let cfg = &mut shared.config;
-        for (given, kind) in [
-            (&mut cfg.listen, &mut plain),
-            (&mut cfg.tls_listen, &mut tls),
+        for (given, is_tls, proxied) in [
+            (&mut cfg.listen, false, false),
+            (&mut cfg.tls_listen, true, false),
+            (&mut cfg.proxy_listen, false, true),
+            (&mut cfg.proxy_tls_listen, true, true),
         ] {
+            let kind = if is_tls { &mut tls } else { &mut plain };
             for addr in given.iter() {
-                if kind.iter().any(|(_, a)| a == addr) {
+                if !proxied && kind.iter().any(|(_, a, _)| a == addr) {
                     continue;
                 }
                 let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
                 // The port actually bound (an ephemeral one resolved), for --redirect-https.
                 let bound = net::local_addr(&fd).unwrap_or(*addr);
-                kind.push((fd, bound));
+                kind.push((fd, bound, proxied));
             }
-            *given = kind.iter().map(|(_, a)| *a).collect();
+            *given = kind
+                .iter()
+                .filter(|(_, _, p)| *p == proxied)
+                .map(|(_, a, _)| *a)
+                .collect();
         }
-        crate::config::check_write_exposure(&shared.config, shared.config.listen.iter())
+        let cfg = &shared.config;
+        crate::config::check_write_exposure(cfg, cfg.listen.iter().chain(&cfg.proxy_listen))
             .map_err(|e| e.0)?;
         shared.plain_listeners = plain.len();
         let mut addrs = Vec::new();
-        for (fd, addr) in plain.into_iter().chain(tls) {
+        for (fd, addr, _proxied) in plain.into_iter().chain(tls) {
             addrs.push(addr);
             shared.listeners.push(fd);
+            #[cfg(feature = "ops")]
+            shared.proxied.push(_proxied);
         }
         // The sockets are open and the certificates and the auth file read; nothing the
         // server does from here needs root. Before any worker thread starts.
@@ -257,7 +268,14 @@ impl Server {
                 .addrs
                 .iter()
                 .enumerate()
-                .map(|(i, a)| format!("{}://{a}/", if i < plain { "http" } else { "https" }))
+                .map(|(i, a)| {
+                    let scheme = if i < plain { "http" } else { "https" };
+                    #[cfg(feature = "ops")]
+                    if self.shared.proxied[i] {
+                        return format!("{scheme}://{a}/ (PROXY protocol)");
+                    }
+                    format!("{scheme}://{a}/")
+                })
                 .collect();
             eprintln!(
                 "barehttpd {}: serving {} on {} ({} worker{}); Ctrl-C to stop",

@@ -457,6 +457,19 @@ pub fn recv(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
     )
 }
 
+/// Look at what is queued on a socket without taking it (MSG_PEEK): the PROXY protocol
+/// header is read this way, so that only its own bytes are taken and what follows stays for
+/// the next reader (the TLS session, or the request's read).
+pub fn peek(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
+    let fd = fd.as_fd();
+    let len = buf.len();
+    traced!(
+        "recvfrom",
+        ("{}, {len}, MSG_PEEK", fd.as_raw_fd()),
+        rustix::net::recv(fd, buf, rustix::net::RecvFlags::PEEK).map(|(n, _)| n)
+    )
+}
+
 /// Write several slices in one call.
 pub fn writev(fd: impl AsFd, bufs: &[IoSlice<'_>]) -> Result<usize> {
     let fd = fd.as_fd();

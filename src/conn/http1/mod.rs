@@ -105,7 +105,11 @@ pub struct Http1 {
     pub served: bool,
     /// Counted in the worker's idle connections (for eviction across workers).
     idle_counted: bool,
+    /// The connection's peer: the socket's, or the one its PROXY header named.
     peer: Option<SocketAddr>,
+    /// The client of the request being answered: `peer`, or the address a trusted proxy
+    /// forwarded (`Forwarded`, `X-Forwarded-For`). Port 0: not known.
+    client: Option<SocketAddr>,
     /// The access-log line of the response being sent, waiting for its byte count: its
     /// body length when known (None: a streamed body, counted as it goes), the bytes the
     /// response had to send when the line was begun (for a stream: its head and the chunk
@@ -141,6 +145,7 @@ impl Http1 {
             served: false,
             idle_counted: false,
             peer,
+            client: peer,
             log: crate::log::Pending::default(),
             log_len: None,
             resp_expect: 0,
@@ -234,6 +239,10 @@ impl Http1 {
                     match t.fill(&mut w.pool) {
                         Fill::Got => {
                             if was_empty && t.has_buffered() {
+                                #[cfg(feature = "ops")]
+                                if let Some(p) = t.take_proxied_peer() {
+                                    self.peer = Some(p);
+                                }
                                 self.set_idle(w, false);
                                 if matches!(self.remaining, Remaining::None) {
                                     // The head deadline runs from the first byte of the request.
@@ -284,6 +293,7 @@ impl Http1 {
     /// Parse and answer one request if the buffer holds a whole head. Returns true when a
     /// response (or the reception of a body) was started.
     fn try_request(&mut self, t: &mut Transport, w: &mut Worker) -> bool {
+        self.client = self.peer;
         let (pending, queue) = t.split();
         // Search only the new bytes for the blank line; parse when a head is complete, when
         // the first bytes arrive (to refuse garbage at once), or when a limit is passed.
@@ -334,7 +344,11 @@ impl Http1 {
             keep_alive_10,
             head_only,
         };
-        let (status, body_len, close, answer) = dispatch(&req, queue, w, self.peer, how, None);
+        #[cfg(feature = "ops")]
+        if !w.shared.config.trusted_proxies.is_empty() && w.shared.trusts(self.peer) {
+            self.client = forwarded_client(&req, &w.shared.config.trusted_proxies).or(self.peer);
+        }
+        let (status, body_len, close, answer) = dispatch(&req, queue, w, self.client, how, None);
         let stream = Remaining::whole(req.framing);
         let expect = req.expect_continue;
         let keep_alive = req.keep_alive;
@@ -356,7 +370,7 @@ impl Http1 {
                     let (referer, agent) = (req.header("referer"), req.header("user-agent"));
                     w.log.begin(
                         &mut self.log,
-                        self.peer.as_ref(),
+                        self.client.as_ref(),
                         &w.clock.clf,
                         req.line,
                         status,
@@ -507,7 +521,7 @@ impl Http1 {
     fn log_begin(&mut self, w: &mut Worker, line: &[u8], status: u16, agent: Option<&[u8]>) {
         w.log.begin(
             &mut self.log,
-            self.peer.as_ref(),
+            self.client.as_ref(),
             &w.clock.clf,
             line,
             status,
@@ -556,6 +570,7 @@ impl Http1 {
         }
         t.clear_response();
         self.served = true;
+        self.client = self.peer;
         if self.close_after {
             // Quick: when the last read found the socket drained and no event has said
             // otherwise since, the socket closes without another read.
@@ -719,6 +734,26 @@ fn dispatch(
     );
     let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, spooled);
     (reply.status, reply.body_len, reply.close, answer)
+}
+
+/// The client a trusted proxy names in the request's `Forwarded` fields, else in its
+/// `X-Forwarded-For` fields (rules in `http::forwarded`).
+#[cfg(feature = "ops")]
+fn forwarded_client(
+    req: &Request,
+    trusted: &[crate::http::forwarded::Cidr],
+) -> Option<SocketAddr> {
+    use crate::http::forwarded::{Kind, client};
+    let values = |name: &'static str| {
+        req.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| h.value)
+    };
+    if values("forwarded").next().is_some() {
+        return client(values("forwarded"), Kind::Forwarded, trusted);
+    }
+    client(values("x-forwarded-for"), Kind::XForwardedFor, trusted)
 }
 
 /// The request line at the start of `head`, for the log of an answer given before the
