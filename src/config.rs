@@ -571,7 +571,9 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             Long("write-without-auth") => write_without_auth = true,
             #[cfg(not(feature = "ops"))]
             Long(
-                f @ ("user" | "proxy-protocol-listen" | "proxy-protocol-tls-listen"
+                f @ ("user"
+                | "proxy-protocol-listen"
+                | "proxy-protocol-tls-listen"
                 | "trusted-proxy"),
             ) => {
                 return err(format!(
@@ -692,8 +694,7 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         return err("--tls-cert and --tls-key go in pairs: give as many of one as of the other");
     }
     let tls_pairs: Vec<_> = tls_certs.into_iter().zip(tls_keys).collect();
-    if listen.len() + tls_listen.len() + proxy_listen.len() + proxy_tls_listen.len()
-        > MAX_LISTENERS
+    if listen.len() + tls_listen.len() + proxy_listen.len() + proxy_tls_listen.len() > MAX_LISTENERS
     {
         return err(format!(
             "--listen, --tls-listen and the PROXY protocol listeners: at most {} addresses",

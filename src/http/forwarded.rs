@@ -125,7 +125,11 @@ fn node(v: &str) -> Option<SocketAddr> {
     if let Ok(a) = v.parse::<SocketAddr>() {
         return Some(a);
     }
-    let ip = v.strip_prefix('[')?.strip_suffix(']')?.parse::<IpAddr>().ok()?;
+    let ip = v
+        .strip_prefix('[')?
+        .strip_suffix(']')?
+        .parse::<IpAddr>()
+        .ok()?;
     Some(SocketAddr::new(ip, 0))
 }
 
@@ -139,11 +143,7 @@ mod tests {
 
     fn xff(values: &[&str], trusted: &[&str]) -> Option<SocketAddr> {
         let r = ranges(trusted);
-        client(
-            values.iter().map(|v| v.as_bytes()),
-            Kind::XForwardedFor,
-            &r,
-        )
+        client(values.iter().map(|v| v.as_bytes()), Kind::XForwardedFor, &r)
     }
 
     #[test]
@@ -152,11 +152,30 @@ mod tests {
         let ok = |s: &str| trusted(&r, s.parse().unwrap());
         assert!(ok("10.255.0.1") && ok("2001:db8:ffff::1") && ok("192.0.2.1") && ok("::1"));
         assert!(!ok("11.0.0.1") && !ok("2001:db9::1") && !ok("192.0.2.2"));
-        assert!(ok("::ffff:10.1.2.3"), "an IPv4-mapped peer is its IPv4 address");
+        assert!(
+            ok("::ffff:10.1.2.3"),
+            "an IPv4-mapped peer is its IPv4 address"
+        );
         assert!(ranges(&["0.0.0.0/0"])[0].contains("8.8.8.8".parse().unwrap()));
-        assert!(Cidr::parse("10.0.0.0/12").unwrap().contains("10.15.0.1".parse().unwrap()));
-        assert!(!Cidr::parse("10.0.0.0/12").unwrap().contains("10.16.0.1".parse().unwrap()));
-        for bad in ["10.0.0.0/33", "::/129", "10.0.0.0/", "10/8", "x", "10.0.0.0/+8", ""] {
+        assert!(
+            Cidr::parse("10.0.0.0/12")
+                .unwrap()
+                .contains("10.15.0.1".parse().unwrap())
+        );
+        assert!(
+            !Cidr::parse("10.0.0.0/12")
+                .unwrap()
+                .contains("10.16.0.1".parse().unwrap())
+        );
+        for bad in [
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            "10/8",
+            "x",
+            "10.0.0.0/+8",
+            "",
+        ] {
             assert_eq!(Cidr::parse(bad), None, "{bad}");
         }
     }
@@ -172,7 +191,10 @@ mod tests {
         // A client that forges the left end changes nothing.
         assert_eq!(xff(&["10.9.9.9, 203.0.113.7,10.0.0.2"], t), want);
         // All trusted: the leftmost.
-        assert_eq!(xff(&["10.0.0.5, 10.0.0.2"], t), Some("10.0.0.5:0".parse().unwrap()));
+        assert_eq!(
+            xff(&["10.0.0.5, 10.0.0.2"], t),
+            Some("10.0.0.5:0".parse().unwrap())
+        );
         // Not an address where the walk stops: nothing is believed.
         assert_eq!(xff(&["203.0.113.7, unknown"], t), None);
         assert_eq!(xff(&[], t), None);

@@ -260,7 +260,12 @@ mod tests {
             b"PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n",
             b"PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n",
         ] {
-            assert_eq!(parse(bad), Parsed::Invalid, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parse(bad),
+                Parsed::Invalid,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -317,7 +322,10 @@ mod tests {
         let unix = v2(0x21, 0x31, &[0; 216]);
         assert_eq!(parse(&unix), Parsed::Complete(Header { source: None }, 232));
         let unspec = v2(0x21, 0x00, &[]);
-        assert_eq!(parse(&unspec), Parsed::Complete(Header { source: None }, 16));
+        assert_eq!(
+            parse(&unspec),
+            Parsed::Complete(Header { source: None }, 16)
+        );
     }
 
     #[test]
@@ -331,12 +339,36 @@ mod tests {
 
     #[test]
     fn v2_refuses_bad_version_command_family_length_and_datagrams() {
-        assert_eq!(parse(&v2(0x11, 0x11, &[0; 12])), Parsed::Invalid, "version 1");
-        assert_eq!(parse(&v2(0x22, 0x11, &[0; 12])), Parsed::Invalid, "command 2");
-        assert_eq!(parse(&v2(0x21, 0x41, &[0; 12])), Parsed::Invalid, "family 4");
-        assert_eq!(parse(&v2(0x21, 0x13, &[0; 12])), Parsed::Invalid, "transport 3");
-        assert_eq!(parse(&v2(0x21, 0x11, &[0; 11])), Parsed::Invalid, "short INET");
-        assert_eq!(parse(&v2(0x21, 0x21, &[0; 35])), Parsed::Invalid, "short INET6");
+        assert_eq!(
+            parse(&v2(0x11, 0x11, &[0; 12])),
+            Parsed::Invalid,
+            "version 1"
+        );
+        assert_eq!(
+            parse(&v2(0x22, 0x11, &[0; 12])),
+            Parsed::Invalid,
+            "command 2"
+        );
+        assert_eq!(
+            parse(&v2(0x21, 0x41, &[0; 12])),
+            Parsed::Invalid,
+            "family 4"
+        );
+        assert_eq!(
+            parse(&v2(0x21, 0x13, &[0; 12])),
+            Parsed::Invalid,
+            "transport 3"
+        );
+        assert_eq!(
+            parse(&v2(0x21, 0x11, &[0; 11])),
+            Parsed::Invalid,
+            "short INET"
+        );
+        assert_eq!(
+            parse(&v2(0x21, 0x21, &[0; 35])),
+            Parsed::Invalid,
+            "short INET6"
+        );
         assert_eq!(parse(&v2(0x21, 0x12, &[0; 12])), Parsed::Invalid, "DGRAM");
         let mut big = v2(0x21, 0x11, &[]);
         big[14..16].copy_from_slice(&((MAX_V2_LEN + 1) as u16).to_be_bytes());

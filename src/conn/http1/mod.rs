@@ -739,10 +739,7 @@ fn dispatch(
 /// The client a trusted proxy names in the request's `Forwarded` fields, else in its
 /// `X-Forwarded-For` fields (rules in `http::forwarded`).
 #[cfg(feature = "ops")]
-fn forwarded_client(
-    req: &Request,
-    trusted: &[crate::http::forwarded::Cidr],
-) -> Option<SocketAddr> {
+fn forwarded_client(req: &Request, trusted: &[crate::http::forwarded::Cidr]) -> Option<SocketAddr> {
     use crate::http::forwarded::{Kind, client};
     let values = |name: &'static str| {
         req.headers
