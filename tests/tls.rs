@@ -646,3 +646,62 @@ fn trace_shows_the_tls_layer_beside_the_syscalls() {
         "records cost more than plaintext: {line}"
     );
 }
+
+/// `--proxy-protocol-tls-listen`: the PROXY header comes in clear before the ClientHello,
+/// and its source is the client a CGI program is told about.
+#[cfg(feature = "ops")]
+#[test]
+fn a_proxy_protocol_header_before_the_handshake_names_the_client() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = TempRoot::new();
+    let script = root.file(
+        "cgi-bin/addr",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\necho \"$REMOTE_ADDR $REMOTE_PORT\"\n",
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let extra = [
+        "--cgi",
+        "/cgi-bin/",
+        "--proxy-protocol-tls-listen",
+        "127.0.0.1:0",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ];
+    let (s, _) = start(&root.www, &extra);
+    let port: u16 = {
+        let lines = s.stderr.lock().unwrap();
+        let words: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
+        let at = words
+            .iter()
+            .position(|w| *w == "(PROXY")
+            .expect("a PROXY listener");
+        words[at - 1]
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.write_all(b"PROXY TCP4 192.0.2.7 10.0.0.1 4711 443\r\n")
+        .unwrap();
+    let conn = ClientConnection::new(
+        Arc::new(both()),
+        ServerName::try_from("a.test".to_string()).unwrap(),
+    )
+    .unwrap();
+    let mut tls = StreamOwned::new(conn, sock);
+    tls.write_all(b"GET /cgi-bin/addr HTTP/1.0\r\nHost: a.test\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    tls.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.ends_with("\r\n\r\n192.0.2.7 4711\n"), "{text}");
+    // Without the header, the handshake is refused: the connection closes unanswered.
+    let mut tls = connect(port);
+    let refused =
+        tls.write_all(&get("/")).is_err() || !matches!(tls.read(&mut [0u8; 64]), Ok(n) if n > 0);
+    assert!(refused, "a TLS client without the header got an answer");
+}
