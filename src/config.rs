@@ -99,21 +99,34 @@ pub struct Config {
     /// The user to become once the sockets are open and the files read (`--user`).
     pub user: Option<String>,
     /// Plain listeners that require a PROXY protocol header (`--proxy-protocol-listen`).
+    #[cfg(feature = "ops")]
     pub proxy_listen: Vec<SocketAddr>,
     /// TLS listeners that require one before the handshake (`--proxy-protocol-tls-listen`).
+    #[cfg(feature = "ops")]
     pub proxy_tls_listen: Vec<SocketAddr>,
     /// Peers believed about the client's address: in a PROXY header, in `Forwarded` and
     /// `X-Forwarded-For` (`--trusted-proxy`). Empty: nobody, and no header is looked at.
+    #[cfg(feature = "ops")]
     pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
 }
 
 impl Config {
+    /// Every plain listening address: `--listen`'s and those that require a PROXY header.
+    pub fn plain_listen(&self) -> impl Iterator<Item = &SocketAddr> {
+        #[cfg(feature = "ops")]
+        return self.listen.iter().chain(&self.proxy_listen);
+        #[cfg(not(feature = "ops"))]
+        self.listen.iter()
+    }
+
     /// Whether any listener speaks TLS: one given by `--tls-listen`, or one passed by systemd
     /// under a TLS name.
     pub fn serves_tls(&self) -> bool {
-        !self.tls_listen.is_empty()
-            || !self.proxy_tls_listen.is_empty()
-            || self.activated.iter().any(|a| a.tls)
+        #[cfg(feature = "ops")]
+        if !self.proxy_tls_listen.is_empty() {
+            return true;
+        }
+        !self.tls_listen.is_empty() || self.activated.iter().any(|a| a.tls)
     }
 }
 
@@ -405,10 +418,12 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut acme_email = None;
     let mut state_dir = None;
     let mut user = None;
-    #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
+    #[cfg(feature = "ops")]
     let (mut proxy_listen, mut proxy_tls_listen) = (Vec::new(), Vec::new());
-    #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
+    #[cfg(feature = "ops")]
     let mut trusted_proxies = Vec::new();
+    #[cfg(not(feature = "ops"))]
+    let (proxy_listen, proxy_tls_listen) = ([(); 0], [(); 0]);
 
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
@@ -655,12 +670,13 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     {
         listen = parse_listen(DEFAULT_LISTEN)?;
     }
+    #[cfg(feature = "ops")]
     if !(proxy_listen.is_empty() && proxy_tls_listen.is_empty()) && trusted_proxies.is_empty() {
         return err(
             "--proxy-protocol-listen needs --trusted-proxy CIDR: the balancers whose PROXY headers are believed (every other connection is closed)",
         );
     }
-    #[cfg(not(feature = "tls"))]
+    #[cfg(all(feature = "ops", not(feature = "tls")))]
     if !proxy_tls_listen.is_empty() {
         return err(
             "--proxy-protocol-tls-listen: this barehttpd was built without HTTPS (cargo feature `tls`)",
@@ -781,11 +797,14 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         state_dir,
         activated,
         user,
+        #[cfg(feature = "ops")]
         proxy_listen,
+        #[cfg(feature = "ops")]
         proxy_tls_listen,
+        #[cfg(feature = "ops")]
         trusted_proxies,
     };
-    check_write_exposure(&config, config.listen.iter().chain(&config.proxy_listen))?;
+    check_write_exposure(&config, config.plain_listen())?;
     Ok(Command::Run(Box::new(config)))
 }
 

@@ -6,7 +6,7 @@ use super::{ACCEPT_BATCH, EventLoop, SLOW_HEAD_EVICT_MS, TICK_MS, guarded};
 use crate::conn::transport::Transport;
 use crate::conn::{Conn, Next};
 use crate::sys::poll::Interest;
-use crate::sys::{self, AsFd, BorrowedFd, Errno, OwnedFd, fs, net};
+use crate::sys::{self, Errno, OwnedFd, fs, net};
 use crate::worker::Token;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -24,7 +24,6 @@ impl EventLoop {
         let mut drained = false;
         let mut out_of_fds = false;
         let mut taken = std::mem::take(&mut self.accepted);
-        let tls = li >= self.w.shared.plain_listeners;
         for _ in 0..ACCEPT_BATCH {
             match net::accept(&self.w.shared.listeners[li]) {
                 Ok(Some(c)) => taken.push(c),
@@ -55,17 +54,7 @@ impl EventLoop {
             if proxied && !self.w.shared.trusts(peer) {
                 continue;
             }
-            let transport = match self.transport(fd, tls) {
-                Some(t) => t,
-                None => continue,
-            };
-            #[cfg(feature = "ops")]
-            let transport = if proxied {
-                transport.expect_proxy_header()
-            } else {
-                transport
-            };
-            last = self.admit(transport, peer).or(last);
+            last = self.admit(fd, peer, li).or(last);
         }
         self.accepted = taken;
         // The accept4 that found the queue empty ends the work begun for the last connection
@@ -78,33 +67,36 @@ impl EventLoop {
         }
     }
 
-    /// The transport for a connection accepted on a plain or a TLS listener.
-    fn transport(&self, fd: OwnedFd, tls: bool) -> Option<Transport> {
-        if tls {
-            #[cfg(feature = "tls")]
-            {
-                let session = self.w.shared.tls.as_ref().and_then(|t| t.session())?;
-                Some(Transport::new_tls(fd, session))
-            }
-            #[cfg(not(feature = "tls"))]
-            None
-        } else {
-            Some(Transport::new(fd))
-        }
-    }
-
-    /// Take a new connection, making room or refusing it when the server is full. Returns
-    /// its slot.
-    fn admit(&mut self, transport: Transport, peer: Option<SocketAddr>) -> Option<usize> {
+    /// Take a new connection from listener `li`, making room or refusing it when the server
+    /// is full. Returns its slot.
+    fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>, li: usize) -> Option<usize> {
+        let tls = li >= self.w.shared.plain_listeners;
         let max = self.w.shared.config.max_connections;
         if self.w.shared.conns.load(Ordering::Relaxed) >= max
             && !self.evict_one()
             && !self.ask_another_worker()
         {
-            refuse(transport.socket(), &self.w.clock.imf);
+            refuse(&fd, &self.w.clock.imf);
             return None;
         }
         let (now, header_ms) = (self.w.now, self.w.header_ms);
+        let transport = if tls {
+            #[cfg(feature = "tls")]
+            {
+                let session = self.w.shared.tls.as_ref().and_then(|t| t.session())?;
+                Transport::new_tls(fd, session)
+            }
+            #[cfg(not(feature = "tls"))]
+            return None;
+        } else {
+            Transport::new(fd)
+        };
+        #[cfg(feature = "ops")]
+        let transport = if self.w.shared.proxied[li] {
+            transport.expect_proxy_header()
+        } else {
+            transport
+        };
         let idx = self
             .conns
             .insert(|id| Conn::new(id, transport, peer, now, header_ms))?;
@@ -228,7 +220,7 @@ impl EventLoop {
         }
         if self.reserve.take().is_some() {
             if let Ok(Some((fd, _))) = net::accept(&self.w.shared.listeners[li]) {
-                refuse(fd.as_fd(), &self.w.clock.imf);
+                refuse(&fd, &self.w.clock.imf);
             }
             self.reserve = fs::open_reserve();
             if self.reserve.is_some() {
@@ -252,7 +244,7 @@ fn idle_since(c: &Conn, now: u64) -> Option<u64> {
 }
 
 /// Answer 503 to a connection the server has no room for, and close it.
-fn refuse(fd: BorrowedFd<'_>, date: &[u8]) {
+fn refuse(fd: &OwnedFd, date: &[u8]) {
     // The request is usually here already (on Linux the kernel hands over a connection with
     // its first bytes): read it, so that the close is a FIN. Closing with unread bytes sends
     // a reset, and a reset can destroy the 503 before the client has read it.

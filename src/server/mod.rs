@@ -155,41 +155,53 @@ impl Server {
         // (`Shared::proxied`).
         let (mut plain, mut tls) = (Vec::new(), Vec::new());
         for (fd, addr, is_tls) in passed {
-            if is_tls { &mut tls } else { &mut plain }.push((fd, addr, false));
+            if is_tls { &mut tls } else { &mut plain }.push((fd, addr));
         }
         let cfg = &mut shared.config;
-        for (given, is_tls, proxied) in [
-            (&mut cfg.listen, false, false),
-            (&mut cfg.tls_listen, true, false),
-            (&mut cfg.proxy_listen, false, true),
-            (&mut cfg.proxy_tls_listen, true, true),
-        ] {
-            let kind = if is_tls { &mut tls } else { &mut plain };
+        // Where each kind's PROXY protocol listeners begin: they come last in it.
+        #[cfg(feature = "ops")]
+        let mut first_proxied = [0; 2];
+        for (_i, (given, kind)) in [
+            (&mut cfg.listen, &mut plain),
+            (&mut cfg.tls_listen, &mut tls),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             for addr in given.iter() {
-                if !proxied && kind.iter().any(|(_, a, _)| a == addr) {
+                if kind.iter().any(|(_, a)| a == addr) {
                     continue;
                 }
                 let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
                 // The port actually bound (an ephemeral one resolved), for --redirect-https.
                 let bound = net::local_addr(&fd).unwrap_or(*addr);
-                kind.push((fd, bound, proxied));
+                kind.push((fd, bound));
             }
-            *given = kind
-                .iter()
-                .filter(|(_, _, p)| *p == proxied)
-                .map(|(_, a, _)| *a)
-                .collect();
+            *given = kind.iter().map(|(_, a)| *a).collect();
+            #[cfg(feature = "ops")]
+            {
+                first_proxied[_i] = kind.len();
+                let given = [&mut cfg.proxy_listen, &mut cfg.proxy_tls_listen][_i].iter_mut();
+                for addr in given {
+                    let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
+                    *addr = net::local_addr(&fd).unwrap_or(*addr);
+                    kind.push((fd, *addr));
+                }
+            }
         }
         let cfg = &shared.config;
-        crate::config::check_write_exposure(cfg, cfg.listen.iter().chain(&cfg.proxy_listen))
-            .map_err(|e| e.0)?;
+        crate::config::check_write_exposure(cfg, cfg.plain_listen()).map_err(|e| e.0)?;
         shared.plain_listeners = plain.len();
+        #[cfg(feature = "ops")]
+        {
+            let (p, t) = (plain.len(), tls.len());
+            shared.proxied = (0..p).map(|i| i >= first_proxied[0]).collect();
+            shared.proxied.extend((0..t).map(|i| i >= first_proxied[1]));
+        }
         let mut addrs = Vec::new();
-        for (fd, addr, _proxied) in plain.into_iter().chain(tls) {
+        for (fd, addr) in plain.into_iter().chain(tls) {
             addrs.push(addr);
             shared.listeners.push(fd);
-            #[cfg(feature = "ops")]
-            shared.proxied.push(_proxied);
         }
         // The sockets are open and the certificates and the auth file read; nothing the
         // server does from here needs root. Before any worker thread starts.

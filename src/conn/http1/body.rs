@@ -177,7 +177,7 @@ impl Http1 {
         up.finish(&mut reply);
         let (status, close) = (reply.status, reply.close);
         w.log.line(
-            self.client.as_ref(),
+            self.client().as_ref(),
             &w.clock.clf,
             &line,
             status,

@@ -83,7 +83,7 @@ impl Http1 {
             head_only,
         };
         let (_, queue) = t.split();
-        let (status, len, close, answer) = dispatch(&req, queue, w, self.client, how, spooled);
+        let (status, len, close, answer) = dispatch(&req, queue, w, self.client(), how, spooled);
         // A file that shrank under its answer closes the connection after it.
         self.close_after |= close;
         Some((answer, status, len))

@@ -109,6 +109,7 @@ pub struct Http1 {
     peer: Option<SocketAddr>,
     /// The client of the request being answered: `peer`, or the address a trusted proxy
     /// forwarded (`Forwarded`, `X-Forwarded-For`). Port 0: not known.
+    #[cfg(feature = "ops")]
     client: Option<SocketAddr>,
     /// The access-log line of the response being sent, waiting for its byte count: its
     /// body length when known (None: a streamed body, counted as it goes), the bytes the
@@ -145,6 +146,7 @@ impl Http1 {
             served: false,
             idle_counted: false,
             peer,
+            #[cfg(feature = "ops")]
             client: peer,
             log: crate::log::Pending::default(),
             log_len: None,
@@ -153,6 +155,14 @@ impl Http1 {
             trace: trace::Log::default(),
             trace_req: None,
         }
+    }
+
+    /// The client of the request being answered (see `client`).
+    fn client(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "ops")]
+        return self.client;
+        #[cfg(not(feature = "ops"))]
+        self.peer
     }
 
     pub fn phase(&self) -> Phase {
@@ -293,7 +303,10 @@ impl Http1 {
     /// Parse and answer one request if the buffer holds a whole head. Returns true when a
     /// response (or the reception of a body) was started.
     fn try_request(&mut self, t: &mut Transport, w: &mut Worker) -> bool {
-        self.client = self.peer;
+        #[cfg(feature = "ops")]
+        {
+            self.client = self.peer;
+        }
         let (pending, queue) = t.split();
         // Search only the new bytes for the blank line; parse when a head is complete, when
         // the first bytes arrive (to refuse garbage at once), or when a limit is passed.
@@ -348,7 +361,7 @@ impl Http1 {
         if !w.shared.config.trusted_proxies.is_empty() && w.shared.trusts(self.peer) {
             self.client = forwarded_client(&req, &w.shared.config.trusted_proxies).or(self.peer);
         }
-        let (status, body_len, close, answer) = dispatch(&req, queue, w, self.client, how, None);
+        let (status, body_len, close, answer) = dispatch(&req, queue, w, self.client(), how, None);
         let stream = Remaining::whole(req.framing);
         let expect = req.expect_continue;
         let keep_alive = req.keep_alive;
@@ -368,9 +381,10 @@ impl Http1 {
             Answer::Done => {
                 if w.log.enabled() {
                     let (referer, agent) = (req.header("referer"), req.header("user-agent"));
+                    let client = self.client();
                     w.log.begin(
                         &mut self.log,
-                        self.client.as_ref(),
+                        client.as_ref(),
                         &w.clock.clf,
                         req.line,
                         status,
@@ -519,9 +533,10 @@ impl Http1 {
 
     /// Begin the access-log line (and note the `--trace` block) of a response.
     fn log_begin(&mut self, w: &mut Worker, line: &[u8], status: u16, agent: Option<&[u8]>) {
+        let client = self.client();
         w.log.begin(
             &mut self.log,
-            self.client.as_ref(),
+            client.as_ref(),
             &w.clock.clf,
             line,
             status,
@@ -570,7 +585,10 @@ impl Http1 {
         }
         t.clear_response();
         self.served = true;
-        self.client = self.peer;
+        #[cfg(feature = "ops")]
+        {
+            self.client = self.peer;
+        }
         if self.close_after {
             // Quick: when the last read found the socket drained and no event has said
             // otherwise since, the socket closes without another read.
