@@ -161,13 +161,10 @@ impl Server {
         // Where each kind's PROXY protocol listeners begin: they come last in it.
         #[cfg(feature = "ops")]
         let mut first_proxied = [0; 2];
-        for (_i, (given, kind)) in [
-            (&mut cfg.listen, &mut plain),
-            (&mut cfg.tls_listen, &mut tls),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (given, kind, _i) in [
+            (&mut cfg.listen, &mut plain, 0),
+            (&mut cfg.tls_listen, &mut tls, 1),
+        ] {
             for addr in given.iter() {
                 if kind.iter().any(|(_, a)| a == addr) {
                     continue;
