@@ -118,6 +118,9 @@ pub struct Transport {
     /// Some bytes came from the client (over TLS, the first are looked at).
     #[cfg(feature = "tls")]
     seen_bytes: bool,
+    /// The handshake completed and `--metrics` has not counted it yet (`take_handshake`).
+    #[cfg(feature = "tls")]
+    handshook: bool,
 }
 
 impl Transport {
@@ -142,6 +145,8 @@ impl Transport {
             tls: None,
             #[cfg(feature = "tls")]
             seen_bytes: false,
+            #[cfg(feature = "tls")]
+            handshook: false,
         }
     }
 
