@@ -108,6 +108,12 @@ pub struct Config {
     /// `X-Forwarded-For` (`--trusted-proxy`). Empty: nobody, and no header is looked at.
     #[cfg(feature = "ops")]
     pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
+    /// URL path answered 200 while serving, 503 while draining (`--health`).
+    pub health: Option<String>,
+    /// URL path of the Prometheus metrics page (`--metrics`), and whether clients other than
+    /// loopback may read it (`--metrics-from-anywhere`).
+    pub metrics: Option<String>,
+    pub metrics_anywhere: bool,
 }
 
 impl Config {
@@ -326,6 +332,9 @@ Options:
                               (it must be whole before the program starts), then 413
                               [default: 64M, at most --max-body]
       --cgi-pass-auth         give CGI programs the Authorization header
+      --health PATH           200 at PATH (e.g. /healthz); 503 once shutting down
+      --metrics PATH          Prometheus metrics at PATH; 403 but to loopback clients
+      --metrics-from-anywhere   unless this is given
       --trace                 after each response, print the syscalls it caused (with
                               arguments, results and durations) and their totals
       --trace-file FILE       write --trace output to FILE instead of stderr
@@ -424,6 +433,9 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut trusted_proxies = Vec::new();
     #[cfg(not(feature = "ops"))]
     let (proxy_listen, proxy_tls_listen) = ([(); 0], [(); 0]);
+    let mut health = None;
+    let mut metrics = None;
+    let mut metrics_anywhere = false;
 
     while let Some(arg) = p.next().map_err(lex)? {
         match arg {
@@ -500,6 +512,26 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
                 })?;
             }
             Long("cgi-pass-auth") => cgi_pass_auth = true,
+            #[cfg(not(feature = "ops"))]
+            Long(
+                f @ ("health"
+                | "metrics"
+                | "metrics-from-anywhere"
+                | "user"
+                | "proxy-protocol-listen"
+                | "proxy-protocol-tls-listen"
+                | "trusted-proxy"),
+            ) => {
+                return err(format!(
+                    "--{f}: this barehttpd was built without the cargo feature `ops`"
+                ));
+            }
+            #[cfg(feature = "ops")]
+            Long("health") => health = Some(exact_path(&mut p, "--health", "/healthz")?),
+            #[cfg(feature = "ops")]
+            Long("metrics") => metrics = Some(exact_path(&mut p, "--metrics", "/metrics")?),
+            #[cfg(feature = "ops")]
+            Long("metrics-from-anywhere") => metrics_anywhere = true,
             Long("trace") => trace = true,
             Long("trace-file") => {
                 trace = true;
@@ -584,17 +616,6 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             }
             Long("auth-file") => auth_file = Some(PathBuf::from(p.value().map_err(lex)?)),
             Long("write-without-auth") => write_without_auth = true,
-            #[cfg(not(feature = "ops"))]
-            Long(
-                f @ ("user"
-                | "proxy-protocol-listen"
-                | "proxy-protocol-tls-listen"
-                | "trusted-proxy"),
-            ) => {
-                return err(format!(
-                    "--{f}: this barehttpd was built without the cargo feature `ops`"
-                ));
-            }
             #[cfg(feature = "ops")]
             Long(f @ ("proxy-protocol-listen" | "proxy-protocol-tls-listen")) => {
                 let (flag, tls) = (format!("--{f}"), f.contains("tls"));
@@ -803,6 +824,9 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         proxy_tls_listen,
         #[cfg(feature = "ops")]
         trusted_proxies,
+        health,
+        metrics,
+        metrics_anywhere,
     };
     check_write_exposure(&config, config.plain_listen())?;
     Ok(Command::Run(Box::new(config)))
@@ -914,6 +938,23 @@ fn url_prefix(p: &mut lexopt::Parser, flag: &str, example: &str) -> Result<Strin
         ));
     }
     Ok(if v.ends_with('/') { v } else { v + "/" })
+}
+
+/// A `--health` or `--metrics` URL path, matched exactly: absolute, nothing encoded, no
+/// query.
+#[cfg(feature = "ops")]
+fn exact_path(p: &mut lexopt::Parser, flag: &str, example: &str) -> Result<String, ConfigError> {
+    let v = string_value(p)?;
+    if !v.starts_with('/')
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"%?#\\".contains(&b))
+    {
+        return err(format!(
+            "{flag} {v:?}: expected a URL path such as {example}"
+        ));
+    }
+    Ok(v)
 }
 
 /// Whether a '/'-separated path has a `.` or `..` segment.
@@ -1104,6 +1145,8 @@ mod tests {
             &["--write", "dav"],
             &["--max-body", "lots"],
             &["--cgi-max-body", "lots"],
+            &["--health", "healthz"],
+            &["--metrics", "/m?x"],
         ] {
             let e = run(bad).unwrap_err();
             assert!(!e.contains('\n'), "{e}");

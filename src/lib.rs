@@ -21,6 +21,7 @@ pub mod handler;
 pub mod http;
 pub mod log;
 pub mod server;
+pub mod stats;
 #[allow(unsafe_code)]
 pub mod sys;
 #[cfg(feature = "tls")]

@@ -50,6 +50,8 @@ pub struct Shared {
     /// Per worker: idle connections it holds, and closes other workers asked of it.
     pub idle: Vec<Counter>,
     pub evict: Vec<Counter>,
+    /// Per worker: its `--metrics` counters, written by that worker only.
+    pub stats: Box<[crate::stats::WorkerStats]>,
     pub wakers: std::sync::OnceLock<Vec<Arc<sys::poll::Waker>>>,
     /// This process's id (a syscall to ask, so asked once).
     pub pid: u32,
@@ -116,6 +118,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             idle: (0..workers).map(|_| Counter::default()).collect(),
             evict: (0..workers).map(|_| Counter::default()).collect(),
+            stats: (0..workers).map(|_| Default::default()).collect(),
             wakers: std::sync::OnceLock::new(),
             pid: sys::getpid(),
         })
@@ -360,7 +363,16 @@ impl Worker {
             cache: &mut self.cache,
             now: self.now,
             pid: self.shared.pid,
+            draining: self.shutting_down,
+            stats: &self.shared.stats[self.id],
+            all_stats: &self.shared.stats,
+            conns: &self.shared.conns,
         }
+    }
+
+    /// This worker's `--metrics` counters.
+    pub fn stats(&self) -> &crate::stats::WorkerStats {
+        &self.shared.stats[self.id]
     }
 
     /// Watch a descriptor for this worker's loop.

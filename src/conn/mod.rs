@@ -92,7 +92,12 @@ impl Conn {
 
     /// Do all the work the connection can do now.
     pub fn drive(&mut self, w: &mut Worker) -> Next {
-        self.session.drive(&mut self.transport, w)
+        let next = self.session.drive(&mut self.transport, w);
+        #[cfg(feature = "tls")]
+        if self.transport.take_handshake() {
+            crate::stats::bump(&w.stats().tls_handshakes, 1);
+        }
+        next
     }
 
     /// The current phase's deadline passed.

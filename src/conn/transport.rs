@@ -130,6 +130,9 @@ pub struct Transport {
     /// The client's address that header gave, until the session takes it.
     #[cfg(feature = "ops")]
     proxied_peer: Option<std::net::SocketAddr>,
+    /// The handshake completed and `--metrics` has not counted it yet (`take_handshake`).
+    #[cfg(feature = "tls")]
+    handshook: bool,
 }
 
 impl Transport {
@@ -158,6 +161,8 @@ impl Transport {
             proxy_header: false,
             #[cfg(feature = "ops")]
             proxied_peer: None,
+            #[cfg(feature = "tls")]
+            handshook: false,
         }
     }
 

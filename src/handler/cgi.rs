@@ -49,6 +49,11 @@ static RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// Children killed or finished whose exit has not been collected yet.
 static REAP: Mutex<Vec<Child>> = Mutex::new(Vec::new());
 
+/// `--cgi-max` slots taken now, for `--metrics`.
+pub fn running() -> usize {
+    RUNNING.load(Ordering::Relaxed)
+}
+
 /// Collect exited children (called from the workers' timers), so none stays a zombie.
 pub fn reap() {
     if let Ok(mut list) = REAP.try_lock() {

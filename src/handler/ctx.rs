@@ -43,4 +43,11 @@ pub struct Ctx<'a> {
     pub now: u64,
     /// This server's process id, read once at start-up: it names temporary upload files.
     pub pid: u32,
+    /// The server is shutting down (`--health` answers 503).
+    pub draining: bool,
+    /// This worker's `--metrics` counters, and every worker's (for the page).
+    pub stats: &'a crate::stats::WorkerStats,
+    pub all_stats: &'a [crate::stats::WorkerStats],
+    /// Open connections, all workers together.
+    pub conns: &'a std::sync::atomic::AtomicUsize,
 }

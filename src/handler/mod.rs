@@ -5,10 +5,10 @@
 //! This module is the router: `dispatch` decodes the request path once and hands it, with the
 //! request, to exactly one handler, and writes the reply for the handler's error, if any, from
 //! `Error::status`. It answers nothing itself but `OPTIONS *`, a CONNECT, and a target that
-//! does not decode.
+//! does not decode; `--health` and `--metrics` go to `probe` before anything else.
 //!
 //! Imports go one way, down this list; no handler imports another handler or this module:
-//! - the handlers: `static_file` (GET, HEAD, OPTIONS; it calls `listing` to render a
+//! - the handlers: `probe` (`--health`, `--metrics`), `static_file` (GET, HEAD, OPTIONS; it calls `listing` to render a
 //!   directory), `upload` (PUT, DELETE) and `cgi` (programs under `--cgi`); and `stale`, not
 //!   a handler but the uploads' start-up sweep, which removes what a killed server's uploads
 //!   left behind;
@@ -25,6 +25,8 @@ pub mod etag;
 pub mod listing;
 pub mod mime;
 pub mod names;
+#[cfg(feature = "ops")]
+pub mod probe;
 pub mod reply;
 pub mod stale;
 pub mod static_file;
@@ -103,6 +105,14 @@ fn route(
         Err(e) => Err(*e),
     };
     let path: &[u8] = buf;
+    // A probe is answered whatever else is configured, --redirect-https included: a
+    // balancer asks over plain HTTP.
+    #[cfg(feature = "ops")]
+    if let Ok(t) = &split
+        && let Some(done) = probe::answer(req, ctx, r, t.path, cgi::running)
+    {
+        return done.map(|()| Answer::Done);
+    }
     // RFC 8555 §8.3: the key authorization of an open HTTP-01 challenge, on any listener
     // (a CA may follow a redirect to https). Other paths under the prefix are files.
     #[cfg(feature = "tls")]

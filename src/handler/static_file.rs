@@ -49,8 +49,12 @@ pub fn handle(
     }
     // Ranges are cut from files, not from the cache.
     let cacheable = req.header("range").is_none();
-    if cacheable && let Some(e) = ctx.cache.get(path, ctx.now) {
-        return send_cached(req, r, e);
+    if cacheable {
+        if let Some(e) = ctx.cache.get(path, ctx.now) {
+            crate::stats::bump(&ctx.stats.cache_hits, 1);
+            return send_cached(req, r, e);
+        }
+        crate::stats::bump(&ctx.stats.cache_misses, 1);
     }
     if ctx.cache.is_missing(path, ctx.now) {
         return fallback(req, ctx, r);

@@ -56,7 +56,7 @@ impl Http1 {
             }
             Some((_, status, len)) => {
                 self.log_begin(w, &req_line_of(&head), status, None);
-                self.log_measure(t, Some(len));
+                self.log_measure(t, status, Some(len));
                 self.start_writing(w);
             }
         }
@@ -224,7 +224,7 @@ impl Http1 {
         self.close_after = close;
         let (line, agent) = (run.line.clone(), run.agent.clone());
         self.log_begin(w, &line, status, agent.as_deref());
-        self.log_measure(t, None);
+        self.log_measure(t, status, None);
     }
 
     /// The program closed its output after a complete header block.
@@ -314,7 +314,7 @@ impl Http1 {
             Some((_, status, len)) => {
                 let (line, agent) = (run.line.clone(), run.agent.clone());
                 self.log_begin(w, &line, status, agent.as_deref());
-                self.log_measure(t, Some(len));
+                self.log_measure(t, status, Some(len));
                 self.start_writing(w);
                 Next::Wait
             }

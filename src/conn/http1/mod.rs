@@ -120,6 +120,8 @@ pub struct Http1 {
     log_len: Option<u64>,
     resp_expect: u64,
     resp_sent: u64,
+    /// The status of the response being sent, until it is counted (`log_end`); 0: none.
+    resp_status: u16,
     /// `--trace`: the calls made for this connection since its last response, and the
     /// request line and status of the response in progress (when it is to be shown).
     trace: trace::Log,
@@ -152,6 +154,7 @@ impl Http1 {
             log_len: None,
             resp_expect: 0,
             resp_sent: 0,
+            resp_status: 0,
             trace: trace::Log::default(),
             trace_req: None,
         }
@@ -396,7 +399,7 @@ impl Http1 {
                 t.consume(n);
                 self.scanned = 0;
                 self.remaining = drop_body;
-                self.log_measure(t, Some(if head_only { 0 } else { body_len }));
+                self.log_measure(t, status, Some(if head_only { 0 } else { body_len }));
                 self.start_writing(w);
                 true
             }
@@ -479,7 +482,7 @@ impl Http1 {
         write(&mut reply);
         let (status, len) = (reply.status, reply.body_len);
         self.log_begin(w, line.unwrap_or(b"-"), status, None);
-        self.log_measure(t, Some(len));
+        self.log_measure(t, status, Some(len));
         // Whatever follows a bad head cannot be trusted to be a request.
         t.discard_buffered();
         self.remaining = Remaining::None;
@@ -554,10 +557,9 @@ impl Http1 {
 
     /// The response is ready to go: note what it has to send, so that its log line can say
     /// how much of its body did (`len`: the body length; None: a streamed body, counted).
-    fn log_measure(&mut self, t: &Transport, len: Option<u64>) {
-        if !self.log.is_open() {
-            return;
-        }
+    /// The same measure counts the response for `--metrics`, log or no log.
+    fn log_measure(&mut self, t: &Transport, status: u16, len: Option<u64>) {
+        self.resp_status = status;
         self.log_len = len;
         self.resp_sent = 0;
         self.resp_expect = t.pending();
@@ -565,14 +567,17 @@ impl Http1 {
 
     /// The response ended (whole, or cut short when the connection closes): log it with the
     /// body bytes that left. What was not sent is always the end of the response.
+    /// Counted once, here, for `--metrics`.
     pub fn log_end(&mut self, w: &mut Worker) {
-        if !self.log.is_open() {
+        let status = std::mem::take(&mut self.resp_status);
+        if status == 0 {
             return;
         }
         let bytes = match self.log_len {
             Some(len) => len.saturating_sub(self.resp_expect.saturating_sub(self.resp_sent)),
             None => self.resp_sent.saturating_sub(self.resp_expect),
         };
+        w.stats().response(status, bytes);
         w.log.finish(&mut self.log, bytes);
     }
 

@@ -100,6 +100,11 @@ impl Transport {
         self.tls.as_mut().expect("a TLS transport")
     }
 
+    /// Whether a handshake completed since the last call (counted once, for `--metrics`).
+    pub fn take_handshake(&mut self) -> bool {
+        std::mem::take(&mut self.handshook)
+    }
+
     /// `fill` for TLS: the read buffer has room (the caller made it).
     pub(super) fn fill_tls(&mut self) -> Fill {
         loop {
@@ -166,7 +171,9 @@ impl Transport {
                 if trace::enabled() {
                     trace::note(session.describe());
                 }
-                if session.is_acme_challenge() {
+                let acme = session.is_acme_challenge();
+                self.handshook = true;
+                if acme {
                     // RFC 8737 §3: the validation is the handshake itself.
                     self.close_notify();
                     return Fill::Closed;
