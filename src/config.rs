@@ -576,9 +576,9 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             #[cfg(feature = "tls")]
             Long("acme") => {
                 let v = string_value(&mut p)?.to_ascii_lowercase();
-                if !valid_dns_name(&v) {
+                if let Some(why) = acme_name_problem(&v) {
                     return err(format!(
-                        "--acme {v:?}: expected a domain name such as example.com"
+                        "--acme {v:?}: expected a domain name such as example.com ({why})"
                     ));
                 }
                 acme.push(v);
@@ -846,20 +846,23 @@ fn default_state_dir() -> Option<PathBuf> {
         .map(|d| d.join("barehttpd"))
 }
 
+/// Why `d` is not a name the ACME client can get a certificate for (None: it is): a DNS
+/// name is dot-separated labels of letters, digits and hyphens, at most 253 bytes, and a
+/// wildcard needs the DNS-01 challenge, which is not answered. The one rule for `--acme`,
+/// here and in `tls::acme`.
 #[cfg(feature = "tls")]
-/// A DNS name an ACME CA could issue for: dot-separated labels of letters, digits and
-/// hyphens (a leading `*.` for a wildcard), at most 253 bytes.
-fn valid_dns_name(v: &str) -> bool {
-    let v = v.strip_prefix("*.").unwrap_or(v);
-    v.len() <= 253
-        && v.contains('.')
-        && v.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+pub fn acme_name_problem(d: &str) -> Option<&'static str> {
+    if d.starts_with("*.") {
+        return Some("wildcard names need the DNS-01 challenge, which barehttpd does not answer");
+    }
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    (d.len() > 253 || !d.contains('.') || !d.split('.').all(label)).then_some("not a DNS name")
 }
 
 /// `Name: value` for `--header`: a token name and a value without control characters.

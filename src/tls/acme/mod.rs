@@ -214,22 +214,10 @@ pub fn start(cfg: AcmeConfig, challenges: Arc<Challenges>, install: Install) -> 
 /// Names the CA can validate by HTTP-01 or TLS-ALPN-01: letters, digits, hyphens and dots,
 /// no wildcard (that needs DNS-01, which we do not answer).
 fn check_domain(d: &str) -> Result<(), String> {
-    if d.starts_with("*.") {
-        return Err(format!(
-            "--acme {d}: wildcard names need the DNS-01 challenge, which barehttpd does not answer"
-        ));
+    match crate::config::acme_name_problem(d) {
+        None => Ok(()),
+        Some(why) => Err(format!("--acme {d}: {why}")),
     }
-    let ok_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    };
-    if d.len() > 253 || !d.contains('.') || !d.split('.').all(ok_label) {
-        return Err(format!("--acme {d}: not a DNS name"));
-    }
-    Ok(())
 }
 
 fn load_or_create_account(dir: &Path) -> Result<Account, String> {
