@@ -17,6 +17,7 @@ use crate::conn::{Conn, Next};
 use crate::handler::stale;
 use crate::log::{self, LogSink, WorkerLog};
 use crate::sys::poll::{Interest, Poller, Ready, Waker};
+use crate::sys::signal::Signal;
 use crate::sys::{self, AsFd, Errno, OwnedFd, fs, net, time};
 use crate::worker::{ConnId, MAX_SLOTS, Shared, Token, Worker};
 
@@ -295,7 +296,13 @@ impl Server {
                 if cfg.workers == 1 { "" } else { "s" }
             );
         }
-        sys::signal::wait_shutdown_signal();
+        loop {
+            match sys::signal::wait() {
+                Signal::Stop => break,
+                Signal::Reload => self.reload(),
+                Signal::Upgrade => self.upgrade(),
+            }
+        }
         if !cfg.quiet {
             eprintln!("barehttpd: shutting down, finishing responses in flight");
         }
@@ -320,6 +327,18 @@ impl Server {
             let _ = h.join();
         }
         Ok(())
+    }
+}
+
+impl Server {
+    /// SIGHUP: read the configuration file and the certificates again (`reload.rs`).
+    fn reload(&self) {
+        eprintln!("barehttpd: SIGHUP: reload is not built yet; nothing changed");
+    }
+
+    /// SIGUSR2: hand the listening sockets to a new binary, then stop (`upgrade.rs`).
+    fn upgrade(&self) {
+        eprintln!("barehttpd: SIGUSR2: upgrade is not built yet; nothing changed");
     }
 }
 

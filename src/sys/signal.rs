@@ -1,33 +1,58 @@
-//! Signals. SIGINT and SIGTERM are blocked in every thread and taken synchronously by the
-//! main thread with sigwait, so no async-signal handler runs and workers are told to stop
-//! through their `Waker`. SIGPIPE is ignored: a peer that vanishes mid-write gives EPIPE (on
-//! macOS each socket also has SO_NOSIGPIPE, `net.rs`). The same libc calls serve both systems.
+//! Signals. SIGINT, SIGTERM, SIGHUP and SIGUSR2 are blocked in every thread and taken
+//! synchronously by the main thread with sigwait, so no async-signal handler runs: workers
+//! are told to stop through their `Waker`, a reload is done by the main thread itself.
+//! SIGPIPE is ignored: a peer that vanishes mid-write gives EPIPE (on macOS each socket also
+//! has SO_NOSIGPIPE, `net.rs`). The same libc calls serve both systems.
 
-/// Block SIGINT and SIGTERM in the calling thread (and the threads it spawns later), and
-/// ignore SIGPIPE for the whole process.
-pub fn block_shutdown_signals() {
-    // SAFETY: the sigset is initialised by sigemptyset before use; pthread_sigmask and
-    // signal are async-signal-safe libc calls with valid arguments.
+/// What a signal asks of the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT or SIGTERM: finish what is in flight and stop.
+    Stop,
+    /// SIGHUP: read the configuration and the certificates again.
+    Reload,
+    /// SIGUSR2: start a new binary on the same listening sockets, then stop.
+    Upgrade,
+}
+
+fn server_set() -> libc::sigset_t {
+    // SAFETY: the sigset is initialised by sigemptyset before any other use; sigaddset
+    // takes valid signal numbers.
     unsafe {
         let mut set: libc::sigset_t = core::mem::zeroed();
         libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR2] {
+            libc::sigaddset(&mut set, s);
+        }
+        set
+    }
+}
+
+/// Block the server's signals in the calling thread (and the threads it spawns later), and
+/// ignore SIGPIPE for the whole process.
+pub fn block_shutdown_signals() {
+    let set = server_set();
+    // SAFETY: pthread_sigmask reads the initialised set; signal takes valid arguments.
+    unsafe {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
 
-/// Wait for SIGINT or SIGTERM (blocked beforehand) and return its number.
-pub fn wait_shutdown_signal() -> i32 {
-    // SAFETY: as above; sigwait writes the signal number into `sig`.
-    unsafe {
-        let mut set: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        let mut sig: libc::c_int = 0;
-        while libc::sigwait(&set, &mut sig) != 0 {}
-        sig
+/// Wait for one of the server's signals (blocked beforehand) and say what it asks.
+pub fn wait() -> Signal {
+    let set = server_set();
+    let mut sig: libc::c_int = 0;
+    // SAFETY: sigwait reads the initialised set and writes the signal number into `sig`.
+    while unsafe { libc::sigwait(&set, &mut sig) } != 0 {}
+    match sig {
+        libc::SIGHUP => Signal::Reload,
+        libc::SIGUSR2 => Signal::Upgrade,
+        _ => Signal::Stop,
     }
+}
+
+/// Wait for SIGINT or SIGTERM, taking (and ignoring) the others meanwhile.
+pub fn wait_shutdown_signal() {
+    while wait() != Signal::Stop {}
 }
