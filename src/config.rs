@@ -1,7 +1,14 @@
-//! Command-line flags → a validated `Config`.
+//! Command-line flags and the config file → a validated `Config`.
 //!
 //! Every mistake a user can make at start-up ends here as one line naming the problem and
-//! exit code 2; nothing later has to re-check what this module accepted.
+//! exit code 2; nothing later has to re-check what this module accepted. The flags describe
+//! one site; the config file (`file.rs`) several, each with path rules (`site.rs`). Either
+//! way what is served is `Config::sites`.
+
+#[cfg(feature = "ops")]
+pub mod file;
+pub mod site;
+pub use site::{RuleConfig, SiteConfig};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -114,6 +121,11 @@ pub struct Config {
     /// loopback may read it (`--metrics-from-anywhere`).
     pub metrics: Option<String>,
     pub metrics_anywhere: bool,
+    /// What is served: the flags' one site, or the config file's sites (at least one, and
+    /// exactly one of them `default`).
+    pub sites: Vec<SiteConfig>,
+    /// `--config`: the file the sites come from (read again on SIGHUP).
+    pub config_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -213,7 +225,11 @@ pub fn check_write_exposure<'a>(
     cfg: &Config,
     mut addrs: impl Iterator<Item = &'a SocketAddr>,
 ) -> Result<(), ConfigError> {
-    if !cfg.write.is_empty()
+    let writes = cfg
+        .sites
+        .iter()
+        .any(|s| s.rules.iter().any(|r| r.write.is_some()));
+    if writes
         && cfg.auth_file.is_none()
         && !cfg.write_without_auth
         && let Some(a) = addrs.find(|a| !a.ip().is_loopback())
@@ -360,6 +376,8 @@ pub const MAX_LISTENERS: usize = 1000;
 /// What the command line asked for.
 pub enum Command {
     Run(Box<Config>),
+    /// `--check-config FILE`: the file is valid; say so and exit.
+    CheckConfig(Box<Config>),
     Help,
     Version,
 }
@@ -378,12 +396,127 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(msg.into()))
 }
 
-// Without the `tls` feature the HTTPS flags are refused, so their variables keep their
-// defaults.
-#[cfg_attr(not(feature = "tls"), allow(unused_mut))]
 pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     args: I,
 ) -> Result<Command, ConfigError> {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let (file, check) = match config_file_arg(&args)? {
+        Some((path, check)) => (Some(path), check),
+        None => (None, false),
+    };
+    let Some(path) = file else {
+        return match parse_flags(args)? {
+            Command::Run(mut config) => {
+                config.sites = vec![site::from_flags(&config)?];
+                check_write_exposure(&config, config.plain_listen())?;
+                Ok(Command::Run(config))
+            }
+            other => Ok(other),
+        };
+    };
+    let config = from_file(&path, &args)?;
+    Ok(if check {
+        Command::CheckConfig(config)
+    } else {
+        Command::Run(config)
+    })
+}
+
+/// `--config FILE` or `--check-config FILE` among the arguments: the file, and whether it
+/// is only to be checked. With one, the command line may only add what is not about a site
+/// (`--workers`, `--quiet`, `--trace`...): the sites are the file's.
+fn config_file_arg(args: &[std::ffi::OsString]) -> Result<Option<(PathBuf, bool)>, ConfigError> {
+    let mut found = None;
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        for (flag, check) in [("--config", false), ("--check-config", true)] {
+            let value = if a == flag {
+                i += 1;
+                Some(
+                    args.get(i)
+                        .map(PathBuf::from)
+                        .ok_or_else(|| ConfigError(format!("{flag} needs a FILE (see --help)")))?,
+                )
+            } else {
+                a.strip_prefix(flag)
+                    .and_then(|r| r.strip_prefix('='))
+                    .map(PathBuf::from)
+            };
+            if let Some(v) = value {
+                if found.is_some() {
+                    return err("--config and --check-config: give one file, once");
+                }
+                found = Some((v, check));
+            }
+        }
+        i += 1;
+    }
+    Ok(found)
+}
+
+#[cfg(not(feature = "ops"))]
+fn from_file(_: &std::path::Path, _: &[std::ffi::OsString]) -> Result<Box<Config>, ConfigError> {
+    err("--config: this barehttpd was built without the cargo feature `ops`")
+}
+
+/// The config file's settings, then the command line's other flags (which win where both
+/// set one value).
+#[cfg(feature = "ops")]
+fn from_file(
+    path: &std::path::Path,
+    args: &[std::ffi::OsString],
+) -> Result<Box<Config>, ConfigError> {
+    let f = file::load(path)?;
+    let mut all = vec![args.first().cloned().unwrap_or_default()];
+    all.extend(f.args.iter().cloned());
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if a == "--config" || a == "--check-config" {
+            i += 2;
+            continue;
+        }
+        if a.starts_with("--config=") || a.starts_with("--check-config=") {
+            i += 1;
+            continue;
+        }
+        let name = a.trim_start_matches('-').split('=').next().unwrap_or("");
+        if !a.starts_with('-') || file::SITE_FLAGS.contains(&name) {
+            return err(format!(
+                "{a}: with --config, sites are described in the file ({})",
+                path.display()
+            ));
+        }
+        all.push(args[i].clone());
+        i += 1;
+    }
+    let mut config = match parse_flags(all).map_err(|e| f.locate(e))? {
+        Command::Run(c) => c,
+        _ => return err("--help and --version take no --config"),
+    };
+    config.sites = f.sites;
+    config.config_file = Some(std::fs::canonicalize(path).unwrap_or(path.to_path_buf()));
+    let users = config
+        .sites
+        .iter()
+        .flat_map(|s| &s.rules)
+        .any(|r| r.readers.is_some() || r.writers.is_some());
+    if users && config.auth_file.is_none() {
+        return err(format!(
+            "{}: readers and writers are users of the credentials file: set auth_file in [server]",
+            path.display()
+        ));
+    }
+    check_write_exposure(&config, config.plain_listen())
+        .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    Ok(config)
+}
+
+// Without the `tls` feature the HTTPS flags are refused, so their variables keep their
+// defaults.
+#[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+fn parse_flags(args: Vec<std::ffi::OsString>) -> Result<Command, ConfigError> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_iter(args);
     let mut root: Option<PathBuf> = None;
@@ -827,8 +960,9 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         health,
         metrics,
         metrics_anywhere,
+        sites: Vec::new(),
+        config_file: None,
     };
-    check_write_exposure(&config, config.plain_listen())?;
     Ok(Command::Run(Box::new(config)))
 }
 
@@ -935,12 +1069,24 @@ fn string_value(p: &mut lexopt::Parser) -> Result<String, ConfigError> {
 /// ending in '/'.
 fn url_prefix(p: &mut lexopt::Parser, flag: &str, example: &str) -> Result<String, ConfigError> {
     let v = string_value(p)?;
-    if !v.starts_with('/') || has_dot_segment(&v) || v.contains(['%', '?', '#', '\\']) {
-        return err(format!(
+    check_prefix(&v).ok_or_else(|| {
+        ConfigError(format!(
             "{flag} {v:?}: expected a URL path prefix such as {example}"
-        ));
+        ))
+    })
+}
+
+/// A URL path prefix as given, made to end in '/'; `None` if it is not absolute, has a dot
+/// segment or anything encoded.
+fn check_prefix(v: &str) -> Option<String> {
+    if !v.starts_with('/') || has_dot_segment(v) || v.contains(['%', '?', '#', '\\']) {
+        return None;
     }
-    Ok(if v.ends_with('/') { v } else { v + "/" })
+    Some(if v.ends_with('/') {
+        v.to_string()
+    } else {
+        format!("{v}/")
+    })
 }
 
 /// A `--health` or `--metrics` URL path, matched exactly: absolute, nothing encoded, no

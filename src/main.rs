@@ -9,6 +9,15 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let config = match config::parse_args(std::env::args_os()) {
         Ok(Command::Run(c)) => *c,
+        Ok(Command::CheckConfig(c)) => {
+            return match Server::check(*c) {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            };
+        }
         Ok(Command::Help) => {
             print!("{}", config::help());
             return ExitCode::SUCCESS;

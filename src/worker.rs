@@ -8,12 +8,11 @@
 //! Keeping it apart is what lets `conn` never import `server`.
 
 use crate::config::Config;
-use crate::handler::{self, Ctx, Site};
+use crate::handler::{self, Ctx};
 use crate::http::date::Clock;
 use crate::log::WorkerLog;
 use crate::sys::poll::{Interest, Poller};
 use crate::sys::{self, AsFd, Errno, OwnedFd};
-use std::ffi::CString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
@@ -24,26 +23,94 @@ pub const WRITE_BUF: usize = 20 * 1024;
 /// Free buffers a worker keeps for reuse; past this they are returned to the allocator.
 const POOL_MAX: usize = 512;
 
-/// What all workers share: the configuration, the served folder, the listening sockets, and
-/// the counters workers read of each other.
-pub struct Shared {
+/// One reading of the configuration, with what it opened: the sites (roots, rules), the
+/// credentials, the TLS settings and the listening sockets. SIGHUP makes a new one
+/// (`server::reload`) and workers take it up between two passes of their loops: new
+/// requests use it, while answers begun under the old one keep what they hold (open files,
+/// an upload's folder, a CGI program).
+pub struct Served {
     pub config: Config,
-    pub root: OwnedFd,
-    pub index: CString,
-    pub site: Site,
-    pub auth: Option<handler::auth::Auth>,
-    /// Listening sockets: the plain ones (`--listen`) first, then the TLS ones.
-    pub listeners: Vec<OwnedFd>,
-    /// How many of `listeners` are plain; those after them speak TLS.
-    pub plain_listeners: usize,
-    /// Per listener: its connections begin with a PROXY protocol header.
-    #[cfg(feature = "ops")]
-    pub proxied: Vec<bool>,
+    pub sites: Vec<handler::site::Site>,
+    /// The site for unknown names.
+    pub default_site: usize,
+    pub auth: Option<Arc<handler::auth::Auth>>,
     /// What TLS connections share (certificates, the rustls configuration).
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<crate::tls::Tls>>,
-    /// The response settings of HTTPS answers: `site` with `--hsts`'s header.
-    pub site_tls: Site,
+    /// Listening sockets: shared with the previous reading when their address stayed.
+    pub listeners: Vec<Listener>,
+}
+
+/// A listening socket and what its connections speak.
+pub struct Listener {
+    pub fd: Arc<OwnedFd>,
+    pub addr: std::net::SocketAddr,
+    pub tls: bool,
+    /// Its connections begin with a PROXY protocol header.
+    pub proxied: bool,
+    /// Passed by systemd (or the process that started this one): never shut down here.
+    pub inherited: bool,
+}
+
+impl Served {
+    /// Open the sites' roots and read what the configuration names (error pages, the
+    /// credentials file, certificates); `previous` lends what need not be read again (the
+    /// credentials of the same file, TLS when its settings did not change). Errors are one
+    /// line for the user.
+    pub fn new(
+        config: Config,
+        listeners: Vec<Listener>,
+        previous: Option<&Served>,
+    ) -> Result<Served, String> {
+        sys::fs::set_follow_symlinks(config.follow_symlinks);
+        let sites = config
+            .sites
+            .iter()
+            .map(|s| handler::site::Site::open(s, config.hsts))
+            .collect::<Result<Vec<_>, _>>()?;
+        let default_site = config.sites.iter().position(|s| s.default).unwrap_or(0);
+        let same_auth = |p: &Served| p.config.auth_file == config.auth_file;
+        let auth = match (&config.auth_file, previous) {
+            (Some(_), Some(p)) if same_auth(p) => p.auth.clone(),
+            (Some(path), _) => Some(Arc::new(handler::auth::Auth::load(path)?)),
+            (None, _) => None,
+        };
+        #[cfg(feature = "tls")]
+        let tls = match previous {
+            Some(p) if crate::tls::Tls::same_settings(&p.config, &config) => {
+                if let Some(t) = &p.tls {
+                    t.store.reload_changed();
+                }
+                p.tls.clone()
+            }
+            _ => crate::tls::Tls::load(&config)?,
+        };
+        Ok(Served {
+            config,
+            sites,
+            default_site,
+            auth,
+            #[cfg(feature = "tls")]
+            tls,
+            listeners,
+        })
+    }
+
+    /// The peer is a `--trusted-proxy`: its PROXY header and forwarding headers are believed.
+    #[cfg(feature = "ops")]
+    pub fn trusts(&self, peer: Option<std::net::SocketAddr>) -> bool {
+        let ranges = &self.config.trusted_proxies;
+        peer.is_some_and(|p| crate::http::forwarded::trusted(ranges, p.ip()))
+    }
+}
+
+/// What all workers share: the configuration in force, and the counters workers read of
+/// each other.
+pub struct Shared {
+    /// The configuration in force, and its number (bumped at each reload: a worker that
+    /// sees another number than its own takes the new one).
+    served: std::sync::Mutex<Arc<Served>>,
+    pub epoch: std::sync::atomic::AtomicU64,
     /// Open connections, all workers together (for `--max-connections`).
     pub conns: AtomicUsize,
     pub shutdown: AtomicBool,
@@ -58,62 +125,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The peer is a `--trusted-proxy`: its PROXY header and forwarding headers are believed.
-    #[cfg(feature = "ops")]
-    pub fn trusts(&self, peer: Option<std::net::SocketAddr>) -> bool {
-        let ranges = &self.config.trusted_proxies;
-        peer.is_some_and(|p| crate::http::forwarded::trusted(ranges, p.ip()))
-    }
-
-    /// The response settings for an answer over HTTPS (`secure`) or plain HTTP.
-    pub fn site(&self, secure: bool) -> &Site {
-        if secure { &self.site_tls } else { &self.site }
-    }
-
-    /// Open the served folder and read what the configuration names (error pages, the
-    /// credentials file); the listeners are the server's to add. Errors are one line for
-    /// the user.
-    pub fn new(config: Config) -> Result<Shared, String> {
-        sys::fs::set_follow_symlinks(config.follow_symlinks);
-        let root = sys::fs::open_root(&config.root).map_err(|e| {
-            let why = std::io::Error::from_raw_os_error(e.raw_os_error());
-            format!(
-                "{}: cannot open: {}",
-                config.root.display(),
-                crate::config::io_reason(&why)
-            )
-        })?;
-        let index =
-            CString::new(config.index.clone()).map_err(|_| "--index: NUL byte".to_string())?;
-        let site = Site::from_config(&config)?;
-        let mut site_tls = site.clone();
-        if let Some(age) = config.hsts {
-            crate::http::response::header(
-                &mut site_tls.extra_headers,
-                "Strict-Transport-Security",
-                format!("max-age={age}").as_bytes(),
-            );
-        }
-        #[cfg(feature = "tls")]
-        let tls = crate::tls::Tls::load(&config)?;
-        let auth = match &config.auth_file {
-            Some(p) => Some(handler::auth::Auth::load(p)?),
-            None => None,
-        };
-        let workers = config.workers;
-        Ok(Shared {
-            config,
-            root,
-            index,
-            site,
-            auth,
-            listeners: Vec::new(),
-            plain_listeners: 0,
-            #[cfg(feature = "ops")]
-            proxied: Vec::new(),
-            #[cfg(feature = "tls")]
-            tls,
-            site_tls,
+    pub fn new(served: Served) -> Shared {
+        let workers = served.config.workers;
+        Shared {
+            served: std::sync::Mutex::new(Arc::new(served)),
+            epoch: std::sync::atomic::AtomicU64::new(0),
             conns: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             idle: (0..workers).map(|_| Counter::default()).collect(),
@@ -121,7 +137,30 @@ impl Shared {
             stats: (0..workers).map(|_| Default::default()).collect(),
             wakers: std::sync::OnceLock::new(),
             pid: sys::getpid(),
-        })
+        }
+    }
+
+    /// The configuration in force.
+    pub fn served(&self) -> Arc<Served> {
+        match self.served.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Put `next` in force and wake the workers to take it up.
+    pub fn replace(&self, next: Served) {
+        let mut s = match self.served.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *s = Arc::new(next);
+        self.epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        drop(s);
+        for w in self.wakers.get().into_iter().flatten() {
+            w.wake();
+        }
     }
 }
 
@@ -227,8 +266,8 @@ pub struct ConnId {
 pub enum Token {
     /// Another thread woke the worker (shutdown, or a request to close an idle connection).
     Waker,
-    /// Files the cache holds changed.
-    Watch,
+    /// Files the cache of a site (by its index in `Served::sites`) holds changed.
+    Watch(usize),
     /// A listening socket, by its index in `Shared::listeners` (fewer than
     /// `config::MAX_LISTENERS`).
     Listener(usize),
@@ -242,8 +281,9 @@ pub enum Token {
 // stay below 2^30, so the low half of a connection's token is below 2^31 + 2^30 and every
 // connection token is below the reserved ones at the top of the range.
 const WAKER: u64 = u64::MAX;
-const WATCH: u64 = u64::MAX - 1;
 const LISTENER: u64 = u64::MAX - 1024;
+/// Below the listeners: one per site (fewer than `config::site::MAX_SITES`).
+const WATCH: u64 = u64::MAX - 2048;
 const PIPE_BIT: u64 = 1 << 31;
 /// Slots a worker may use; the table never grows past this.
 pub const MAX_SLOTS: u32 = 1 << 30;
@@ -252,7 +292,7 @@ impl Token {
     pub fn raw(self) -> u64 {
         match self {
             Token::Waker => WAKER,
-            Token::Watch => WATCH,
+            Token::Watch(i) => WATCH + i as u64,
             Token::Listener(i) => LISTENER + i as u64,
             Token::Conn(id) => (u64::from(id.generation) << 32) | u64::from(id.slot),
             Token::Pipe(id) => (u64::from(id.generation) << 32) | PIPE_BIT | u64::from(id.slot),
@@ -262,8 +302,8 @@ impl Token {
     pub fn from_raw(t: u64) -> Token {
         match t {
             WAKER => Token::Waker,
-            WATCH => Token::Watch,
             t if t >= LISTENER => Token::Listener((t - LISTENER) as usize),
+            t if t >= WATCH => Token::Watch((t - WATCH) as usize),
             t => {
                 let id = ConnId {
                     slot: (t & (PIPE_BIT - 1)) as u32,
@@ -279,9 +319,20 @@ impl Token {
     }
 }
 
+/// The site and rule (indexes in `Served::sites` and the site's `rules`) a request was
+/// routed to, kept by its connection for the answers written after the handler returned.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub site: usize,
+    pub rule: usize,
+}
+
 /// A worker's state that connections use while being driven.
 pub struct Worker {
     pub shared: Arc<Shared>,
+    /// The configuration this worker answers with, and its number (`Shared::epoch`).
+    pub served: Arc<Served>,
+    pub epoch: u64,
     pub pool: Pool,
     pub clock: Clock,
     pub scratch: Vec<u8>,
@@ -290,7 +341,8 @@ pub struct Worker {
     pub auth_cache: handler::auth::Verified,
     /// Where verifier threads leave their verdicts for this worker.
     pub mailbox: Arc<Mailbox>,
-    pub cache: handler::cache::FileCache,
+    /// One file cache per site (a cache watches one root).
+    pub caches: Vec<handler::cache::FileCache>,
     /// `--trace` output of this worker, waiting for the trace writer.
     pub trace_pending: Vec<u8>,
     pub trace_out: Option<sys::trace::TraceOut>,
@@ -316,14 +368,16 @@ impl Worker {
         log: WorkerLog,
         trace_out: Option<sys::trace::TraceOut>,
     ) -> Worker {
-        let cfg = &shared.config;
-        let ms = |d: std::time::Duration| d.as_millis().max(1) as u64;
-        Worker {
-            header_ms: ms(cfg.header_timeout),
-            keepalive_ms: ms(cfg.keepalive_timeout),
-            send_ms: ms(cfg.send_timeout),
-            cgi_ms: ms(cfg.cgi_timeout),
-            cache: handler::cache::FileCache::new(&cfg.root),
+        let served = shared.served();
+        let epoch = shared.epoch.load(std::sync::atomic::Ordering::Acquire);
+        let mut w = Worker {
+            header_ms: 0,
+            keepalive_ms: 0,
+            send_ms: 0,
+            cgi_ms: 0,
+            caches: Vec::new(),
+            served,
+            epoch,
             shared,
             pool: Pool::default(),
             clock: Clock::new(),
@@ -339,28 +393,77 @@ impl Worker {
             shutting_down: false,
             poller,
             id,
-        }
+        };
+        w.settle();
+        w
     }
 
-    /// The handlers' view of the worker, for a request from `client`.
-    pub fn ctx(&mut self, client: Option<std::net::IpAddr>, secure: bool) -> Ctx<'_> {
+    /// Derive what the worker keeps of `served`: its timeouts in ms, a file cache per site.
+    fn settle(&mut self) {
+        let cfg = &self.served.config;
+        let ms = |d: std::time::Duration| d.as_millis().max(1) as u64;
+        self.header_ms = ms(cfg.header_timeout);
+        self.keepalive_ms = ms(cfg.keepalive_timeout);
+        self.send_ms = ms(cfg.send_timeout);
+        self.cgi_ms = ms(cfg.cgi_timeout);
+        self.caches = self
+            .served
+            .sites
+            .iter()
+            .map(|s| handler::cache::FileCache::new(&s.root_path))
+            .collect();
+    }
+
+    /// Take up the configuration in force if it is not this worker's: returns the one it
+    /// answered with until now (its listeners and caches' watches are the caller's to drop
+    /// from the poller), or `None` if nothing changed.
+    pub fn take_up(&mut self) -> Option<Arc<Served>> {
+        let epoch = self.shared.epoch.load(std::sync::atomic::Ordering::Acquire);
+        if epoch == self.epoch {
+            return None;
+        }
+        self.epoch = epoch;
+        let old = std::mem::replace(&mut self.served, self.shared.served());
+        // Verdicts were learnt against the old credentials file's reading.
+        self.auth_cache = handler::auth::Verified::default();
+        self.settle();
+        Some(old)
+    }
+
+    /// The handlers' view of the worker, for a request from `client` to site `site`
+    /// (`misdirected`: its Host names another site than the connection's SNI name).
+    pub fn ctx(
+        &mut self,
+        client: Option<std::net::IpAddr>,
+        secure: bool,
+        site: usize,
+        misdirected: bool,
+    ) -> Ctx<'_> {
+        let served = &*self.served;
+        let s = &served.sites[site];
+        let rule_at = s.rules.len() - 1;
+        let rule = &s.rules[rule_at];
         Ctx {
-            cfg: &self.shared.config,
-            site: self.shared.site(secure),
+            cfg: &served.config,
+            site: s,
+            rule,
+            rule_at,
+            extras: &rule.extras[usize::from(secure)],
+            misdirected,
             secure,
             #[cfg(feature = "tls")]
-            acme: self.shared.tls.as_ref().and_then(|t| t.acme.as_deref()),
-            root: self.shared.root.as_fd(),
-            index: &self.shared.index,
+            acme: served.tls.as_ref().and_then(|t| t.acme.as_deref()),
+            root: s.root.as_fd(),
+            index: &s.index,
             date: &self.clock.imf,
             unix: self.clock.secs(),
             scratch: &mut self.scratch,
             sibling: &mut self.sibling,
             name: &mut self.name,
-            auth: self.shared.auth.as_ref(),
+            auth: served.auth.as_deref(),
             auth_cache: &mut self.auth_cache,
             client,
-            cache: &mut self.cache,
+            cache: &mut self.caches[site],
             now: self.now,
             pid: self.shared.pid,
             draining: self.shutting_down,
@@ -369,7 +472,22 @@ impl Worker {
             conns: &self.shared.conns,
         }
     }
+}
 
+impl Served {
+    /// What answers carry on `route` (the site and rule of the request being answered),
+    /// or, before a request was routed (a malformed one), those of the default site's "/".
+    pub fn extras(&self, route: Option<Route>, secure: bool) -> &handler::Extras {
+        let served = self;
+        let base = served.sites[served.default_site].base();
+        let rule = route
+            .and_then(|r| served.sites.get(r.site)?.rules.get(r.rule))
+            .unwrap_or(base);
+        &rule.extras[usize::from(secure)]
+    }
+}
+
+impl Worker {
     /// This worker's `--metrics` counters.
     pub fn stats(&self) -> &crate::stats::WorkerStats {
         &self.shared.stats[self.id]
@@ -401,7 +519,8 @@ mod tests {
         let id = |slot, generation| ConnId { slot, generation };
         let all = [
             Token::Waker,
-            Token::Watch,
+            Token::Watch(0),
+            Token::Watch(63),
             Token::Listener(0),
             Token::Listener(crate::config::MAX_LISTENERS - 1),
             Token::Conn(id(0, 0)),

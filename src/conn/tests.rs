@@ -41,7 +41,8 @@ fn worker(root: &Root, flags: &[&str]) -> Worker {
     let Ok(Command::Run(config)) = parse_args(args) else {
         panic!("flags {flags:?}");
     };
-    let shared = Arc::new(Shared::new(*config).expect("shared"));
+    let served = crate::worker::Served::new(*config, Vec::new(), None).expect("served");
+    let shared = Arc::new(Shared::new(served));
     let poller = Poller::new(16).expect("poller");
     let mailbox = Arc::new(crate::worker::Mailbox::new(None));
     Worker::new(0, shared, mailbox, poller, WorkerLog::new(None), None)

@@ -77,6 +77,8 @@ pub struct Queue<'a> {
     pub sock: BorrowedFd<'a>,
     /// The connection is encrypted (HTTPS).
     pub secure: bool,
+    /// The name the TLS client asked for (SNI).
+    pub sni: Option<&'a str>,
 }
 
 impl<'a> Queue<'a> {
@@ -322,6 +324,10 @@ impl Transport {
     /// the request in the one while it writes its answer into the other.
     pub fn split(&mut self) -> (&[u8], Queue<'_>) {
         let secure = self.is_tls();
+        #[cfg(feature = "tls")]
+        let sni = self.tls.as_deref().and_then(|s| s.server_name());
+        #[cfg(not(feature = "tls"))]
+        let sni = None;
         let read = match &self.rbuf {
             Some(b) => &b[self.rstart..self.rend],
             None => &[],
@@ -332,6 +338,7 @@ impl Transport {
             body: &mut self.body,
             sock: self.fd.as_fd(),
             secure,
+            sni,
         };
         (read, queue)
     }

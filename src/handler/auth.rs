@@ -438,6 +438,18 @@ fn verify(pass: &[u8], hash: &str) -> bool {
 }
 
 /// Standard base64 with padding (RFC 4648 §4), as Basic credentials use.
+/// The user name of Basic credentials (`Authorization` as sent), once `Auth::check` has
+/// found them right.
+pub fn user(authorization: Option<&[u8]>) -> Option<Vec<u8>> {
+    let v = crate::http::parse::trim_ows(authorization?);
+    let token = v
+        .get(6..)
+        .filter(|_| v[..6].eq_ignore_ascii_case(b"basic "))?;
+    let decoded = base64_decode(crate::http::parse::trim_ows(token))?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    Some(decoded[..colon].to_vec())
+}
+
 fn base64_decode(s: &[u8]) -> Option<Vec<u8>> {
     if s.is_empty() || !s.len().is_multiple_of(4) {
         return None;

@@ -108,9 +108,9 @@ pub struct Spooled {
     pub body: std::fs::File,
 }
 
-/// Whether a decoded path is under a `--cgi` prefix.
+/// Whether a decoded path is under a `--cgi` prefix (its rule runs programs).
 pub fn is_cgi(ctx: &Ctx, path: &[u8]) -> bool {
-    super::names::under(&ctx.cfg.cgi, path).is_some()
+    ctx.rule.cgi.is_some_and(|n| path.len() >= n)
 }
 
 /// The connection, for REMOTE_* and SERVER_* (its local address is asked for only when a
@@ -212,7 +212,7 @@ pub fn prepare(ctx: &Ctx, path: &[u8]) -> Result<Program, Error> {
     // The script is the first existing regular file along the path; the rest is PATH_INFO.
     let mut found = None;
     // Start after the --cgi prefix: its own segments are directories, not the program.
-    let mut end = super::names::under(&ctx.cfg.cgi, path).unwrap_or(1) - 1;
+    let mut end = ctx.rule.cgi.unwrap_or(1).max(1) - 1;
     while end < path.len() {
         end = match path[end + 1..].iter().position(|&b| b == b'/') {
             Some(i) => end + 1 + i,
@@ -267,7 +267,7 @@ pub fn start(
     } = program;
     let script_name = &path[..script_end];
     let path_info = &path[script_end..];
-    let root = &ctx.cfg.root;
+    let root = &ctx.site.root_path;
     let script_file = root.join(std::ffi::OsStr::from_bytes(&script_name[1..]));
     let env = environment(
         req,
@@ -402,7 +402,7 @@ fn environment(
     }
     set("SCRIPT_NAME", script_name);
     set("SCRIPT_FILENAME", script_file.as_os_str().as_bytes());
-    set("DOCUMENT_ROOT", ctx.cfg.root.as_os_str().as_bytes());
+    set("DOCUMENT_ROOT", ctx.site.root_path.as_os_str().as_bytes());
     if !path_info.is_empty() {
         set("PATH_INFO", path_info);
         let translated = ctx

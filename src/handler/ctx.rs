@@ -6,7 +6,7 @@
 //! It holds no state of its own and imports no handler. The buffers are the worker's, kept
 //! across requests, so that a request answered from the cache allocates nothing.
 
-use super::reply::Site;
+use super::reply::Extras;
 use super::{auth, cache};
 use crate::config::Config;
 use crate::sys::BorrowedFd;
@@ -15,7 +15,16 @@ use std::ffi::CString;
 /// What a handler needs from the server: configuration, the document root, the clock.
 pub struct Ctx<'a> {
     pub cfg: &'a Config,
-    pub site: &'a Site,
+    /// The site the request is for, and the rule of its path (the site's "/" rule until
+    /// `dispatch` has decoded the path).
+    pub site: &'a super::site::Site,
+    pub rule: &'a super::site::Rule,
+    /// `rule`'s index in the site's rules.
+    pub rule_at: usize,
+    /// What answers under `rule` carry, over this scheme.
+    pub extras: &'a Extras,
+    /// The Host names another site than the connection's SNI name: 421.
+    pub misdirected: bool,
     /// The request came over HTTPS.
     pub secure: bool,
     /// ACME's HTTP-01 answers (`--acme`).

@@ -40,6 +40,9 @@ pub enum Error {
     Forbidden,
     /// 404: nothing to serve under this name.
     NotFound,
+    /// 421 (RFC 9110 §15.5.20): the Host names another site than the TLS connection was
+    /// made for (its SNI name); the client may retry on a connection of its own.
+    Misdirected,
     /// 405: the method is not allowed here; the value is the Allow field.
     MethodNotAllowed(&'static [u8]),
     /// 409: the request conflicts with what is there (a PUT onto a directory).
@@ -106,6 +109,7 @@ impl Error {
             Error::TooManyAttempts => 429,
             Error::Forbidden => 403,
             Error::NotFound => 404,
+            Error::Misdirected => 421,
             Error::MethodNotAllowed(_) => 405,
             Error::Conflict => 409,
             Error::PreconditionFailed => 412,

@@ -28,13 +28,14 @@ pub mod names;
 #[cfg(feature = "ops")]
 pub mod probe;
 pub mod reply;
+pub mod site;
 pub mod stale;
 pub mod static_file;
 pub mod upload;
 
 pub use ctx::Ctx;
 pub use error::Error;
-pub use reply::{Body, INLINE_BODY_MAX, Reply, Segment, Site};
+pub use reply::{Body, Extras, INLINE_BODY_MAX, Reply, Segment};
 
 use crate::http::parse::{Framing, Method, Request};
 use crate::http::target::{self, PathError};
@@ -62,10 +63,10 @@ pub enum Answer {
 /// upload whose body the connection then streams; a request under `--cgi` into a program.
 /// `spooled`: a chunked CGI request whose body is now spooled; its program, found before
 /// the body was read, starts without the request being routed again.
-pub fn dispatch(
+pub fn dispatch<'a>(
     req: &Request,
-    ctx: &mut Ctx,
-    r: &mut Reply,
+    ctx: &mut Ctx<'a>,
+    r: &mut Reply<'a>,
     peers: cgi::Peers<'_>,
     spooled: Option<cgi::Spooled>,
 ) -> Answer {
@@ -92,10 +93,10 @@ pub fn dispatch(
 }
 
 /// `dispatch`, with the decoded path going to `buf`.
-fn route(
+fn route<'a>(
     req: &Request,
-    ctx: &mut Ctx,
-    r: &mut Reply,
+    ctx: &mut Ctx<'a>,
+    r: &mut Reply<'a>,
     peers: cgi::Peers<'_>,
     buf: &mut Vec<u8>,
 ) -> Result<Answer, Error> {
@@ -105,6 +106,12 @@ fn route(
         Err(e) => Err(*e),
     };
     let path: &[u8] = buf;
+    if decoded.is_ok() {
+        ctx.rule_at = ctx.site.rule_at(path);
+        ctx.rule = &ctx.site.rules[ctx.rule_at];
+        ctx.extras = &ctx.rule.extras[usize::from(ctx.secure)];
+        r.extras = ctx.extras;
+    }
     // A probe is answered whatever else is configured, --redirect-https included: a
     // balancer asks over plain HTTP.
     #[cfg(feature = "ops")]
@@ -128,6 +135,9 @@ fn route(
         r.body_bytes(answer.as_bytes());
         return Ok(Answer::Done);
     }
+    if ctx.misdirected {
+        return Err(Error::Misdirected);
+    }
     // --redirect-https: a plain request is sent to its https URL, whatever it asks
     // (RFC 9110 §15.4.9: 308 keeps the method and body), except ACME's HTTP-01 challenges,
     // which must be answered over plain HTTP (RFC 8555 §8.3).
@@ -144,13 +154,13 @@ fn route(
         return Ok(Answer::Done);
     }
     // Programs get every method, CONNECT included, when the path is theirs.
-    if !ctx.cfg.cgi.is_empty()
+    if ctx.rule.cgi.is_some()
         && let Ok(t) = &split
         && !t.asterisk
         && decoded.is_ok()
         && cgi::is_cgi(ctx, path)
     {
-        if names::hidden(path, ctx.cfg.dotfiles) {
+        if names::hidden(path, ctx.site.dotfiles) {
             return Err(Error::NotFound);
         }
         // Everything that can refuse the request is checked before its body is read.
@@ -166,16 +176,17 @@ fn route(
         return Err(Error::MethodNotAllowed(names::ALLOW));
     }
     let t = split.map_err(|_| Error::BadRequest)?;
-    let writes = matches!(req.method, Method::Put | Method::Delete) && !ctx.cfg.write.is_empty();
+    let site_writes = ctx.site.rules.iter().any(|r| r.write.is_some());
+    let writes = matches!(req.method, Method::Put | Method::Delete) && site_writes;
     if t.asterisk && !writes {
         // RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole.
         if req.method != Method::Options {
             return Err(Error::BadRequest);
         }
-        r.options(if ctx.cfg.write.is_empty() {
-            names::ALLOW
-        } else {
+        r.options(if site_writes {
             names::ALLOW_WRITE
+        } else {
+            names::ALLOW
         });
         return Ok(Answer::Done);
     }
@@ -184,10 +195,18 @@ fn route(
         Err(PathError::BadRequest) => return Err(Error::BadRequest),
         Err(PathError::NotFound) => return Err(Error::NotFound),
     }
-    // Who may write is the router's to ask, before any handler runs; a write outside the
-    // write prefixes is refused (405) by the upload without asking for credentials.
-    if writes
-        && names::under(&ctx.cfg.write, path).is_some()
+    // Who may write or read is the router's to ask, before any handler runs; a write
+    // outside the write prefixes is refused (405) by the upload without asking for
+    // credentials. Readers of a rule that names them may only read; its writers may both.
+    let rule = ctx.rule;
+    let users = if writes && rule.write.is_some() {
+        Some(rule.writers.as_deref())
+    } else if !writes && rule.readers.is_some() {
+        Some(rule.readers.as_deref())
+    } else {
+        None
+    };
+    if let Some(allowed) = users
         && let Some(auth) = ctx.auth
     {
         let given = req.header("authorization");
@@ -197,6 +216,18 @@ fn route(
             auth::Check::Denied => return Err(Error::WrongCredentials),
             auth::Check::Limited => return Err(Error::TooManyAttempts),
             auth::Check::Verify(p) => return Ok(Answer::Verify(p)),
+        }
+        let user = auth::user(given);
+        let listed = |list: &[String]| {
+            user.as_deref()
+                .is_some_and(|u| list.iter().any(|n| n.as_bytes() == u))
+        };
+        let writers_read = !writes && rule.writers.as_deref().is_some_and(listed);
+        if let Some(list) = allowed
+            && !listed(list)
+            && !writers_read
+        {
+            return Err(Error::Forbidden);
         }
     }
     if writes {

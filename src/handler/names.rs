@@ -54,24 +54,9 @@ pub fn hidden(path: &[u8], dotfiles: bool) -> bool {
     path.split(|&b| b == b'/').any(|s| hidden_name(s, dotfiles))
 }
 
-/// The length of the longest of `prefixes` (`--write`, `--cgi`) that `path` (decoded)
-/// starts with, if any.
-pub fn under(prefixes: &[String], path: &[u8]) -> Option<usize> {
-    prefixes
-        .iter()
-        .filter(|p| path.starts_with(p.as_bytes()))
-        .map(String::len)
-        .max()
-}
-
-/// The Allow value for `path` (RFC 9110 §10.2.1): with writes under one of the `--write`
-/// prefixes, or without.
-pub fn allow(write: &[String], path: &[u8]) -> &'static [u8] {
-    if under(write, path).is_some() {
-        ALLOW_WRITE
-    } else {
-        ALLOW
-    }
+/// The Allow value (RFC 9110 §10.2.1) where writes are allowed (`write`), or not.
+pub fn allow(write: bool) -> &'static [u8] {
+    if write { ALLOW_WRITE } else { ALLOW }
 }
 
 #[cfg(test)]
@@ -116,11 +101,7 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        let w = vec!["/dav/".to_string(), "/dav/deep/".to_string()];
-        assert_eq!(under(&w, b"/dav/deep/x"), Some(10));
-        assert_eq!(under(&w, b"/dav/x"), Some(5));
-        assert_eq!(under(&w, b"/davx"), None);
-        assert_eq!(allow(&w, b"/dav/x"), ALLOW_WRITE);
-        assert_eq!(allow(&w, b"/x"), ALLOW);
+        assert_eq!(allow(true), ALLOW_WRITE);
+        assert_eq!(allow(false), ALLOW);
     }
 }

@@ -1,14 +1,14 @@
 //! The boundary between a handler and the connection: `Reply` builds a response (the head in
 //! the connection's buffer, the body there too when small, or a `Body` source: shared bytes,
-//! a range of an open file, a multipart sequence), and `Site` holds the response settings fixed
-//! at start-up.
+//! a range of an open file, a multipart sequence), and `Extras` holds what every answer under one path
+//! rule carries (`config::RuleConfig`: extra headers, Cache-Control, error pages, fallback).
 //!
 //! Handlers decide *what* to answer through a `Reply`; the connection decides *how* to send
 //! it (writev, sendfile, backpressure). This module does no I/O beyond reading a small file
 //! body into the buffer, and it imports no handler.
 
 use super::error::Error;
-use crate::config::Config;
+use crate::config::RuleConfig;
 use crate::http::response;
 use crate::sys::OwnedFd;
 use std::ffi::CString;
@@ -18,10 +18,10 @@ use std::sync::Arc;
 /// out in the same write; larger ones are sent from the file with sendfile.
 pub const INLINE_BODY_MAX: usize = 16 * 1024;
 
-/// Response settings fixed at start-up: the site owner's extra headers and error pages, and
-/// the `--fallback` file.
+/// What answers under one path rule carry: the site owner's extra headers and error pages,
+/// and the fallback file.
 #[derive(Clone, Default)]
-pub struct Site {
+pub struct Extras {
     /// `--header` lines, rendered once: "Name: value\r\n"...
     pub extra_headers: Vec<u8>,
     /// `--cache-control`, rendered as a whole header line.
@@ -33,8 +33,8 @@ pub struct Site {
     pub fallback: Option<CString>,
 }
 
-impl Site {
-    pub fn from_config(cfg: &Config) -> Result<Site, String> {
+impl Extras {
+    pub fn new(cfg: &RuleConfig) -> Result<Extras, String> {
         let mut extra_headers = Vec::new();
         for (n, v) in &cfg.headers {
             response::header(&mut extra_headers, n, v.as_bytes());
@@ -69,7 +69,7 @@ impl Site {
                 }
             }
         }
-        Ok(Site {
+        Ok(Extras {
             extra_headers,
             cache_control,
             error_pages,
@@ -115,7 +115,7 @@ pub struct Reply<'o> {
     out: &'o mut Vec<u8>,
     body: &'o mut Body,
     date: &'o [u8],
-    site: &'o Site,
+    pub extras: &'o Extras,
     /// The status sent, for the access log.
     pub status: u16,
     /// Body bytes sent (or that a GET would have sent, for HEAD), for the access log.
@@ -131,7 +131,7 @@ impl<'o> Reply<'o> {
         out: &'o mut Vec<u8>,
         body: &'o mut Body,
         date: &'o [u8],
-        site: &'o Site,
+        extras: &'o Extras,
         close: bool,
         keep_alive_10: bool,
         head_only: bool,
@@ -140,7 +140,7 @@ impl<'o> Reply<'o> {
             out,
             body,
             date,
-            site,
+            extras,
             status: 0,
             body_len: 0,
             close,
@@ -151,7 +151,7 @@ impl<'o> Reply<'o> {
 
     /// The Cache-Control line configured for files, if any.
     pub fn cache_control(&mut self) {
-        if let Some(line) = &self.site.cache_control {
+        if let Some(line) = &self.extras.cache_control {
             self.out.extend_from_slice(line);
         }
     }
@@ -160,14 +160,14 @@ impl<'o> Reply<'o> {
     pub fn start(&mut self, status: u16) {
         self.status = status;
         response::start(self.out, status, self.date);
-        self.out.extend_from_slice(&self.site.extra_headers);
+        self.out.extend_from_slice(&self.extras.extra_headers);
     }
 
     /// Like `start`, with a reason phrase of the handler's (a CGI program's Status line).
     pub fn start_with_reason(&mut self, status: u16, reason: &[u8]) {
         self.status = status;
         response::start_with_reason(self.out, status, reason, self.date);
-        self.out.extend_from_slice(&self.site.extra_headers);
+        self.out.extend_from_slice(&self.extras.extra_headers);
     }
 
     /// RFC 9110 §9.3.7: the methods allowed, in a 200 with no body.
@@ -315,7 +315,7 @@ impl<'o> Reply<'o> {
             self.header(n, v);
         }
         self.header("Content-Type", b"text/html; charset=utf-8");
-        if let Some(page) = self.site.error_pages.get(&status) {
+        if let Some(page) = self.extras.error_pages.get(&status) {
             let len = page.len() as u64;
             self.header_u64("Content-Length", len);
             self.finish_head();

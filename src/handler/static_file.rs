@@ -15,7 +15,7 @@
 
 use super::ctx::Ctx;
 use super::error::Error;
-use super::reply::{Reply, Segment, Site};
+use super::reply::{Extras, Reply, Segment};
 use super::{cache, etag, listing, mime, names};
 use crate::http::conditional::{self, Outcome, Validators};
 use crate::http::parse::{Method, Request};
@@ -38,13 +38,17 @@ pub fn handle(
     match req.method {
         Method::Get | Method::Head => {}
         Method::Options => {
-            r.options(names::allow(&ctx.cfg.write, path));
+            r.options(names::allow(ctx.rule.write.is_some()));
             return Ok(());
         }
         Method::Other => return Err(Error::NotImplemented),
-        _ => return Err(Error::MethodNotAllowed(names::allow(&ctx.cfg.write, path))),
+        _ => {
+            return Err(Error::MethodNotAllowed(names::allow(
+                ctx.rule.write.is_some(),
+            )));
+        }
     }
-    if names::hidden(path, ctx.cfg.dotfiles) {
+    if names::hidden(path, ctx.site.dotfiles) {
         return Err(Error::NotFound);
     }
     // Ranges are cut from files, not from the cache.
@@ -142,7 +146,7 @@ fn directory(
         Err(Errno::NOENT) => {}
         Err(e) => return Err(Error::Os(e)),
     }
-    if !ctx.cfg.listing {
+    if !ctx.rule.listing {
         return Err(Error::Forbidden);
     }
     let json = wants_json(req, query);
@@ -152,7 +156,7 @@ fn directory(
         return Ok(());
     }
     let wd = ctx.cache.watch_listing(path);
-    let body = listing::render(ctx.root, &dir, path, ctx.cfg.dotfiles, json)?;
+    let body = listing::render(ctx.root, &dir, path, ctx.site.dotfiles, json)?;
     // A weak validator from the listing's own bytes (RFC 9110 §8.8.3): clients revalidate
     // (no-cache) and get 304 while nothing changed.
     let mut etag = b"W/\"".to_vec();
@@ -212,7 +216,7 @@ fn weak_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// A path that does not exist: the `--fallback` file with 200 (single-page apps), or 404.
 fn fallback(req: &Request, ctx: &mut Ctx, r: &mut Reply) -> Result<(), Error> {
-    let site = ctx.site;
+    let site = ctx.extras;
     let Some(name) = &site.fallback else {
         return Err(Error::NotFound);
     };
@@ -359,16 +363,16 @@ fn fill_cache<'c>(
         }
         if let Some((f, s)) = open_sibling(ctx, dir, name, ext) {
             vary = true;
-            reps[i] = Some(render_rep(ctx.site, &f, &s, ty, Some(coding), true)?);
+            reps[i] = Some(render_rep(ctx.extras, &f, &s, ty, Some(coding), true)?);
         }
     }
-    reps[0] = Some(render_rep(ctx.site, file, st, ty, None, vary)?);
+    reps[0] = Some(render_rep(ctx.extras, file, st, ty, None, vary)?);
     ctx.cache.insert(key, reps, ctx.now)
 }
 
 /// A representation of a small file, with its 200 header lines rendered.
 fn render_rep(
-    site: &Site,
+    site: &Extras,
     file: &OwnedFd,
     st: &fs::Stat,
     (mime, charset): (&str, bool),
@@ -485,7 +489,7 @@ fn send_file(
     match ranges {
         Ranges::Ignore => {
             r.start(200);
-            head.push(r.head_buf(), ctx.site);
+            head.push(r.head_buf(), ctx.extras);
             r.body_file(file, 0, len);
         }
         Ranges::Unsatisfiable => {
@@ -498,7 +502,7 @@ fn send_file(
             let p = &parts[0];
             r.start(206);
             let out = r.head_buf();
-            head.push(out, ctx.site);
+            head.push(out, ctx.extras);
             out.extend_from_slice(b"Content-Range: bytes ");
             push_content_range(out, p.start, p.end, len);
             out.extend_from_slice(b"\r\n");
@@ -534,7 +538,7 @@ fn send_file(
             let mut ct = b"multipart/byteranges; boundary=".to_vec();
             ct.extend_from_slice(&boundary);
             r.header("Content-Type", &ct);
-            head.push_after_type(r.head_buf(), ctx.site);
+            head.push_after_type(r.head_buf(), ctx.extras);
             r.body_parts(file, segments, total);
         }
     }
@@ -554,13 +558,13 @@ struct FileHead<'a> {
 }
 
 impl FileHead<'_> {
-    fn push(&self, out: &mut Vec<u8>, site: &Site) {
+    fn push(&self, out: &mut Vec<u8>, site: &Extras) {
         push_content_type(out, self.mime, self.charset);
         self.push_after_type(out, site);
     }
 
     /// All but Content-Type (a multipart answer has its own).
-    fn push_after_type(&self, out: &mut Vec<u8>, site: &Site) {
+    fn push_after_type(&self, out: &mut Vec<u8>, site: &Extras) {
         header(out, "Last-Modified", self.last_modified);
         header(out, "ETag", self.etag);
         out.extend_from_slice(b"Accept-Ranges: bytes\r\n");

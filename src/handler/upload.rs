@@ -193,7 +193,7 @@ pub fn begin(
     r: &mut Reply,
     path: &[u8],
 ) -> Result<Option<Box<Upload>>, Error> {
-    if names::under(&ctx.cfg.write, path).is_none() {
+    if ctx.rule.write.is_none() {
         return Err(Error::MethodNotAllowed(names::ALLOW));
     }
     match req.method {
@@ -223,13 +223,13 @@ fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<Place, Error> {
     if name.starts_with(TMP_PREFIX) || name.contains(&b'\\') {
         return Err(Error::Forbidden);
     }
-    if !ctx.cfg.dotfiles && target::has_dot_segment(path) {
+    if !ctx.site.dotfiles && target::has_dot_segment(path) {
         return Err(Error::Forbidden);
     }
     // Prefixes start and end with '/' (config::url_prefix), and `begin` checked that `path`
     // has one: "/dav/" gives "dav/", "/" gives ".". The parent is the prefix's directory
     // itself or below it.
-    let prefix_len = names::under(&ctx.cfg.write, path).ok_or(Error::Forbidden)?;
+    let prefix_len = ctx.rule.write.ok_or(Error::Forbidden)?;
     let prefix = match &path[1..prefix_len] {
         b"" => &b"."[..],
         p => p,
@@ -317,10 +317,7 @@ fn create_temp(dir: &OwnedFd, pid: u32) -> Result<(OwnedFd, CString), Error> {
 
 /// DELETE: a file or symlink (as a link), or an empty directory.
 fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<(), Error> {
-    let is_prefix_root = ctx.cfg.write.iter().any(|p| {
-        let p = p.as_bytes();
-        path == p || (path.len() + 1 == p.len() && p.starts_with(path))
-    });
+    let is_prefix_root = ctx.rule.write.is_some_and(|n| path.len() <= n);
     if path == b"/" || is_prefix_root {
         return Err(Error::Forbidden);
     }

@@ -12,6 +12,7 @@ pub mod chunked;
 pub mod conditional;
 pub mod date;
 pub mod forwarded;
+pub mod host;
 pub mod parse;
 pub mod proxy;
 pub mod range;

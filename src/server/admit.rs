@@ -23,9 +23,13 @@ impl EventLoop {
         // this read).
         let mut drained = false;
         let mut out_of_fds = false;
+        let Some(listener) = self.w.served.listeners.get(li) else {
+            return;
+        };
+        let listener = listener.fd.clone();
         let mut taken = std::mem::take(&mut self.accepted);
         for _ in 0..ACCEPT_BATCH {
-            match net::accept(&self.w.shared.listeners[li]) {
+            match net::accept(&listener) {
                 Ok(Some(c)) => taken.push(c),
                 Ok(None) => {
                     drained = true;
@@ -42,16 +46,18 @@ impl EventLoop {
             }
         }
         if !taken.is_empty() {
-            self.w.cache.catch_up();
+            for c in &mut self.w.caches {
+                c.catch_up();
+            }
         }
         let mut last = None;
         #[cfg(feature = "ops")]
-        let proxied = self.w.shared.proxied[li];
+        let proxied = self.w.served.listeners[li].proxied;
         for (fd, peer) in taken.drain(..) {
             // A PROXY header is believed only from a trusted proxy: anyone else on such a
             // listener is closed unread and unanswered.
             #[cfg(feature = "ops")]
-            if proxied && !self.w.shared.trusts(peer) {
+            if proxied && !self.w.served.trusts(peer) {
                 continue;
             }
             last = self.admit(fd, peer, li).or(last);
@@ -70,8 +76,11 @@ impl EventLoop {
     /// Take a new connection from listener `li`, making room or refusing it when the server
     /// is full. Returns its slot.
     fn admit(&mut self, fd: OwnedFd, peer: Option<SocketAddr>, li: usize) -> Option<usize> {
-        let tls = li >= self.w.shared.plain_listeners;
-        let max = self.w.shared.config.max_connections;
+        let (tls, _proxied) = match self.w.served.listeners.get(li) {
+            Some(l) => (l.tls, l.proxied),
+            None => return None,
+        };
+        let max = self.w.served.config.max_connections;
         if self.w.shared.conns.load(Ordering::Relaxed) >= max
             && !self.evict_one()
             && !self.ask_another_worker()
@@ -83,7 +92,7 @@ impl EventLoop {
         let transport = if tls {
             #[cfg(feature = "tls")]
             {
-                let session = self.w.shared.tls.as_ref().and_then(|t| t.session())?;
+                let session = self.w.served.tls.as_ref().and_then(|t| t.session())?;
                 Transport::new_tls(fd, session)
             }
             #[cfg(not(feature = "tls"))]
@@ -92,7 +101,7 @@ impl EventLoop {
             Transport::new(fd)
         };
         #[cfg(feature = "ops")]
-        let transport = if self.w.shared.proxied[li] {
+        let transport = if _proxied {
             transport.expect_proxy_header()
         } else {
             transport
@@ -219,7 +228,10 @@ impl EventLoop {
             return;
         }
         if self.reserve.take().is_some() {
-            if let Ok(Some((fd, _))) = net::accept(&self.w.shared.listeners[li]) {
+            let listener = self.w.served.listeners.get(li).map(|l| l.fd.clone());
+            if let Some(l) = listener
+                && let Ok(Some((fd, _))) = net::accept(&l)
+            {
                 refuse(&fd, &self.w.clock.imf);
             }
             self.reserve = fs::open_reserve();
@@ -227,8 +239,8 @@ impl EventLoop {
                 return;
             }
         }
-        for l in &self.w.shared.listeners {
-            let _ = self.w.poller.delete(l);
+        for l in &self.w.served.listeners {
+            let _ = self.w.poller.delete(&*l.fd);
         }
         self.accept_paused_until = Some(self.w.now + TICK_MS);
     }

@@ -19,9 +19,10 @@ use crate::log::{self, LogSink, WorkerLog};
 use crate::sys::poll::{Interest, Poller, Ready, Waker};
 use crate::sys::signal::Signal;
 use crate::sys::{self, AsFd, Errno, OwnedFd, fs, net, time};
-use crate::worker::{ConnId, MAX_SLOTS, Shared, Token, Worker};
+use crate::worker::{ConnId, Listener, MAX_SLOTS, Served, Shared, Token, Worker};
 
 mod admit;
+mod reload;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -149,75 +150,45 @@ impl Server {
         }
         #[cfg(feature = "ops")]
         let user = config.user.as_deref().map(sys::user::lookup).transpose()?;
-        let mut shared = Shared::new(config)?;
-        // The plain listeners first, then the TLS ones (`Shared::plain_listeners`); in each
-        // kind the passed sockets first, then the addresses given with flags, except those
-        // where a passed socket already listens, then those that require a PROXY header
-        // (`Shared::proxied`).
-        let (mut plain, mut tls) = (Vec::new(), Vec::new());
-        for (fd, addr, is_tls) in passed {
-            if is_tls { &mut tls } else { &mut plain }.push((fd, addr));
-        }
-        let cfg = &mut shared.config;
-        // Where each kind's PROXY protocol listeners begin: they come last in it.
-        #[cfg(feature = "ops")]
-        let mut first_proxied = [0; 2];
-        for (given, kind, _i) in [
-            (&mut cfg.listen, &mut plain, 0),
-            (&mut cfg.tls_listen, &mut tls, 1),
-        ] {
-            for addr in given.iter() {
-                if kind.iter().any(|(_, a)| a == addr) {
-                    continue;
-                }
-                let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
-                // The port actually bound (an ephemeral one resolved), for --redirect-https.
-                let bound = net::local_addr(&fd).unwrap_or(*addr);
-                kind.push((fd, bound));
-            }
-            *given = kind.iter().map(|(_, a)| *a).collect();
-            #[cfg(feature = "ops")]
-            {
-                first_proxied[_i] = kind.len();
-                let given = [&mut cfg.proxy_listen, &mut cfg.proxy_tls_listen][_i].iter_mut();
-                for addr in given {
-                    let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
-                    *addr = net::local_addr(&fd).unwrap_or(*addr);
-                    kind.push((fd, *addr));
-                }
-            }
-        }
-        let cfg = &shared.config;
-        crate::config::check_write_exposure(cfg, cfg.plain_listen()).map_err(|e| e.0)?;
-        shared.plain_listeners = plain.len();
-        #[cfg(feature = "ops")]
-        {
-            let (p, t) = (plain.len(), tls.len());
-            shared.proxied = (0..p).map(|i| i >= first_proxied[0]).collect();
-            shared.proxied.extend((0..t).map(|i| i >= first_proxied[1]));
-        }
-        let mut addrs = Vec::new();
-        for (fd, addr) in plain.into_iter().chain(tls) {
-            addrs.push(addr);
-            shared.listeners.push(fd);
-        }
+        let mut config = config;
+        let listeners = open_listeners(&mut config, passed, &[])?;
+        crate::config::check_write_exposure(&config, config.plain_listen()).map_err(|e| e.0)?;
+        let served = Served::new(config, listeners, None)?;
+        let addrs = served.listeners.iter().map(|l| l.addr).collect();
         // The sockets are open and the certificates and the auth file read; nothing the
         // server does from here needs root. Before any worker thread starts.
         #[cfg(feature = "ops")]
         if let Some(u) = &user {
             sys::user::become_user(u)?;
         }
+        let shared = Shared::new(served);
         // Once the start can no longer fail (a start that does leaves the disk as it was),
         // and before any worker can begin an upload of this process's own.
-        let cfg = &shared.config;
-        let swept = stale::sweep(shared.root.as_fd(), &cfg.write, cfg.dotfiles, shared.pid);
-        if let Some(line) = swept.report().filter(|_| !cfg.quiet) {
-            eprintln!("barehttpd: {line}");
-        }
+        sweep_report(&shared.served(), shared.pid);
         Ok(Server {
             shared: Arc::new(shared),
             addrs,
         })
+    }
+
+    /// `--check-config`: open what the configuration names (roots, error pages, the
+    /// credentials file, certificates) without binding or serving; a line saying what it
+    /// holds.
+    pub fn check(config: Config) -> Result<String, String> {
+        let file = config
+            .config_file
+            .as_ref()
+            .map_or("the command line".into(), |f| f.display().to_string());
+        let listeners = config.listen.len() + config.tls_listen.len();
+        let served = Served::new(config, Vec::new(), None)?;
+        let rules: usize = served.sites.iter().map(|s| s.rules.len()).sum();
+        Ok(format!(
+            "{file}: ok: {} site{}, {rules} path rule{}, {listeners} listening address{}",
+            served.sites.len(),
+            if served.sites.len() == 1 { "" } else { "s" },
+            if rules == 1 { "" } else { "s" },
+            if listeners == 1 { "" } else { "es" },
+        ))
     }
 
     /// The addresses actually bound (with ephemeral ports resolved).
@@ -229,7 +200,8 @@ impl Server {
     /// The caller must have called `sys::signal::block_shutdown_signals` before any thread
     /// was started.
     pub fn run(self) -> Result<(), String> {
-        let cfg = &self.shared.config;
+        let served = self.shared.served();
+        let cfg = &served.config;
         let (sink, log_thread) = match &cfg.access_log {
             AccessLog::Off => (None, None),
             AccessLog::Stdout => {
@@ -254,7 +226,7 @@ impl Server {
         // The listeners are bound: a certificate the CA validates now is answered as soon
         // as the workers run, a moment later.
         #[cfg(feature = "tls")]
-        if let Some(tls) = &self.shared.tls {
+        if let Some(tls) = &served.tls {
             tls.start_acme(cfg)?;
         }
         let mut wakers = Vec::new();
@@ -273,24 +245,25 @@ impl Server {
         drop(sink);
         let _ = self.shared.wakers.set(wakers.clone());
         if !cfg.quiet {
-            let plain = self.shared.plain_listeners;
-            let urls: Vec<String> = self
-                .addrs
+            let urls: Vec<String> = served
+                .listeners
                 .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let scheme = if i < plain { "http" } else { "https" };
-                    #[cfg(feature = "ops")]
-                    if self.shared.proxied[i] {
+                .map(|l| {
+                    let (scheme, a) = (if l.tls { "https" } else { "http" }, l.addr);
+                    if l.proxied {
                         return format!("{scheme}://{a}/ (PROXY protocol)");
                     }
                     format!("{scheme}://{a}/")
                 })
                 .collect();
+            let what = match &cfg.config_file {
+                Some(f) => format!("{} ({} sites)", f.display(), served.sites.len()),
+                None => cfg.root.display().to_string(),
+            };
             eprintln!(
                 "barehttpd {}: serving {} on {} ({} worker{}); Ctrl-C to stop",
                 env!("CARGO_PKG_VERSION"),
-                cfg.root.display(),
+                what,
                 urls.join(" "),
                 cfg.workers,
                 if cfg.workers == 1 { "" } else { "s" }
@@ -313,8 +286,16 @@ impl Server {
         });
         // New connections are refused first, so that none is taken after a worker has begun
         // to close its idle ones.
-        for l in &self.shared.listeners {
-            net::shutdown_listener(l);
+        // Sockets passed by systemd are left listening (it keeps them for the next start,
+        // where connections wait in the backlog); the workers stop watching them.
+        for l in self
+            .shared
+            .served()
+            .listeners
+            .iter()
+            .filter(|l| !l.inherited)
+        {
+            net::shutdown_listener(&*l.fd);
         }
         self.shared.shutdown.store(true, Ordering::SeqCst);
         for w in &wakers {
@@ -331,15 +312,106 @@ impl Server {
 }
 
 impl Server {
-    /// SIGHUP: read the configuration file and the certificates again (`reload.rs`).
-    fn reload(&self) {
-        eprintln!("barehttpd: SIGHUP: reload is not built yet; nothing changed");
-    }
-
     /// SIGUSR2: hand the listening sockets to a new binary, then stop (`upgrade.rs`).
     fn upgrade(&self) {
         eprintln!("barehttpd: SIGUSR2: upgrade is not built yet; nothing changed");
     }
+}
+
+/// Remove what killed servers' uploads left in every site's write prefixes, and say so.
+fn sweep_report(served: &Served, pid: u32) {
+    for site in &served.sites {
+        let prefixes = site.write_prefixes();
+        let swept = stale::sweep(site.root.as_fd(), &prefixes, site.dotfiles, pid);
+        if let Some(line) = swept.report().filter(|_| !served.config.quiet) {
+            eprintln!("barehttpd: {line}");
+        }
+    }
+}
+
+/// The listening sockets `cfg` asks for: the plain ones first, then the TLS ones; in each
+/// kind the passed sockets (systemd's) first, then the addresses given, except those where
+/// a passed socket already listens, then those that require a PROXY header. A socket of
+/// `previous` with the same address and kind is taken over (a reload never closes a
+/// listener that stays, so no connection is refused); the others are bound. The
+/// addresses in `cfg` are replaced by those bound (ephemeral ports resolved).
+pub(crate) fn open_listeners(
+    cfg: &mut Config,
+    passed: Vec<(OwnedFd, SocketAddr, bool)>,
+    previous: &[Listener],
+) -> Result<Vec<Listener>, String> {
+    let mut out: Vec<Listener> = Vec::new();
+    for (fd, addr, tls) in passed {
+        out.push(Listener {
+            fd: Arc::new(fd),
+            addr,
+            tls,
+            proxied: false,
+            inherited: true,
+        });
+    }
+    // Those passed at the start stay for the whole life of the process.
+    for l in previous.iter().filter(|l| l.inherited) {
+        out.push(Listener {
+            fd: l.fd.clone(),
+            addr: l.addr,
+            tls: l.tls,
+            proxied: l.proxied,
+            inherited: true,
+        });
+    }
+    let mut open = |addr: SocketAddr, tls: bool, proxied: bool| -> Result<SocketAddr, String> {
+        if let Some(l) = out
+            .iter()
+            .find(|l| l.addr == addr && l.tls == tls && l.inherited)
+        {
+            return Ok(l.addr);
+        }
+        let fd = match previous
+            .iter()
+            .find(|l| l.addr == addr && l.tls == tls && l.proxied == proxied)
+        {
+            Some(l) => l.fd.clone(),
+            None => Arc::new(net::listen(addr, BACKLOG).map_err(|e| listen_error(addr, e))?),
+        };
+        // The port actually bound (an ephemeral one resolved), for --redirect-https.
+        let bound = net::local_addr(&fd).unwrap_or(addr);
+        out.push(Listener {
+            fd,
+            addr: bound,
+            tls,
+            proxied,
+            inherited: false,
+        });
+        Ok(bound)
+    };
+    for a in cfg.listen.iter_mut() {
+        *a = open(*a, false, false)?;
+    }
+    #[cfg(feature = "ops")]
+    for a in cfg.proxy_listen.iter_mut() {
+        *a = open(*a, false, true)?;
+    }
+    for a in cfg.tls_listen.iter_mut() {
+        *a = open(*a, true, false)?;
+    }
+    #[cfg(feature = "ops")]
+    for a in cfg.proxy_tls_listen.iter_mut() {
+        *a = open(*a, true, true)?;
+    }
+    // Plain first, then TLS, each kind in the order above (a stable sort keeps it).
+    out.sort_by_key(|l| l.tls);
+    for l in out.iter().filter(|l| l.inherited) {
+        let given = if l.tls {
+            &mut cfg.tls_listen
+        } else {
+            &mut cfg.listen
+        };
+        if !given.contains(&l.addr) {
+            given.insert(0, l.addr);
+        }
+    }
+    Ok(out)
 }
 
 fn listen_error(addr: SocketAddr, e: Errno) -> String {
@@ -375,11 +447,13 @@ impl EventLoop {
             trace_out.clone(),
         );
         w.watch(waker.fd(), Token::Waker, Interest::Readable)?;
-        for (i, l) in w.shared.listeners.iter().enumerate() {
-            w.watch(l, Token::Listener(i), Interest::Listener)?;
+        for (i, l) in w.served.listeners.iter().enumerate() {
+            w.watch(&*l.fd, Token::Listener(i), Interest::Listener)?;
         }
-        if let Some(fd) = w.cache.watch_fd() {
-            w.watch(fd, Token::Watch, Interest::Readable)?;
+        for (i, c) in w.caches.iter().enumerate() {
+            if let Some(fd) = c.watch_fd() {
+                w.watch(fd, Token::Watch(i), Interest::Readable)?;
+            }
         }
         let now = w.now;
         Ok(EventLoop {
@@ -400,6 +474,11 @@ impl EventLoop {
 
     fn run(mut self) {
         loop {
+            // A reload: take the new configuration up between two passes, so that every
+            // event of a pass refers to the listeners and caches it was registered for.
+            if let Some(old) = self.w.take_up() {
+                self.take_up(&old);
+            }
             let timeout = if !self.yielded.is_empty() {
                 Some(0)
             } else if self.nothing_to_time() {
@@ -420,17 +499,17 @@ impl EventLoop {
             self.w.clock.update(time::unix_secs());
             // File changes first, so that no request in this batch is answered from a cache
             // entry whose file has already changed.
-            if self
-                .ready
-                .iter()
-                .any(|e| Token::from_raw(e.token) == Token::Watch)
-            {
-                self.w.cache.on_changes();
+            for e in &self.ready {
+                if let Token::Watch(i) = Token::from_raw(e.token)
+                    && let Some(c) = self.w.caches.get_mut(i)
+                {
+                    c.on_changes();
+                }
             }
             for i in 0..self.ready.len() {
                 let ev = self.ready[i];
                 match Token::from_raw(ev.token) {
-                    Token::Watch => {}
+                    Token::Watch(_) => {}
                     Token::Waker => {
                         self.waker.reset();
                         self.begin_shutdown();
@@ -569,8 +648,8 @@ impl EventLoop {
         {
             self.accept_paused_until = None;
             if !self.w.shutting_down {
-                for (i, l) in self.w.shared.listeners.iter().enumerate() {
-                    let _ = self.w.watch(l, Token::Listener(i), Interest::Listener);
+                for (i, l) in self.w.served.listeners.iter().enumerate() {
+                    let _ = self.w.watch(&*l.fd, Token::Listener(i), Interest::Listener);
                 }
             }
         }
@@ -585,14 +664,33 @@ impl EventLoop {
         }
     }
 
+    /// The worker took up a new configuration (`Worker::take_up`): watch its listeners
+    /// under their new numbers and its caches' change watchers (the old caches' watchers
+    /// closed with them).
+    fn take_up(&mut self, old: &Served) {
+        for l in &old.listeners {
+            let _ = self.w.poller.delete(&*l.fd);
+        }
+        if !self.w.shutting_down && self.accept_paused_until.is_none() {
+            for (i, l) in self.w.served.listeners.iter().enumerate() {
+                let _ = self.w.watch(&*l.fd, Token::Listener(i), Interest::Listener);
+            }
+        }
+        for (i, c) in self.w.caches.iter().enumerate() {
+            if let Some(fd) = c.watch_fd() {
+                let _ = self.w.watch(fd, Token::Watch(i), Interest::Readable);
+            }
+        }
+    }
+
     fn begin_shutdown(&mut self) {
         if self.w.shutting_down || !self.w.shared.shutdown.load(Ordering::SeqCst) {
             return;
         }
         self.w.shutting_down = true;
         self.grace_until = self.w.now + GRACE_MS;
-        for l in &self.w.shared.listeners {
-            let _ = self.w.poller.delete(l);
+        for l in &self.w.served.listeners {
+            let _ = self.w.poller.delete(&*l.fd);
         }
         for idx in 0..self.conns.slots.len() {
             let Some(c) = self.conns.slots[idx].as_mut() else {

@@ -76,6 +76,15 @@ impl Tls {
     /// With `--acme`: install the certificate kept in the state dir, then start the ACME
     /// client's thread, which obtains one if there is none and renews it. Called once the
     /// listeners are bound, so that the CA's validation finds them.
+    /// Whether `a` and `b` ask for the same TLS (certificate files, client CA, ACME names):
+    /// then a reload keeps the running TLS, whose certificates it reads again.
+    pub fn same_settings(a: &Config, b: &Config) -> bool {
+        a.serves_tls() == b.serves_tls()
+            && a.tls_pairs == b.tls_pairs
+            && a.tls_client_ca == b.tls_client_ca
+            && a.acme == b.acme
+    }
+
     pub fn start_acme(&self, config: &Config) -> Result<(), String> {
         let Some(challenges) = &self.acme else {
             return Ok(());

@@ -117,6 +117,12 @@ impl Session {
         self.conn.alpn_protocol() == Some(ALPN_ACME)
     }
 
+    /// The name the client asked for (SNI), which picks the certificate and, for the
+    /// requests on this connection, the site (`handler::site::pick`).
+    pub fn server_name(&self) -> Option<&str> {
+        self.conn.server_name()
+    }
+
     /// The completed handshake, for `--trace`.
     pub fn describe(&self) -> String {
         let c = &self.conn;

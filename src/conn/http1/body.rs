@@ -91,7 +91,7 @@ impl Http1 {
                                 }
                             }
                             Sink::Spool(_, file, _) => {
-                                if dec.total > w.shared.config.cgi_max_body {
+                                if dec.total > w.served.config.cgi_max_body {
                                     failed = Some(Error::TooLarge);
                                 } else if crate::sys::fs::write_all(&*file, piece).is_err() {
                                     failed = Some(Error::Internal);
@@ -163,7 +163,7 @@ impl Http1 {
     /// The whole PUT body is in: commit the file and answer.
     pub(super) fn finish_upload(&mut self, t: &mut Transport, w: &mut Worker, up: Upload) {
         let (line, agent, received) = (up.line.clone(), up.agent.clone(), up.received);
-        let site = w.shared.site(t.is_tls());
+        let site = w.served.extras(self.route, t.is_tls());
         let (out, body) = t.new_response(&mut w.pool);
         let mut reply = Reply::new(
             out,

@@ -83,7 +83,9 @@ impl Http1 {
             head_only,
         };
         let (_, queue) = t.split();
-        let (status, len, close, answer) = dispatch(&req, queue, w, self.client(), how, spooled);
+        let (status, len, close, answer, route) =
+            dispatch(&req, queue, w, self.client(), how, spooled);
+        self.route = route;
         // A file that shrank under its answer closes the connection after it.
         self.close_after |= close;
         Some((answer, status, len))
@@ -217,7 +219,7 @@ impl Http1 {
         let close = self.close_after || !run.chunked;
         let secure = t.is_tls();
         let (out, body) = t.new_response(&mut w.pool);
-        let (date, site) = (&w.clock.imf, w.shared.site(secure));
+        let (date, site) = (&w.clock.imf, w.served.extras(self.route, secure));
         let ka10 = self.ka10 && !close;
         let mut reply = Reply::new(out, body, date, site, close, ka10, run.head_only);
         let status = run.answer_head(head, &mut reply, run.chunked);

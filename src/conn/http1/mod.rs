@@ -32,11 +32,11 @@ mod exchange;
 use super::transport::{Fill, Flushed, Linger, Queue, Transport};
 use crate::handler::Error;
 use crate::handler::auth::{Pending, Refused};
-use crate::handler::{self, Answer, Reply, cgi};
+use crate::handler::{self, Answer, Reply, cgi, site};
 use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Request, Version};
 use crate::http::response;
 use crate::sys::trace;
-use crate::worker::{ConnId, Verdict, Worker};
+use crate::worker::{ConnId, Route, Verdict, Worker};
 use body::{MAX_DISCARD, Remaining, Sink, spool_file};
 use std::net::SocketAddr;
 
@@ -76,6 +76,9 @@ pub enum Next {
 pub struct Http1 {
     /// The connection's place in its worker (for its CGI pipes' token).
     id: ConnId,
+    /// The site and rule of the request being answered (for answers written after its
+    /// handler returned: an upload's, a CGI program's).
+    route: Option<Route>,
     phase: Phase,
     /// Monotonic ms at which the current phase times out (or, while writing, a short
     /// sendfile is looked at again).
@@ -132,6 +135,7 @@ impl Http1 {
     pub fn new(id: ConnId, peer: Option<SocketAddr>, now: u64, header_ms: u64) -> Http1 {
         Http1 {
             id,
+            route: None,
             phase: Phase::Reading,
             deadline: now + header_ms,
             send_by: 0,
@@ -361,10 +365,12 @@ impl Http1 {
             head_only,
         };
         #[cfg(feature = "ops")]
-        if !w.shared.config.trusted_proxies.is_empty() && w.shared.trusts(self.peer) {
-            self.client = forwarded_client(&req, &w.shared.config.trusted_proxies).or(self.peer);
+        if !w.served.config.trusted_proxies.is_empty() && w.served.trusts(self.peer) {
+            self.client = forwarded_client(&req, &w.served.config.trusted_proxies).or(self.peer);
         }
-        let (status, body_len, close, answer) = dispatch(&req, queue, w, self.client(), how, None);
+        let (status, body_len, close, answer, route) =
+            dispatch(&req, queue, w, self.client(), how, None);
+        self.route = route;
         let stream = Remaining::whole(req.framing);
         let expect = req.expect_continue;
         let keep_alive = req.keep_alive;
@@ -476,7 +482,7 @@ impl Http1 {
         line: Option<&[u8]>,
         write: impl FnOnce(&mut Reply),
     ) {
-        let site = w.shared.site(t.is_tls());
+        let site = w.served.extras(self.route, t.is_tls());
         let (out, body) = t.new_response(&mut w.pool);
         let mut reply = Reply::new(out, body, &w.clock.imf, site, true, false, false);
         write(&mut reply);
@@ -496,8 +502,8 @@ impl Http1 {
     /// (`Verifying`) until the verdict comes back through the worker's mailbox (`resume`).
     /// Refused (too many waiting from this client, or the queue full): 429 or 503, and close.
     fn verify(&mut self, t: &mut Transport, w: &mut Worker, pending: Pending, line: &[u8]) {
-        let shared = w.shared.clone();
-        let Some(auth) = shared.auth.as_ref() else {
+        let served = w.served.clone();
+        let Some(auth) = served.auth.as_ref() else {
             return self.respond_error(t, w, 500, Some(line));
         };
         let mailbox = w.mailbox.clone();
@@ -737,26 +743,36 @@ fn dispatch(
     peer: Option<SocketAddr>,
     how: How,
     spooled: Option<cgi::Spooled>,
-) -> (u16, u64, bool, Answer) {
+) -> (u16, u64, bool, Answer, Option<Route>) {
     let peers = cgi::Peers {
         remote: peer,
         sock: queue.sock,
     };
     let secure = queue.secure;
+    let served = &w.served;
+    let (site, misdirected) =
+        match site::pick(&served.sites, served.default_site, req.host, queue.sni) {
+            Ok(s) => (s, false),
+            Err(s) => (s, true),
+        };
     let (out, body) = queue.new_response(&mut w.pool);
-    let mut ctx = w.ctx(peer.map(|a| a.ip()), secure);
-    let (date, site) = (ctx.date, ctx.site);
+    let mut ctx = w.ctx(peer.map(|a| a.ip()), secure, site, misdirected);
+    let (date, site_extras) = (ctx.date, ctx.extras);
     let mut reply = Reply::new(
         out,
         body,
         date,
-        site,
+        site_extras,
         how.close,
         how.keep_alive_10,
         how.head_only,
     );
     let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, spooled);
-    (reply.status, reply.body_len, reply.close, answer)
+    let route = Some(Route {
+        site,
+        rule: ctx.rule_at,
+    });
+    (reply.status, reply.body_len, reply.close, answer, route)
 }
 
 /// The client a trusted proxy names in the request's `Forwarded` fields, else in its
@@ -789,7 +805,7 @@ fn trace_note(w: &Worker, line: &[u8], status: u16) -> Option<(Vec<u8>, u16)> {
     if !trace::enabled() {
         return None;
     }
-    if let Some(prefix) = &w.shared.config.trace_filter {
+    if let Some(prefix) = &w.served.config.trace_filter {
         let path = line.split(|&b| b == b' ').nth(1).unwrap_or(b"");
         if !path.starts_with(prefix.as_bytes()) {
             return None;
