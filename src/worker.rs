@@ -44,7 +44,10 @@ pub struct Served {
 /// A listening socket and what its connections speak.
 pub struct Listener {
     pub fd: Arc<OwnedFd>,
+    /// The address bound, and the address the configuration asked for (with port 0 for
+    /// an ephemeral one): a reload keeps the socket of an address asked for again.
     pub addr: std::net::SocketAddr,
+    pub asked: std::net::SocketAddr,
     pub tls: bool,
     /// Its connections begin with a PROXY protocol header.
     pub proxied: bool,

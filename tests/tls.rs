@@ -705,3 +705,65 @@ fn a_proxy_protocol_header_before_the_handshake_names_the_client() {
         tls.write_all(&get("/")).is_err() || !matches!(tls.read(&mut [0u8; 64]), Ok(n) if n > 0);
     assert!(refused, "a TLS client without the header got an answer");
 }
+
+/// Two sites from a config file on one TLS port: each SNI name gets its site's certificate
+/// and root; a request whose Host belongs to the other site gets 421 (RFC 9110 §15.5.20),
+/// and the connection stays usable for its own site.
+#[test]
+#[cfg(feature = "ops")]
+fn rfc9110_15_5_20_sites_by_sni_and_a_host_of_another_site_is_misdirected() {
+    let root = TempRoot::new();
+    root.file("a/index.html", b"site A\n");
+    root.file("b/index.html", b"site B\n");
+    let c = Certs::get();
+    let cfg = root.outside(
+        "sites.toml",
+        format!(
+            r#"
+[server]
+listen = ["127.0.0.1:0"]
+tls_listen = ["127.0.0.1:0"]
+access_log = "off"
+
+[[site]]
+names = ["a.test", "localhost"]
+root = "{www}/a"
+tls_cert = "{a}"
+tls_key = "{ak}"
+
+[[site]]
+names = ["b.test"]
+root = "{www}/b"
+tls_cert = "{b}"
+tls_key = "{bk}"
+"#,
+            www = root.www.display(),
+            a = c.path("a.pem"),
+            ak = c.path("a.key"),
+            b = c.path("b.pem"),
+            bk = c.path("b.key"),
+        )
+        .as_bytes(),
+    );
+    let s = Server::start_args(&["--config".into(), cfg.to_str().unwrap().into()]);
+    let port = tls_port(&s);
+    let host = |h: &str| format!("GET / HTTP/1.1\r\nHost: {h}\r\n\r\n").into_bytes();
+    for (name, body) in [("a.test", "site A\n"), ("b.test", "site B\n")] {
+        // The client checks the certificate against `name`: a wrong one fails here.
+        let mut tls = connect_with(port, both(), name);
+        let mut pending = Vec::new();
+        let r = exchange(&mut tls, &host(name), &mut pending);
+        assert_eq!((r.status, r.body_str().as_str()), (200, body), "{name}");
+        let other = if name == "a.test" { "b.test" } else { "a.test" };
+        let r = exchange(&mut tls, &host(other), &mut pending);
+        assert_eq!(r.status, 421, "Host {other} over a connection for {name}");
+        let r = exchange(&mut tls, &host(name), &mut pending);
+        assert_eq!(r.status, 200, "the connection is still good for {name}");
+    }
+    // Plain HTTP on the same server: the Host alone picks.
+    assert_eq!(
+        s.request(b"GET / HTTP/1.1\r\nHost: b.test\r\nConnection: close\r\n\r\n")
+            .body_str(),
+        "site B\n"
+    );
+}

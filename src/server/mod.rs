@@ -345,6 +345,7 @@ pub(crate) fn open_listeners(
         out.push(Listener {
             fd: Arc::new(fd),
             addr,
+            asked: addr,
             tls,
             proxied: false,
             inherited: true,
@@ -355,11 +356,15 @@ pub(crate) fn open_listeners(
         out.push(Listener {
             fd: l.fd.clone(),
             addr: l.addr,
+            asked: l.asked,
             tls: l.tls,
             proxied: l.proxied,
             inherited: true,
         });
     }
+    // Each socket of `previous` is taken over once (two lines asking for port 0 are two
+    // sockets).
+    let mut taken = vec![false; previous.len()];
     let mut open = |addr: SocketAddr, tls: bool, proxied: bool| -> Result<SocketAddr, String> {
         if let Some(l) = out
             .iter()
@@ -367,11 +372,14 @@ pub(crate) fn open_listeners(
         {
             return Ok(l.addr);
         }
-        let fd = match previous
-            .iter()
-            .find(|l| l.addr == addr && l.tls == tls && l.proxied == proxied)
-        {
-            Some(l) => l.fd.clone(),
+        let same = previous.iter().enumerate().position(|(i, l)| {
+            !taken[i] && !l.inherited && l.asked == addr && l.tls == tls && l.proxied == proxied
+        });
+        let fd = match same {
+            Some(i) => {
+                taken[i] = true;
+                previous[i].fd.clone()
+            }
             None => Arc::new(net::listen(addr, BACKLOG).map_err(|e| listen_error(addr, e))?),
         };
         // The port actually bound (an ephemeral one resolved), for --redirect-https.
@@ -379,6 +387,7 @@ pub(crate) fn open_listeners(
         out.push(Listener {
             fd,
             addr: bound,
+            asked: addr,
             tls,
             proxied,
             inherited: false,
