@@ -377,6 +377,7 @@ pub const MAX_LISTENERS: usize = 1000;
 pub enum Command {
     Run(Box<Config>),
     /// `--check-config FILE`: the file is valid; say so and exit.
+    #[cfg(feature = "ops")]
     CheckConfig(Box<Config>),
     Help,
     Version,
@@ -415,11 +416,12 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         };
     };
     let config = from_file(&path, &args)?;
-    Ok(if check {
-        Command::CheckConfig(config)
-    } else {
-        Command::Run(config)
-    })
+    #[cfg(feature = "ops")]
+    if check {
+        return Ok(Command::CheckConfig(config));
+    }
+    let _ = check;
+    Ok(Command::Run(config))
 }
 
 /// `--config FILE` or `--check-config FILE` among the arguments: the file, and whether it

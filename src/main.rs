@@ -9,6 +9,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let config = match config::parse_args(std::env::args_os()) {
         Ok(Command::Run(c)) => *c,
+        #[cfg(feature = "ops")]
         Ok(Command::CheckConfig(c)) => {
             return match Server::check(*c) {
                 Ok(line) => {

@@ -66,11 +66,10 @@ impl Served {
         previous: Option<&Served>,
     ) -> Result<Served, String> {
         sys::fs::set_follow_symlinks(config.follow_symlinks);
-        let sites = config
-            .sites
-            .iter()
-            .map(|s| handler::site::Site::open(s, config.hsts))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut sites = Vec::with_capacity(config.sites.len());
+        for s in &config.sites {
+            sites.push(handler::site::Site::open(s, config.hsts)?);
+        }
         let default_site = config.sites.iter().position(|s| s.default).unwrap_or(0);
         let same_auth = |p: &Served| p.config.auth_file == config.auth_file;
         let auth = match (&config.auth_file, previous) {

@@ -87,17 +87,25 @@ pub fn materialize(mut drafts: Vec<RuleDraft>) -> Result<Vec<RuleConfig>, Config
             drafts[0].origin
         ));
     }
-    drafts.sort_by_key(|d| d.prefix.len());
-    for pair in drafts.windows(2) {
-        if pair[0].prefix == pair[1].prefix {
+    // Shortest prefix first, so that every rule's parent is resolved before it. By hand:
+    // a few dozen rules at most, and a library sort would add kilobytes to the binary.
+    let mut order: Vec<usize> = Vec::with_capacity(drafts.len());
+    for (i, d) in drafts.iter().enumerate() {
+        if order.iter().any(|&j| drafts[j].prefix == d.prefix) {
             return err(format!(
                 "{}: the prefix {:?} has a rule already",
-                pair[1].origin, pair[1].prefix
+                d.origin, d.prefix
             ));
         }
+        let at = order
+            .iter()
+            .position(|&j| drafts[j].prefix.len() > d.prefix.len())
+            .unwrap_or(order.len());
+        order.insert(at, i);
     }
     let mut out: Vec<RuleConfig> = Vec::with_capacity(drafts.len());
-    for d in drafts {
+    for i in order {
+        let d = std::mem::take(&mut drafts[i]);
         let parent = out
             .iter()
             .filter(|r| d.prefix.starts_with(&r.prefix))

@@ -48,11 +48,10 @@ impl Site {
             )
         })?;
         let index = CString::new(c.index.clone()).map_err(|_| "index: NUL byte".to_string())?;
-        let rules = c
-            .rules
-            .iter()
-            .map(|r| Rule::new(r, hsts))
-            .collect::<Result<_, _>>()?;
+        let mut rules = Vec::with_capacity(c.rules.len());
+        for r in &c.rules {
+            rules.push(Rule::new(r, hsts)?);
+        }
         Ok(Site {
             names: c.names.clone(),
             root,
@@ -79,16 +78,15 @@ impl Site {
 
     /// The prefixes where writes begin, for the start-up sweep of unfinished uploads.
     pub fn write_prefixes(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .rules
-            .iter()
-            .filter_map(|r| {
-                r.write
-                    .map(|n| r.prefix[..n.min(r.prefix.len())].to_string())
-            })
-            .collect();
-        v.sort();
-        v.dedup();
+        let mut v: Vec<String> = Vec::new();
+        for r in &self.rules {
+            if let Some(n) = r.write {
+                let p = &r.prefix[..n.min(r.prefix.len())];
+                if !v.iter().any(|q| q == p) {
+                    v.push(p.to_string());
+                }
+            }
+        }
         v
     }
 }

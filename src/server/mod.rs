@@ -22,6 +22,7 @@ use crate::sys::{self, AsFd, Errno, OwnedFd, fs, net, time};
 use crate::worker::{ConnId, Listener, MAX_SLOTS, Served, Shared, Token, Worker};
 
 mod admit;
+#[cfg(feature = "ops")]
 mod reload;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -171,6 +172,7 @@ impl Server {
         })
     }
 
+    #[cfg(feature = "ops")]
     /// `--check-config`: open what the configuration names (roots, error pages, the
     /// credentials file, certificates) without binding or serving; a line saying what it
     /// holds.
@@ -272,7 +274,12 @@ impl Server {
         loop {
             match sys::signal::wait() {
                 Signal::Stop => break,
+                #[cfg(feature = "ops")]
                 Signal::Reload => self.reload(),
+                #[cfg(not(feature = "ops"))]
+                Signal::Reload => crate::sys::log_error(format_args!(
+                    "barehttpd: SIGHUP: reload needs the cargo feature `ops`; nothing changed"
+                )),
                 Signal::Upgrade => self.upgrade(),
             }
         }
@@ -408,8 +415,10 @@ pub(crate) fn open_listeners(
     for a in cfg.proxy_tls_listen.iter_mut() {
         *a = open(*a, true, true)?;
     }
-    // Plain first, then TLS, each kind in the order above (a stable sort keeps it).
-    out.sort_by_key(|l| l.tls);
+    // Plain first, then TLS, each kind in the order above.
+    let (plain, tls): (Vec<Listener>, Vec<Listener>) = out.into_iter().partition(|l| !l.tls);
+    let mut out = plain;
+    out.extend(tls);
     for l in out.iter().filter(|l| l.inherited) {
         let given = if l.tls {
             &mut cfg.tls_listen
