@@ -9,8 +9,8 @@
 # the last line printed. Nothing is built and nothing is installed.
 #
 # Why not `cargo deb`: dpkg-deb is on every Debian machine, while `cargo install
-# cargo-deb` compiles about 150 crates (measured in dist/README.md) on every fresh CI
-# machine, and cargo-deb would build its own binary where CI has built the static one.
+# cargo-deb` costs every fresh CI machine minutes (measured in dist/README.md), and
+# cargo-deb would build its own binary where CI has built the static one already.
 #
 # Environment: DEB_ARCH (default: dpkg --print-architecture; set it for a binary built for
 # another machine), DEB_REVISION (default 1), DEB_MAINTAINER (default: the author of the
