@@ -260,6 +260,18 @@ pub fn help() -> String {
 
 /// The load-balancer flags' part of `--help` (builds with the `ops` feature).
 const HELP_PROXY: &str = "
+Several sites (a config file):
+      --config FILE           read [server] settings (the flags' names as keys), [[site]]
+                              tables (names, root, certificate or acme, and the rules of
+                              the site) and [[site.path]] rules by URL prefix (listing,
+                              write, writers, readers, cgi, headers, cache_control,
+                              fallback, error_pages) from a TOML file; flags beside it that
+                              are not about a site win over the file. SIGHUP reads it again
+                              without dropping a connection
+      --check-config FILE     check FILE and what it names (roots, certificates, auth
+                              file), then exit: 0 if it is valid, else 2 and the problem
+                              with its file, line and key
+
 Behind a load balancer:
       --proxy-protocol-listen ADDR:PORT  plain HTTP on ADDR:PORT after a PROXY protocol
                               header (v1 or v2), which is required; repeatable. A connection
@@ -483,8 +495,9 @@ fn from_file(
             i += 1;
             continue;
         }
+        // A DIR beside the file's is refused by the flags' parser (one DIR only).
         let name = a.trim_start_matches('-').split('=').next().unwrap_or("");
-        if !a.starts_with('-') || file::SITE_FLAGS.contains(&name) {
+        if a.starts_with("--") && file::SITE_FLAGS.contains(&name) {
             return err(format!(
                 "{a}: with --config, sites are described in the file ({})",
                 path.display()

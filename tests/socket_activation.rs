@@ -10,20 +10,11 @@
 
 mod common;
 
-use common::{HELLO, Server, TempRoot, run_cli, server_argv, wait_child};
+use common::{HELLO, Server, TempRoot, have, run_cli, server_argv, wait_child};
 use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Whether a program is on PATH.
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// A command that runs the server with descriptor 3 made by the Python statement `make`
 /// (which binds `s`, a socket, or sets `fd` itself), `env` added to the environment and

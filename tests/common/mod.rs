@@ -347,6 +347,15 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// Whether `program` is on PATH (tests that need an outside tool skip without it).
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Run barehttpd with `args` to completion (killed after 10 s): (exit status, stdout, stderr).
 pub fn run_cli(args: &[&str]) -> (Option<i32>, String, String) {
     let mut child = server_command()
