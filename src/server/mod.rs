@@ -20,8 +20,10 @@ use crate::sys::poll::{Interest, Poller, Ready, Waker};
 use crate::sys::signal::Signal;
 use crate::sys::{self, AsFd, Errno, OwnedFd, fs, net, time};
 use crate::worker::{ConnId, MAX_SLOTS, Shared, Token, Worker};
+use upgrade::AfterUpgrade;
 
 mod admit;
+mod upgrade;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -136,6 +138,7 @@ impl Server {
     /// Open the root and the listening sockets (or take those systemd passed), then become
     /// `--user`. Errors are one line for the user.
     pub fn bind(config: Config) -> Result<Server, String> {
+        upgrade::record_start();
         sys::raise_nofile_limit();
         // The passed descriptors are taken before the server opens anything, so that no
         // descriptor of its own can have a number it was told is a socket.
@@ -145,7 +148,7 @@ impl Server {
         for a in &config.activated {
             let (fd, addr) = net::adopt_listener(a.fd)
                 .map_err(|why| format!("LISTEN_FDS: descriptor {} {why}", a.fd))?;
-            passed.push((fd, addr, a.tls));
+            passed.push((fd, addr, a.tls, a.proxy));
         }
         #[cfg(feature = "ops")]
         let user = config.user.as_deref().map(sys::user::lookup).transpose()?;
@@ -153,11 +156,24 @@ impl Server {
         // The plain listeners first, then the TLS ones (`Shared::plain_listeners`); in each
         // kind the passed sockets first, then the addresses given with flags, except those
         // where a passed socket already listens, then those that require a PROXY header
-        // (`Shared::proxied`).
+        // (`Shared::proxied`), passed first there too.
         let (mut plain, mut tls) = (Vec::new(), Vec::new());
-        for (fd, addr, is_tls) in passed {
-            if is_tls { &mut tls } else { &mut plain }.push((fd, addr));
+        #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
+        let mut passed_proxied = [Vec::new(), Vec::new()];
+        for (fd, addr, is_tls, proxy) in passed {
+            match (is_tls, proxy) {
+                (false, false) => plain.push((fd, addr)),
+                (true, false) => tls.push((fd, addr)),
+                (_, true) => passed_proxied[usize::from(is_tls)].push((fd, addr)),
+            }
         }
+        // After an upgrade the passed sockets are all those of the old process, which bound
+        // the same arguments: an address given with port 0 is the passed one of that address.
+        let by_upgrade = upgrade::started_by_upgrade();
+        let taken = |kind: &[(OwnedFd, SocketAddr)], addr: &SocketAddr| {
+            kind.iter()
+                .any(|(_, a)| a == addr || (by_upgrade && addr.port() == 0 && a.ip() == addr.ip()))
+        };
         let cfg = &mut shared.config;
         // Where each kind's PROXY protocol listeners begin: they come last in it.
         #[cfg(feature = "ops")]
@@ -167,7 +183,7 @@ impl Server {
             (&mut cfg.tls_listen, &mut tls, 1),
         ] {
             for addr in given.iter() {
-                if kind.iter().any(|(_, a)| a == addr) {
+                if taken(kind, addr) {
                     continue;
                 }
                 let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
@@ -179,12 +195,23 @@ impl Server {
             #[cfg(feature = "ops")]
             {
                 first_proxied[_i] = kind.len();
-                let given = [&mut cfg.proxy_listen, &mut cfg.proxy_tls_listen][_i].iter_mut();
-                for addr in given {
+                let passed = std::mem::take(&mut passed_proxied[_i]);
+                let given = match _i {
+                    0 => &mut cfg.proxy_listen,
+                    _ => &mut cfg.proxy_tls_listen,
+                };
+                for addr in given.iter() {
+                    if taken(&passed, addr) {
+                        continue;
+                    }
                     let fd = net::listen(*addr, BACKLOG).map_err(|e| listen_error(*addr, e))?;
-                    *addr = net::local_addr(&fd).unwrap_or(*addr);
-                    kind.push((fd, *addr));
+                    let bound = net::local_addr(&fd).unwrap_or(*addr);
+                    kind.push((fd, bound));
                 }
+                // The passed ones first among the PROXY protocol listeners of their kind.
+                let fresh = kind.split_off(first_proxied[_i]);
+                kind.extend(passed.into_iter().chain(fresh));
+                *given = kind[first_proxied[_i]..].iter().map(|(_, a)| *a).collect();
             }
         }
         let cfg = &shared.config;
@@ -272,6 +299,8 @@ impl Server {
         }
         drop(sink);
         let _ = self.shared.wakers.set(wakers.clone());
+        // Everything that can fail has; a process that started this one may stop now.
+        upgrade::tell_ready();
         if !cfg.quiet {
             let plain = self.shared.plain_listeners;
             let urls: Vec<String> = self
@@ -296,11 +325,19 @@ impl Server {
                 if cfg.workers == 1 { "" } else { "s" }
             );
         }
+        let mut handed_over = false;
         loop {
             match sys::signal::wait() {
                 Signal::Stop => break,
                 Signal::Reload => self.reload(),
-                Signal::Upgrade => self.upgrade(),
+                Signal::Upgrade => match self.upgrade() {
+                    AfterUpgrade::Serving => {}
+                    AfterUpgrade::Stop => break,
+                    AfterUpgrade::HandedOver => {
+                        handed_over = true;
+                        break;
+                    }
+                },
             }
         }
         if !cfg.quiet {
@@ -312,9 +349,13 @@ impl Server {
             std::process::exit(1);
         });
         // New connections are refused first, so that none is taken after a worker has begun
-        // to close its idle ones.
+        // to close its idle ones; but not on a socket another process holds too (handed to a
+        // new binary, or systemd's): shutdown(2) would stop it listening for that process as
+        // well (`upgrade.rs`). The workers only stop watching those.
         for l in &self.shared.listeners {
-            net::shutdown_listener(l);
+            if !handed_over && !upgrade::inherited(&self.shared, l) {
+                net::shutdown_listener(l);
+            }
         }
         self.shared.shutdown.store(true, Ordering::SeqCst);
         for w in &wakers {
@@ -337,8 +378,8 @@ impl Server {
     }
 
     /// SIGUSR2: hand the listening sockets to a new binary, then stop (`upgrade.rs`).
-    fn upgrade(&self) {
-        eprintln!("barehttpd: SIGUSR2: upgrade is not built yet; nothing changed");
+    fn upgrade(&self) -> AfterUpgrade {
+        upgrade::hand_over(self)
     }
 }
 

@@ -62,7 +62,7 @@ pub fn spawn_program(
     // is a plain errno), and takes no lock.
     unsafe {
         cmd.pre_exec(move || {
-            mark_inherited_cloexec();
+            mark_inherited_cloexec(3);
             exec.run()
         });
     }
@@ -225,7 +225,7 @@ impl Exec {
 /// the child (a file given as its stdin): the command's standard streams are reset once
 /// the child has its copies, instead of being closed, untraced, whenever the caller drops
 /// the command.
-fn launch(cmd: &mut Command, what: &str) -> std::io::Result<Child> {
+pub(super) fn launch(cmd: &mut Command, what: &str) -> std::io::Result<Child> {
     let t = trace::start();
     let r = cmd.spawn();
     cmd.stdin(Stdio::null())
@@ -245,14 +245,14 @@ fn launch(cmd: &mut Command, what: &str) -> std::io::Result<Child> {
     r
 }
 
-/// Runs in a forked child: set FD_CLOEXEC on every descriptor from 3 up.
-fn mark_inherited_cloexec() {
+/// Runs in a forked child: set FD_CLOEXEC on every descriptor from `from` up.
+pub(super) fn mark_inherited_cloexec(from: u32) {
     #[cfg(target_os = "linux")]
     {
         const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-        // SAFETY: a raw close_range(2) with constant arguments; no memory is passed.
+        // SAFETY: a raw close_range(2) with integer arguments; no memory is passed.
         let r =
-            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+            unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
         if r == 0 {
             return;
         }
@@ -261,7 +261,7 @@ fn mark_inherited_cloexec() {
     // SAFETY: getdtablesize and fcntl(F_SETFD) are async-signal-safe and take no pointers.
     unsafe {
         let max = libc::getdtablesize().clamp(3, 65_536);
-        for fd in 3..max {
+        for fd in (from as i32)..max {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
     }
