@@ -639,7 +639,7 @@ impl EventLoop {
             let Some(c) = self.conns.slots[idx].as_mut() else {
                 continue;
             };
-            let next = c.on_shutdown();
+            let next = c.on_shutdown(upgrade::handed_over());
             self.after(idx, next);
         }
     }

@@ -56,6 +56,10 @@ mod without_ops {
         false
     }
     pub fn tell_ready() {}
+    pub fn handed_over() -> bool {
+        false
+    }
+
     /// Without `ops` no listener is passed: the process made them all.
     pub fn inherited(_: &Shared, _: &OwnedFd) -> bool {
         false
@@ -77,6 +81,7 @@ mod with_ops {
     use crate::worker::Shared;
     use std::ffi::OsString;
     use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, OnceLock};
 
     /// How long the new process may take to serve (bind, read certificates, start its
@@ -103,6 +108,14 @@ mod with_ops {
     }
 
     static START: OnceLock<Start> = OnceLock::new();
+
+    /// The listening sockets were handed to a new process: the drain serves connections
+    /// accepted but not yet answered (`Http1::on_shutdown`).
+    static HANDED_OVER: AtomicBool = AtomicBool::new(false);
+
+    pub fn handed_over() -> bool {
+        HANDED_OVER.load(Ordering::SeqCst)
+    }
 
     /// At the start of `Server::bind`, before anything is opened: the program's path and
     /// arguments, and, in a process an upgrade started, the readiness pipe. The variables are
@@ -211,6 +224,7 @@ mod with_ops {
         loop {
             match handover::wait_ready(&ready, POLL_MS) {
                 Readiness::Ready => {
+                    HANDED_OVER.store(true, Ordering::SeqCst);
                     step(format_args!("pid {pid} serving; draining"));
                     return AfterUpgrade::HandedOver;
                 }
