@@ -143,7 +143,7 @@ impl Server {
         // The passed descriptors are taken before the server opens anything, so that no
         // descriptor of its own can have a number it was told is a socket.
         #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
-        let mut passed = Vec::new();
+        let mut passed: Vec<(OwnedFd, SocketAddr, bool, bool)> = Vec::new();
         #[cfg(feature = "ops")]
         for a in &config.activated {
             let (fd, addr) = net::adopt_listener(a.fd)
@@ -158,14 +158,15 @@ impl Server {
         // where a passed socket already listens, then those that require a PROXY header
         // (`Shared::proxied`), passed first there too.
         let (mut plain, mut tls) = (Vec::new(), Vec::new());
-        #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
+        #[cfg(feature = "ops")]
         let mut passed_proxied = [Vec::new(), Vec::new()];
-        for (fd, addr, is_tls, proxy) in passed {
-            match (is_tls, proxy) {
-                (false, false) => plain.push((fd, addr)),
-                (true, false) => tls.push((fd, addr)),
-                (_, true) => passed_proxied[usize::from(is_tls)].push((fd, addr)),
+        for (fd, addr, is_tls, _proxy) in passed {
+            #[cfg(feature = "ops")]
+            if _proxy {
+                passed_proxied[usize::from(is_tls)].push((fd, addr));
+                continue;
             }
+            if is_tls { &mut tls } else { &mut plain }.push((fd, addr));
         }
         // After an upgrade the passed sockets are all those of the old process, which bound
         // the same arguments: an address given with port 0 is the passed one of that address.
