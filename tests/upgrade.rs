@@ -411,16 +411,7 @@ fn a_new_binary_that_fails_leaves_the_old_one_serving() {
     let mut s = Server::start_command(cmd);
     assert_eq!(s.get("/hello.txt").body, HELLO);
     // The file at the program's path is now another: a script that fails.
-    std::fs::remove_file(&exe).unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::write(
-            &exe,
-            "#!/bin/sh\nsleep 1\necho new binary fails >&2\nexit 1\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    replace_with_script(&exe, "sleep 1\necho new binary fails >&2\nexit 1");
     s.signal("USR2");
     let child = pid_in(&wait_line(&s, "barehttpd: upgrade: started pid"));
     let _guard = KillOnDrop(Some(child));
@@ -447,6 +438,49 @@ fn a_new_binary_that_fails_leaves_the_old_one_serving() {
         Some(std::io::ErrorKind::ConnectionRefused),
         "a socket the server made itself is shut down at its stop"
     );
+}
+
+/// SIGTERM while the new process starts (here a program that would take 30 s): the new
+/// process is killed and collected, and the server stops as asked, exit 0.
+#[test]
+fn a_stop_during_an_upgrade_kills_the_new_process_and_stops() {
+    if common::emulated() {
+        eprintln!("skipped: under an emulator the program's path is the emulator's");
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let exe = own_binary(&root);
+    let mut cmd = Command::new(&exe);
+    cmd.args([
+        root.www.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "-w",
+        "1",
+    ]);
+    cmd.args(["--access-log", "off"]);
+    let mut s = Server::start_command(cmd);
+    replace_with_script(&exe, "exec sleep 30");
+    s.signal("USR2");
+    let child = pid_in(&wait_line(&s, "barehttpd: upgrade: started pid"));
+    let _guard = KillOnDrop(Some(child));
+    s.signal("TERM");
+    wait_line(
+        &s,
+        &format!("barehttpd: upgrade: stop asked while pid {child} started"),
+    );
+    let status = s.wait_exit(Duration::from_secs(5)).expect("no exit");
+    assert!(status.success(), "{status:?}");
+    assert!(!alive(child), "the new process was left running");
+}
+
+/// Put a shell script with `body` where the program was (a package upgrade replacing it).
+fn replace_with_script(exe: &std::path::Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::remove_file(exe).unwrap();
+    std::fs::write(exe, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(exe, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// A socket passed by socket activation stays listening when the server stops: systemd

@@ -282,3 +282,70 @@ pub fn reap(child: &mut Child, grace_ms: u64) -> String {
         Err(e) => format!("killed; wait: {e}"),
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn wait_for(ready: &OwnedFd) -> Readiness {
+        for _ in 0..100 {
+            match wait_ready(ready, 100) {
+                Readiness::Starting => {}
+                r => return r,
+            }
+        }
+        Readiness::Starting
+    }
+
+    /// A shell started as an upgrade starts the new server checks what it was given: its
+    /// own pid in LISTEN_PID (written after the fork), the listener at 3, the pipe at 4,
+    /// not a descriptor this process left inheritable, then says it is ready.
+    #[test]
+    fn the_child_gets_its_pid_the_sockets_at_3_and_the_pipe_after_them() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let leak = std::fs::File::open("/dev/null").unwrap();
+        rustix::io::fcntl_setfd(&leak, rustix::io::FdFlags::empty()).unwrap();
+        assert!(leak.as_raw_fd() > 4, "not a number the child may use");
+        let script = r#"set -e
+test "$LISTEN_PID" = "$$"
+test "$LISTEN_FDS" = 1
+test "$LISTEN_FDNAMES" = http
+test "$BAREHTTPD_READY_FD" = 4
+test "$KEPT" = yes
+case "$(readlink /proc/$$/fd/3)" in socket:*) ;; *) exit 10 ;; esac
+case "$(readlink /proc/$$/fd/4)" in pipe:*) ;; *) exit 11 ;; esac
+test ! -e /proc/$$/fd/$LEAK || exit 12
+printf 1 >&4
+"#;
+        let argv: Vec<OsString> = ["sh", "-c", script].iter().map(|s| s.into()).collect();
+        let env: Vec<(OsString, OsString)> = vec![
+            ("PATH".into(), std::env::var_os("PATH").unwrap_or_default()),
+            ("KEPT".into(), "yes".into()),
+            ("LEAK".into(), leak.as_raw_fd().to_string().into()),
+            // Replaced, not passed on.
+            ("LISTEN_PID".into(), "1".into()),
+            ("LISTEN_FDS".into(), "7".into()),
+        ];
+        let (mut child, ready) =
+            spawn(Path::new("/bin/sh"), &argv, &env, &[(l.as_fd(), "http")]).unwrap();
+        let said = wait_for(&ready);
+        let how = reap(&mut child, 5_000);
+        assert_eq!((said, how.as_str()), (Readiness::Ready, "exit status: 0"));
+    }
+
+    #[test]
+    fn a_child_that_exits_before_it_is_ready_is_gone_and_collected() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let argv: Vec<OsString> = ["sh", "-c", "exit 3"].iter().map(|s| s.into()).collect();
+        let (mut child, ready) =
+            spawn(Path::new("/bin/sh"), &argv, &[], &[(l.as_fd(), "https")]).unwrap();
+        assert_eq!(wait_for(&ready), Readiness::Gone);
+        assert_eq!(reap(&mut child, 5_000), "exit status: 3");
+        // A program that is not there: the start fails, or the child ends at once.
+        let missing = spawn(Path::new("/nonexistent/barehttpd"), &argv, &[], &[]);
+        if let Ok((mut child, ready)) = missing {
+            assert_eq!(wait_for(&ready), Readiness::Gone);
+            reap(&mut child, 5_000);
+        }
+    }
+}
