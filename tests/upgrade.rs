@@ -23,6 +23,7 @@ impl Drop for KillOnDrop {
         if let Some(pid) = self.0 {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
                 .status();
         }
     }
@@ -373,6 +374,30 @@ fn sigusr2_hands_every_listener_to_a_new_process_without_refusing_a_connection()
             .map(|s| s.split(" (2").next().map(String::from))
     };
     assert_eq!(urls(banners[0]), urls(banners[1]), "{text}");
+
+    // The old process had made the sockets, and is gone: they are the new one's alone, and
+    // its stop shuts them down (new clients refused at once) while a response in flight
+    // finishes.
+    let big = common::pattern(8 << 20, 5);
+    root.file("big.bin", &big);
+    let mut c = common::Client::connect(&plain);
+    c.send(&common::get_req("/big.bin"));
+    assert!(c.prefetch(64 << 10).starts_with(b"HTTP/1.1 200 "));
+    let kill = Command::new("kill")
+        .args(["-TERM", &started.to_string()])
+        .status();
+    assert!(kill.unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = TcpStream::connect(&plain).map_err(|e| e.kind());
+    assert_eq!(
+        refused.err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "the new process's stop left its own socket listening"
+    );
+    assert!(
+        c.response().body == big,
+        "the response in flight was cut short"
+    );
 }
 
 /// A copy of the server binary (a hard link where it can) that a test may replace, as a

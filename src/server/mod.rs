@@ -300,8 +300,6 @@ impl Server {
         }
         drop(sink);
         let _ = self.shared.wakers.set(wakers.clone());
-        // Everything that can fail has; a process that started this one may stop now.
-        upgrade::tell_ready();
         if !cfg.quiet {
             let plain = self.shared.plain_listeners;
             let urls: Vec<String> = self
@@ -326,6 +324,9 @@ impl Server {
                 if cfg.workers == 1 { "" } else { "s" }
             );
         }
+        // Everything that can fail has; a process that started this one may stop now (after
+        // the banner, so that its lines do not cut into it).
+        upgrade::tell_ready();
         let mut handed_over = false;
         loop {
             match sys::signal::wait() {

@@ -77,7 +77,7 @@ mod with_ops {
     use super::{AfterUpgrade, Server};
     use crate::sys::handover::{self, READY_FD_VAR, Readiness};
     use crate::sys::signal::{self, Signal};
-    use crate::sys::{AsFd, AsRawFd, OwnedFd, time};
+    use crate::sys::{self, AsFd, AsRawFd, OwnedFd, time};
     use crate::worker::Shared;
     use std::ffi::OsString;
     use std::path::PathBuf;
@@ -168,13 +168,14 @@ mod with_ops {
     pub fn hand_over(server: &Server) -> AfterUpgrade {
         let shared = &server.shared;
         let quiet = shared.config.quiet;
+        // One write per line (`log_error`): the new process writes to the same stderr.
         let step = |line: std::fmt::Arguments<'_>| {
             if !quiet {
-                eprintln!("barehttpd: upgrade: {line}");
+                sys::log_error(format_args!("barehttpd: upgrade: {line}"));
             }
         };
         let fail = |line: std::fmt::Arguments<'_>| {
-            eprintln!("barehttpd: upgrade: {line}; still serving");
+            sys::log_error(format_args!("barehttpd: upgrade: {line}; still serving"));
         };
         let Some(start) = START.get() else {
             fail(format_args!("not prepared at start-up"));
@@ -238,10 +239,14 @@ mod with_ops {
             while let Some(sig) = signal::take_pending(&[Signal::Upgrade, Signal::Stop]) {
                 if sig == Signal::Stop {
                     let how = handover::reap(&mut child, 0);
-                    eprintln!("barehttpd: upgrade: stop asked while pid {pid} started ({how})");
+                    sys::log_error(format_args!(
+                        "barehttpd: upgrade: stop asked while pid {pid} started ({how})"
+                    ));
                     return AfterUpgrade::Stop;
                 }
-                eprintln!("barehttpd: SIGUSR2 refused: an upgrade is under way (pid {pid})");
+                sys::log_error(format_args!(
+                    "barehttpd: SIGUSR2 refused: an upgrade is under way (pid {pid})"
+                ));
             }
             if time::monotonic_ms() >= deadline {
                 let how = handover::reap(&mut child, 0);
