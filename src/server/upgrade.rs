@@ -124,9 +124,10 @@ mod with_ops {
         let var = |k| std::env::var(k).ok();
         let for_us = var("LISTEN_PID").and_then(|p| p.trim().parse::<u32>().ok())
             == Some(std::process::id());
+        let listen_fds = var("LISTEN_FDS").and_then(|n| n.trim().parse().ok());
         let ready = var(READY_FD_VAR)
             .filter(|_| for_us)
-            .and_then(|v| handover::adopt_ready_fd(&v));
+            .and_then(|v| handover::adopt_ready_fd(&v, listen_fds?));
         let own = var(OWN_FDS_VAR)
             .filter(|_| ready.is_some())
             .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())

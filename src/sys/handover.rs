@@ -109,11 +109,13 @@ pub fn wait_ready(ready: &OwnedFd, ms: u16) -> Readiness {
 }
 
 /// In the new process, before it opens anything: take the readiness pipe that
-/// `READY_FD_VAR` names (close-on-exec from now on, so no CGI program inherits it). None
-/// when the variable is absent, malformed, or names no open descriptor.
-pub fn adopt_ready_fd(value: &str) -> Option<OwnedFd> {
+/// `READY_FD_VAR` names (close-on-exec from now on, so no CGI program inherits it), which
+/// follows the `listen_fds` sockets passed. None when the variable is absent, malformed,
+/// names one of the sockets or the standard three, or no open descriptor.
+pub fn adopt_ready_fd(value: &str, listen_fds: i32) -> Option<OwnedFd> {
     use rustix::fd::FromRawFd;
-    let raw: i32 = value.trim().parse().ok().filter(|&fd| fd > 2)?;
+    let first_free = listen_fds.checked_add(3)?;
+    let raw: i32 = value.trim().parse().ok().filter(|&fd| fd >= first_free)?;
     let set = traced!(
         "fcntl",
         ("{raw}, F_SETFD, FD_CLOEXEC"),
