@@ -400,14 +400,25 @@ fn sigusr2_hands_every_listener_to_a_new_process_without_refusing_a_connection()
     );
 }
 
-/// A copy of the server binary (a hard link where it can) that a test may replace, as a
-/// package upgrade replaces the installed one.
-fn own_binary(root: &TempRoot) -> std::path::PathBuf {
-    let path = root.base.join("barehttpd");
-    if std::fs::hard_link(common::bin(), &path).is_err() {
-        std::fs::copy(common::bin(), &path).unwrap();
+/// A server started from a copy of the server binary (a hard link where it can) that the
+/// test may replace, as a package upgrade replaces the installed one; one worker, a plain
+/// listener. None (skipped) under an emulator, where the program's path is the emulator's.
+fn start_own_binary() -> Option<(TempRoot, std::path::PathBuf, Server)> {
+    if common::emulated() {
+        eprintln!("skipped: under an emulator the program's path is the emulator's");
+        return None;
     }
-    path
+    let root = TempRoot::new();
+    root.file("hello.txt", HELLO);
+    let exe = root.base.join("barehttpd");
+    if std::fs::hard_link(common::bin(), &exe).is_err() {
+        std::fs::copy(common::bin(), &exe).unwrap();
+    }
+    let mut cmd = Command::new(&exe);
+    cmd.arg(&root.www);
+    cmd.args(["--listen", "127.0.0.1:0", "-w", "1", "--access-log", "off"]);
+    let s = Server::start_command(cmd);
+    Some((root, exe, s))
 }
 
 /// An upgrade whose new binary fails (the installed file replaced by one that exits 1 after
@@ -416,24 +427,9 @@ fn own_binary(root: &TempRoot) -> std::path::PathBuf {
 /// connections (its sockets are its own).
 #[test]
 fn a_new_binary_that_fails_leaves_the_old_one_serving() {
-    if common::emulated() {
-        eprintln!("skipped: under an emulator the program's path is the emulator's");
+    let Some((_root, exe, mut s)) = start_own_binary() else {
         return;
-    }
-    let root = TempRoot::new();
-    root.file("hello.txt", HELLO);
-    let exe = own_binary(&root);
-    let mut cmd = Command::new(&exe);
-    cmd.args([
-        root.www.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "-w",
-        "1",
-        "--access-log",
-        "off",
-    ]);
-    let mut s = Server::start_command(cmd);
+    };
     assert_eq!(s.get("/hello.txt").body, HELLO);
     // The file at the program's path is now another: a script that fails.
     replace_with_script(&exe, "sleep 1\necho new binary fails >&2\nexit 1");
@@ -469,23 +465,9 @@ fn a_new_binary_that_fails_leaves_the_old_one_serving() {
 /// process is killed and collected, and the server stops as asked, exit 0.
 #[test]
 fn a_stop_during_an_upgrade_kills_the_new_process_and_stops() {
-    if common::emulated() {
-        eprintln!("skipped: under an emulator the program's path is the emulator's");
+    let Some((_root, exe, mut s)) = start_own_binary() else {
         return;
-    }
-    let root = TempRoot::new();
-    root.file("hello.txt", HELLO);
-    let exe = own_binary(&root);
-    let mut cmd = Command::new(&exe);
-    cmd.args([
-        root.www.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "-w",
-        "1",
-    ]);
-    cmd.args(["--access-log", "off"]);
-    let mut s = Server::start_command(cmd);
+    };
     replace_with_script(&exe, "exec sleep 30");
     s.signal("USR2");
     let child = pid_in(&wait_line(&s, "barehttpd: upgrade: started pid"));

@@ -14,7 +14,7 @@
 //!
 //! What this does not do: decide when to hand over or what to do after; the server does.
 
-use super::process::{launch, mark_inherited_cloexec};
+use super::process::{env_entry, launch, mark_inherited_cloexec, with_null};
 use super::{AsFd, AsRawFd, BorrowedFd, Errno, OwnedFd};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -183,11 +183,7 @@ impl Handover {
             strings.push(CString::new(a.as_bytes()).map_err(nul)?);
         }
         for (k, v) in env {
-            let mut kv = Vec::with_capacity(k.len() + 1 + v.len());
-            kv.extend_from_slice(k.as_bytes());
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            strings.push(CString::new(kv).map_err(nul)?);
+            strings.push(env_entry(k, v)?);
         }
         let mut pid_entry = PID_PREFIX.to_vec();
         pid_entry.resize(PID_PREFIX.len() + PID_DIGITS + 1, 0);
@@ -195,12 +191,6 @@ impl Handover {
         // SAFETY: PID_PREFIX.len() is within the buffer just sized; the pointer stays valid
         // as long as the Vec, which is never resized again.
         let pid_at = unsafe { entry.add(PID_PREFIX.len()) };
-        let with_null = |s: &[CString]| -> Vec<*const libc::c_char> {
-            s.iter()
-                .map(|c| c.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect()
-        };
         let mut envp = with_null(&strings[argv.len()..]);
         envp.insert(envp.len() - 1, entry.cast_const().cast());
         Ok(Handover {

@@ -108,18 +108,8 @@ impl Exec {
         let mut strings = Vec::with_capacity(1 + env.len());
         strings.push(CString::new(path.as_os_str().as_bytes()).map_err(nul)?);
         for (k, v) in env {
-            let mut kv = Vec::with_capacity(k.len() + 1 + v.len());
-            kv.extend_from_slice(k.as_bytes());
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            strings.push(CString::new(kv).map_err(nul)?);
+            strings.push(env_entry(k, v)?);
         }
-        let with_null = |s: &[CString]| -> Vec<*const libc::c_char> {
-            s.iter()
-                .map(|c| c.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect()
-        };
         Ok(Exec {
             fd,
             script,
@@ -178,6 +168,27 @@ impl Exec {
             }
         }
     }
+}
+
+/// `K=V` as a C string for an `envp` array; a NUL byte in either is InvalidInput.
+#[cfg(any(target_os = "linux", feature = "ops"))]
+pub(super) fn env_entry(k: &std::ffi::OsStr, v: &std::ffi::OsStr) -> std::io::Result<CString> {
+    let mut kv = Vec::with_capacity(k.len() + 1 + v.len());
+    kv.extend_from_slice(k.as_bytes());
+    kv.push(b'=');
+    kv.extend_from_slice(v.as_bytes());
+    CString::new(kv).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+}
+
+/// Pointers to `strings`, then NULL: an `argv` or `envp` array for exec (valid while the
+/// strings are).
+#[cfg(any(target_os = "linux", feature = "ops"))]
+pub(super) fn with_null(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 /// What the child needs to check the path before the exec, built before the fork.
