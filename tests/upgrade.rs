@@ -6,12 +6,10 @@
 
 mod common;
 
-use common::{HELLO, Server, TempRoot, parse_response, scaled, server_argv};
-use std::io::{Read, Write};
+use common::{HELLO, Server, TempRoot, scaled, server_argv};
+use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A process the test started indirectly (the new server an upgrade started), killed when
@@ -64,340 +62,349 @@ fn alive(pid: u32) -> bool {
         .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| !r.starts_with(" Z")))
 }
 
-/// One GET with Connection: close on a fresh connection, after `prefix` (a PROXY header):
-/// Ok when the answer is 200 with hello.txt's body.
-fn get_once(addr: &str, prefix: &[u8]) -> Result<(), String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut req = prefix.to_vec();
-    req.extend_from_slice(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    s.write_all(&req)
-        .map_err(|e| format!("write {addr}: {e}"))?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)
-        .map_err(|e| format!("read {addr}: {e} after {} bytes", buf.len()))?;
-    check_hello(&buf, addr)
-}
-
-fn check_hello(buf: &[u8], what: &str) -> Result<(), String> {
-    match parse_response(buf, false) {
-        Ok(Some((r, _))) if r.status == 200 && r.body == HELLO => Ok(()),
-        Ok(Some((r, _))) => Err(format!(
-            "{what}: status {} body {:?}",
-            r.status,
-            r.body_str()
-        )),
-        _ => Err(format!(
-            "{what}: no whole response: {:?}",
-            String::from_utf8_lossy(buf)
-        )),
-    }
-}
-
-/// The address after `scheme` in the banner whose next word does (`proxy`) or does not
-/// start with "(PROXY".
-fn banner_addr(s: &Server, scheme: &str, proxy: bool) -> String {
-    let line = wait_line(s, "barehttpd 0.");
-    let words: Vec<&str> = line.split_whitespace().collect();
-    for (i, w) in words.iter().enumerate() {
-        let marked = words.get(i + 1).is_some_and(|n| n.starts_with("(PROXY"));
-        if let Some(rest) = w.strip_prefix(scheme)
-            && marked == proxy
-        {
-            return rest.trim_end_matches('/').to_string();
-        }
-    }
-    panic!("no {scheme} listener (proxy {proxy}) in {line}");
-}
-
-const PROXY_V1: &[u8] = b"PROXY TCP4 192.0.2.7 127.0.0.1 4711 80\r\n";
-
+/// The upgrade under load, over plain, TLS and PROXY protocol listeners.
 #[cfg(feature = "tls")]
-mod tls {
+mod under_load {
     use super::*;
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
-    use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-    use std::path::Path;
+    use common::parse_response;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
-    /// A CA and a leaf for 127.0.0.1 in `dir` (ca.pem, a.pem, a.key), made with openssl.
-    pub fn make_certs(dir: &Path) {
-        let sh = r#"set -e
-ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-openssl req -x509 $ec -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
-openssl req -new $ec -subj /CN=a -keyout a.key -out a.csr
-printf "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n" > a.ext
-openssl x509 -req -in a.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile a.ext -out a.pem
-"#;
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("sh")
-            .args(["-c", sh])
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("sh")
-            .success();
-        assert!(ok, "openssl could not make the test certificates");
-    }
-
-    pub fn client(dir: &Path) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        for c in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let c = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Arc::new(c)
-    }
-
-    /// One GET with Connection: close over a fresh TLS connection (certificate verified).
-    pub fn get_once(addr: &str, config: &Arc<ClientConfig>) -> Result<(), String> {
-        let sock = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-        sock.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let name = ServerName::try_from("127.0.0.1").unwrap();
-        let conn = ClientConnection::new(config.clone(), name).unwrap();
-        let mut tls = StreamOwned::new(conn, sock);
-        tls.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .map_err(|e| format!("TLS write {addr}: {e}"))?;
+    /// One GET with Connection: close on a fresh connection, after `prefix` (a PROXY header):
+    /// Ok when the answer is 200 with hello.txt's body.
+    fn get_once(addr: &str, prefix: &[u8]) -> Result<(), String> {
+        let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut req = prefix.to_vec();
+        req.extend_from_slice(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(&req)
+            .map_err(|e| format!("write {addr}: {e}"))?;
         let mut buf = Vec::new();
-        tls.read_to_end(&mut buf)
-            .map_err(|e| format!("TLS read {addr}: {e} after {} bytes", buf.len()))?;
+        s.read_to_end(&mut buf)
+            .map_err(|e| format!("read {addr}: {e} after {} bytes", buf.len()))?;
         check_hello(&buf, addr)
     }
-}
 
-/// Clients that keep connecting while a test runs, each kind in its own thread: errors are
-/// collected, successes counted (and, once `after` is set, counted apart).
-struct Load {
-    stop: Arc<AtomicBool>,
-    after: Arc<AtomicBool>,
-    errors: Arc<Mutex<Vec<String>>>,
-    threads: Vec<(String, std::thread::JoinHandle<(usize, usize)>)>,
-}
-
-impl Load {
-    fn new() -> Load {
-        Load {
-            stop: Arc::new(AtomicBool::new(false)),
-            after: Arc::new(AtomicBool::new(false)),
-            errors: Arc::new(Mutex::new(Vec::new())),
-            threads: Vec::new(),
+    fn check_hello(buf: &[u8], what: &str) -> Result<(), String> {
+        match parse_response(buf, false) {
+            Ok(Some((r, _))) if r.status == 200 && r.body == HELLO => Ok(()),
+            Ok(Some((r, _))) => Err(format!(
+                "{what}: status {} body {:?}",
+                r.status,
+                r.body_str()
+            )),
+            _ => Err(format!(
+                "{what}: no whole response: {:?}",
+                String::from_utf8_lossy(buf)
+            )),
         }
     }
 
-    /// A thread that repeats `once` until stopped.
-    fn spawn(&mut self, name: &str, once: impl Fn() -> Result<(), String> + Send + 'static) {
-        let (stop, after, errors) = (self.stop.clone(), self.after.clone(), self.errors.clone());
-        let what = name.to_string();
-        let t = std::thread::spawn(move || {
-            let (mut n, mut late) = (0, 0);
-            while !stop.load(Ordering::SeqCst) {
-                match once() {
-                    Ok(()) if after.load(Ordering::SeqCst) => late += 1,
-                    Ok(()) => n += 1,
-                    Err(e) => errors.lock().unwrap().push(format!("{what}: {e}")),
-                }
+    /// The address after `scheme` in the banner whose next word does (`proxy`) or does not
+    /// start with "(PROXY".
+    fn banner_addr(s: &Server, scheme: &str, proxy: bool) -> String {
+        let line = wait_line(s, "barehttpd 0.");
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for (i, w) in words.iter().enumerate() {
+            let marked = words.get(i + 1).is_some_and(|n| n.starts_with("(PROXY"));
+            if let Some(rest) = w.strip_prefix(scheme)
+                && marked == proxy
+            {
+                return rest.trim_end_matches('/').to_string();
             }
-            (n + late, late)
-        });
-        self.threads.push((name.to_string(), t));
-    }
-
-    /// Stop the threads; (name, successes, successes after `after` was set) per thread.
-    fn finish(self) -> (Vec<(String, usize, usize)>, Vec<String>) {
-        self.stop.store(true, Ordering::SeqCst);
-        let counts = self
-            .threads
-            .into_iter()
-            .map(|(name, t)| {
-                let (n, late) = t.join().unwrap();
-                (name, n, late)
-            })
-            .collect();
-        let errors = self.errors.lock().unwrap().clone();
-        (counts, errors)
-    }
-}
-
-/// A keep-alive connection doing one request after another. The server may close it
-/// between two responses (the old process closes idle connections when it drains; RFC 9112
-/// §9.3.1 lets a client retry an idempotent request then): a connection that ends before
-/// any byte of a response, after at least one response on it, is opened again and counted
-/// in `reopened`; anything else is an error.
-fn keep_alive(addr: String, reopened: Arc<AtomicUsize>) -> impl Fn() -> Result<(), String> {
-    let conn: Mutex<Option<(TcpStream, usize)>> = Mutex::new(None);
-    move || {
-        let mut slot = conn.lock().unwrap();
-        if slot.is_none() {
-            let s = TcpStream::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            *slot = Some((s, 0));
         }
-        let (s, served) = slot.as_mut().unwrap();
-        let reused = *served > 0;
-        let sent = s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let answer = sent.and_then(|()| {
-            loop {
-                match parse_response(&buf, false) {
-                    Ok(Some((r, _))) => break Ok(Some(r)),
-                    Err(e) => break Err(std::io::Error::other(e)),
-                    Ok(None) => {}
-                }
-                match s.read(&mut chunk)? {
-                    0 => break Ok(None),
-                    n => buf.extend_from_slice(&chunk[..n]),
-                }
+        panic!("no {scheme} listener (proxy {proxy}) in {line}");
+    }
+
+    const PROXY_V1: &[u8] = b"PROXY TCP4 192.0.2.7 127.0.0.1 4711 80\r\n";
+
+    mod tls {
+        use super::*;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, ServerName};
+        use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+        use std::path::Path;
+
+        /// A CA and a leaf for 127.0.0.1 in `dir` (ca.pem, a.pem, a.key), made with openssl.
+        pub fn make_certs(dir: &Path) {
+            let sh = r#"set -e
+    ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+    openssl req -x509 $ec -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+    openssl req -new $ec -subj /CN=a -keyout a.key -out a.csr
+    printf "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n" > a.ext
+    openssl x509 -req -in a.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile a.ext -out a.pem
+    "#;
+            std::fs::create_dir_all(dir).unwrap();
+            let ok = Command::new("sh")
+                .args(["-c", sh])
+                .current_dir(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("sh")
+                .success();
+            assert!(ok, "openssl could not make the test certificates");
+        }
+
+        pub fn client(dir: &Path) -> Arc<ClientConfig> {
+            let mut roots = RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
+                roots.add(c.unwrap()).unwrap();
             }
-        });
-        match answer {
-            Ok(Some(r)) if r.status == 200 && r.body == HELLO => {
-                *served += 1;
-                Ok(())
-            }
-            Ok(Some(r)) => Err(format!("keep-alive: status {}", r.status)),
-            // Closed (or reset) between responses: the retry RFC 9112 allows.
-            Ok(None) | Err(_) if reused && buf.is_empty() => {
-                *slot = None;
-                reopened.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }
-            Ok(None) => Err(format!("keep-alive: closed after {} bytes", buf.len())),
-            Err(e) => Err(format!("keep-alive: {e} after {} bytes", buf.len())),
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let c = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Arc::new(c)
+        }
+
+        /// One GET with Connection: close over a fresh TLS connection (certificate verified).
+        pub fn get_once(addr: &str, config: &Arc<ClientConfig>) -> Result<(), String> {
+            let sock = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+            sock.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let name = ServerName::try_from("127.0.0.1").unwrap();
+            let conn = ClientConnection::new(config.clone(), name).unwrap();
+            let mut tls = StreamOwned::new(conn, sock);
+            tls.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .map_err(|e| format!("TLS write {addr}: {e}"))?;
+            let mut buf = Vec::new();
+            tls.read_to_end(&mut buf)
+                .map_err(|e| format!("TLS read {addr}: {e} after {} bytes", buf.len()))?;
+            check_hello(&buf, addr)
         }
     }
-}
 
-/// SIGUSR2 while clients connect without pause to a plain, a TLS and a PROXY protocol
-/// listener: the new process serves all three with their kinds, no connection is refused
-/// or reset, every answer is whole, and the old process drains and exits 0.
-#[cfg(feature = "tls")]
-#[test]
-fn sigusr2_hands_every_listener_to_a_new_process_without_refusing_a_connection() {
-    let root = TempRoot::new();
-    root.file("hello.txt", HELLO);
-    let certs = root.base.join("tls");
-    tls::make_certs(&certs);
-    let (cert, key) = (certs.join("a.pem"), certs.join("a.key"));
-    let mut old = Server::start(
-        &root.www,
-        &[
-            "--tls-listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--proxy-protocol-listen",
-            "127.0.0.1:0",
-            "--trusted-proxy",
-            "127.0.0.1/32",
-        ],
-    );
-    let plain = old.addr();
-    let https = banner_addr(&old, "https://", false);
-    let proxied = banner_addr(&old, "http://", true);
-    let config = tls::client(&certs);
-    let mut new = KillOnDrop(None);
-
-    let mut load = Load::new();
-    let reopened = Arc::new(AtomicUsize::new(0));
-    for i in 0..2 {
-        let a = plain.clone();
-        load.spawn(&format!("plain {i}"), move || get_once(&a, b""));
+    /// Clients that keep connecting while a test runs, each kind in its own thread: errors are
+    /// collected, successes counted (and, once `after` is set, counted apart).
+    struct Load {
+        stop: Arc<AtomicBool>,
+        after: Arc<AtomicBool>,
+        errors: Arc<Mutex<Vec<String>>>,
+        threads: Vec<(String, std::thread::JoinHandle<(usize, usize)>)>,
     }
-    let (a, c) = (https.clone(), config.clone());
-    load.spawn("tls", move || tls::get_once(&a, &c));
-    let a = proxied.clone();
-    load.spawn("proxy", move || get_once(&a, PROXY_V1));
-    load.spawn("keep-alive", keep_alive(plain.clone(), reopened.clone()));
-    std::thread::sleep(Duration::from_millis(300));
 
-    old.signal("USR2");
-    let started = pid_in(&wait_line(&old, "barehttpd: upgrade: started pid"));
-    new.0 = Some(started);
-    let serving = pid_in(&wait_line(&old, "barehttpd: upgrade: pid"));
-    assert_eq!(serving, started, "{}", old.stderr_text());
-    let status = old
-        .wait_exit(scaled(Duration::from_secs(15)))
-        .expect("the old process did not exit within 15 s");
-    assert!(status.success(), "old process: {status:?}");
-    // Only the new process is left to answer.
-    load.after.store(true, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(500));
-    let (counts, errors) = load.finish();
-    assert!(errors.is_empty(), "{} failures: {errors:#?}", errors.len());
-    for (name, n, late) in &counts {
+    impl Load {
+        fn new() -> Load {
+            Load {
+                stop: Arc::new(AtomicBool::new(false)),
+                after: Arc::new(AtomicBool::new(false)),
+                errors: Arc::new(Mutex::new(Vec::new())),
+                threads: Vec::new(),
+            }
+        }
+
+        /// A thread that repeats `once` until stopped.
+        fn spawn(&mut self, name: &str, once: impl Fn() -> Result<(), String> + Send + 'static) {
+            let (stop, after, errors) =
+                (self.stop.clone(), self.after.clone(), self.errors.clone());
+            let what = name.to_string();
+            let t = std::thread::spawn(move || {
+                let (mut n, mut late) = (0, 0);
+                while !stop.load(Ordering::SeqCst) {
+                    match once() {
+                        Ok(()) if after.load(Ordering::SeqCst) => late += 1,
+                        Ok(()) => n += 1,
+                        Err(e) => errors.lock().unwrap().push(format!("{what}: {e}")),
+                    }
+                }
+                (n + late, late)
+            });
+            self.threads.push((name.to_string(), t));
+        }
+
+        /// Stop the threads; (name, successes, successes after `after` was set) per thread.
+        fn finish(self) -> (Vec<(String, usize, usize)>, Vec<String>) {
+            self.stop.store(true, Ordering::SeqCst);
+            let counts = self
+                .threads
+                .into_iter()
+                .map(|(name, t)| {
+                    let (n, late) = t.join().unwrap();
+                    (name, n, late)
+                })
+                .collect();
+            let errors = self.errors.lock().unwrap().clone();
+            (counts, errors)
+        }
+    }
+
+    /// A keep-alive connection doing one request after another. The server may close it
+    /// between two responses (the old process closes idle connections when it drains; RFC 9112
+    /// §9.3.1 lets a client retry an idempotent request then): a connection that ends before
+    /// any byte of a response, after at least one response on it, is opened again and counted
+    /// in `reopened`; anything else is an error.
+    fn keep_alive(addr: String, reopened: Arc<AtomicUsize>) -> impl Fn() -> Result<(), String> {
+        let conn: Mutex<Option<(TcpStream, usize)>> = Mutex::new(None);
+        move || {
+            let mut slot = conn.lock().unwrap();
+            if slot.is_none() {
+                let s = TcpStream::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                *slot = Some((s, 0));
+            }
+            let (s, served) = slot.as_mut().unwrap();
+            let reused = *served > 0;
+            let sent = s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let answer = sent.and_then(|()| {
+                loop {
+                    match parse_response(&buf, false) {
+                        Ok(Some((r, _))) => break Ok(Some(r)),
+                        Err(e) => break Err(std::io::Error::other(e)),
+                        Ok(None) => {}
+                    }
+                    match s.read(&mut chunk)? {
+                        0 => break Ok(None),
+                        n => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+            match answer {
+                Ok(Some(r)) if r.status == 200 && r.body == HELLO => {
+                    *served += 1;
+                    Ok(())
+                }
+                Ok(Some(r)) => Err(format!("keep-alive: status {}", r.status)),
+                // Closed (or reset) between responses: the retry RFC 9112 allows.
+                Ok(None) | Err(_) if reused && buf.is_empty() => {
+                    *slot = None;
+                    reopened.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+                Ok(None) => Err(format!("keep-alive: closed after {} bytes", buf.len())),
+                Err(e) => Err(format!("keep-alive: {e} after {} bytes", buf.len())),
+            }
+        }
+    }
+
+    /// SIGUSR2 while clients connect without pause to a plain, a TLS and a PROXY protocol
+    /// listener: the new process serves all three with their kinds, no connection is refused
+    /// or reset, every answer is whole, and the old process drains and exits 0.
+    #[test]
+    fn sigusr2_hands_every_listener_to_a_new_process_without_refusing_a_connection() {
+        let root = TempRoot::new();
+        root.file("hello.txt", HELLO);
+        let certs = root.base.join("tls");
+        tls::make_certs(&certs);
+        let (cert, key) = (certs.join("a.pem"), certs.join("a.key"));
+        let mut old = Server::start(
+            &root.www,
+            &[
+                "--tls-listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                key.to_str().unwrap(),
+                "--proxy-protocol-listen",
+                "127.0.0.1:0",
+                "--trusted-proxy",
+                "127.0.0.1/32",
+            ],
+        );
+        let plain = old.addr();
+        let https = banner_addr(&old, "https://", false);
+        let proxied = banner_addr(&old, "http://", true);
+        let config = tls::client(&certs);
+        let mut new = KillOnDrop(None);
+
+        let mut load = Load::new();
+        let reopened = Arc::new(AtomicUsize::new(0));
+        for i in 0..2 {
+            let a = plain.clone();
+            load.spawn(&format!("plain {i}"), move || get_once(&a, b""));
+        }
+        let (a, c) = (https.clone(), config.clone());
+        load.spawn("tls", move || tls::get_once(&a, &c));
+        let a = proxied.clone();
+        load.spawn("proxy", move || get_once(&a, PROXY_V1));
+        load.spawn("keep-alive", keep_alive(plain.clone(), reopened.clone()));
+        std::thread::sleep(Duration::from_millis(300));
+
+        old.signal("USR2");
+        let started = pid_in(&wait_line(&old, "barehttpd: upgrade: started pid"));
+        new.0 = Some(started);
+        let serving = pid_in(&wait_line(&old, "barehttpd: upgrade: pid"));
+        assert_eq!(serving, started, "{}", old.stderr_text());
+        let status = old
+            .wait_exit(scaled(Duration::from_secs(15)))
+            .expect("the old process did not exit within 15 s");
+        assert!(status.success(), "old process: {status:?}");
+        // Only the new process is left to answer.
+        load.after.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(500));
+        let (counts, errors) = load.finish();
+        assert!(errors.is_empty(), "{} failures: {errors:#?}", errors.len());
+        for (name, n, late) in &counts {
+            assert!(
+                *late > 0,
+                "{name}: nothing answered by the new process ({n} in all)"
+            );
+        }
+        eprintln!(
+            "answered {:?}; keep-alive reopened {} times",
+            counts,
+            reopened.load(Ordering::SeqCst)
+        );
+
+        assert!(alive(started), "the new process is gone");
+        // The kinds came along: TLS on the TLS listener, a PROXY header required on the other.
+        tls::get_once(&https, &config).unwrap();
+        get_once(&proxied, PROXY_V1).unwrap();
         assert!(
-            *late > 0,
-            "{name}: nothing answered by the new process ({n} in all)"
+            get_once(&proxied, b"").is_err(),
+            "no PROXY header, yet answered"
+        );
+        assert!(
+            get_once(&https, b"").is_err(),
+            "plain HTTP answered on the TLS port"
+        );
+        get_once(&plain, b"").unwrap();
+        let text = old.stderr_text();
+        assert!(!text.contains("panicked"), "{text}");
+        // One banner each, with the same addresses.
+        let banners: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("barehttpd 0."))
+            .collect();
+        assert_eq!(banners.len(), 2, "{text}");
+        let urls = |l: &str| {
+            l.split(" on ")
+                .nth(1)
+                .map(|s| s.split(" (2").next().map(String::from))
+        };
+        assert_eq!(urls(banners[0]), urls(banners[1]), "{text}");
+
+        // The old process had made the sockets, and is gone: they are the new one's alone, and
+        // its stop shuts them down (new clients refused at once) while a response in flight
+        // finishes.
+        let big = common::pattern(8 << 20, 5);
+        root.file("big.bin", &big);
+        let mut c = common::Client::connect(&plain);
+        c.send(&common::get_req("/big.bin"));
+        assert!(c.prefetch(64 << 10).starts_with(b"HTTP/1.1 200 "));
+        let kill = Command::new("kill")
+            .args(["-TERM", &started.to_string()])
+            .status();
+        assert!(kill.unwrap().success());
+        std::thread::sleep(Duration::from_millis(300));
+        let refused = TcpStream::connect(&plain).map_err(|e| e.kind());
+        assert_eq!(
+            refused.err(),
+            Some(std::io::ErrorKind::ConnectionRefused),
+            "the new process's stop left its own socket listening"
+        );
+        assert!(
+            c.response().body == big,
+            "the response in flight was cut short"
         );
     }
-    eprintln!(
-        "answered {:?}; keep-alive reopened {} times",
-        counts,
-        reopened.load(Ordering::SeqCst)
-    );
-
-    assert!(alive(started), "the new process is gone");
-    // The kinds came along: TLS on the TLS listener, a PROXY header required on the other.
-    tls::get_once(&https, &config).unwrap();
-    get_once(&proxied, PROXY_V1).unwrap();
-    assert!(
-        get_once(&proxied, b"").is_err(),
-        "no PROXY header, yet answered"
-    );
-    assert!(
-        get_once(&https, b"").is_err(),
-        "plain HTTP answered on the TLS port"
-    );
-    get_once(&plain, b"").unwrap();
-    let text = old.stderr_text();
-    assert!(!text.contains("panicked"), "{text}");
-    // One banner each, with the same addresses.
-    let banners: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("barehttpd 0."))
-        .collect();
-    assert_eq!(banners.len(), 2, "{text}");
-    let urls = |l: &str| {
-        l.split(" on ")
-            .nth(1)
-            .map(|s| s.split(" (2").next().map(String::from))
-    };
-    assert_eq!(urls(banners[0]), urls(banners[1]), "{text}");
-
-    // The old process had made the sockets, and is gone: they are the new one's alone, and
-    // its stop shuts them down (new clients refused at once) while a response in flight
-    // finishes.
-    let big = common::pattern(8 << 20, 5);
-    root.file("big.bin", &big);
-    let mut c = common::Client::connect(&plain);
-    c.send(&common::get_req("/big.bin"));
-    assert!(c.prefetch(64 << 10).starts_with(b"HTTP/1.1 200 "));
-    let kill = Command::new("kill")
-        .args(["-TERM", &started.to_string()])
-        .status();
-    assert!(kill.unwrap().success());
-    std::thread::sleep(Duration::from_millis(300));
-    let refused = TcpStream::connect(&plain).map_err(|e| e.kind());
-    assert_eq!(
-        refused.err(),
-        Some(std::io::ErrorKind::ConnectionRefused),
-        "the new process's stop left its own socket listening"
-    );
-    assert!(
-        c.response().body == big,
-        "the response in flight was cut short"
-    );
 }
 
 /// A server started from a copy of the server binary (a hard link where it can) that the
