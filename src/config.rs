@@ -148,13 +148,32 @@ impl Config {
     }
 }
 
-/// A listening socket passed by the service manager: descriptor `fd`, TLS when its name
-/// (`LISTEN_FDNAMES`, `FileDescriptorName=` in the socket unit) is `https` or starts with
-/// `tls`; any other name, or none, is plain HTTP.
+/// A listening socket passed by the service manager (or by the barehttpd it replaces, on
+/// SIGUSR2): descriptor `fd`, of the kind its name says (`LISTEN_FDNAMES`,
+/// `FileDescriptorName=` in the socket unit). A name beginning with `proxy` requires a PROXY
+/// protocol header on every connection (as `--proxy-protocol-listen` does); what follows
+/// `proxy-`, or the whole name without that prefix, is TLS when it is `https` or starts with
+/// `tls`, else plain HTTP. So `http` (or any other name, or none), `https`, `proxy` and
+/// `proxy-tls`: the four names an upgrade passes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Activated {
     pub fd: i32,
     pub tls: bool,
+    pub proxy: bool,
+}
+
+impl Activated {
+    fn named(fd: i32, name: &str) -> Activated {
+        let (proxy, kind) = match name.strip_prefix("proxy") {
+            Some(rest) => (true, rest.strip_prefix('-').unwrap_or(rest)),
+            None => (false, name),
+        };
+        Activated {
+            fd,
+            tls: kind == "https" || kind.starts_with("tls"),
+            proxy,
+        }
+    }
 }
 
 /// The first descriptor systemd passes (after stdin, stdout and stderr).
@@ -200,10 +219,7 @@ pub fn activation(
     Ok(names
         .iter()
         .zip(LISTEN_FDS_START..)
-        .map(|(name, fd)| Activated {
-            fd,
-            tls: *name == "https" || name.starts_with("tls"),
-        })
+        .map(|(name, fd)| Activated::named(fd, name))
         .collect())
 }
 
@@ -840,7 +856,11 @@ fn parse_flags(args: Vec<std::ffi::OsString>) -> Result<Command, ConfigError> {
         listen = parse_listen(DEFAULT_LISTEN)?;
     }
     #[cfg(feature = "ops")]
-    if !(proxy_listen.is_empty() && proxy_tls_listen.is_empty()) && trusted_proxies.is_empty() {
+    if !(proxy_listen.is_empty()
+        && proxy_tls_listen.is_empty()
+        && !activated.iter().any(|a| a.proxy))
+        && trusted_proxies.is_empty()
+    {
         return err(
             "--proxy-protocol-listen needs --trusted-proxy CIDR: the balancers whose PROXY headers are believed (every other connection is closed)",
         );
@@ -1387,8 +1407,9 @@ mod tests {
         assert_eq!(act(None, Some("2"), None).unwrap(), vec![]);
         assert_eq!(act(Some("41"), Some("2"), None).unwrap(), vec![]);
         assert_eq!(act(Some("42"), None, None).unwrap(), vec![]);
-        let plain = |fd| Activated { fd, tls: false };
-        let tls = |fd| Activated { fd, tls: true };
+        let kind = |fd, tls, proxy| Activated { fd, tls, proxy };
+        let plain = |fd| kind(fd, false, false);
+        let tls = |fd| kind(fd, true, false);
         assert_eq!(
             act(Some("42"), Some("2"), None).unwrap(),
             vec![plain(3), plain(4)]
@@ -1396,6 +1417,22 @@ mod tests {
         assert_eq!(
             act(Some("42"), Some("4"), Some("http:https:tls-v6:web")).unwrap(),
             vec![plain(3), tls(4), tls(5), plain(6)]
+        );
+        // The names an upgrade passes, and the other spellings of a PROXY listener's kind.
+        assert_eq!(
+            act(
+                Some("42"),
+                Some("5"),
+                Some("proxy:proxy-tls:proxy-http:proxy-https:proxytls")
+            )
+            .unwrap(),
+            vec![
+                kind(3, false, true),
+                kind(4, true, true),
+                kind(5, false, true),
+                kind(6, true, true),
+                kind(7, true, true)
+            ]
         );
         assert!(act(Some("42"), Some("x"), None).is_err());
         assert!(act(Some("42"), Some("1001"), None).is_err());

@@ -51,7 +51,11 @@ pub struct Listener {
     pub tls: bool,
     /// Its connections begin with a PROXY protocol header.
     pub proxied: bool,
-    /// Passed by systemd (or the process that started this one): never shut down here.
+    /// Passed by systemd or by the process that upgraded to this one (`LISTEN_FDS`): kept
+    /// across reloads whatever the configuration says.
+    pub passed: bool,
+    /// Held by another process too (systemd's, or passed and not made by the old process
+    /// of an upgrade): a stop must not shut it down (`server::upgrade`).
     pub inherited: bool,
 }
 

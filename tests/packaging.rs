@@ -230,7 +230,10 @@ fn the_package_holds_its_files_and_its_service_serves() {
     // makes) to a temporary folder, is valid and serves: the unit's own command line.
     let conf = std::fs::read_to_string(root.join("etc/barehttpd/barehttpd.toml")).unwrap();
     assert!(conf.contains("root = \"/var/www/html\""), "{conf}");
-    assert!(root.join("var/www/html").is_dir(), "the package makes /var/www/html");
+    assert!(
+        root.join("var/www/html").is_dir(),
+        "the package makes /var/www/html"
+    );
     let state_dir = tmp.base.join("state-conf");
     let conf = conf
         .replace("/var/www/html", tmp.www.to_str().unwrap())
@@ -240,10 +243,18 @@ fn the_package_holds_its_files_and_its_service_serves() {
     assert_eq!(code, Some(0), "the shipped configuration: {stderr}");
     tmp.file("hello.txt", HELLO);
     let mut cmd = Command::new(root.join("usr/bin/barehttpd"));
-    cmd.args(["--config", conf_path.to_str().unwrap(), "--listen", "127.0.0.1:0"]);
+    cmd.args([
+        "--config",
+        conf_path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     let server = Server::start_command(cmd);
     let resp = server.get("/hello.txt");
-    assert_eq!(resp.status, 200, "{active} (site in a temporary folder): {resp:?}");
+    assert_eq!(
+        resp.status, 200,
+        "{active} (site in a temporary folder): {resp:?}"
+    );
     drop(server);
     // Served: the unit's alternative with the site as flags, since the configuration
     // file names its site by a system path (the file is checked above, once the binary

@@ -110,9 +110,9 @@ impl Conn {
         self.session.on_panic(&mut self.transport, w)
     }
 
-    /// The server is shutting down.
-    pub fn on_shutdown(&mut self) -> Next {
-        self.session.on_shutdown(&self.transport)
+    /// The server is shutting down (`serve_new`: see `Http1::on_shutdown`).
+    pub fn on_shutdown(&mut self, serve_new: bool) -> Next {
+        self.session.on_shutdown(&self.transport, serve_new)
     }
 
     /// The connection is being closed: log a response cut short, stop counting it as idle,

@@ -20,10 +20,12 @@ use crate::sys::poll::{Interest, Poller, Ready, Waker};
 use crate::sys::signal::Signal;
 use crate::sys::{self, AsFd, Errno, OwnedFd, fs, net, time};
 use crate::worker::{ConnId, Listener, MAX_SLOTS, Served, Shared, Token, Worker};
+use upgrade::AfterUpgrade;
 
 mod admit;
 #[cfg(feature = "ops")]
 mod reload;
+mod upgrade;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -138,16 +140,17 @@ impl Server {
     /// Open the root and the listening sockets (or take those systemd passed), then become
     /// `--user`. Errors are one line for the user.
     pub fn bind(config: Config) -> Result<Server, String> {
+        upgrade::record_start();
         sys::raise_nofile_limit();
         // The passed descriptors are taken before the server opens anything, so that no
         // descriptor of its own can have a number it was told is a socket.
         #[cfg_attr(not(feature = "ops"), allow(unused_mut))]
-        let mut passed = Vec::new();
+        let mut passed: Vec<(OwnedFd, SocketAddr, bool, bool)> = Vec::new();
         #[cfg(feature = "ops")]
         for a in &config.activated {
             let (fd, addr) = net::adopt_listener(a.fd)
                 .map_err(|why| format!("LISTEN_FDS: descriptor {} {why}", a.fd))?;
-            passed.push((fd, addr, a.tls));
+            passed.push((fd, addr, a.tls, a.proxy));
         }
         #[cfg(feature = "ops")]
         let user = config.user.as_deref().map(sys::user::lookup).transpose()?;
@@ -271,6 +274,10 @@ impl Server {
                 if cfg.workers == 1 { "" } else { "s" }
             );
         }
+        // Everything that can fail has; a process that started this one may stop now (after
+        // the banner, so that its lines do not cut into it).
+        upgrade::tell_ready();
+        let mut handed_over = false;
         loop {
             match sys::signal::wait() {
                 Signal::Stop => break,
@@ -280,7 +287,14 @@ impl Server {
                 Signal::Reload => crate::sys::log_error(format_args!(
                     "barehttpd: SIGHUP: reload needs the cargo feature `ops`; nothing changed"
                 )),
-                Signal::Upgrade => self.upgrade(),
+                Signal::Upgrade => match self.upgrade() {
+                    AfterUpgrade::Serving => {}
+                    AfterUpgrade::Stop => break,
+                    AfterUpgrade::HandedOver => {
+                        handed_over = true;
+                        break;
+                    }
+                },
             }
         }
         if !cfg.quiet {
@@ -292,17 +306,13 @@ impl Server {
             std::process::exit(1);
         });
         // New connections are refused first, so that none is taken after a worker has begun
-        // to close its idle ones.
-        // Sockets passed by systemd are left listening (it keeps them for the next start,
-        // where connections wait in the backlog); the workers stop watching them.
-        for l in self
-            .shared
-            .served()
-            .listeners
-            .iter()
-            .filter(|l| !l.inherited)
-        {
-            net::shutdown_listener(&*l.fd);
+        // to close its idle ones; but not on a socket another process holds too (handed to a
+        // new binary, or systemd's): shutdown(2) would stop it listening for that process as
+        // well (`upgrade.rs`). The workers only stop watching those.
+        for l in self.shared.served().listeners.iter() {
+            if !handed_over && !l.inherited {
+                net::shutdown_listener(&*l.fd);
+            }
         }
         self.shared.shutdown.store(true, Ordering::SeqCst);
         for w in &wakers {
@@ -320,8 +330,8 @@ impl Server {
 
 impl Server {
     /// SIGUSR2: hand the listening sockets to a new binary, then stop (`upgrade.rs`).
-    fn upgrade(&self) {
-        eprintln!("barehttpd: SIGUSR2: upgrade is not built yet; nothing changed");
+    fn upgrade(&self) -> AfterUpgrade {
+        upgrade::hand_over(self)
     }
 }
 
@@ -344,43 +354,54 @@ fn sweep_report(served: &Served, pid: u32) {
 /// addresses in `cfg` are replaced by those bound (ephemeral ports resolved).
 pub(crate) fn open_listeners(
     cfg: &mut Config,
-    passed: Vec<(OwnedFd, SocketAddr, bool)>,
+    passed: Vec<(OwnedFd, SocketAddr, bool, bool)>,
     previous: &[Listener],
 ) -> Result<Vec<Listener>, String> {
     let mut out: Vec<Listener> = Vec::new();
-    for (fd, addr, tls) in passed {
+    for (fd, addr, tls, proxied) in passed {
+        // A socket the process that upgraded to this one had made itself is this process's
+        // alone now (`upgrade::own`): a stop may shut it down.
+        let inherited = !upgrade::own(sys::AsRawFd::as_raw_fd(&fd.as_fd()));
         out.push(Listener {
             fd: Arc::new(fd),
             addr,
             asked: addr,
             tls,
-            proxied: false,
-            inherited: true,
+            proxied,
+            passed: true,
+            inherited,
         });
     }
     // Those passed at the start stay for the whole life of the process.
-    for l in previous.iter().filter(|l| l.inherited) {
+    for l in previous.iter().filter(|l| l.passed) {
         out.push(Listener {
             fd: l.fd.clone(),
             addr: l.addr,
             asked: l.asked,
             tls: l.tls,
             proxied: l.proxied,
-            inherited: true,
+            passed: true,
+            inherited: l.inherited,
         });
     }
+    // After an upgrade the passed sockets are all those of the old process, which bound the
+    // same arguments: an address given with port 0 is the passed one of that address.
+    let by_upgrade = upgrade::started_by_upgrade();
     // Each socket of `previous` is taken over once (two lines asking for port 0 are two
     // sockets).
     let mut taken = vec![false; previous.len()];
     let mut open = |addr: SocketAddr, tls: bool, proxied: bool| -> Result<SocketAddr, String> {
-        if let Some(l) = out
-            .iter()
-            .find(|l| l.addr == addr && l.tls == tls && l.inherited)
-        {
+        let passed = out.iter().find(|l| {
+            l.passed
+                && l.tls == tls
+                && l.proxied == proxied
+                && (l.addr == addr || (by_upgrade && addr.port() == 0 && l.addr.ip() == addr.ip()))
+        });
+        if let Some(l) = passed {
             return Ok(l.addr);
         }
         let same = previous.iter().enumerate().position(|(i, l)| {
-            !taken[i] && !l.inherited && l.asked == addr && l.tls == tls && l.proxied == proxied
+            !taken[i] && !l.passed && l.asked == addr && l.tls == tls && l.proxied == proxied
         });
         let fd = match same {
             Some(i) => {
@@ -397,6 +418,7 @@ pub(crate) fn open_listeners(
             asked: addr,
             tls,
             proxied,
+            passed: false,
             inherited: false,
         });
         Ok(bound)
@@ -714,7 +736,7 @@ impl EventLoop {
             let Some(c) = self.conns.slots[idx].as_mut() else {
                 continue;
             };
-            let next = c.on_shutdown();
+            let next = c.on_shutdown(upgrade::handed_over());
             self.after(idx, next);
         }
     }

@@ -44,6 +44,8 @@ macro_rules! traced {
 
 pub mod alloc;
 pub mod fs;
+#[cfg(feature = "ops")]
+pub mod handover;
 pub mod net;
 pub mod poll;
 mod process;

@@ -62,7 +62,7 @@ pub fn spawn_program(
     // is a plain errno), and takes no lock.
     unsafe {
         cmd.pre_exec(move || {
-            mark_inherited_cloexec();
+            mark_inherited_cloexec(3);
             exec.run()
         });
     }
@@ -108,18 +108,8 @@ impl Exec {
         let mut strings = Vec::with_capacity(1 + env.len());
         strings.push(CString::new(path.as_os_str().as_bytes()).map_err(nul)?);
         for (k, v) in env {
-            let mut kv = Vec::with_capacity(k.len() + 1 + v.len());
-            kv.extend_from_slice(k.as_bytes());
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            strings.push(CString::new(kv).map_err(nul)?);
+            strings.push(env_entry(k, v)?);
         }
-        let with_null = |s: &[CString]| -> Vec<*const libc::c_char> {
-            s.iter()
-                .map(|c| c.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect()
-        };
         Ok(Exec {
             fd,
             script,
@@ -180,6 +170,27 @@ impl Exec {
     }
 }
 
+/// `K=V` as a C string for an `envp` array; a NUL byte in either is InvalidInput.
+#[cfg(any(target_os = "linux", feature = "ops"))]
+pub(super) fn env_entry(k: &std::ffi::OsStr, v: &std::ffi::OsStr) -> std::io::Result<CString> {
+    let mut kv = Vec::with_capacity(k.len() + 1 + v.len());
+    kv.extend_from_slice(k.as_bytes());
+    kv.push(b'=');
+    kv.extend_from_slice(v.as_bytes());
+    CString::new(kv).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+}
+
+/// Pointers to `strings`, then NULL: an `argv` or `envp` array for exec (valid while the
+/// strings are).
+#[cfg(any(target_os = "linux", feature = "ops"))]
+pub(super) fn with_null(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
 /// What the child needs to check the path before the exec, built before the fork.
 #[cfg(target_os = "macos")]
 struct Exec {
@@ -225,7 +236,7 @@ impl Exec {
 /// the child (a file given as its stdin): the command's standard streams are reset once
 /// the child has its copies, instead of being closed, untraced, whenever the caller drops
 /// the command.
-fn launch(cmd: &mut Command, what: &str) -> std::io::Result<Child> {
+pub(super) fn launch(cmd: &mut Command, what: &str) -> std::io::Result<Child> {
     let t = trace::start();
     let r = cmd.spawn();
     cmd.stdin(Stdio::null())
@@ -245,14 +256,14 @@ fn launch(cmd: &mut Command, what: &str) -> std::io::Result<Child> {
     r
 }
 
-/// Runs in a forked child: set FD_CLOEXEC on every descriptor from 3 up.
-fn mark_inherited_cloexec() {
+/// Runs in a forked child: set FD_CLOEXEC on every descriptor from `from` up.
+pub(super) fn mark_inherited_cloexec(from: u32) {
     #[cfg(target_os = "linux")]
     {
         const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-        // SAFETY: a raw close_range(2) with constant arguments; no memory is passed.
+        // SAFETY: a raw close_range(2) with integer arguments; no memory is passed.
         let r =
-            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+            unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
         if r == 0 {
             return;
         }
@@ -261,7 +272,7 @@ fn mark_inherited_cloexec() {
     // SAFETY: getdtablesize and fcntl(F_SETFD) are async-signal-safe and take no pointers.
     unsafe {
         let max = libc::getdtablesize().clamp(3, 65_536);
-        for fd in 3..max {
+        for fd in (from as i32)..max {
             libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
         }
     }

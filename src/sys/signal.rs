@@ -56,3 +56,42 @@ pub fn wait() -> Signal {
 pub fn wait_shutdown_signal() {
     while wait() != Signal::Stop {}
 }
+
+/// Take one of the server's signals if one is pending and of the kinds in `kinds`, without
+/// waiting; the others stay pending for `wait`. For the main thread while it waits for
+/// something else (an upgrade's new process) and must still answer signals.
+#[cfg(feature = "ops")]
+pub fn take_pending(kinds: &[Signal]) -> Option<Signal> {
+    let all = server_set();
+    // SAFETY: sigpending writes the initialised set; sigismember reads the initialised
+    // sets; sigwait reads a set holding one signal that is pending (so it returns at once)
+    // and writes the signal number into `sig`.
+    unsafe {
+        let mut pending: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut pending);
+        if libc::sigpending(&mut pending) != 0 {
+            return None;
+        }
+        for (s, kind) in [
+            (libc::SIGINT, Signal::Stop),
+            (libc::SIGTERM, Signal::Stop),
+            (libc::SIGHUP, Signal::Reload),
+            (libc::SIGUSR2, Signal::Upgrade),
+        ] {
+            if !kinds.contains(&kind)
+                || libc::sigismember(&all, s) != 1
+                || libc::sigismember(&pending, s) != 1
+            {
+                continue;
+            }
+            let mut one: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut one);
+            libc::sigaddset(&mut one, s);
+            let mut sig: libc::c_int = 0;
+            if libc::sigwait(&one, &mut sig) == 0 {
+                return Some(kind);
+            }
+        }
+    }
+    None
+}

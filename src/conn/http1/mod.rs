@@ -714,9 +714,13 @@ impl Http1 {
 
     /// The server is shutting down: idle connections close now; requests begun (a head
     /// partly received, a body arriving) and responses in flight finish, then close. The
-    /// shutdown grace period bounds them all.
-    pub fn on_shutdown(&mut self, t: &Transport) -> Next {
-        let begun = t.has_buffered() || !matches!(self.sink, Sink::Drop);
+    /// shutdown grace period bounds them all. `serve_new`: a connection that has not had a
+    /// response yet is not idle but new, and gets its first request answered too (on a
+    /// drain after an upgrade, where no connection may be refused: its request may be in
+    /// the socket unread, and closing would reset it).
+    pub fn on_shutdown(&mut self, t: &Transport, serve_new: bool) -> Next {
+        let begun =
+            t.has_buffered() || !matches!(self.sink, Sink::Drop) || serve_new && !self.served;
         if (self.phase == Phase::Reading && !begun) || self.phase == Phase::Broken {
             return Next::Close;
         }
