@@ -185,6 +185,12 @@ fn basic(user: &str, pass: &str) -> String {
 fn rfc9110_11_readers_may_read_writers_may_write_and_others_neither() {
     let setup = Setup::new();
     setup.dir.file("a/priv/doc.txt", b"secret");
+    let script = setup.dir.file(
+        "a/cgi/hi.sh",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi'\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let hash = |p: &str| bcrypt::hash(p, 4).unwrap();
     let users = format!(
         "alice:{}\nbob:{}\ncarol:{}\n",
@@ -209,6 +215,11 @@ prefix = "/priv/"
 write = true
 readers = ["bob"]
 writers = ["alice"]
+
+[[site.path]]
+prefix = "/cgi/"
+cgi = true
+readers = ["bob"]
 "#,
     );
     let with = |method: &str, who: Option<(&str, &str)>, body: &[u8]| {
@@ -264,6 +275,23 @@ writers = ["alice"]
         s.get("/index.html").status,
         200,
         "outside /priv/ no credentials"
+    );
+    // OPTIONS says what is allowed without asking (clients ask it before authenticating).
+    let opts = s.request(&req("OPTIONS", "/priv/doc.txt", &[("Connection", "close")]));
+    assert!(opts.status < 300, "{opts:?}");
+    // A program under `readers` is asked for credentials before it runs.
+    assert_eq!(s.get("/cgi/hi.sh").status, 401);
+    let auth = basic("bob", "builder");
+    let mut c = s.connect();
+    c.send(&req(
+        "GET",
+        "/cgi/hi.sh",
+        &[("Authorization", &auth), ("Connection", "close")],
+    ));
+    let ran = String::from_utf8_lossy(&c.read_to_end()).to_string();
+    assert!(
+        ran.starts_with("HTTP/1.1 200") && ran.contains("hi"),
+        "{ran}"
     );
 }
 

@@ -153,6 +153,13 @@ fn route<'a>(
         r.error_with(308, &[("Location", &loc)]);
         return Ok(Answer::Done);
     }
+    let site_writes = ctx.site.rules.iter().any(|r| r.write.is_some());
+    let writes = matches!(req.method, Method::Put | Method::Delete) && site_writes;
+    if decoded.is_ok()
+        && let Some(verify) = authorize(req, ctx, writes)?
+    {
+        return Ok(verify);
+    }
     // Programs get every method, CONNECT included, when the path is theirs.
     if ctx.rule.cgi.is_some()
         && let Ok(t) = &split
@@ -176,8 +183,6 @@ fn route<'a>(
         return Err(Error::MethodNotAllowed(names::ALLOW));
     }
     let t = split.map_err(|_| Error::BadRequest)?;
-    let site_writes = ctx.site.rules.iter().any(|r| r.write.is_some());
-    let writes = matches!(req.method, Method::Put | Method::Delete) && site_writes;
     if t.asterisk && !writes {
         // RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole.
         if req.method != Method::Options {
@@ -195,47 +200,50 @@ fn route<'a>(
         Err(PathError::BadRequest) => return Err(Error::BadRequest),
         Err(PathError::NotFound) => return Err(Error::NotFound),
     }
-    // Who may write or read is the router's to ask, before any handler runs; a write
-    // outside the write prefixes is refused (405) by the upload without asking for
-    // credentials. Readers of a rule that names them may only read; its writers may both.
-    let rule = ctx.rule;
-    let users = if writes && rule.write.is_some() {
-        Some(rule.writers.as_deref())
-    } else if !writes && rule.readers.is_some() {
-        Some(rule.readers.as_deref())
-    } else {
-        None
-    };
-    if let Some(allowed) = users
-        && let Some(auth) = ctx.auth
-    {
-        let given = req.header("authorization");
-        match auth.check(given, ctx.client, ctx.auth_cache, ctx.now) {
-            auth::Check::Allowed => {}
-            auth::Check::Missing => return Err(Error::Unauthorized),
-            auth::Check::Denied => return Err(Error::WrongCredentials),
-            auth::Check::Limited => return Err(Error::TooManyAttempts),
-            auth::Check::Verify(p) => return Ok(Answer::Verify(p)),
-        }
-        let user = auth::user(given);
-        let listed = |list: &[String]| {
-            user.as_deref()
-                .is_some_and(|u| list.iter().any(|n| n.as_bytes() == u))
-        };
-        let writers_read = !writes && rule.writers.as_deref().is_some_and(listed);
-        if let Some(list) = allowed
-            && !listed(list)
-            && !writers_read
-        {
-            return Err(Error::Forbidden);
-        }
-    }
     if writes {
         let upload = upload::begin(req, ctx, r, path)?;
         return Ok(upload.map_or(Answer::Done, Answer::Upload));
     }
     static_file::handle(req, ctx, r, path, t.query)?;
     Ok(Answer::Done)
+}
+
+/// Who may write or read is the router's to ask, before any handler (a CGI program
+/// included) runs: `Ok(None)` to go on, `Ok(Some(Verify))` to verify credentials off the
+/// event loop first. A write outside the write prefixes is refused (405) by the upload
+/// without asking for credentials. Where a rule names `readers`, reading needs the
+/// credentials of one of them or of its `writers` (OPTIONS excepted: it says only what is
+/// allowed, and clients ask it before they authenticate); its writers may write.
+fn authorize(req: &Request, ctx: &mut Ctx, writes: bool) -> Result<Option<Answer>, Error> {
+    let rule = ctx.rule;
+    let users = if writes && rule.write.is_some() {
+        Some(rule.writers.as_deref())
+    } else if !writes && rule.readers.is_some() && req.method != Method::Options {
+        Some(rule.readers.as_deref())
+    } else {
+        None
+    };
+    let (Some(allowed), Some(auth)) = (users, ctx.auth) else {
+        return Ok(None);
+    };
+    let given = req.header("authorization");
+    match auth.check(given, ctx.client, ctx.auth_cache, ctx.now) {
+        auth::Check::Allowed => {}
+        auth::Check::Missing => return Err(Error::Unauthorized),
+        auth::Check::Denied => return Err(Error::WrongCredentials),
+        auth::Check::Limited => return Err(Error::TooManyAttempts),
+        auth::Check::Verify(p) => return Ok(Some(Answer::Verify(p))),
+    }
+    let user = auth::user(given);
+    let listed = |list: &[String]| {
+        user.as_deref()
+            .is_some_and(|u| list.iter().any(|n| n.as_bytes() == u))
+    };
+    let writers_read = !writes && rule.writers.as_deref().is_some_and(listed);
+    match allowed {
+        Some(list) if !listed(list) && !writers_read => Err(Error::Forbidden),
+        _ => Ok(None),
+    }
 }
 
 /// Test hook, in debug builds only (release builds have no trace of it): when the
