@@ -114,6 +114,9 @@ pub struct Config {
     /// loopback may read it (`--metrics-from-anywhere`).
     pub metrics: Option<String>,
     pub metrics_anywhere: bool,
+    /// Compress text files on the fly for clients that accept it (off with `--no-compress`).
+    #[cfg(feature = "compress")]
+    pub compress: bool,
 }
 
 impl Config {
@@ -239,8 +242,21 @@ pub fn help() -> String {
         let at = text.find("\nExamples:").unwrap_or(text.len());
         text.insert_str(at, HELP_PROXY);
     }
+    #[cfg(feature = "compress")]
+    {
+        let at = text.find("      --follow-symlinks").unwrap_or(text.len());
+        text.insert_str(at, HELP_COMPRESS);
+    }
     text
 }
+
+/// The compression flag's line of `--help` (builds with the `compress` feature).
+#[cfg(feature = "compress")]
+const HELP_COMPRESS: &str = "\
+      --no-compress           send text files as they are, not compressed on the fly for
+                              clients that accept gzip, br or zstd (files that have a
+                              .br or .gz sibling are served from it either way)
+";
 
 /// The load-balancer flags' part of `--help` (builds with the `ops` feature).
 const HELP_PROXY: &str = "
@@ -392,6 +408,8 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
     let mut index = "index.html".to_string();
     let mut listing = false;
     let mut dotfiles = false;
+    #[cfg(feature = "compress")]
+    let mut compress = true;
     let mut follow_symlinks = false;
     let mut access_log = None;
     let mut quiet = false;
@@ -461,6 +479,8 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
             }
             Long("listing") => listing = true,
             Long("dotfiles") => dotfiles = true,
+            #[cfg(feature = "compress")]
+            Long("no-compress") => compress = false,
             Long("follow-symlinks") => follow_symlinks = true,
             Long("access-log") => {
                 let v = p.value().map_err(lex)?;
@@ -783,6 +803,8 @@ pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(
         index,
         listing,
         dotfiles,
+        #[cfg(feature = "compress")]
+        compress,
         follow_symlinks,
         access_log,
         quiet,
