@@ -9,6 +9,7 @@
 #   DUR=10 RUNS=5 bash bench/run.sh    longer, steadier runs
 #   QUICK=1 bash bench/run.sh          smoke test, about 45 s (fewer cases, 1 run x 1 s)
 #   NO_COMPRESS_CASE=1 bash bench/run.sh  without the compressed-text case (plain HTTP, last)
+#   COMPRESS_ONLY=1 bash bench/run.sh  that case alone, about 1 minute
 #
 # Env: DUR (seconds per wrk run, 3; QUICK 1), RUNS (runs per cell, 3; QUICK 1),
 #      SCHEMES ("http https"), SERVERS ("barehttpd nginx lighttpd"),
@@ -68,6 +69,8 @@ for scheme in "${SCHEMES[@]}"; do
   case $scheme in http | https) want+="$scheme|" ;; *) die "SCHEMES: '$scheme' is neither http nor https" ;; esac
 done
 CASES=$(grep -E "^(${want%|})\|" <<<"$CASES" || true)
+# COMPRESS_ONLY=1: the compressed-text case alone (it runs after the others).
+[ -z "${COMPRESS_ONLY:-}" ] || CASES=""
 
 tools=(wrk nginx lighttpd curl taskset python3)
 [[ " ${SCHEMES[*]} " == *" https "* ]] && tools+=(mod_openssl openssl cc)

@@ -16,7 +16,7 @@ use std::io::Read;
 /// (`MAX_LEN`); the largest file kept in the worker's file cache whole
 /// (`handler::reply::INLINE_BODY_MAX`).
 const MIN_LEN: usize = 1024;
-const MAX_LEN: usize = 1 << 20;
+const MAX_LEN: usize = 512 << 10;
 const CACHED_MAX: usize = 16 * 1024;
 
 /// Text that compresses as source code does: lines that repeat with small changes.

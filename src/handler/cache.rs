@@ -466,7 +466,7 @@ impl FileCache {
         c: Coding,
         copy: Packed,
     ) -> Option<&Packed> {
-        let size = copy.body.len() + copy.headers.len() + copy.etag.len() + 64;
+        let size = copy_size(&copy);
         if self.packed_bytes + size > MAX_PACKED_BYTES {
             self.clear_packed();
         }
@@ -498,7 +498,7 @@ impl FileCache {
         let e = self.packed.get_mut(key)?;
         let slot = &mut e.copies[c as usize];
         if let Some(old) = slot.take() {
-            self.packed_bytes -= old.body.len() + old.headers.len() + old.etag.len() + 64;
+            self.packed_bytes -= copy_size(&old);
         }
         self.packed_bytes += size;
         Some(slot.insert(copy))
@@ -556,13 +556,14 @@ fn listing_size(key: &[u8], e: &ListingEntry) -> usize {
 /// What a file's compressed copies cost: their bodies, heads and tags, its key and the rest.
 #[cfg(feature = "compress")]
 fn packed_size(key: &[u8], e: &PackedEntry) -> usize {
-    let copies: usize = e
-        .copies
-        .iter()
-        .flatten()
-        .map(|p| p.body.len() + p.headers.len() + p.etag.len() + 64)
-        .sum();
+    let copies: usize = e.copies.iter().flatten().map(copy_size).sum();
     copies + key.len() + e.source.len() + 64
+}
+
+/// What one compressed copy costs: its body, head and tag, and the rest, roughly.
+#[cfg(feature = "compress")]
+fn copy_size(p: &Packed) -> usize {
+    p.body.len() + p.headers.len() + p.etag.len() + 64
 }
 
 fn size_of(e: &Entry) -> usize {
@@ -589,6 +590,46 @@ mod tests {
     }
 
     const A: DirStamp = DirStamp([1, 2, 3, 4, 5, 6]);
+
+    #[cfg(feature = "compress")]
+    #[test]
+    fn a_compressed_copy_answers_only_for_its_version_within_its_budget() {
+        let mut c = cache();
+        let copy = |n: usize| Packed {
+            etag: b"\"1-x\""[..].into(),
+            mtime: 0,
+            last_modified: [b' '; 29],
+            headers: Box::new([]),
+            body: vec![0u8; n].into(),
+        };
+        let counted = |c: &FileCache| {
+            let sum: usize = c.packed.iter().map(|(k, e)| packed_size(k, e)).sum();
+            assert_eq!(c.packed_bytes, sum);
+        };
+        let (v1, v2) = (&b"\"1\""[..], &b"\"2\""[..]);
+        c.insert_packed(b"/a.js", v1, Coding::Gzip, copy(10));
+        c.insert_packed(b"/a.js", v1, Coding::Br, copy(20));
+        assert!(c.packed(b"/a.js", v1, Coding::Gzip).is_some());
+        assert!(c.packed(b"/a.js", v1, Coding::Br).is_some());
+        assert!(c.packed(b"/a.js", v1, Coding::Zstd).is_none());
+        assert!(
+            c.packed(b"/a.js", v2, Coding::Gzip).is_none(),
+            "another version"
+        );
+        assert!(c.packed(b"/b.js", v1, Coding::Gzip).is_none());
+        counted(&c);
+        // A copy of a new version drops the old version's.
+        c.insert_packed(b"/a.js", v2, Coding::Gzip, copy(30));
+        assert!(c.packed(b"/a.js", v2, Coding::Gzip).is_some());
+        assert!(c.packed(b"/a.js", v2, Coding::Br).is_none());
+        assert!(c.packed(b"/a.js", v1, Coding::Br).is_none());
+        counted(&c);
+        // Past the budget, the copies start over.
+        c.insert_packed(b"/big.js", v1, Coding::Gzip, copy(MAX_PACKED_BYTES - 100));
+        assert!(c.packed(b"/a.js", v2, Coding::Gzip).is_none());
+        assert!(c.packed(b"/big.js", v1, Coding::Gzip).is_some());
+        counted(&c);
+    }
 
     #[test]
     fn a_listing_answers_only_for_the_directory_version_it_was_rendered_from() {

@@ -461,14 +461,17 @@ fn pack(
         return None;
     }
     if crate::sys::trace::enabled() {
-        crate::sys::trace::note(format!(
-            "compressed {} with {}: {} to {} bytes in {} us",
-            String::from_utf8_lossy(key),
-            String::from_utf8_lossy(c.token()),
-            data.len(),
-            body.len(),
-            started.elapsed().as_micros()
-        ));
+        crate::sys::trace::note(
+            "compress",
+            format!(
+                "compressed {} with {}: {} to {} bytes in {} us",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(c.token()),
+                data.len(),
+                body.len(),
+                started.elapsed().as_micros()
+            ),
+        );
     }
     // The identity tag with the coding before its closing quote: another representation,
     // another strong validator (RFC 9110 §8.8.3), and the same for every worker.
