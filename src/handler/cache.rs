@@ -26,10 +26,12 @@
 //!
 //! Copies of files compressed on the fly (feature `compress`) are kept apart, by URL path and
 //! coding, each with the identity ETag of the version it was made from: one answers only
-//! while the file is still that version, whatever else happened, and a change in a directory
-//! on the way drops it as it drops the file's entry. They are not bound by `TTL_MS`, since
-//! every use checks the version (the copy is what costs to remake, not the check); their
-//! bytes are bounded apart from the files' (`MAX_PACKED_BYTES`).
+//! while the file is still that version, and a change in a directory on the way drops it as
+//! it drops the file's entry. Within `TTL_MS` of the file last being seen to be that version
+//! (by `static_file`'s fstat), a copy answers without a look at the file, as an entry does;
+//! after that, the next use checks the version again, and the copy stays while it matches
+//! (the copy is what costs to remake, not the check). Their bytes are bounded apart from the
+//! files' (`MAX_PACKED_BYTES`).
 //!
 //! It keeps what `static_file` gives it, under the URL path `static_file` gives as the key: it
 //! reads no file and decides nothing about what is worth caching (`static_file` leaves out
@@ -107,6 +109,8 @@ pub struct Packed {
 struct PackedEntry {
     /// The identity ETag of that version.
     source: Box<[u8]>,
+    /// When the file was last seen to be that version (ms).
+    seen: u64,
     wds: Vec<i32>,
     copies: [Option<Packed>; 3],
 }
@@ -445,14 +449,42 @@ impl FileCache {
     }
 
     /// The copy of the file at `key` in the coding `c`, if one was made from the version whose
-    /// identity ETag is `source`.
+    /// identity ETag is `source`, which the file was seen to be at `now`.
     #[cfg(feature = "compress")]
-    pub fn packed(&self, key: &[u8], source: &[u8], c: Coding) -> Option<&Packed> {
-        let p = self.packed.get(key)?;
+    pub fn packed(&mut self, key: &[u8], source: &[u8], c: Coding, now: u64) -> Option<&Packed> {
+        let p = self.packed.get_mut(key)?;
         if *p.source != *source {
             return None;
         }
+        p.seen = now;
         p.copies[c as usize].as_ref()
+    }
+
+    /// Whether the file at `key` has copies that may answer without a look at it: it was seen
+    /// to be their version within the TTL.
+    #[cfg(feature = "compress")]
+    pub fn has_fresh_packed(&self, key: &[u8], now: u64) -> bool {
+        self.fresh_packed_entry(key, now).is_some()
+    }
+
+    /// The copy of the file at `key` in the coding `c`, if it may answer without a look at
+    /// the file.
+    #[cfg(feature = "compress")]
+    pub fn fresh_packed(&self, key: &[u8], c: Coding, now: u64) -> Option<&Packed> {
+        self.fresh_packed_entry(key, now)?.copies[c as usize].as_ref()
+    }
+
+    #[cfg(feature = "compress")]
+    fn fresh_packed_entry(&self, key: &[u8], now: u64) -> Option<&PackedEntry> {
+        let p = self.packed.get(key)?;
+        // As for entries: the TTL with change notification only if every directory on the
+        // way is watched.
+        let ttl = if self.watcher.is_some() && !p.wds.is_empty() {
+            TTL_MS
+        } else {
+            TTL_BLIND_MS
+        };
+        (now.saturating_sub(p.seen) < ttl).then_some(p)
     }
 
     /// Keep `copy`, the file at `key` (a URL path, or for the `--fallback` file its name)
@@ -465,6 +497,7 @@ impl FileCache {
         source: &[u8],
         c: Coding,
         copy: Packed,
+        now: u64,
     ) -> Option<&Packed> {
         let size = copy_size(&copy);
         if self.packed_bytes + size > MAX_PACKED_BYTES {
@@ -489,6 +522,7 @@ impl FileCache {
                 .unwrap_or_default();
             let e = PackedEntry {
                 source: source.into(),
+                seen: now,
                 wds,
                 copies: [None, None, None],
             };
@@ -496,6 +530,7 @@ impl FileCache {
             self.packed.insert(key.into(), e);
         }
         let e = self.packed.get_mut(key)?;
+        e.seen = now;
         let slot = &mut e.copies[c as usize];
         if let Some(old) = slot.take() {
             self.packed_bytes -= copy_size(&old);
@@ -607,27 +642,42 @@ mod tests {
             assert_eq!(c.packed_bytes, sum);
         };
         let (v1, v2) = (&b"\"1\""[..], &b"\"2\""[..]);
-        c.insert_packed(b"/a.js", v1, Coding::Gzip, copy(10));
-        c.insert_packed(b"/a.js", v1, Coding::Br, copy(20));
-        assert!(c.packed(b"/a.js", v1, Coding::Gzip).is_some());
-        assert!(c.packed(b"/a.js", v1, Coding::Br).is_some());
-        assert!(c.packed(b"/a.js", v1, Coding::Zstd).is_none());
+        c.insert_packed(b"/a.js", v1, Coding::Gzip, copy(10), 0);
+        c.insert_packed(b"/a.js", v1, Coding::Br, copy(20), 0);
+        assert!(c.packed(b"/a.js", v1, Coding::Gzip, 1).is_some());
+        assert!(c.packed(b"/a.js", v1, Coding::Br, 1).is_some());
+        assert!(c.packed(b"/a.js", v1, Coding::Zstd, 1).is_none());
         assert!(
-            c.packed(b"/a.js", v2, Coding::Gzip).is_none(),
+            c.packed(b"/a.js", v2, Coding::Gzip, 1).is_none(),
             "another version"
         );
-        assert!(c.packed(b"/b.js", v1, Coding::Gzip).is_none());
+        assert!(c.packed(b"/b.js", v1, Coding::Gzip, 1).is_none());
         counted(&c);
+        // Seen at 1: it answers without a look at the file within the TTL after that (the
+        // shorter one where the directory is not watched).
+        assert!(
+            c.fresh_packed(b"/a.js", Coding::Gzip, 1 + TTL_BLIND_MS - 1)
+                .is_some()
+        );
+        assert!(c.fresh_packed(b"/a.js", Coding::Gzip, 1 + TTL_MS).is_none());
+        assert!(c.fresh_packed(b"/a.js", Coding::Zstd, 1).is_none());
+        assert!(!c.has_fresh_packed(b"/a.js", 1 + TTL_MS));
         // A copy of a new version drops the old version's.
-        c.insert_packed(b"/a.js", v2, Coding::Gzip, copy(30));
-        assert!(c.packed(b"/a.js", v2, Coding::Gzip).is_some());
-        assert!(c.packed(b"/a.js", v2, Coding::Br).is_none());
-        assert!(c.packed(b"/a.js", v1, Coding::Br).is_none());
+        c.insert_packed(b"/a.js", v2, Coding::Gzip, copy(30), 0);
+        assert!(c.packed(b"/a.js", v2, Coding::Gzip, 1).is_some());
+        assert!(c.packed(b"/a.js", v2, Coding::Br, 1).is_none());
+        assert!(c.packed(b"/a.js", v1, Coding::Br, 1).is_none());
         counted(&c);
         // Past the budget, the copies start over.
-        c.insert_packed(b"/big.js", v1, Coding::Gzip, copy(MAX_PACKED_BYTES - 100));
-        assert!(c.packed(b"/a.js", v2, Coding::Gzip).is_none());
-        assert!(c.packed(b"/big.js", v1, Coding::Gzip).is_some());
+        c.insert_packed(
+            b"/big.js",
+            v1,
+            Coding::Gzip,
+            copy(MAX_PACKED_BYTES - 100),
+            0,
+        );
+        assert!(c.packed(b"/a.js", v2, Coding::Gzip, 1).is_none());
+        assert!(c.packed(b"/big.js", v1, Coding::Gzip, 1).is_some());
         counted(&c);
     }
 

@@ -372,8 +372,10 @@ fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) -> Result<(), Err
 }
 
 /// Answer GET/HEAD for a cached file that is compressed on the fly, when the client asks for a
-/// coding: with the copy in that coding, made now from the cached bytes if there is none yet.
-/// `None` when this is not such a file or such a request.
+/// coding: with the copy in that coding, made now from the cached bytes if there is none yet;
+/// for a file too large to be cached whole, with a copy made earlier, if the file was seen to
+/// be its version within the cache's TTL. `None` when this is not such a file or such a
+/// request (and for a larger file, when the file must be looked at first).
 #[cfg(feature = "compress")]
 fn send_cached_compressed(
     req: &Request,
@@ -382,20 +384,29 @@ fn send_cached_compressed(
     path: &[u8],
 ) -> Option<Result<(), Error>> {
     let mut source = [0u8; 64];
-    let (len, mtime) = {
-        let e = ctx.cache.get(path, ctx.now)?;
-        let plain = e.reps[0].as_ref()?;
-        if e.compress.is_none() || (plain.body.len() as u64) < compress::MIN_LEN {
-            return None;
+    let cached = match ctx.cache.get(path, ctx.now) {
+        Some(e) => {
+            let plain = e.reps[0].as_ref()?;
+            if e.compress.is_none() || (plain.body.len() as u64) < compress::MIN_LEN {
+                return None;
+            }
+            let n = plain.etag.len().min(source.len());
+            source[..n].copy_from_slice(&plain.etag[..n]);
+            Some((n, plain.mtime))
         }
-        let n = plain.etag.len().min(source.len());
-        source[..n].copy_from_slice(&plain.etag[..n]);
-        (n, plain.mtime)
+        None => None,
     };
+    if cached.is_none() && !ctx.cache.has_fresh_packed(path, ctx.now) {
+        return None;
+    }
     let c =
         AcceptEncoding::parse(req.header("accept-encoding")).choose(crate::http::coding::ALL)?;
+    let Some((len, mtime)) = cached else {
+        let p = ctx.cache.fresh_packed(path, c, ctx.now)?;
+        return Some(send_packed(req, r, p));
+    };
     let source = &source[..len];
-    if ctx.cache.packed(path, source, c).is_none() {
+    if ctx.cache.packed(path, source, c, ctx.now).is_none() {
         // The first time per version and coding: copied out of the entry, which the cache
         // holds borrowed meanwhile.
         let e = ctx.cache.get(path, ctx.now)?;
@@ -407,7 +418,7 @@ fn send_cached_compressed(
         };
         pack(ctx, path, c, &data, v, ty)?;
     }
-    let p = ctx.cache.packed(path, source, c)?;
+    let p = ctx.cache.packed(path, source, c, ctx.now)?;
     Some(send_packed(req, r, p))
 }
 
@@ -433,14 +444,14 @@ fn send_compressed(
         AcceptEncoding::parse(req.header("accept-encoding")).choose(crate::http::coding::ALL)?;
     let mut etag_buf = [0u8; 64];
     let v = etag::validators_of(&mut etag_buf, st);
-    if ctx.cache.packed(key, v.etag, c).is_none() {
+    if ctx.cache.packed(key, v.etag, c, ctx.now).is_none() {
         let mut data = vec![0u8; len as usize];
         if fs::pread_full(file, &mut data, 0) < data.len() {
             return None;
         }
         pack(ctx, key, c, &data, v, ty)?;
     }
-    let p = ctx.cache.packed(key, v.etag, c)?;
+    let p = ctx.cache.packed(key, v.etag, c, ctx.now)?;
     Some(send_packed(req, r, p))
 }
 
@@ -497,7 +508,9 @@ fn pack(
         headers: headers.into(),
         body: body.into(),
     };
-    ctx.cache.insert_packed(key, v.etag, c, copy).map(|_| ())
+    ctx.cache
+        .insert_packed(key, v.etag, c, copy, ctx.now)
+        .map(|_| ())
 }
 
 /// Answer GET/HEAD with a compressed copy, or 304 when the client has it.
