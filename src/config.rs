@@ -252,8 +252,8 @@ pub fn help() -> String {
 
 /// The compression flag's line of `--help` (builds with the `compress` feature).
 #[cfg(feature = "compress")]
-const HELP_COMPRESS: &str = "\
-      --no-compress           send text files as they are, not compressed on the fly for
+const HELP_COMPRESS: &str =
+    "      --no-compress           send text files as they are, not compressed on the fly for
                               clients that accept gzip, br or zstd (files that have a
                               .br or .gz sibling are served from it either way)
 ";

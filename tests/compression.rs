@@ -394,3 +394,11 @@ fn trace_notes_the_compression() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// `--help` names the flag, where the build has the feature.
+#[test]
+fn help_names_no_compress() {
+    let (code, stdout, stderr) = run_cli(&["--help"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\n      --no-compress  "), "{stdout}");
+}
