@@ -8,6 +8,8 @@
 #   SCHEMES=https bash bench/run.sh    the HTTPS cases alone, about 5 minutes
 #   DUR=10 RUNS=5 bash bench/run.sh    longer, steadier runs
 #   QUICK=1 bash bench/run.sh          smoke test, about 45 s (fewer cases, 1 run x 1 s)
+#   NO_COMPRESS_CASE=1 bash bench/run.sh  without the compressed-text case (plain HTTP, last)
+#   COMPRESS_ONLY=1 bash bench/run.sh  that case alone, about 1 minute
 #
 # Env: DUR (seconds per wrk run, 3; QUICK 1), RUNS (runs per cell, 3; QUICK 1),
 #      SCHEMES ("http https"), SERVERS ("barehttpd nginx lighttpd"),
@@ -67,6 +69,8 @@ for scheme in "${SCHEMES[@]}"; do
   case $scheme in http | https) want+="$scheme|" ;; *) die "SCHEMES: '$scheme' is neither http nor https" ;; esac
 done
 CASES=$(grep -E "^(${want%|})\|" <<<"$CASES" || true)
+# COMPRESS_ONLY=1: the compressed-text case alone (it runs after the others).
+[ -z "${COMPRESS_ONLY:-}" ] || CASES=""
 
 tools=(wrk nginx lighttpd curl taskset python3)
 [[ " ${SCHEMES[*]} " == *" https "* ]] && tools+=(mod_openssl openssl cc)
@@ -111,6 +115,46 @@ check_answers() {
   [ "$got" = "200 8388608" ] || die "$2: /big.bin answered '$got'"
   got=$(fetch -s -o /dev/null -w '%{http_code}' "$(url "$1" /missing)")
   [ "$got" = 404 ] || die "$2: /missing answered '$got', expected 404"
+}
+
+# compress_config NAME PORT: restart the reference server NAME (started by start_server on
+# PORT) with refserver.sh's configuration plus compression, and set PID.
+compress_config() {
+  local name=$1 port=$2 run=$WORK/ref-$1-$2
+  sh "$ACC/refserver.sh" stop "$name" "$port" - "$run" >/dev/null
+  case $name in
+    nginx)
+      sed -i 's|^  sendfile on;|  gzip on; gzip_comp_level 6; gzip_min_length 1024; gzip_vary on;\
+  gzip_types text/plain text/css text/javascript application/javascript application/json;\
+  sendfile on;|' "$run/nginx.conf"
+      grep -q '^  gzip on;' "$run/nginx.conf" || die "could not add gzip to $run/nginx.conf"
+      nginx -c "$run/nginx.conf" -p "$run" -g 'daemon on;'
+      ;;
+    lighttpd)
+      mkdir -p "$run/deflate-cache"
+      cat >> "$run/lighttpd.conf" <<EOF
+server.modules += ( "mod_deflate" )
+deflate.mimetypes = ( "text/", "application/javascript", "application/json" )
+deflate.allowed-encodings = ( "gzip" )
+deflate.cache-dir = "$run/deflate-cache"
+EOF
+      lighttpd -f "$run/lighttpd.conf"
+      ;;
+  esac
+  local i=0
+  while [ ! -s "$run/$name.pid" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+  PID=$(cat "$run/$name.pid")
+  wait_http "$port" || die "$name with compression did not answer on port $port (see $run)"
+}
+
+# check_compressed PORT NAME: /app.js comes gzip-coded and decodes to the file, or the
+# figures mean nothing.
+check_compressed() {
+  local enc
+  enc=$(fetch -s -o /dev/null -H 'Accept-Encoding: gzip' -w '%header{content-encoding}' "$(url "$1" /app.js)")
+  [ "$enc" = gzip ] || die "$2: /app.js with Accept-Encoding: gzip came with Content-Encoding '$enc'"
+  fetch -s --compressed -H 'Accept-Encoding: gzip' "$(url "$1" /app.js)" | cmp -s - "$DOCROOT/app.js" ||
+    die "$2: /app.js, gzip-coded, does not decode to the file"
 }
 
 # client_us_file: the CPU time (user+system, µs) of this shell's finished children, from
@@ -180,6 +224,39 @@ for w in 1 2; do
   done
 done
 SCHEME=http
+
+# Compressed text: one JavaScript file (jquery.min.js, 89 KB, where Debian's libjs-jquery is
+# installed; else 87 KB of barehttpd's own sources) to clients that send
+# `Accept-Encoding: gzip`, each server compressing as an operator would set it up:
+#  - barehttpd as it comes: compressed on the fly once per worker, kept in its file cache;
+#  - nginx with `gzip on` and the file's type in gzip_types: it compresses every answer
+#    (gzip_static would need a .gz made beforehand, which is the other kind of set-up);
+#  - lighttpd with mod_deflate and deflate.cache-dir: compressed once, kept on disk and sent
+#    from there (its documentation's advice for static files).
+# Level 6 for all three: barehttpd's, lighttpd's default (zlib's); nginx's default is 1.
+# The configurations are refserver.sh's, with these lines added (compress_config).
+if [[ " ${SCHEMES[*]} " == *" http "* && -z "${NO_COMPRESS_CASE:-}" ]]; then
+  make_text_file
+  placement 1
+  say "== 1 worker(s), http, compressed text ($TEXT_WHAT, $(stat -c %s "$DOCROOT/app.js") bytes)"
+  for srv in "${SERVERS[@]}"; do
+    port=$(free_port "$next_port"); next_port=$((port + 1))
+    start_server "$srv" "$port" 1 "$SRV_CPUS"
+    [ "$srv" = barehttpd ] || compress_config "$srv" "$port"
+    check_compressed "$port" "$srv"
+    PORTS[$srv]=$port
+    PIDS[$srv]=$(server_pids "$PID")
+    "${WRK_PIN[@]}" wrk -t1 -c50 -d1s -H 'Accept-Encoding: gzip' "$(url "$port" /app.js)" >/dev/null
+  done
+  case="app.js gzip keep-alive c50"
+  say "   $case"
+  for rep in $(seq 1 "$RUNS"); do
+    for srv in "${SERVERS[@]}"; do
+      one_run 1 "$case" "$srv" "$rep" /app.js 50 "Accept-Encoding: gzip" ""
+    done
+  done
+  stop_all
+fi
 
 echo
 tls=""

@@ -126,6 +126,9 @@ pub struct Config {
     pub sites: Vec<SiteConfig>,
     /// `--config`: the file the sites come from (read again on SIGHUP).
     pub config_file: Option<PathBuf>,
+    /// Compress text files on the fly for clients that accept it (off with `--no-compress`).
+    #[cfg(feature = "compress")]
+    pub compress: bool,
 }
 
 impl Config {
@@ -271,8 +274,21 @@ pub fn help() -> String {
         let at = text.find("\nExamples:").unwrap_or(text.len());
         text.insert_str(at, HELP_PROXY);
     }
+    #[cfg(feature = "compress")]
+    {
+        let at = text.find("      --follow-symlinks").unwrap_or(text.len());
+        text.insert_str(at, HELP_COMPRESS);
+    }
     text
 }
+
+/// The compression flag's line of `--help` (builds with the `compress` feature).
+#[cfg(feature = "compress")]
+const HELP_COMPRESS: &str =
+    "      --no-compress           send text files as they are, not compressed on the fly for
+                              clients that accept gzip, br or zstd (files that have a
+                              .br or .gz sibling are served from it either way)
+";
 
 /// The load-balancer flags' part of `--help` (builds with the `ops` feature).
 const HELP_PROXY: &str = "
@@ -556,6 +572,8 @@ fn parse_flags(args: Vec<std::ffi::OsString>) -> Result<Command, ConfigError> {
     let mut index = "index.html".to_string();
     let mut listing = false;
     let mut dotfiles = false;
+    #[cfg(feature = "compress")]
+    let mut compress = true;
     let mut follow_symlinks = false;
     let mut access_log = None;
     let mut quiet = false;
@@ -625,6 +643,8 @@ fn parse_flags(args: Vec<std::ffi::OsString>) -> Result<Command, ConfigError> {
             }
             Long("listing") => listing = true,
             Long("dotfiles") => dotfiles = true,
+            #[cfg(feature = "compress")]
+            Long("no-compress") => compress = false,
             Long("follow-symlinks") => follow_symlinks = true,
             Long("access-log") => {
                 let v = p.value().map_err(lex)?;
@@ -951,6 +971,8 @@ fn parse_flags(args: Vec<std::ffi::OsString>) -> Result<Command, ConfigError> {
         index,
         listing,
         dotfiles,
+        #[cfg(feature = "compress")]
+        compress,
         follow_symlinks,
         access_log,
         quiet,

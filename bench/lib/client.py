@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Exact-count HTTP/1.1 clients for bench/lean.sh. Loopback only.
 
-  client.py load PORT PATH CONNS N [--close] [--expect STATUS] [--tls CAFILE]
+  client.py load PORT PATH CONNS N [--close] [--expect STATUS] [--gzip] [--tls CAFILE]
       Opens CONNS keep-alive connections and warms each with a few requests, prints
       "ready", waits for a line on stdin, then makes exactly N requests (one in flight per
       connection), prints "done N SECONDS", waits for a line, and exits. The pauses let the
       caller attach strace or snapshot a counter around exactly those N requests. With
-      --close every request uses its own connection (`Connection: close`).
+      --close every request uses its own connection (`Connection: close`); with --gzip
+      each says `Accept-Encoding: gzip`.
   client.py idle PORT CONNS [--tls CAFILE]
       Opens CONNS connections and prints "connected"; after a line on stdin sends one
       request on each, reads the answers and prints "answered"; after another line exits.
@@ -35,9 +36,10 @@ HOST = "127.0.0.1"
 TLS = None
 
 
-def request(port, path, close):
+def request(port, path, close, gzip=False):
     conn = "Connection: close\r\n" if close else ""
-    return f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{conn}\r\n".encode()
+    coding = "Accept-Encoding: gzip\r\n" if gzip else ""
+    return f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n{conn}{coding}\r\n".encode()
 
 
 def read_response(sock):
@@ -82,8 +84,8 @@ def wait_line(what):
     sys.stdin.readline()
 
 
-def load(port, path, conns, n, close=False, expect=200):
-    req = request(port, path, close)
+def load(port, path, conns, n, close=False, expect=200, gzip=False):
+    req = request(port, path, close, gzip)
     statuses = {}
 
     def one_round(socks, count):
@@ -200,7 +202,7 @@ def main(argv):
         port, path, conns, n = int(argv[2]), argv[3], int(argv[4]), int(argv[5])
         rest = argv[6:]
         expect = int(rest[rest.index("--expect") + 1]) if "--expect" in rest else 200
-        return load(port, path, conns, n, "--close" in rest, expect)
+        return load(port, path, conns, n, "--close" in rest, expect, "--gzip" in rest)
     if mode == "idle":
         return idle(int(argv[2]), int(argv[3]))
     if mode == "startup":

@@ -129,6 +129,19 @@ make_docroot() {
   DOCROOT=$WORK/docroot
 }
 
+# make_text_file: $DOCROOT/app.js, the compressed-text case's file, and TEXT_WHAT, what it is.
+make_text_file() {
+  local jq=/usr/share/javascript/jquery/jquery.min.js
+  if [ -f "$jq" ]; then
+    cp "$jq" "$DOCROOT/app.js"
+    TEXT_WHAT=jquery.min.js
+  else
+    # (cat is cut short by head: its SIGPIPE is expected)
+    cat "$ROOT"/src/*.rs "$ROOT"/src/*/*.rs | head -c 87000 > "$DOCROOT/app.js" || true
+    TEXT_WHAT="barehttpd's sources"
+  fi
+}
+
 # free_port N: the first port from N up that nothing listens on.
 free_port() {
   local p=$1

@@ -24,10 +24,21 @@
 //! the listings no answer is sending are dropped (those being sent are in memory anyway, and
 //! dropping them would only make the next request render a second copy).
 //!
+//! Copies of files compressed on the fly (feature `compress`) are kept apart, by URL path and
+//! coding, each with the identity ETag of the version it was made from: one answers only
+//! while the file is still that version, and a change in a directory on the way drops it as
+//! it drops the file's entry. Within `TTL_MS` of the file last being seen to be that version
+//! (by `static_file`'s fstat), a copy answers without a look at the file, as an entry does;
+//! after that, the next use checks the version again, and the copy stays while it matches
+//! (the copy is what costs to remake, not the check). Their bytes are bounded apart from the
+//! files' (`MAX_PACKED_BYTES`).
+//!
 //! It keeps what `static_file` gives it, under the URL path `static_file` gives as the key: it
 //! reads no file and decides nothing about what is worth caching (`static_file` leaves out
 //! ranges, large files and the fallback).
 
+#[cfg(feature = "compress")]
+use crate::http::coding::Coding;
 use crate::sys::fs::Stat;
 use crate::sys::watch::{Change, Watcher};
 use std::collections::HashMap;
@@ -52,6 +63,10 @@ const MISSING_KEY_MAX: usize = 256;
 /// Bytes of listings per worker, as for files: about a dozen listings at their cap
 /// (`listing::MAX_LISTING_ENTRIES`). Listings being sent are kept past it (module doc).
 const MAX_LISTING_BYTES: usize = 16 << 20;
+/// Bytes of compressed copies per worker: at text's usual ratio (1:4), the copies of 64 MiB
+/// of files in one coding or of 21 MiB in all three. When full, the copies start over.
+#[cfg(feature = "compress")]
+const MAX_PACKED_BYTES: usize = 16 << 20;
 
 /// One representation of a file, ready to send.
 pub struct Rep {
@@ -65,11 +80,39 @@ pub struct Rep {
 
 pub struct Entry {
     born: u64,
+    /// The file's Content-Type, when it is compressed on the fly for clients that ask (it has
+    /// no precompressed sibling and its type is worth compressing).
+    #[cfg(feature = "compress")]
+    pub compress: Option<(&'static str, bool)>,
     /// Watches of every directory on the way to the file, root included: a change to any
     /// of them (a symlinked release directory switched, a directory renamed) drops the entry.
     wds: Vec<i32>,
     /// The plain file, then `br`, then `gzip`.
     pub reps: [Option<Rep>; 3],
+}
+
+/// A file compressed on the fly in one coding, ready to send (feature `compress`).
+#[cfg(feature = "compress")]
+pub struct Packed {
+    pub etag: Box<[u8]>,
+    pub mtime: u64,
+    pub last_modified: [u8; 29],
+    /// Header lines of a 200 answer after Date/Server, Content-Type through
+    /// Content-Encoding: Content-Length comes with the body (`Reply::body_shared`).
+    pub headers: Box<[u8]>,
+    /// Shared with the answers sending it, so that a slow client holds no copy of its own.
+    pub body: Arc<[u8]>,
+}
+
+/// A file's compressed copies, by coding (`Coding` as index), made from one version of it.
+#[cfg(feature = "compress")]
+struct PackedEntry {
+    /// The identity ETag of that version.
+    source: Box<[u8]>,
+    /// When the file was last seen to be that version (ms).
+    seen: u64,
+    wds: Vec<i32>,
+    copies: [Option<Packed>; 3],
 }
 
 /// A URL path that named nothing, and the watches of the directories on its way.
@@ -115,8 +158,13 @@ struct ListingEntry {
 }
 
 impl Entry {
-    /// The file has a precompressed sibling: answers vary by Accept-Encoding.
+    /// The file has a precompressed sibling, or is compressed on the fly: answers vary by
+    /// Accept-Encoding.
     pub fn vary(&self) -> bool {
+        #[cfg(feature = "compress")]
+        if self.compress.is_some() {
+            return true;
+        }
         self.reps[1].is_some() || self.reps[2].is_some()
     }
 }
@@ -128,6 +176,10 @@ pub struct FileCache {
     /// Listings by URL path: HTML, then JSON.
     listings: [HashMap<Box<[u8]>, ListingEntry>; 2],
     listing_bytes: usize,
+    #[cfg(feature = "compress")]
+    packed: HashMap<Box<[u8]>, PackedEntry>,
+    #[cfg(feature = "compress")]
+    packed_bytes: usize,
     watcher: Option<Watcher>,
     /// Watched directories (URL path, ending in '/') and their watch descriptors.
     dirs: HashMap<Box<[u8]>, i32>,
@@ -142,6 +194,10 @@ impl FileCache {
             bytes: 0,
             listings: [HashMap::new(), HashMap::new()],
             listing_bytes: 0,
+            #[cfg(feature = "compress")]
+            packed: HashMap::new(),
+            #[cfg(feature = "compress")]
+            packed_bytes: 0,
             watcher: Watcher::new().ok(),
             dirs: HashMap::new(),
             root: root.to_path_buf(),
@@ -172,6 +228,8 @@ impl FileCache {
                 l.clear();
             }
             self.listing_bytes = 0;
+            #[cfg(feature = "compress")]
+            self.clear_packed();
             return;
         }
         if !changed.is_empty() {
@@ -189,6 +247,17 @@ impl FileCache {
             });
             self.missing
                 .retain(|_, m| !m.wds.iter().any(|wd| changed.contains(wd)));
+            #[cfg(feature = "compress")]
+            {
+                let bytes = &mut self.packed_bytes;
+                self.packed.retain(|k, p| {
+                    let keep = !p.wds.iter().any(|wd| changed.contains(wd));
+                    if !keep {
+                        *bytes -= packed_size(k, p);
+                    }
+                    keep
+                });
+            }
             let bytes = &mut self.listing_bytes;
             for l in &mut self.listings {
                 l.retain(|k, e| {
@@ -207,6 +276,8 @@ impl FileCache {
     /// client may have changed a file just before connecting.
     pub fn catch_up(&mut self) {
         let listings = self.listings.iter().any(|l| !l.is_empty());
+        #[cfg(feature = "compress")]
+        let listings = listings || !self.packed.is_empty();
         if !self.map.is_empty() || !self.missing.is_empty() || listings {
             self.on_changes();
         }
@@ -377,10 +448,113 @@ impl FileCache {
         self.map.get(key)
     }
 
-    /// Remember `reps` for a URL path (`key`, starting with '/'), and give the entry back.
-    /// Nothing is cached if the directories on the way cannot be watched (when inotify
-    /// works).
-    pub fn insert(&mut self, key: &[u8], reps: [Option<Rep>; 3], now: u64) -> Option<&Entry> {
+    /// The copy of the file at `key` in the coding `c`, if one was made from the version whose
+    /// identity ETag is `source`, which the file was seen to be at `now`.
+    #[cfg(feature = "compress")]
+    pub fn packed(&mut self, key: &[u8], source: &[u8], c: Coding, now: u64) -> Option<&Packed> {
+        let p = self.packed.get_mut(key)?;
+        if *p.source != *source {
+            return None;
+        }
+        p.seen = now;
+        p.copies[c as usize].as_ref()
+    }
+
+    /// Whether the file at `key` has copies that may answer without a look at it: it was seen
+    /// to be their version within the TTL.
+    #[cfg(feature = "compress")]
+    pub fn has_fresh_packed(&self, key: &[u8], now: u64) -> bool {
+        self.fresh_packed_entry(key, now).is_some()
+    }
+
+    /// The copy of the file at `key` in the coding `c`, if it may answer without a look at
+    /// the file.
+    #[cfg(feature = "compress")]
+    pub fn fresh_packed(&self, key: &[u8], c: Coding, now: u64) -> Option<&Packed> {
+        self.fresh_packed_entry(key, now)?.copies[c as usize].as_ref()
+    }
+
+    #[cfg(feature = "compress")]
+    fn fresh_packed_entry(&self, key: &[u8], now: u64) -> Option<&PackedEntry> {
+        let p = self.packed.get(key)?;
+        // As for entries: the TTL with change notification only if every directory on the
+        // way is watched.
+        let ttl = if self.watcher.is_some() && !p.wds.is_empty() {
+            TTL_MS
+        } else {
+            TTL_BLIND_MS
+        };
+        (now.saturating_sub(p.seen) < ttl).then_some(p)
+    }
+
+    /// Keep `copy`, the file at `key` (a URL path, or for the `--fallback` file its name)
+    /// in the coding `c`, made from the version whose identity ETag is `source`, and give it
+    /// back. Copies of an older version go.
+    #[cfg(feature = "compress")]
+    pub fn insert_packed(
+        &mut self,
+        key: &[u8],
+        source: &[u8],
+        c: Coding,
+        copy: Packed,
+        now: u64,
+    ) -> Option<&Packed> {
+        let size = copy_size(&copy);
+        if self.packed_bytes + size > MAX_PACKED_BYTES {
+            self.clear_packed();
+        }
+        if let Some(old) = self.packed.get(key)
+            && *old.source != *source
+            && let Some((k, old)) = self.packed.remove_entry(key)
+        {
+            self.packed_bytes -= packed_size(&k, &old);
+        }
+        if !self.packed.contains_key(key) {
+            // Without watches the copy is still right: every use checks the version.
+            let dir = key
+                .iter()
+                .rposition(|&b| b == b'/')
+                .filter(|_| key.starts_with(b"/"))
+                .map(|i| &key[..=i]);
+            let wds = dir
+                .and_then(|d| self.watches(d))
+                .map(|(wds, _)| wds)
+                .unwrap_or_default();
+            let e = PackedEntry {
+                source: source.into(),
+                seen: now,
+                wds,
+                copies: [None, None, None],
+            };
+            self.packed_bytes += packed_size(key, &e);
+            self.packed.insert(key.into(), e);
+        }
+        let e = self.packed.get_mut(key)?;
+        e.seen = now;
+        let slot = &mut e.copies[c as usize];
+        if let Some(old) = slot.take() {
+            self.packed_bytes -= copy_size(&old);
+        }
+        self.packed_bytes += size;
+        Some(slot.insert(copy))
+    }
+
+    #[cfg(feature = "compress")]
+    fn clear_packed(&mut self) {
+        self.packed.clear();
+        self.packed_bytes = 0;
+    }
+
+    /// Remember `reps` for a URL path (`key`, starting with '/'), and give the entry back;
+    /// `compress`: the file's type, if it is compressed on the fly. Nothing is cached if the
+    /// directories on the way cannot be watched (when inotify works).
+    pub fn insert(
+        &mut self,
+        key: &[u8],
+        reps: [Option<Rep>; 3],
+        #[cfg(feature = "compress")] compress: Option<(&'static str, bool)>,
+        now: u64,
+    ) -> Option<&Entry> {
         let mut wds = Vec::new();
         if self.watcher.is_some() {
             let dir = &key[..=key.iter().rposition(|&b| b == b'/')?];
@@ -388,6 +562,8 @@ impl FileCache {
         }
         let e = Entry {
             born: now,
+            #[cfg(feature = "compress")]
+            compress,
             wds,
             reps,
         };
@@ -410,6 +586,19 @@ impl FileCache {
 /// What a listing entry costs: its body, its key and the rest, roughly.
 fn listing_size(key: &[u8], e: &ListingEntry) -> usize {
     e.listing.body.len() + e.listing.etag.len() + key.len() + 128
+}
+
+/// What a file's compressed copies cost: their bodies, heads and tags, its key and the rest.
+#[cfg(feature = "compress")]
+fn packed_size(key: &[u8], e: &PackedEntry) -> usize {
+    let copies: usize = e.copies.iter().flatten().map(copy_size).sum();
+    copies + key.len() + e.source.len() + 64
+}
+
+/// What one compressed copy costs: its body, head and tag, and the rest, roughly.
+#[cfg(feature = "compress")]
+fn copy_size(p: &Packed) -> usize {
+    p.body.len() + p.headers.len() + p.etag.len() + 64
 }
 
 fn size_of(e: &Entry) -> usize {
@@ -436,6 +625,61 @@ mod tests {
     }
 
     const A: DirStamp = DirStamp([1, 2, 3, 4, 5, 6]);
+
+    #[cfg(feature = "compress")]
+    #[test]
+    fn a_compressed_copy_answers_only_for_its_version_within_its_budget() {
+        let mut c = cache();
+        let copy = |n: usize| Packed {
+            etag: b"\"1-x\""[..].into(),
+            mtime: 0,
+            last_modified: [b' '; 29],
+            headers: Box::new([]),
+            body: vec![0u8; n].into(),
+        };
+        let counted = |c: &FileCache| {
+            let sum: usize = c.packed.iter().map(|(k, e)| packed_size(k, e)).sum();
+            assert_eq!(c.packed_bytes, sum);
+        };
+        let (v1, v2) = (&b"\"1\""[..], &b"\"2\""[..]);
+        c.insert_packed(b"/a.js", v1, Coding::Gzip, copy(10), 0);
+        c.insert_packed(b"/a.js", v1, Coding::Br, copy(20), 0);
+        assert!(c.packed(b"/a.js", v1, Coding::Gzip, 1).is_some());
+        assert!(c.packed(b"/a.js", v1, Coding::Br, 1).is_some());
+        assert!(c.packed(b"/a.js", v1, Coding::Zstd, 1).is_none());
+        assert!(
+            c.packed(b"/a.js", v2, Coding::Gzip, 1).is_none(),
+            "another version"
+        );
+        assert!(c.packed(b"/b.js", v1, Coding::Gzip, 1).is_none());
+        counted(&c);
+        // Seen at 1: it answers without a look at the file within the TTL after that (the
+        // shorter one where the directory is not watched).
+        assert!(
+            c.fresh_packed(b"/a.js", Coding::Gzip, 1 + TTL_BLIND_MS - 1)
+                .is_some()
+        );
+        assert!(c.fresh_packed(b"/a.js", Coding::Gzip, 1 + TTL_MS).is_none());
+        assert!(c.fresh_packed(b"/a.js", Coding::Zstd, 1).is_none());
+        assert!(!c.has_fresh_packed(b"/a.js", 1 + TTL_MS));
+        // A copy of a new version drops the old version's.
+        c.insert_packed(b"/a.js", v2, Coding::Gzip, copy(30), 0);
+        assert!(c.packed(b"/a.js", v2, Coding::Gzip, 1).is_some());
+        assert!(c.packed(b"/a.js", v2, Coding::Br, 1).is_none());
+        assert!(c.packed(b"/a.js", v1, Coding::Br, 1).is_none());
+        counted(&c);
+        // Past the budget, the copies start over.
+        c.insert_packed(
+            b"/big.js",
+            v1,
+            Coding::Gzip,
+            copy(MAX_PACKED_BYTES - 100),
+            0,
+        );
+        assert!(c.packed(b"/a.js", v2, Coding::Gzip, 1).is_none());
+        assert!(c.packed(b"/big.js", v1, Coding::Gzip, 1).is_some());
+        counted(&c);
+    }
 
     #[test]
     fn a_listing_answers_only_for_the_directory_version_it_was_rendered_from() {

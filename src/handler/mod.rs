@@ -14,11 +14,14 @@
 //!   left behind;
 //! - what they share, below them: `listing` (a renderer), `names` (which names are served,
 //!   writable, CGI), `etag` (validators of a file on disk), `error` (the one error type and
-//!   its statuses), `reply` (`Reply`, `Body`, `Site`), `ctx` (`Ctx`), `cache`, `mime`, `auth`.
+//!   its statuses), `reply` (`Reply`, `Body`, `Site`), `ctx` (`Ctx`), `cache`, `mime`, `auth`,
+//!   `compress` (compression on the fly, feature `compress`).
 
 pub mod auth;
 pub mod cache;
 pub mod cgi;
+#[cfg(feature = "compress")]
+pub mod compress;
 pub mod ctx;
 pub mod error;
 pub mod etag;

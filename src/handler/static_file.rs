@@ -13,10 +13,14 @@
 //! It never writes to the tree, never runs anything, and never maps an OS error to a status
 //! itself: a failure is an `Error`, which `dispatch` answers.
 
+#[cfg(feature = "compress")]
+use super::compress;
 use super::ctx::Ctx;
 use super::error::Error;
 use super::reply::{Extras, Reply, Segment};
 use super::{cache, etag, listing, mime, names};
+#[cfg(feature = "compress")]
+use crate::http::coding::{AcceptEncoding, Coding};
 use crate::http::conditional::{self, Outcome, Validators};
 use crate::http::parse::{Method, Request};
 use crate::http::range::{self, Ranges};
@@ -54,6 +58,11 @@ pub fn handle(
     // Ranges are cut from files, not from the cache.
     let cacheable = req.header("range").is_none();
     if cacheable {
+        #[cfg(feature = "compress")]
+        if let Some(done) = send_cached_compressed(req, ctx, r, path) {
+            crate::stats::bump(&ctx.stats.cache_hits, 1);
+            return done;
+        }
         if let Some(e) = ctx.cache.get(path, ctx.now) {
             crate::stats::bump(&ctx.stats.cache_hits, 1);
             return send_cached(req, r, e);
@@ -246,13 +255,18 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-/// Which content codings the client accepts (RFC 9110 §12.5.3), of those we may have.
+/// Which content codings the client accepts (RFC 9110 §12.5.3), of those we may have. The
+/// build without `compress` keeps this first rule (a coding is taken unless its qvalue is 0,
+/// br before gzip), which weighs no qvalue against another: `http::coding`, which does, would
+/// grow that build by a page, and it must not grow.
+#[cfg(not(feature = "compress"))]
 #[derive(Clone, Copy)]
 struct Accepts {
     br: bool,
     gzip: bool,
 }
 
+#[cfg(not(feature = "compress"))]
 fn accepts(req: &Request) -> Accepts {
     let Some(v) = req.header("accept-encoding") else {
         return Accepts {
@@ -306,7 +320,29 @@ fn open_sibling(
 /// Answer GET/HEAD from a cache entry: choose the representation, apply the conditions,
 /// and copy the rendered head and body.
 fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) -> Result<(), Error> {
-    // Only a file with a precompressed sibling depends on Accept-Encoding.
+    // Only a file with a precompressed sibling (or compressed on the fly) depends on
+    // Accept-Encoding.
+    #[cfg(feature = "compress")]
+    let chosen = if e.vary() {
+        AcceptEncoding::parse(req.header("accept-encoding")).choose([
+            e.reps[1].is_some(),
+            false,
+            e.reps[2].is_some(),
+        ])
+    } else {
+        None
+    };
+    #[cfg(feature = "compress")]
+    let rep = match chosen {
+        Some(Coding::Br) => &e.reps[1],
+        Some(Coding::Gzip) => &e.reps[2],
+        _ => &e.reps[0],
+    };
+    #[cfg(feature = "compress")]
+    let Some(rep) = rep else {
+        return Err(Error::Internal);
+    };
+    #[cfg(not(feature = "compress"))]
     let acc = if e.vary() {
         accepts(req)
     } else {
@@ -315,6 +351,7 @@ fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) -> Result<(), Err
             gzip: false,
         }
     };
+    #[cfg(not(feature = "compress"))]
     let rep = match (&e.reps[1], &e.reps[2]) {
         (Some(br), _) if acc.br => br,
         (_, Some(gz)) if acc.gzip => gz,
@@ -338,6 +375,167 @@ fn send_cached(req: &Request, r: &mut Reply, e: &cache::Entry) -> Result<(), Err
     Ok(())
 }
 
+/// Answer GET/HEAD for a cached file that is compressed on the fly, when the client asks for a
+/// coding: with the copy in that coding, made now from the cached bytes if there is none yet;
+/// for a file too large to be cached whole, with a copy made earlier, if the file was seen to
+/// be its version within the cache's TTL. `None` when this is not such a file or such a
+/// request (and for a larger file, when the file must be looked at first).
+#[cfg(feature = "compress")]
+fn send_cached_compressed(
+    req: &Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    path: &[u8],
+) -> Option<Result<(), Error>> {
+    let mut source = [0u8; 64];
+    let cached = match ctx.cache.get(path, ctx.now) {
+        Some(e) => {
+            let plain = e.reps[0].as_ref()?;
+            if e.compress.is_none() || (plain.body.len() as u64) < compress::MIN_LEN {
+                return None;
+            }
+            let n = plain.etag.len().min(source.len());
+            source[..n].copy_from_slice(&plain.etag[..n]);
+            Some((n, plain.mtime))
+        }
+        None => None,
+    };
+    if cached.is_none() && !ctx.cache.has_fresh_packed(path, ctx.now) {
+        return None;
+    }
+    let c =
+        AcceptEncoding::parse(req.header("accept-encoding")).choose(crate::http::coding::ALL)?;
+    let Some((len, mtime)) = cached else {
+        let p = ctx.cache.fresh_packed(path, c, ctx.now)?;
+        return Some(send_packed(req, r, p));
+    };
+    let source = &source[..len];
+    if ctx.cache.packed(path, source, c, ctx.now).is_none() {
+        // The first time per version and coding: copied out of the entry, which the cache
+        // holds borrowed meanwhile.
+        let e = ctx.cache.get(path, ctx.now)?;
+        let ty = e.compress?;
+        let data = e.reps[0].as_ref()?.body.to_vec();
+        let v = Validators {
+            etag: source,
+            mtime,
+        };
+        pack(ctx, path, c, &data, v, ty)?;
+    }
+    let p = ctx.cache.packed(path, source, c, ctx.now)?;
+    Some(send_packed(req, r, p))
+}
+
+/// Answer GET/HEAD for a file (`file`, status `st`) that is compressed on the fly, when the
+/// client asks for a coding: with its copy in that coding, kept under `key`, made now if
+/// there is none for this version yet. `None` when the file is not to be compressed (too
+/// small or too large, a read error) or the client asks for no coding.
+#[cfg(feature = "compress")]
+fn send_compressed(
+    req: &Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    key: &[u8],
+    file: &OwnedFd,
+    st: &fs::Stat,
+    ty: (&'static str, bool),
+) -> Option<Result<(), Error>> {
+    let len = st.st_size.max(0) as u64;
+    if !(compress::MIN_LEN..=compress::MAX_LEN).contains(&len) {
+        return None;
+    }
+    let c =
+        AcceptEncoding::parse(req.header("accept-encoding")).choose(crate::http::coding::ALL)?;
+    let mut etag_buf = [0u8; 64];
+    let v = etag::validators_of(&mut etag_buf, st);
+    if ctx.cache.packed(key, v.etag, c, ctx.now).is_none() {
+        let mut data = vec![0u8; len as usize];
+        if fs::pread_full(file, &mut data, 0) < data.len() {
+            return None;
+        }
+        pack(ctx, key, c, &data, v, ty)?;
+    }
+    let p = ctx.cache.packed(key, v.etag, c, ctx.now)?;
+    Some(send_packed(req, r, p))
+}
+
+/// Compress `data`, the version of a file that `v` describes, in the coding `c`, render its
+/// header lines, and keep the copy under `key`.
+#[cfg(feature = "compress")]
+fn pack(
+    ctx: &mut Ctx,
+    key: &[u8],
+    c: Coding,
+    data: &[u8],
+    v: Validators,
+    (mime, charset): (&'static str, bool),
+) -> Option<()> {
+    let started = std::time::Instant::now();
+    let body = compress::compress(c, data);
+    if body.is_empty() {
+        return None;
+    }
+    if crate::sys::trace::enabled() {
+        crate::sys::trace::note(
+            "compress",
+            format!(
+                "compressed {} with {}: {} to {} bytes in {} us",
+                String::from_utf8_lossy(key),
+                String::from_utf8_lossy(c.token()),
+                data.len(),
+                body.len(),
+                started.elapsed().as_micros()
+            ),
+        );
+    }
+    // The identity tag with the coding before its closing quote: another representation,
+    // another strong validator (RFC 9110 §8.8.3), and the same for every worker.
+    let mut etag = v.etag.strip_suffix(b"\"").unwrap_or(v.etag).to_vec();
+    etag.push(b'-');
+    etag.extend_from_slice(c.token());
+    etag.push(b'"');
+    let last_modified = crate::http::date::imf_fixdate(v.mtime);
+    let mut headers = Vec::with_capacity(256);
+    FileHead {
+        mime,
+        charset,
+        last_modified: &last_modified,
+        etag: &etag,
+        vary: true,
+        encoding: Some(c.token()),
+    }
+    .push(&mut headers, ctx.extras);
+    let copy = cache::Packed {
+        etag: etag.into(),
+        mtime: v.mtime,
+        last_modified,
+        headers: headers.into(),
+        body: body.into(),
+    };
+    ctx.cache
+        .insert_packed(key, v.etag, c, copy, ctx.now)
+        .map(|_| ())
+}
+
+/// Answer GET/HEAD with a compressed copy, or 304 when the client has it.
+#[cfg(feature = "compress")]
+fn send_packed(req: &Request, r: &mut Reply, p: &cache::Packed) -> Result<(), Error> {
+    let v = Validators {
+        etag: &p.etag,
+        mtime: p.mtime,
+    };
+    match conditional::evaluate(req, v, true) {
+        Outcome::Proceed => {
+            r.start(200);
+            r.head_buf().extend_from_slice(&p.headers);
+            r.body_shared(&p.body);
+        }
+        Outcome::NotModified => not_modified(r, &p.etag, &p.last_modified, true),
+        Outcome::Failed => return Err(Error::PreconditionFailed),
+    }
+    Ok(())
+}
+
 /// Read a small file (and its small `.br`/`.gz` siblings) into the cache under `key`, its
 /// URL path, with their headers rendered. `None` when it cannot be cached (a sibling too
 /// large, a read error).
@@ -349,7 +547,7 @@ fn fill_cache<'c>(
     key: &[u8],
     file: &OwnedFd,
     st: &fs::Stat,
-    ty: (&str, bool),
+    ty: (&'static str, bool),
 ) -> Option<&'c cache::Entry> {
     if name.ends_with(b".gz") || name.ends_with(b".br") {
         return None;
@@ -366,8 +564,18 @@ fn fill_cache<'c>(
             reps[i] = Some(render_rep(ctx.extras, &f, &s, ty, Some(coding), true)?);
         }
     }
+    #[cfg(feature = "compress")]
+    let compress = (!vary && ctx.cfg.compress && compress::compressible(ty.0)).then_some(ty);
+    #[cfg(feature = "compress")]
+    let vary = vary || compress.is_some();
     reps[0] = Some(render_rep(ctx.extras, file, st, ty, None, vary)?);
-    ctx.cache.insert(key, reps, ctx.now)
+    ctx.cache.insert(
+        key,
+        reps,
+        #[cfg(feature = "compress")]
+        compress,
+        ctx.now,
+    )
 }
 
 /// A representation of a small file, with its 200 header lines rendered.
@@ -426,13 +634,28 @@ fn send_file(
 ) -> Result<(), Error> {
     let (mime, charset) = content_type(name);
     let range = req.header("range");
-    if range.is_none()
+    let small = range.is_none()
         && st.st_size >= 0
-        && (st.st_size as usize) <= super::reply::INLINE_BODY_MAX
+        && (st.st_size as usize) <= super::reply::INLINE_BODY_MAX;
+    #[cfg(not(feature = "compress"))]
+    if small
         && let Some(key) = key
         && let Some(e) = fill_cache(ctx, dir, name, key, &file, &st, (mime, charset))
     {
         return send_cached(req, r, e);
+    }
+    // The entry is looked up again once made: the compressed copy is made from it.
+    #[cfg(feature = "compress")]
+    if small
+        && let Some(key) = key
+        && fill_cache(ctx, dir, name, key, &file, &st, (mime, charset)).is_some()
+    {
+        if let Some(done) = send_cached_compressed(req, ctx, r, key) {
+            return done;
+        }
+        if let Some(e) = ctx.cache.get(key, ctx.now) {
+            return send_cached(req, r, e);
+        }
     }
     // Precompressed siblings: the representation is chosen by Accept-Encoding, and any file
     // that has one varies by it.
@@ -440,6 +663,26 @@ fn send_file(
     let mut st = st;
     let mut encoding: Option<&'static [u8]> = None;
     let mut vary = false;
+    #[cfg(feature = "compress")]
+    if precompressible(mime) && !name.ends_with(b".gz") && !name.ends_with(b".br") {
+        let br = open_sibling(ctx, dir, name, b".br");
+        let gz = open_sibling(ctx, dir, name, b".gz");
+        vary = br.is_some() || gz.is_some();
+        let chosen = AcceptEncoding::parse(req.header("accept-encoding")).choose([
+            br.is_some(),
+            false,
+            gz.is_some(),
+        ]);
+        let sibling = match chosen {
+            Some(Coding::Br) => br,
+            Some(Coding::Gzip) => gz,
+            _ => None,
+        };
+        if let (Some(c), Some((f, s))) = (chosen, sibling) {
+            (file, st, encoding) = (f, s, Some(c.token()));
+        }
+    }
+    #[cfg(not(feature = "compress"))]
     if precompressible(mime) && !name.ends_with(b".gz") && !name.ends_with(b".br") {
         let acc = accepts(req);
         for (ext, coding, ok) in [
@@ -453,6 +696,24 @@ fn send_file(
                     break;
                 }
             }
+        }
+    }
+    #[cfg(feature = "compress")]
+    if !vary && ctx.cfg.compress && compress::compressible(mime) {
+        // No sibling: compressed here, once, for clients that ask.
+        vary = true;
+        if range.is_none()
+            && let Some(done) = send_compressed(
+                req,
+                ctx,
+                r,
+                key.unwrap_or(name),
+                &file,
+                &st,
+                (mime, charset),
+            )
+        {
+            return done;
         }
     }
     let len = st.st_size.max(0) as u64;

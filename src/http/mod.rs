@@ -9,6 +9,8 @@
 
 pub mod cgi;
 pub mod chunked;
+#[cfg(feature = "compress")]
+pub mod coding;
 pub mod conditional;
 pub mod date;
 pub mod forwarded;

@@ -164,13 +164,14 @@ fn record(t: Instant, name: &'static str, args: String, shown: (String, u64), wa
     }
 }
 
-/// Record what a layer above the kernel did (the TLS handshake, the records of a request),
-/// shown among the calls where it happened.
-pub fn note(text: String) {
+/// Record what a layer above the kernel did (`layer`: "tls" for the handshake and the
+/// records of a request, "compress" for a file compressed on the fly), shown among the calls
+/// where it happened.
+pub fn note(layer: &'static str, text: String) {
     if !enabled() {
         return;
     }
-    let mut call = record(Instant::now(), "tls", text, (String::new(), 0), false);
+    let mut call = record(Instant::now(), layer, text, (String::new(), 0), false);
     call.nanos = 0;
     call.note = true;
     CALLS.with(|c| c.borrow_mut().push(call));

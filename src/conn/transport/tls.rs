@@ -169,7 +169,7 @@ impl Transport {
             }
             if was_handshaking && !session.handshaking() {
                 if trace::enabled() {
-                    trace::note(session.describe());
+                    trace::note("tls", session.describe());
                 }
                 let acme = session.is_acme_challenge();
                 self.handshook = true;
@@ -326,9 +326,12 @@ impl Transport {
     pub(super) fn trace_records(&mut self) {
         if let Some(session) = self.tls.as_mut() {
             let [rec_in, rec_out, plain_in, plain_out] = session.take_counts();
-            trace::note(format!(
-                "records: read {rec_in} bytes for {plain_in} of plaintext, wrote {rec_out} for {plain_out}"
-            ));
+            trace::note(
+                "tls",
+                format!(
+                    "records: read {rec_in} bytes for {plain_in} of plaintext, wrote {rec_out} for {plain_out}"
+                ),
+            );
         }
     }
 }
