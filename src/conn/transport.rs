@@ -358,6 +358,11 @@ impl Transport {
         self.out_pos >= self.out.len()
     }
 
+    /// The body is made while it is sent (its length is known only at the end).
+    pub fn streaming(&self) -> bool {
+        matches!(self.body, Body::Stream(_))
+    }
+
     /// Bytes still to send: what is queued and the body source's remainder.
     pub fn pending(&self) -> u64 {
         (self.out.len() - self.out_pos) as u64
@@ -365,6 +370,8 @@ impl Transport {
                 Body::None => 0,
                 Body::Shared { data, pos } => (data.len() - pos) as u64,
                 Body::File { offset, end, .. } => end - offset,
+                // Made as it is sent: what it will be is not known.
+                Body::Stream(_) => 0,
                 Body::Parts { segments, .. } => segments
                     .iter()
                     .map(|s| match s {
@@ -427,6 +434,9 @@ impl Transport {
                     Body::File { .. } | Body::Parts { .. } => {
                         (net::send_more(&self.fd, head), head.len())
                     }
+                    // The next piece is made once this one has left: no MSG_MORE, which
+                    // would hold these bytes back meanwhile.
+                    Body::Stream(_) => (net::send(&self.fd, head), head.len()),
                     // The last bytes before a close: MSG_MORE holds them for the FIN.
                     Body::None if fin_follows => (net::send_more(&self.fd, head), head.len()),
                     Body::None => (net::send(&self.fd, head), head.len()),
@@ -434,6 +444,14 @@ impl Transport {
             } else {
                 match &mut self.body {
                     Body::None => return Ok(Flushed::Done),
+                    Body::Stream(stream) => {
+                        self.out.clear();
+                        self.out_pos = 0;
+                        if stream.fill(&mut self.out)? {
+                            self.body = Body::None;
+                        }
+                        continue;
+                    }
                     Body::Shared { data, pos } => {
                         if *pos == data.len() {
                             self.body = Body::None;

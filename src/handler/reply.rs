@@ -88,6 +88,14 @@ pub enum Segment {
     File { offset: u64, end: u64 },
 }
 
+/// A body made while it is sent (a large file compressed on the way): the transport asks for
+/// the next piece only when the previous one has left.
+pub trait Stream: Send {
+    /// Append the next piece, framed as it goes on the wire, to `out`; `Ok(true)` when it
+    /// appended the last one. Each call appends something unless it returns an error.
+    fn fill(&mut self, out: &mut Vec<u8>) -> Result<bool, crate::sys::Errno>;
+}
+
 /// Where a response body comes from.
 #[derive(Default)]
 pub enum Body {
@@ -108,6 +116,8 @@ pub enum Body {
         file: OwnedFd,
         segments: std::collections::VecDeque<Segment>,
     },
+    /// Made while it is sent, in chunked framing (`Stream`).
+    Stream(Box<dyn Stream>),
 }
 
 /// A response being built. The head goes into `out`; the body into `out` (small), or `body`.
@@ -275,6 +285,18 @@ impl<'o> Reply<'o> {
             offset,
             end: offset + len,
         };
+    }
+
+    /// A body of unknown length, made while it is sent: `Transfer-Encoding: chunked`
+    /// (RFC 9112 §7.1), for an HTTP/1.1 client only (the caller's to check). `body_len` says
+    /// 0: the bytes sent are counted as they go.
+    pub fn body_stream(&mut self, stream: Box<dyn Stream>) {
+        self.header("Transfer-Encoding", b"chunked");
+        self.finish_head();
+        self.body_len = 0;
+        if !self.head_only {
+            *self.body = Body::Stream(stream);
+        }
     }
 
     /// The answer to a handler's error, with the fields its status needs: Allow with 405,

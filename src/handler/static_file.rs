@@ -459,6 +459,73 @@ fn send_compressed(
     Some(send_packed(req, r, p))
 }
 
+/// Answer GET/HEAD for a file larger than `compress::MAX_LEN` compressed while it is sent
+/// (`compress::FileStream`), in chunked framing, when the client asks for a coding and can
+/// take chunked framing (HTTP/1.1), and fewer than `compress::MAX_STREAMS` answers are
+/// being compressed. Its validator is the file's with the coding, as for the cached copies
+/// (RFC 9110 §8.8.3). Otherwise the file is given back, to be sent as it is.
+#[cfg(feature = "compress")]
+fn send_streamed(
+    req: &Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    file: OwnedFd,
+    st: &fs::Stat,
+    (mime, charset): (&'static str, bool),
+) -> Result<Result<(), Error>, OwnedFd> {
+    let len = st.st_size.max(0) as u64;
+    if len <= compress::MAX_LEN || req.version != crate::http::parse::Version::Http11 {
+        return Err(file);
+    }
+    let Some(c) =
+        AcceptEncoding::parse(req.header("accept-encoding")).choose(crate::http::coding::ALL)
+    else {
+        return Err(file);
+    };
+    let mut etag_buf = [0u8; 64];
+    let v = etag::validators_of(&mut etag_buf, st);
+    let mut etag = v.etag.strip_suffix(b"\"").unwrap_or(v.etag).to_vec();
+    etag.push(b'-');
+    etag.extend_from_slice(c.token());
+    etag.push(b'"');
+    let coded = Validators {
+        etag: &etag,
+        mtime: v.mtime,
+    };
+    let lm = crate::http::date::imf_fixdate(v.mtime);
+    match conditional::evaluate(req, coded, true) {
+        Outcome::Proceed => {}
+        Outcome::NotModified => {
+            not_modified(r, &etag, &lm, true);
+            return Ok(Ok(()));
+        }
+        Outcome::Failed => return Ok(Err(Error::PreconditionFailed)),
+    }
+    let stream = compress::FileStream::start(c, file, len)?;
+    if crate::sys::trace::enabled() {
+        crate::sys::trace::note(
+            "compress",
+            format!(
+                "streaming {} bytes with {}",
+                len,
+                String::from_utf8_lossy(c.token())
+            ),
+        );
+    }
+    r.start(200);
+    FileHead {
+        mime,
+        charset,
+        last_modified: &lm,
+        etag: &etag,
+        vary: true,
+        encoding: Some(c.token()),
+    }
+    .push(r.head_buf(), ctx.extras);
+    r.body_stream(Box::new(stream));
+    Ok(Ok(()))
+}
+
 /// Compress `data`, the version of a file that `v` describes, in the coding `c`, render its
 /// header lines, and keep the copy under `key`.
 #[cfg(feature = "compress")]
@@ -699,6 +766,8 @@ fn send_file(
         }
     }
     #[cfg(feature = "compress")]
+    let mut file = file;
+    #[cfg(feature = "compress")]
     if !vary && ctx.cfg.compress && compress::compressible(mime) {
         // No sibling: compressed here, once, for clients that ask.
         vary = true;
@@ -714,6 +783,13 @@ fn send_file(
             )
         {
             return done;
+        }
+        // Too large to keep a copy of: compressed while it is sent.
+        if range.is_none() {
+            match send_streamed(req, ctx, r, file, &st, (mime, charset)) {
+                Ok(done) => return done,
+                Err(back) => file = back,
+            }
         }
     }
     let len = st.st_size.max(0) as u64;

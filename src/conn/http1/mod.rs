@@ -405,7 +405,13 @@ impl Http1 {
                 t.consume(n);
                 self.scanned = 0;
                 self.remaining = drop_body;
-                self.log_measure(t, status, Some(if head_only { 0 } else { body_len }));
+                // A body made while it is sent is counted as it leaves.
+                let len = if t.streaming() {
+                    None
+                } else {
+                    Some(if head_only { 0 } else { body_len })
+                };
+                self.log_measure(t, status, len);
                 self.start_writing(w);
                 true
             }

@@ -244,6 +244,16 @@ impl Transport {
     /// Hand the next piece of the queue to the session to encrypt: the head with as much of
     /// the body as fits in one step. Returns the plaintext bytes taken (0: the queue is empty).
     fn encrypt_next(&mut self) -> Result<usize, Errno> {
+        // A body made while it is sent: its next piece, once the queue is empty.
+        if self.out_pos == self.out.len()
+            && let Body::Stream(stream) = &mut self.body
+        {
+            self.out.clear();
+            self.out_pos = 0;
+            if stream.fill(&mut self.out)? {
+                self.body = Body::None;
+            }
+        }
         let head_len = self.out.len() - self.out_pos;
         let room = STEP.saturating_sub(head_len.min(STEP));
         let session = self.tls.as_mut().expect("a TLS transport");
@@ -256,7 +266,7 @@ impl Transport {
                 *pos += n.saturating_sub(head.len());
                 n
             }
-            Body::None => {
+            Body::None | Body::Stream(_) => {
                 if head.is_empty() {
                     return Ok(0);
                 }
