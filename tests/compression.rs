@@ -487,3 +487,55 @@ fn help_names_no_compress() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("\n      --no-compress  "), "{stdout}");
 }
+
+/// `compress::MAX_STREAMS` (32): larger files are compressed while they are sent by at most
+/// 32 answers at once; the 33rd gets the file as it is (Content-Length, no coding), and a
+/// slot is free again once one of the 32 has ended. The 32 are held open by clients that
+/// do not read (incompressible bytes, so each stalls after about its socket buffers' worth).
+#[test]
+fn at_most_max_streams_answers_are_compressed_at_once() {
+    const MAX_STREAMS: usize = 32;
+    let site = Site::start(&[]);
+    let mut noise = vec![0u8; 4 << 20];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for b in noise.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = b'a' + (x % 26) as u8;
+    }
+    site.root.file("noise.txt", &noise);
+    let ask = b"GET /noise.txt HTTP/1.1\r\nHost: t\r\nAccept-Encoding: zstd\r\n\r\n";
+    let mut held = Vec::new();
+    for i in 0..MAX_STREAMS {
+        let mut c = site.s.connect();
+        c.send(ask);
+        // The head says it is compressed; the rest stays unread.
+        let head = c.prefetch(64).to_vec();
+        assert!(
+            contains(&head, b"HTTP/1.1 200"),
+            "stream {i}: {}",
+            String::from_utf8_lossy(&head)
+        );
+        held.push(c);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut c = site.s.connect();
+    c.send(&req("HEAD", "/noise.txt", &[("Accept-Encoding", "zstd")]));
+    let r = c.head_response();
+    assert_eq!(r.header("content-encoding"), None, "the 33rd: as it is");
+    assert_eq!(r.header("content-length"), Some("4194304"));
+    assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+    // One of the 32 goes: its slot is taken again.
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + scaled(std::time::Duration::from_secs(10));
+    loop {
+        let mut c = site.s.connect();
+        c.send(&req("HEAD", "/noise.txt", &[("Accept-Encoding", "zstd")]));
+        if c.head_response().header("content-encoding") == Some("zstd") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no slot freed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
