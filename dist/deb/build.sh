@@ -47,8 +47,6 @@ for unit in barehttpd.service barehttpd.socket barehttpd-https.socket; do
   install -D -m 644 "dist/$unit" "$root/lib/systemd/system/$unit"
 done
 install -D -m 644 dist/barehttpd.toml "$root/etc/barehttpd/barehttpd.toml"
-# The packaged configuration serves /var/www/html, as Debian's other web servers do.
-install -d -m 755 "$root/var/www/html"
 install -D -m 644 examples/barehttpd.toml "$doc/examples/barehttpd.toml"
 install -d -m 755 "$root/usr/share/man/man1"
 gzip -9n <dist/barehttpd.1 >"$root/usr/share/man/man1/barehttpd.1.gz"
