@@ -175,7 +175,10 @@ impl Probe {
 
     /// `start`, with more flags for the server.
     fn start_with(root: &TempRoot, warm: &str, extra: &[&str]) -> Probe {
-        let mut args = vec!["--workers", "2"];
+        // The probes' connections stay open for the whole test: on a loaded machine a test
+        // can take longer than the default 5 s keep-alive, which would close them between
+        // two checks (a close the test would take for a failure).
+        let mut args = vec!["--workers", "2", "--keepalive-timeout", "120"];
         args.extend_from_slice(extra);
         let s = Server::start(&root.www, &args);
         let clients = client_per_worker(&s, 2, warm);
