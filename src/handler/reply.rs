@@ -170,10 +170,14 @@ impl<'o> Reply<'o> {
         self.out.extend_from_slice(&self.extras.extra_headers);
     }
 
-    /// RFC 9110 §9.3.7: the methods allowed, in a 200 with no body.
-    pub fn options(&mut self, allow: &[u8]) {
+    /// RFC 9110 §9.3.7: the methods allowed, in a 200 with no body; with `dav`, the
+    /// WebDAV classes supported too (RFC 4918 §10.1: class 1, no locks yet).
+    pub fn options(&mut self, allow: &[u8], dav: bool) {
         self.start(200);
         self.header("Allow", allow);
+        if dav {
+            self.header("DAV", b"1");
+        }
         self.body_bytes(b"");
     }
 

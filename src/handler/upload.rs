@@ -9,7 +9,8 @@
 //! kernel (`open_dir_beneath`), and the final component is handled with *at calls that never
 //! follow a symlink, so a link is replaced or removed as a link.
 //!
-//! It never creates directories implicitly and never removes them recursively, and it reads
+//! It never creates directories implicitly, and removes them recursively only as a WebDAV
+//! server (feature `dav`, RFC 4918 §9.6.1: DELETE of a collection), and it reads
 //! no body itself: the connection streams the body into `Upload::write`. It never maps an OS
 //! error to a status itself: a failure is an `Error`.
 
@@ -205,15 +206,21 @@ pub fn begin(
 /// Where a write lands: the directory of the `--write` prefix it falls under (relative to the
 /// root, "." for the root itself), the path of the target's directory below that (`None`
 /// for the prefix's own directory), and the target's last name.
-struct Place {
+pub(super) struct Place {
     prefix: CString,
     below: Option<CString>,
-    name: CString,
+    pub(super) name: CString,
 }
 
 /// Split a decoded path (under a `--write` prefix) into its `Place`; refuse names the server
 /// will not write.
 fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<Place, Error> {
+    split_parent_at(ctx, ctx.rule.write.ok_or(Error::Forbidden)?, path)
+}
+
+/// `split_parent` for a path under the write prefix of length `prefix_len` (a COPY's or
+/// MOVE's destination is under another rule than the request's path).
+pub(super) fn split_parent_at(ctx: &Ctx, prefix_len: usize, path: &[u8]) -> Result<Place, Error> {
     let trimmed = path.strip_suffix(b"/").unwrap_or(path);
     let slash = trimmed.iter().rposition(|&b| b == b'/').unwrap_or(0);
     let (parent, name) = (&trimmed[..slash], &trimmed[slash + 1..]);
@@ -229,7 +236,6 @@ fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<Place, Error> {
     // Prefixes start and end with '/' (config::url_prefix), and `begin` checked that `path`
     // has one: "/dav/" gives "dav/", "/" gives ".". The parent is the prefix's directory
     // itself or below it.
-    let prefix_len = ctx.rule.write.ok_or(Error::Forbidden)?;
     let prefix = match &path[1..prefix_len] {
         b"" => &b"."[..],
         p => p,
@@ -248,7 +254,7 @@ fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<Place, Error> {
 /// leads elsewhere in the root (`dav/docs -> ../docs`) must not make that elsewhere writable.
 /// The prefix's directory is opened beneath the root (as any path is), then the rest beneath
 /// its descriptor (RESOLVE_BENEATH from there: EXDEV for a way out).
-fn open_parent(ctx: &Ctx, place: &Place) -> Result<OwnedFd, Errno> {
+pub(super) fn open_parent(ctx: &Ctx, place: &Place) -> Result<OwnedFd, Errno> {
     let top = fs::open_dir_beneath(ctx.root, &place.prefix)?;
     match &place.below {
         None => Ok(top),
@@ -300,7 +306,7 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
 
 /// A new, uniquely named temporary file in `dir`, named with `pid`, this server's process
 /// id (so that the next start can tell whether its writer is gone: `stale`).
-fn create_temp(dir: &OwnedFd, pid: u32) -> Result<(OwnedFd, CString), Error> {
+pub(super) fn create_temp(dir: &OwnedFd, pid: u32) -> Result<(OwnedFd, CString), Error> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     for _ in 0..8 {
@@ -315,7 +321,8 @@ fn create_temp(dir: &OwnedFd, pid: u32) -> Result<(OwnedFd, CString), Error> {
     Err(Error::Internal)
 }
 
-/// DELETE: a file or symlink (as a link), or an empty directory.
+/// DELETE: a file or symlink (as a link), or a directory: an empty one, or (feature `dav`)
+/// one with all it holds.
 fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<(), Error> {
     let is_prefix_root = ctx.rule.write.is_some_and(|n| path.len() <= n);
     if path == b"/" || is_prefix_root {
@@ -337,6 +344,14 @@ fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<()
     if conditional::evaluate(req, v, false) != Outcome::Proceed {
         return Err(Error::PreconditionFailed);
     }
+    // RFC 4918 §9.6.1: a WebDAV server deletes a collection with all its members.
+    #[cfg(feature = "dav")]
+    if is_dir {
+        fs::tree::remove_tree_in(&dir, &name, 0)?;
+    } else {
+        fs::unlink_in(&dir, &name, false)?;
+    }
+    #[cfg(not(feature = "dav"))]
     fs::unlink_in(&dir, &name, is_dir)?;
     let _ = fs::fsync(&dir);
     r.start(204);

@@ -11,6 +11,8 @@ pub mod cgi;
 pub mod chunked;
 pub mod conditional;
 pub mod date;
+#[cfg(feature = "dav")]
+pub mod dav;
 pub mod forwarded;
 pub mod host;
 pub mod parse;
