@@ -365,6 +365,7 @@ impl Transport {
                 Body::None => 0,
                 Body::Shared { data, pos } => (data.len() - pos) as u64,
                 Body::File { offset, end, .. } => end - offset,
+                Body::Stream { .. } => 0,
                 Body::Parts { segments, .. } => segments
                     .iter()
                     .map(|s| match s {
@@ -416,6 +417,7 @@ impl Transport {
             if *budget == 0 {
                 return Ok(Flushed::Budget);
             }
+            self.refill();
             let head = &self.out[self.out_pos..];
             let (res, asked) = if !head.is_empty() {
                 match &self.body {
@@ -424,7 +426,7 @@ impl Transport {
                         let slices = [IoSlice::new(head), IoSlice::new(body)];
                         (net::writev(&self.fd, &slices), head.len() + body.len())
                     }
-                    Body::File { .. } | Body::Parts { .. } => {
+                    Body::File { .. } | Body::Parts { .. } | Body::Stream { .. } => {
                         (net::send_more(&self.fd, head), head.len())
                     }
                     // The last bytes before a close: MSG_MORE holds them for the FIN.
@@ -433,7 +435,8 @@ impl Transport {
                 }
             } else {
                 match &mut self.body {
-                    Body::None => return Ok(Flushed::Done),
+                    // `refill` leaves no empty queue before a stream.
+                    Body::None | Body::Stream { .. } => return Ok(Flushed::Done),
                     Body::Shared { data, pos } => {
                         if *pos == data.len() {
                             self.body = Body::None;
@@ -587,6 +590,33 @@ impl Transport {
                 Err(Errno::INTR) => {}
                 Err(_) => return Linger::Close,
             }
+        }
+    }
+
+    /// When the queue is sent and a `Body::Stream` follows: its next piece, as a chunk, is
+    /// the queue now; after its last, the last chunk. Both transports call it before they
+    /// send, so a stream goes out over TLS as over plain TCP.
+    pub(super) fn refill(&mut self) {
+        if self.out_pos < self.out.len() {
+            return;
+        }
+        let Body::Stream { source, piece } = &mut self.body else {
+            return;
+        };
+        self.out.clear();
+        self.out_pos = 0;
+        piece.clear();
+        // An empty piece is not a chunk (it would end the body): ask until one comes.
+        let mut more = true;
+        while more && piece.is_empty() {
+            more = source.fill(piece);
+        }
+        if !piece.is_empty() {
+            crate::http::chunked::push_chunk(&mut self.out, piece);
+        }
+        if !more {
+            self.out.extend_from_slice(crate::http::chunked::LAST_CHUNK);
+            self.body = Body::None;
         }
     }
 

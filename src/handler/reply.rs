@@ -88,6 +88,14 @@ pub enum Segment {
     File { offset: u64, end: u64 },
 }
 
+/// A body made piece by piece while it is sent (a WebDAV multistatus of a large folder):
+/// `fill` appends the next piece to `out` (a few KiB) and says whether more is to come.
+/// The connection calls it only when what it had is sent, and frames each piece as a chunk,
+/// so the body is never whole in memory.
+pub trait Produce: Send {
+    fn fill(&mut self, out: &mut Vec<u8>) -> bool;
+}
+
 /// Where a response body comes from.
 #[derive(Default)]
 pub enum Body {
@@ -108,6 +116,11 @@ pub enum Body {
         file: OwnedFd,
         segments: std::collections::VecDeque<Segment>,
     },
+    /// Bytes made as they are sent, chunked (HTTP/1.1 only); `piece` is reused for each.
+    Stream {
+        source: Box<dyn Produce>,
+        piece: Vec<u8>,
+    },
 }
 
 /// A response being built. The head goes into `out`; the body into `out` (small), or `body`.
@@ -122,6 +135,8 @@ pub struct Reply<'o> {
     pub body_len: u64,
     /// The connection closes after this response.
     pub close: bool,
+    /// The body is `Body::Stream`: its length is counted as it is sent.
+    pub streamed: bool,
     keep_alive_10: bool,
     head_only: bool,
 }
@@ -144,6 +159,7 @@ impl<'o> Reply<'o> {
             status: 0,
             body_len: 0,
             close,
+            streamed: false,
             keep_alive_10,
             head_only,
         }
@@ -235,6 +251,21 @@ impl<'o> Reply<'o> {
         self.body_len = body.len() as u64;
         if !self.head_only {
             self.out.extend_from_slice(body);
+        }
+    }
+
+    /// A body made while it is sent (`Produce`), chunked: for HTTP/1.1 requests only (the
+    /// caller checks), and its length is not known, so `body_len` stays 0.
+    pub fn body_stream(&mut self, source: Box<dyn Produce>) {
+        self.header("Transfer-Encoding", b"chunked");
+        self.finish_head();
+        self.body_len = 0;
+        self.streamed = true;
+        if !self.head_only {
+            *self.body = Body::Stream {
+                source,
+                piece: Vec::with_capacity(16 * 1024),
+            };
         }
     }
 

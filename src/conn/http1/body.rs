@@ -190,7 +190,7 @@ impl Http1 {
             Some((_, status, len)) => {
                 let line = super::req_line_of(&head);
                 self.log_begin(w, &line, status, None);
-                self.log_measure(t, status, Some(len));
+                self.log_measure(t, status, len);
                 self.start_writing(w);
             }
         }

@@ -57,7 +57,7 @@ impl Http1 {
             }
             Some((_, status, len)) => {
                 self.log_begin(w, &req_line_of(&head), status, None);
-                self.log_measure(t, status, Some(len));
+                self.log_measure(t, status, len);
                 self.start_writing(w);
             }
         }
@@ -74,7 +74,7 @@ impl Http1 {
         head: &[u8],
         head_only: bool,
         held: Held,
-    ) -> Option<(Answer, u16, u64)> {
+    ) -> Option<(Answer, u16, Option<u64>)> {
         let mut headers = [Header::default(); MAX_HEADERS];
         let Ok(Some((req, _))) = parse::parse(head, &mut headers) else {
             return None;
@@ -318,7 +318,7 @@ impl Http1 {
             Some((_, status, len)) => {
                 let (line, agent) = (run.line.clone(), run.agent.clone());
                 self.log_begin(w, &line, status, agent.as_deref());
-                self.log_measure(t, status, Some(len));
+                self.log_measure(t, status, len);
                 self.start_writing(w);
                 Next::Wait
             }

@@ -405,7 +405,7 @@ impl Http1 {
                 t.consume(n);
                 self.scanned = 0;
                 self.remaining = drop_body;
-                self.log_measure(t, status, Some(if head_only { 0 } else { body_len }));
+                self.log_measure(t, status, if head_only { Some(0) } else { body_len });
                 self.start_writing(w);
                 true
             }
@@ -759,7 +759,7 @@ struct How {
 }
 
 /// Hand `req` to the handlers, with a fresh reply in the transport's write queue. Returns
-/// the status, the body length, whether the connection closes after the response, and what
+/// the status, the body length (None: streamed), whether the connection closes after the response, and what
 /// the handler made of the request. `held`: what was read for the request before it.
 fn dispatch(
     req: &Request,
@@ -768,7 +768,7 @@ fn dispatch(
     peer: Option<SocketAddr>,
     how: How,
     held: Held,
-) -> (u16, u64, bool, Answer, Option<Route>) {
+) -> (u16, Option<u64>, bool, Answer, Option<Route>) {
     let peers = cgi::Peers {
         remote: peer,
         sock: queue.sock,
@@ -797,7 +797,9 @@ fn dispatch(
         site,
         rule: ctx.rule_at,
     });
-    (reply.status, reply.body_len, reply.close, answer, route)
+    // A streamed body's length is counted as it goes.
+    let len = (!reply.streamed).then_some(reply.body_len);
+    (reply.status, len, reply.close, answer, route)
 }
 
 /// The client a trusted proxy names in the request's `Forwarded` fields, else in its

@@ -190,3 +190,39 @@ pub fn xattr_remove(fd: impl AsFd, name: &CStr) -> Result<()> {
         r => r,
     }
 }
+
+/// A directory read a few entries at a time (a WebDAV listing sent while it is read), where
+/// `read_dir` reads it in one go.
+pub struct Entries {
+    dir: rustix::fs::Dir,
+}
+
+impl Entries {
+    pub fn open(dir: impl AsFd) -> Result<Entries> {
+        let dir = dir.as_fd();
+        let mut d = None;
+        // Shown once, as `read_dir` shows a listing's getdents64 calls.
+        traced!(
+            "getdents64",
+            ("{}", dir.as_raw_fd()),
+            rustix::fs::Dir::read_from(dir).map(|x| d = Some(x))
+        )?;
+        Ok(Entries {
+            dir: d.expect("read_from succeeded"),
+        })
+    }
+
+    /// The next name (never `.` or `..`); `None` at the end.
+    pub fn next_name(&mut self) -> Option<Result<Vec<u8>>> {
+        loop {
+            let e = match self.dir.next()? {
+                Ok(e) => e,
+                Err(e) => return Some(Err(e)),
+            };
+            let name = e.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                return Some(Ok(name.to_vec()));
+            }
+        }
+    }
+}
