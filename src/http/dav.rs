@@ -390,7 +390,7 @@ pub fn status_line(out: &mut Vec<u8>, status: u16) {
     out.extend_from_slice(b"<D:status>HTTP/1.1 ");
     super::response::push_u64(out, u64::from(status));
     out.push(b' ');
-    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(super::response::reason(status).as_bytes());
     out.extend_from_slice(b"</D:status>");
 }
 
@@ -418,7 +418,7 @@ pub fn prop(out: &mut Vec<u8>, name: &Name, value: Option<&[u8]>) {
         out.extend_from_slice(b"P:");
         out.extend_from_slice(name.local.as_bytes());
         out.extend_from_slice(b" xmlns:P=\"");
-        push_escaped(out, name.ns.as_bytes());
+        push_attr(out, name.ns.as_bytes());
         out.push(b'"');
     }
     match value {
@@ -446,33 +446,25 @@ pub fn error_body(condition: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Escape bytes for XML content.
+/// Escape bytes for XML content (quotes stay as they are: an ETag reads as sent).
 pub fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
     for &b in s {
         match b {
             b'&' => out.extend_from_slice(b"&amp;"),
             b'<' => out.extend_from_slice(b"&lt;"),
             b'>' => out.extend_from_slice(b"&gt;"),
-            b'"' => out.extend_from_slice(b"&quot;"),
             _ => out.push(b),
         }
     }
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        204 => "No Content",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        412 => "Precondition Failed",
-        423 => "Locked",
-        424 => "Failed Dependency",
-        500 => "Internal Server Error",
-        507 => "Insufficient Storage",
-        _ => "Unknown",
+/// Escape bytes for a double-quoted attribute value.
+fn push_attr(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        match b {
+            b'"' => out.extend_from_slice(b"&quot;"),
+            _ => push_escaped(out, &[b]),
+        }
     }
 }
 
