@@ -73,9 +73,10 @@ pub fn open_in(dir: impl AsFd, name: &CStr, is_dir: bool) -> Result<OwnedFd> {
 }
 
 /// Copy the bytes of `src` into `dst` (both open; `dst` empty), by copy_file_range where the
-/// file system can, else by read and write.
+/// file system can (Linux), else by read and write.
 pub fn copy_bytes(src: impl AsFd, dst: impl AsFd) -> Result<()> {
     let (s, d) = (src.as_fd(), dst.as_fd());
+    #[cfg(target_os = "linux")]
     loop {
         let r = traced!(
             "copy_file_range",
@@ -155,7 +156,7 @@ pub fn xattr_names(fd: impl AsFd) -> Result<Vec<u8>> {
     }
 }
 
-/// The value of `fd`'s extended attribute `name` (ENODATA: none).
+/// The value of `fd`'s extended attribute `name` (`NO_XATTR`: none).
 pub fn xattr_get(fd: impl AsFd, name: &CStr) -> Result<Vec<u8>> {
     let fd = fd.as_fd();
     let mut buf = vec![0u8; 64 * 1024];
@@ -178,6 +179,13 @@ pub fn xattr_set(fd: impl AsFd, name: &CStr, value: &[u8]) -> Result<()> {
     )
 }
 
+/// The errno for an extended attribute that is not there: ENODATA on Linux, ENOATTR on
+/// macOS.
+#[cfg(target_os = "linux")]
+pub const NO_XATTR: Errno = Errno::NODATA;
+#[cfg(target_os = "macos")]
+pub const NO_XATTR: Errno = Errno::NOATTR;
+
 /// Remove `fd`'s extended attribute `name`; one that is not there is no error.
 pub fn xattr_remove(fd: impl AsFd, name: &CStr) -> Result<()> {
     let fd = fd.as_fd();
@@ -186,7 +194,7 @@ pub fn xattr_remove(fd: impl AsFd, name: &CStr) -> Result<()> {
         ("{}, {name:?}", fd.as_raw_fd()),
         rustix::fs::fremovexattr(fd, name)
     ) {
-        Err(Errno::NODATA) => Ok(()),
+        Err(NO_XATTR) => Ok(()),
         r => r,
     }
 }
