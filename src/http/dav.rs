@@ -118,6 +118,10 @@ fn read_tree(body: &[u8]) -> Result<Element, BadXml> {
                 }
                 let local_name = e.local_name();
                 let local: &str = local_name.as_ref();
+                // Namespaces in XML §3: a local name is an NCName, with no colon.
+                if local.is_empty() || local.contains(':') {
+                    return Err(BadXml);
+                }
                 let el = Element {
                     name: Name {
                         ns: ns.unwrap_or_default(),
@@ -499,6 +503,7 @@ mod tests {
             b"<!DOCTYPE d [<!ENTITY a \"aaaa\">]><propfind xmlns=\"DAV:\">&a;</propfind>",
             b"<propfind xmlns=\"DAV:\"><allprop/></propfind><second/>",
             b"\xff\xfe",
+            b"<a:b:c xmlns:a=\"urn:a\"/>",
         ] {
             assert_eq!(
                 parse_propfind(b),
