@@ -99,7 +99,13 @@ fn read_tree(body: &[u8]) -> Result<Element, BadXml> {
     loop {
         let (ns, ev) = reader.read_resolved_event().map_err(|_| BadXml)?;
         let ns = match ns {
-            ResolveResult::Bound(n) => Some(n.0.to_string()),
+            // The reader gives a namespace as written in its attribute: references in it
+            // are resolved here (the predefined ones and characters only).
+            ResolveResult::Bound(n) => Some(
+                quick_xml::escape::unescape(n.0)
+                    .map_err(|_| BadXml)?
+                    .into_owned(),
+            ),
             ResolveResult::Unbound => None,
             ResolveResult::Unknown(_) => return Err(BadXml),
         };
@@ -504,6 +510,7 @@ mod tests {
             b"<propfind xmlns=\"DAV:\"><allprop/></propfind><second/>",
             b"\xff\xfe",
             b"<a:b:c xmlns:a=\"urn:a\"/>",
+            b"<propfind xmlns=\"DAV:&undefined;\"/>",
         ] {
             assert_eq!(
                 parse_propfind(b),
@@ -534,6 +541,18 @@ mod tests {
                 Patch::Set(z("b"), "<foo xmlns=\"bar\"/>".into()),
                 Patch::Remove(z("c")),
             ])
+        );
+        // A namespace is compared and written unescaped once (fuzz finding).
+        let b = br#"<D:propertyupdate xmlns:D="DA&#86;:"><D:set><D:prop><x xmlns="a&amp;b"><y xmlns="c&lt;"/></x></D:prop></D:set></D:propertyupdate>"#;
+        assert_eq!(
+            parse_proppatch(b),
+            Ok(vec![Patch::Set(
+                Name {
+                    ns: "a&b".into(),
+                    local: "x".into()
+                },
+                "<y xmlns=\"c&lt;\"/>".into()
+            )])
         );
     }
 
