@@ -501,3 +501,21 @@ fn litmus_suites_pass() {
         assert!(l.contains(" 0 failed"), "{l}\n{text}");
     }
 }
+
+/// A WebDAV body is due whole within `--header-timeout` of its head: a client that trickles
+/// it gets 408, however steadily it sends (no slot held for ever by 64 KiB at a byte a second).
+#[test]
+fn a_trickled_webdav_body_times_out() {
+    let root = basic_root();
+    let s = dav_server(&root, &["--header-timeout", "1"]);
+    let mut c = s.connect();
+    c.send(b"PROPFIND /dav/ HTTP/1.1\r\nHost: t\r\nDepth: 0\r\nContent-Length: 100\r\n\r\n<D:prop");
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(300));
+        if !c.try_send(b" ") {
+            break;
+        }
+    }
+    let r = c.response();
+    assert_eq!(r.status, 408);
+}

@@ -154,8 +154,9 @@ impl Http1 {
         }
         // Progress on an upload's body moves the deadline (a stalled body still times
         // out). A spooled body has one deadline for all of it, set with its head: progress
-        // does not move it, so a trickle cannot hold the slot and the disk for ever.
-        if matches!(self.sink, Sink::Upload(_) | Sink::Buffer(..)) {
+        // does not move it, so a trickle cannot hold the slot and the disk for ever; nor
+        // does a WebDAV body's (at most 64 KiB, due within --header-timeout of its head).
+        if matches!(self.sink, Sink::Upload(_)) {
             self.deadline = w.now + w.header_ms;
         }
         if matches!(self.remaining, Remaining::None) {
