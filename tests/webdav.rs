@@ -45,6 +45,13 @@ fn propfind_1(s: &Server, path: &str) -> String {
     String::from_utf8_lossy(&c.read_to_end()).into_owned()
 }
 
+/// A COPY or MOVE of `from` to `dest` (a Destination value), with `fields` besides.
+fn send_to(s: &Server, method: &str, from: &str, dest: &str, fields: &[(&str, &str)]) -> Response {
+    let mut all = vec![("Destination", dest)];
+    all.extend_from_slice(fields);
+    call(s, method, from, &all, "")
+}
+
 const ALLPROP: &str =
     r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#;
 
@@ -245,26 +252,14 @@ fn rfc4918_9_2_dead_properties_persist_and_follow_move_and_copy() {
     let b = get_prop(&s, "/dav/a.txt", "color").body_str();
     assert!(b.contains("blue &amp; green</P:color>"), "{b}");
     let dest = |p: &str| format!("http://t{p}");
-    let r = call(
-        &s,
-        "COPY",
-        "/dav/a.txt",
-        &[("Destination", &dest("/dav/b.txt"))],
-        "",
-    );
+    let r = send_to(&s, "COPY", "/dav/a.txt", &dest("/dav/b.txt"), &[]);
     assert_eq!(r.status, 201);
     assert!(
         get_prop(&s, "/dav/b.txt", "color")
             .body_str()
             .contains("blue")
     );
-    let r = call(
-        &s,
-        "MOVE",
-        "/dav/b.txt",
-        &[("Destination", &dest("/dav/c.txt"))],
-        "",
-    );
+    let r = send_to(&s, "MOVE", "/dav/b.txt", &dest("/dav/c.txt"), &[]);
     assert_eq!(r.status, 201);
     assert!(
         get_prop(&s, "/dav/c.txt", "color")
@@ -286,69 +281,49 @@ fn rfc4918_9_8_9_9_copy_and_move() {
     let d = |p: &str| format!("http://t{p}");
     // COPY of a collection, deep (§9.8.3), and shallow.
     assert_eq!(
-        call(
-            &s,
-            "COPY",
-            "/dav/src/",
-            &[("Destination", &d("/dav/copy/"))],
-            ""
-        )
-        .status,
+        send_to(&s, "COPY", "/dav/src/", &d("/dav/copy/"), &[]).status,
         201
     );
     assert_eq!(s.get("/dav/copy/sub/two.txt").body, b"2");
-    let r = call(
+    let r = send_to(
         &s,
         "COPY",
         "/dav/src/",
-        &[("Destination", &d("/dav/shallow/")), ("Depth", "0")],
-        "",
+        &d("/dav/shallow/"),
+        &[("Depth", "0")],
     );
     assert_eq!(r.status, 201);
     assert!(
         root.www.join("dav/shallow").is_dir() && !root.www.join("dav/shallow/one.txt").exists()
     );
     // Overwrite: F and an existing destination: 412, nothing changes.
-    let r = call(
+    let r = send_to(
         &s,
         "COPY",
         "/dav/f.txt",
-        &[("Destination", &d("/dav/copy/one.txt")), ("Overwrite", "F")],
-        "",
+        &d("/dav/copy/one.txt"),
+        &[("Overwrite", "F")],
     );
     assert_eq!(r.status, 412);
     assert_eq!(s.get("/dav/copy/one.txt").body, b"1");
     // MOVE onto an existing collection with Overwrite: T replaces it whole: 204.
-    let r = call(
+    let r = send_to(
         &s,
         "MOVE",
         "/dav/src/",
-        &[("Destination", &d("/dav/old/")), ("Overwrite", "T")],
-        "",
+        &d("/dav/old/"),
+        &[("Overwrite", "T")],
     );
     assert_eq!(r.status, 204);
     assert!(!root.www.join("dav/old/stale.txt").exists());
     assert_eq!(s.get("/dav/old/sub/two.txt").body, b"2");
     assert!(!root.www.join("dav/src").exists());
     // No parent at the destination: 409.
-    let r = call(
-        &s,
-        "COPY",
-        "/dav/f.txt",
-        &[("Destination", &d("/dav/no/such/f.txt"))],
-        "",
-    );
+    let r = send_to(&s, "COPY", "/dav/f.txt", &d("/dav/no/such/f.txt"), &[]);
     assert_eq!(r.status, 409);
     // A bare path is a destination too (§10.3 allows an absolute path).
     assert_eq!(
-        call(
-            &s,
-            "COPY",
-            "/dav/f.txt",
-            &[("Destination", "/dav/g.txt")],
-            ""
-        )
-        .status,
+        send_to(&s, "COPY", "/dav/f.txt", "/dav/g.txt", &[]).status,
         201
     );
 }
@@ -360,77 +335,37 @@ fn copy_and_move_stay_on_this_server_under_a_write_prefix() {
     root.dir("dav/d");
     let s = dav_server(&root, &[]);
     // Another host: a gateway that cannot go there (§9.8.4, 502).
-    let r = call(
+    let r = send_to(
         &s,
         "COPY",
         "/dav/f.txt",
-        &[("Destination", "http://elsewhere.example/dav/x")],
-        "",
+        "http://elsewhere.example/dav/x",
+        &[],
     );
     assert_eq!(r.status, 502);
     // Outside the write prefix: 403, and nothing is written there.
-    let r = call(
-        &s,
-        "COPY",
-        "/dav/f.txt",
-        &[("Destination", "http://t/f.txt")],
-        "",
-    );
+    let r = send_to(&s, "COPY", "/dav/f.txt", "http://t/f.txt", &[]);
     assert_eq!(r.status, 403);
     assert!(!root.www.join("f.txt").exists());
-    let r = call(
-        &s,
-        "MOVE",
-        "/dav/f.txt",
-        &[("Destination", "http://t/dav/../f.txt")],
-        "",
-    );
+    let r = send_to(&s, "MOVE", "/dav/f.txt", "http://t/dav/../f.txt", &[]);
     assert!(r.status == 403 || r.status == 400, "{}", r.status);
     assert!(root.www.join("dav/f.txt").exists());
     // Onto itself, into itself: 403.
     assert_eq!(
-        call(
-            &s,
-            "COPY",
-            "/dav/d/",
-            &[("Destination", "http://t/dav/d/in/")],
-            ""
-        )
-        .status,
+        send_to(&s, "COPY", "/dav/d/", "http://t/dav/d/in/", &[]).status,
         403
     );
     assert_eq!(
-        call(
-            &s,
-            "MOVE",
-            "/dav/f.txt",
-            &[("Destination", "http://t/dav/f.txt")],
-            ""
-        )
-        .status,
+        send_to(&s, "MOVE", "/dav/f.txt", "http://t/dav/f.txt", &[]).status,
         403
     );
     // The root and the prefix itself never move; DELETE / stays refused.
     assert_eq!(
-        call(
-            &s,
-            "MOVE",
-            "/",
-            &[("Destination", "http://t/dav/root/")],
-            ""
-        )
-        .status,
+        send_to(&s, "MOVE", "/", "http://t/dav/root/", &[]).status,
         405
     );
     assert_eq!(
-        call(
-            &s,
-            "MOVE",
-            "/dav/",
-            &[("Destination", "http://t/dav/x/")],
-            ""
-        )
-        .status,
+        send_to(&s, "MOVE", "/dav/", "http://t/dav/x/", &[]).status,
         403
     );
     assert_eq!(call(&s, "DELETE", "/", &[], "").status, 405);
@@ -446,13 +381,7 @@ fn no_method_follows_a_symlink_out_of_the_root() {
     std::os::unix::fs::symlink(&secret, root.www.join("dav/link")).unwrap();
     std::os::unix::fs::symlink(&root.base, root.www.join("dav/out")).unwrap();
     let s = dav_server(&root, &["--follow-symlinks"]);
-    let r = call(
-        &s,
-        "COPY",
-        "/dav/link",
-        &[("Destination", "http://t/dav/copy")],
-        "",
-    );
+    let r = send_to(&s, "COPY", "/dav/link", "http://t/dav/copy", &[]);
     assert_eq!(r.status, 403);
     assert!(!root.www.join("dav/copy").exists());
     for path in ["/dav/out/secret.txt", "/dav/link"] {
