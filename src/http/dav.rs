@@ -188,8 +188,14 @@ fn close(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
     }
 }
 
-/// Text belongs inside the root; whitespace around it is allowed, nothing else is.
+/// Text belongs inside the root; whitespace around it is allowed, nothing else is. XML 1.0
+/// §2.2: no control character but tab, LF and CR, written or referenced (`&#0;`).
 fn push_text(stack: &mut [Element], s: &str) -> Result<(), BadXml> {
+    if s.chars().any(|c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{fffe}' || c == '\u{ffff}'
+    }) {
+        return Err(BadXml);
+    }
     match stack.last_mut() {
         Some(el) => {
             if let Some(Node::Text(t)) = el.children.last_mut() {
@@ -511,6 +517,8 @@ mod tests {
             b"\xff\xfe",
             b"<a:b:c xmlns:a=\"urn:a\"/>",
             b"<propfind xmlns=\"DAV:&undefined;\"/>",
+            b"<propfind xmlns=\"DAV:\">&#0;<allprop/></propfind>",
+            b"<propfind xmlns=\"DAV:\">\x02<allprop/></propfind>",
         ] {
             assert_eq!(
                 parse_propfind(b),
