@@ -124,8 +124,7 @@ fn read_tree(body: &[u8]) -> Result<Element, BadXml> {
                 }
                 let local_name = e.local_name();
                 let local: &str = local_name.as_ref();
-                // Namespaces in XML §3: a local name is an NCName, with no colon.
-                if local.is_empty() || local.contains(':') {
+                if !is_ncname(local) {
                     return Err(BadXml);
                 }
                 let el = Element {
@@ -179,6 +178,16 @@ fn read_tree(body: &[u8]) -> Result<Element, BadXml> {
         return Err(BadXml);
     }
     root.ok_or(BadXml)
+}
+
+/// Namespaces in XML §3 (NCName) and XML 1.0 §2.3, in short: a name starts with a letter,
+/// `_` or a non-ASCII character and goes on with those, digits, `-` and `.`; no colon. The
+/// reader splits names at white space only, so `<a="x">` would otherwise name `a="x"`.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let start = |c: char| c.is_ascii_alphabetic() || c == '_' || !c.is_ascii();
+    chars.next().is_some_and(start)
+        && chars.all(|c| start(c) || c.is_ascii_digit() || c == '-' || c == '.')
 }
 
 fn close(stack: &mut [Element], root: &mut Option<Element>, el: Element) {
@@ -518,6 +527,7 @@ mod tests {
             b"<a:b:c xmlns:a=\"urn:a\"/>",
             b"<propfind xmlns=\"DAV:&undefined;\"/>",
             b"<propfind xmlns=\"DAV:\">&#0;<allprop/></propfind>",
+            b"<propfind xmlns=\"DAV:\"><f=\"x\"/></propfind>",
             b"<propfind xmlns=\"DAV:\">\x02<allprop/></propfind>",
         ] {
             assert_eq!(
