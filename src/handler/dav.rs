@@ -14,14 +14,14 @@
 //! folder of 100,000 files costs no more memory than one of ten. Only an HTTP/1.0 client
 //! (no chunks) gets it built whole, at most `MAX_MEMBERS` members (507 past them).
 //! Depth: infinity is refused with 403 `propfind-finite-depth` (§9.1 allows it). Names are resolved beneath the write prefix
-//! (`upload::open_parent`), the last name never followed if a symlink.
+//! (`place::open_parent`), the last name never followed if a symlink.
 
 use super::ctx::Ctx;
 use super::error::Error;
 use super::etag;
 use super::names::{self, TMP_PREFIX};
+use super::place;
 use super::reply::{Produce, Reply};
-use super::upload;
 use crate::http::dav::{self, Depth, Find, Name, Patch};
 use crate::http::parse::{Method, Request, Version};
 use crate::http::target;
@@ -77,8 +77,8 @@ struct Place {
 
 /// Where `path` is, under the write prefix of length `write`.
 fn place(ctx: &Ctx, write: usize, path: &[u8]) -> Result<Place, Error> {
-    let p = upload::split_parent_at(ctx, write, path)?;
-    let dir = upload::open_parent(ctx, &p).map_err(Error::Parent)?;
+    let p = place::split_parent_at(ctx, write, path)?;
+    let dir = place::open_parent(ctx, &p).map_err(Error::Parent)?;
     Ok(Place { dir, name: p.name })
 }
 
@@ -220,7 +220,7 @@ fn copy_tree(
     match fs::FileType::from_raw_mode(st.st_mode) {
         fs::FileType::RegularFile => {
             let src = tree::open_in(from, name, false)?;
-            let (tmp, tmp_name) = upload::create_temp(into, ctx.pid)?;
+            let (tmp, tmp_name) = place::create_temp(into, ctx.pid)?;
             let done = tree::copy_bytes(&src, &tmp)
                 .and_then(|()| copy_props(&src, &tmp))
                 .and_then(|()| fs::fsync(&tmp))

@@ -8,13 +8,15 @@
 //! does not decode; `--health` and `--metrics` go to `probe` before anything else.
 //!
 //! Imports go one way, down this list; no handler imports another handler or this module:
-//! - the handlers: `probe` (`--health`, `--metrics`), `static_file` (GET, HEAD, OPTIONS; it calls `listing` to render a
-//!   directory), `upload` (PUT, DELETE) and `cgi` (programs under `--cgi`); and `stale`, not
-//!   a handler but the uploads' start-up sweep, which removes what a killed server's uploads
-//!   left behind;
+//! - the handlers: `probe` (`--health`, `--metrics`), `static_file` (GET, HEAD, OPTIONS; it
+//!   calls `listing` to render a directory), `upload` (PUT, DELETE), `dav` (WebDAV's other
+//!   methods, feature `dav`) and `cgi` (programs under `--cgi`); and `stale`, not a handler
+//!   but the uploads' start-up sweep, which removes what a killed server's uploads left
+//!   behind;
 //! - what they share, below them: `listing` (a renderer), `names` (which names are served,
-//!   writable, CGI), `etag` (validators of a file on disk), `error` (the one error type and
-//!   its statuses), `reply` (`Reply`, `Body`, `Site`), `ctx` (`Ctx`), `cache`, `mime`, `auth`.
+//!   writable, CGI), `place` (where a write lands: `upload`'s and `dav`'s), `etag`
+//!   (validators of a file on disk), `error` (the one error type and its statuses), `reply`
+//!   (`Reply`, `Body`, `Site`), `ctx` (`Ctx`), `cache`, `mime` (Content-Type), `auth`.
 
 pub mod auth;
 pub mod cache;
@@ -27,6 +29,7 @@ pub mod etag;
 pub mod listing;
 pub mod mime;
 pub mod names;
+pub mod place;
 #[cfg(feature = "ops")]
 pub mod probe;
 pub mod reply;
