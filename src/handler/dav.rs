@@ -112,8 +112,9 @@ fn copy_move(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result
     let (authority, dest_raw) = dav::destination(raw).ok_or(Error::BadRequest)?;
     // §9.8.4: a destination on another server is the 502 of a gateway that cannot go there.
     if let Some(a) = authority {
-        let host = req.header("host").unwrap_or(b"");
-        if !a.eq_ignore_ascii_case(host) {
+        // The authority the request was sent to: an absolute-form target's, else Host.
+        let host = req.host.unwrap_or(b"");
+        if !dav::same_authority(a, host, ctx.secure) {
             return Err(Error::BadGateway);
         }
     }

@@ -380,6 +380,17 @@ pub fn destination(value: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     Some((authority, &path[..end]))
 }
 
+/// Whether a Destination's authority names the host the request was sent to (its Host
+/// field): alike but for case and the scheme's default port (`secure`: 443, else 80).
+pub fn same_authority(authority: &[u8], host: &[u8], secure: bool) -> bool {
+    let default: &[u8] = if secure { b":443" } else { b":80" };
+    let bare = |a: &[u8]| -> Vec<u8> {
+        let a = a.strip_suffix(default).unwrap_or(a);
+        a.to_ascii_lowercase()
+    };
+    bare(authority) == bare(host)
+}
+
 /// The start of a multistatus body (§14.16); DAV's elements take the prefix `D`, and no
 /// default namespace is declared, so that property values can declare their own.
 pub fn multistatus_start(out: &mut Vec<u8>) {
@@ -588,5 +599,9 @@ mod tests {
         );
         assert_eq!(destination(b"/x/y"), Some((None, &b"/x/y"[..])));
         assert_eq!(destination(b"ftp://h/x"), None);
+        assert!(same_authority(b"Example.org:80", b"example.org", false));
+        assert!(same_authority(b"h:443", b"H", true));
+        assert!(!same_authority(b"h:443", b"h", false));
+        assert!(!same_authority(b"other", b"h", false));
     }
 }
