@@ -844,7 +844,8 @@ fn dotfiles_are_refused_for_writing_unless_enabled() {
 
 /// RFC 9110 §9.3.5: DELETE removes the association; 204 when done with nothing more to say.
 /// An absent target is 404; an empty directory goes; a non-empty one is a conflict (409) and
-/// stays whole, since directories are never removed recursively.
+/// stays whole, since directories are never removed recursively, except by a WebDAV server
+/// (feature `dav`; RFC 4918 §9.6.1: a collection goes with all its members).
 #[test]
 fn rfc9110_9_3_5_delete_files_and_directories() {
     let (root, s) = dav(&[]);
@@ -861,10 +862,16 @@ fn rfc9110_9_3_5_delete_files_and_directories() {
     assert_eq!(delete(&s, "/dav/no/such/file").status, 404);
     assert_eq!(delete(&s, "/dav/empty/").status, 204, "empty directory");
     assert!(!empty.exists());
-    for path in ["/dav/full", "/dav/full/", "/dav/full/inner"] {
-        assert_eq!(delete(&s, path).status, 409, "DELETE {path}");
+    if cfg!(feature = "dav") {
+        assert_eq!(delete(&s, "/dav/full/").status, 204, "a whole tree");
+        assert!(!full.exists());
+        assert_eq!(s.get("/dav/full/inner/x.txt").status, 404);
+    } else {
+        for path in ["/dav/full", "/dav/full/", "/dav/full/inner"] {
+            assert_eq!(delete(&s, path).status, 409, "DELETE {path}");
+        }
+        assert_eq!(std::fs::read(&full).unwrap(), b"x\n");
     }
-    assert_eq!(std::fs::read(&full).unwrap(), b"x\n");
     // Outside the prefix, DELETE is not allowed at all.
     let r = delete(&s, "/hello.txt");
     assert_eq!(r.status, 405);

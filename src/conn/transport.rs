@@ -358,11 +358,6 @@ impl Transport {
         self.out_pos >= self.out.len()
     }
 
-    /// The body is made while it is sent (its length is known only at the end).
-    pub fn streaming(&self) -> bool {
-        matches!(self.body, Body::Stream(_))
-    }
-
     /// Bytes still to send: what is queued and the body source's remainder.
     pub fn pending(&self) -> u64 {
         (self.out.len() - self.out_pos) as u64
@@ -370,8 +365,7 @@ impl Transport {
                 Body::None => 0,
                 Body::Shared { data, pos } => (data.len() - pos) as u64,
                 Body::File { offset, end, .. } => end - offset,
-                // Made as it is sent: what it will be is not known.
-                Body::Stream(_) => 0,
+                Body::Stream { .. } => 0,
                 Body::Parts { segments, .. } => segments
                     .iter()
                     .map(|s| match s {
@@ -423,6 +417,7 @@ impl Transport {
             if *budget == 0 {
                 return Ok(Flushed::Budget);
             }
+            self.refill()?;
             let head = &self.out[self.out_pos..];
             let (res, asked) = if !head.is_empty() {
                 match &self.body {
@@ -436,22 +431,15 @@ impl Transport {
                     }
                     // The next piece is made once this one has left: no MSG_MORE, which
                     // would hold these bytes back meanwhile.
-                    Body::Stream(_) => (net::send(&self.fd, head), head.len()),
+                    Body::Stream { .. } => (net::send(&self.fd, head), head.len()),
                     // The last bytes before a close: MSG_MORE holds them for the FIN.
                     Body::None if fin_follows => (net::send_more(&self.fd, head), head.len()),
                     Body::None => (net::send(&self.fd, head), head.len()),
                 }
             } else {
                 match &mut self.body {
-                    Body::None => return Ok(Flushed::Done),
-                    Body::Stream(stream) => {
-                        self.out.clear();
-                        self.out_pos = 0;
-                        if stream.fill(&mut self.out)? {
-                            self.body = Body::None;
-                        }
-                        continue;
-                    }
+                    // `refill` leaves no empty queue before a stream.
+                    Body::None | Body::Stream { .. } => return Ok(Flushed::Done),
                     Body::Shared { data, pos } => {
                         if *pos == data.len() {
                             self.body = Body::None;
@@ -606,6 +594,36 @@ impl Transport {
                 Err(_) => return Linger::Close,
             }
         }
+    }
+
+    /// When the queue is sent and a `Body::Stream` follows: its next piece, as a chunk, is
+    /// the queue now; after its last, the last chunk. Both transports call it before they
+    /// send, so a stream goes out over TLS as over plain TCP.
+    /// An error of the source (a file that cannot be read) ends the response there: the
+    /// connection closes without the last chunk, so the client knows it is cut short.
+    pub(super) fn refill(&mut self) -> Result<(), Errno> {
+        if self.out_pos < self.out.len() {
+            return Ok(());
+        }
+        let Body::Stream { source, piece } = &mut self.body else {
+            return Ok(());
+        };
+        self.out.clear();
+        self.out_pos = 0;
+        piece.clear();
+        // An empty piece is not a chunk (it would end the body): ask until one comes.
+        let mut more = true;
+        while more && piece.is_empty() {
+            more = source.fill(piece)?;
+        }
+        if !piece.is_empty() {
+            crate::http::chunked::push_chunk(&mut self.out, piece);
+        }
+        if !more {
+            self.out.extend_from_slice(crate::http::chunked::LAST_CHUNK);
+            self.body = Body::None;
+        }
+        Ok(())
     }
 
     /// Give the buffers back to the pool when they hold nothing.

@@ -42,9 +42,9 @@ const STREAM_ZSTD_LEVEL: i32 = 3;
 
 static STREAMS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// A file compressed as it is sent: each `fill` reads the next `STREAM_STEP` bytes, and
-/// appends what the encoder made of them as one chunk (RFC 9112 §7.1), the last chunk after
-/// the end of the file. Counts in `MAX_STREAMS` while it lives.
+/// A file compressed as it is sent: each `fill` reads the next `STREAM_STEP` bytes (more
+/// while the encoder holds small inputs back) and appends what the encoder made of them;
+/// the transport sends each piece as a chunk. Counts in `MAX_STREAMS` while it lives.
 pub struct FileStream {
     file: crate::sys::OwnedFd,
     offset: u64,
@@ -102,17 +102,6 @@ impl FileStream {
             input: vec![0; STREAM_STEP],
         })
     }
-
-    /// The encoder's output so far, taken out of it.
-    fn take_output(&mut self) -> Vec<u8> {
-        let buf = match &mut self.encoder {
-            Encoder::Gzip(e) => e.get_mut(),
-            Encoder::Br(w) => w.get_mut(),
-            Encoder::Zstd(e) => e.get_mut(),
-            Encoder::Done => return Vec::new(),
-        };
-        std::mem::take(buf)
-    }
 }
 
 impl Drop for FileStream {
@@ -121,9 +110,8 @@ impl Drop for FileStream {
     }
 }
 
-impl super::reply::Stream for FileStream {
+impl super::reply::Produce for FileStream {
     fn fill(&mut self, out: &mut Vec<u8>) -> Result<bool, crate::sys::Errno> {
-        use crate::http::chunked::{LAST_CHUNK, push_chunk};
         // Until the encoder gives something (it holds back small inputs) or the file ends.
         loop {
             if self.offset < self.end {
@@ -131,8 +119,7 @@ impl super::reply::Stream for FileStream {
                 let got =
                     crate::sys::fs::pread_full(&self.file, &mut self.input[..want], self.offset);
                 if got == 0 {
-                    // The file shrank since its size was taken: end the answer here; the
-                    // chunked framing stays whole.
+                    // The file shrank since its size was taken: end the answer here, whole.
                     self.end = self.offset;
                 } else {
                     self.offset += got as u64;
@@ -158,25 +145,19 @@ impl super::reply::Stream for FileStream {
                 let Some(last) = last else {
                     return Err(crate::sys::Errno::IO);
                 };
-                if !last.is_empty() {
-                    push_chunk(out, &last);
-                }
-                out.extend_from_slice(LAST_CHUNK);
-                return Ok(true);
-            }
-            let made = self.take_output();
-            if !made.is_empty() {
-                push_chunk(out, &made);
-                // The vector goes back to the encoder, with its capacity.
-                let mut made = made;
-                made.clear();
-                match &mut self.encoder {
-                    Encoder::Gzip(e) => *e.get_mut() = made,
-                    Encoder::Br(w) => *w.get_mut() = made,
-                    Encoder::Zstd(e) => *e.get_mut() = made,
-                    Encoder::Done => {}
-                }
+                out.extend_from_slice(&last);
                 return Ok(false);
+            }
+            let buf = match &mut self.encoder {
+                Encoder::Gzip(e) => e.get_mut(),
+                Encoder::Br(w) => w.get_mut(),
+                Encoder::Zstd(e) => e.get_mut(),
+                Encoder::Done => return Ok(false),
+            };
+            if !buf.is_empty() {
+                out.extend_from_slice(buf);
+                buf.clear();
+                return Ok(true);
             }
         }
     }

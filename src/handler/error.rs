@@ -49,6 +49,10 @@ pub enum Error {
     Conflict,
     /// 412: a precondition (RFC 9110 §13.1) does not hold.
     PreconditionFailed,
+    /// 415: a body the method does not take (MKCOL's, RFC 4918 §9.3.1).
+    UnsupportedMediaType,
+    /// 502 (RFC 4918 §9.8.4): a COPY or MOVE to another server.
+    BadGateway,
     /// 413: the request body is larger than `--max-body` (a PUT) or `--cgi-max-body` (a
     /// chunked body spooled for a CGI program).
     TooLarge,
@@ -75,7 +79,8 @@ impl Error {
     /// | EACCES, EPERM, EROFS, EBUSY | 403    | the OS refuses this name to the server        |
     /// | EISDIR, ENOTEMPTY, EEXIST   | 409    | the state of the target conflicts (§15.5.10)  |
     /// | EFBIG                       | 413    | larger than the file system takes a file      |
-    /// | ENOSPC, EDQUOT              | 507    | no room left (RFC 4918 §11.5)                 |
+    /// | ENOSPC, EDQUOT, E2BIG       | 507    | no room left (RFC 4918 §11.5); E2BIG: no room |
+    /// |                             |        | for a dead property (an extended attribute)   |
     /// | EMFILE, ENFILE, ENOMEM      | 503    | out of descriptors or memory for a moment:    |
     /// |                             |        | overload, not a fault (§15.6.4); Retry-After  |
     /// | anything else               | 500    |                                               |
@@ -93,7 +98,7 @@ impl Error {
                 Errno::ACCESS | Errno::PERM | Errno::ROFS | Errno::BUSY => 403,
                 Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST => 409,
                 Errno::FBIG => 413,
-                Errno::NOSPC | Errno::DQUOT => 507,
+                Errno::NOSPC | Errno::DQUOT | Errno::TOOBIG => 507,
                 Errno::MFILE | Errno::NFILE | Errno::NOMEM => 503,
                 _ => 500,
             },
@@ -114,6 +119,8 @@ impl Error {
             Error::Conflict => 409,
             Error::PreconditionFailed => 412,
             Error::TooLarge => 413,
+            Error::UnsupportedMediaType => 415,
+            Error::BadGateway => 502,
             Error::Internal => 500,
             Error::NotImplemented => 501,
             Error::Busy => 503,

@@ -134,6 +134,21 @@ pub fn is_text(ty: &str) -> bool {
         )
 }
 
+/// Content-Type from the file name's extension, and whether it is
+/// a text type that gets `charset=utf-8`, so that browsers do not guess.
+pub fn content_type(name: &[u8]) -> (&'static str, bool) {
+    let name = std::str::from_utf8(name).unwrap_or("");
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let ty = match base.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() || !ext.is_empty() => {
+            by_extension(ext).unwrap_or("application/octet-stream")
+        }
+        _ => "application/octet-stream",
+    };
+    let texty = is_text(ty);
+    (ty, texty)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

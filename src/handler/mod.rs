@@ -8,14 +8,16 @@
 //! does not decode; `--health` and `--metrics` go to `probe` before anything else.
 //!
 //! Imports go one way, down this list; no handler imports another handler or this module:
-//! - the handlers: `probe` (`--health`, `--metrics`), `static_file` (GET, HEAD, OPTIONS; it calls `listing` to render a
-//!   directory), `upload` (PUT, DELETE) and `cgi` (programs under `--cgi`); and `stale`, not
-//!   a handler but the uploads' start-up sweep, which removes what a killed server's uploads
-//!   left behind;
+//! - the handlers: `probe` (`--health`, `--metrics`), `static_file` (GET, HEAD, OPTIONS; it
+//!   calls `listing` to render a directory), `upload` (PUT, DELETE), `dav` (WebDAV's other
+//!   methods, feature `dav`) and `cgi` (programs under `--cgi`); and `stale`, not a handler
+//!   but the uploads' start-up sweep, which removes what a killed server's uploads left
+//!   behind;
 //! - what they share, below them: `listing` (a renderer), `names` (which names are served,
-//!   writable, CGI), `etag` (validators of a file on disk), `error` (the one error type and
-//!   its statuses), `reply` (`Reply`, `Body`, `Site`), `ctx` (`Ctx`), `cache`, `mime`, `auth`,
-//!   `compress` (compression on the fly, feature `compress`).
+//!   writable, CGI), `place` (where a write lands: `upload`'s and `dav`'s), `etag`
+//!   (validators of a file on disk), `error` (the one error type and its statuses), `reply`
+//!   (`Reply`, `Body`, `Extras`), `ctx` (`Ctx`), `cache`, `mime` (Content-Type), `auth`,
+//!   `compress` (compression on the fly, feature `compress`), `site` (sites as served).
 
 pub mod auth;
 pub mod cache;
@@ -23,11 +25,14 @@ pub mod cgi;
 #[cfg(feature = "compress")]
 pub mod compress;
 pub mod ctx;
+#[cfg(feature = "dav")]
+pub mod dav;
 pub mod error;
 pub mod etag;
 pub mod listing;
 pub mod mime;
 pub mod names;
+pub mod place;
 #[cfg(feature = "ops")]
 pub mod probe;
 pub mod reply;
@@ -57,37 +62,59 @@ pub enum Answer {
     /// A CGI request with a chunked body: spool the body, then start this program (found,
     /// opened, and its `--cgi-max` slot taken before any of the body is read).
     CgiBuffer(Box<cgi::Program>),
+    /// A WebDAV request whose XML body must be read whole first (at most `MAX_DAV_BODY`
+    /// bytes), then the request dispatched again with it (`Held::Body`).
+    DavBody,
     /// A write with credentials not verified yet: verify them off the event loop
     /// (`auth::Auth::submit`), then dispatch the request again.
     Verify(Box<auth::Pending>),
 }
 
+/// Largest WebDAV request body the connection buffers for a handler (413 past it).
+#[cfg(feature = "dav")]
+pub const MAX_DAV_BODY: usize = crate::http::dav::MAX_BODY;
+#[cfg(not(feature = "dav"))]
+pub const MAX_DAV_BODY: usize = 0;
+
+/// What the connection holds for a request dispatched a second time.
+pub enum Held {
+    None,
+    /// A chunked CGI request whose body is now spooled; its program, found before the body
+    /// was read, starts without the request being routed again.
+    Spooled(cgi::Spooled),
+    /// A WebDAV request's whole body (`Answer::DavBody`).
+    Body(Vec<u8>),
+}
+
 /// Route a request to its handler. Writes (PUT, DELETE) where enabled may turn into an
 /// upload whose body the connection then streams; a request under `--cgi` into a program.
-/// `spooled`: a chunked CGI request whose body is now spooled; its program, found before
-/// the body was read, starts without the request being routed again.
+/// `held`: what the connection read for this request before dispatching it again.
 pub fn dispatch<'a>(
     req: &Request,
     ctx: &mut Ctx<'a>,
     r: &mut Reply<'a>,
     peers: cgi::Peers<'_>,
-    spooled: Option<cgi::Spooled>,
+    held: Held,
 ) -> Answer {
     #[cfg(debug_assertions)]
     test_panic_hook(req.target);
-    if let Some(sp) = spooled {
-        return match cgi::start(req, ctx, peers, *sp.program, Some(sp.body)) {
-            Ok(run) => Answer::Cgi(run),
-            Err(e) => {
-                r.fail(e);
-                Answer::Done
-            }
-        };
-    }
+    let body = match held {
+        Held::Body(b) => Some(b),
+        Held::None => None,
+        Held::Spooled(sp) => {
+            return match cgi::start(req, ctx, peers, *sp.program, Some(sp.body)) {
+                Ok(run) => Answer::Cgi(run),
+                Err(e) => {
+                    r.fail(e);
+                    Answer::Done
+                }
+            };
+        }
+    };
     // The decoded path lives in the worker's scratch buffer, lent out while the handler runs:
     // the Vec moves with its capacity, so nothing is allocated.
     let mut path = std::mem::take(ctx.scratch);
-    let routed = route(req, ctx, r, peers, &mut path);
+    let routed = route(req, ctx, r, peers, &mut path, body.as_deref());
     *ctx.scratch = path;
     routed.unwrap_or_else(|e| {
         r.fail(e);
@@ -102,6 +129,7 @@ fn route<'a>(
     r: &mut Reply<'a>,
     peers: cgi::Peers<'_>,
     buf: &mut Vec<u8>,
+    #[cfg_attr(not(feature = "dav"), allow(unused_variables))] body: Option<&[u8]>,
 ) -> Result<Answer, Error> {
     let split = target::split(req.target);
     let decoded = match &split {
@@ -157,7 +185,7 @@ fn route<'a>(
         return Ok(Answer::Done);
     }
     let site_writes = ctx.site.rules.iter().any(|r| r.write.is_some());
-    let writes = matches!(req.method, Method::Put | Method::Delete) && site_writes;
+    let writes = is_write(req.method) && site_writes;
     if decoded.is_ok()
         && let Some(verify) = authorize(req, ctx, writes)?
     {
@@ -191,11 +219,14 @@ fn route<'a>(
         if req.method != Method::Options {
             return Err(Error::BadRequest);
         }
-        r.options(if site_writes {
-            names::ALLOW_WRITE
-        } else {
-            names::ALLOW
-        });
+        r.options(
+            if site_writes {
+                names::ALLOW_WRITE
+            } else {
+                names::ALLOW
+            },
+            cfg!(feature = "dav") && site_writes,
+        );
         return Ok(Answer::Done);
     }
     match decoded {
@@ -203,12 +234,77 @@ fn route<'a>(
         Err(PathError::BadRequest) => return Err(Error::BadRequest),
         Err(PathError::NotFound) => return Err(Error::NotFound),
     }
+    #[cfg(feature = "dav")]
+    if is_dav(req.method) {
+        if matches!(req.method, Method::Lock | Method::Unlock) {
+            return Err(Error::NotImplemented);
+        }
+        let takes_body = matches!(req.method, Method::Propfind | Method::Proppatch);
+        if req.framing != Framing::None {
+            if !takes_body {
+                // RFC 4918 §9.3.1: MKCOL with a body it does not understand; COPY and MOVE
+                // have none either.
+                return Err(Error::UnsupportedMediaType);
+            }
+            if body.is_none() {
+                if let Framing::Length(n) = req.framing
+                    && n > MAX_DAV_BODY as u64
+                {
+                    r.close = true;
+                    return Err(Error::TooLarge);
+                }
+                return Ok(Answer::DavBody);
+            }
+        }
+        if req.method != Method::Propfind && ctx.rule.write.is_none() {
+            return Err(Error::MethodNotAllowed(names::ALLOW));
+        }
+        dav::handle(req, ctx, r, path, body.unwrap_or(b""))?;
+        return Ok(Answer::Done);
+    }
     if writes {
         let upload = upload::begin(req, ctx, r, path)?;
         return Ok(upload.map_or(Answer::Done, Answer::Upload));
     }
     static_file::handle(req, ctx, r, path, t.query)?;
     Ok(Answer::Done)
+}
+
+/// Methods that change what is stored: they need a write prefix, and its writers.
+#[cfg(not(feature = "dav"))]
+fn is_write(m: Method) -> bool {
+    matches!(m, Method::Put | Method::Delete)
+}
+
+/// Methods that change what is stored: they need a write prefix, and its writers.
+#[cfg(feature = "dav")]
+fn is_write(m: Method) -> bool {
+    matches!(
+        m,
+        Method::Put
+            | Method::Delete
+            | Method::Mkcol
+            | Method::Copy
+            | Method::Move
+            | Method::Proppatch
+            | Method::Lock
+            | Method::Unlock
+    )
+}
+
+/// WebDAV's own methods (RFC 4918 §9), PUT and DELETE aside.
+#[cfg(feature = "dav")]
+fn is_dav(m: Method) -> bool {
+    matches!(
+        m,
+        Method::Propfind
+            | Method::Proppatch
+            | Method::Mkcol
+            | Method::Copy
+            | Method::Move
+            | Method::Lock
+            | Method::Unlock
+    )
 }
 
 /// Who may write or read is the router's to ask, before any handler (a CGI program

@@ -41,7 +41,12 @@ pub fn temp_pid(name: &[u8]) -> Option<u32> {
 pub const ALLOW: &[u8] = b"GET, HEAD, OPTIONS";
 
 /// The methods allowed where writes are enabled.
+#[cfg(not(feature = "dav"))]
 pub const ALLOW_WRITE: &[u8] = b"GET, HEAD, OPTIONS, PUT, DELETE";
+/// The methods allowed where writes are enabled: a WebDAV server's (class 1, no locks yet).
+#[cfg(feature = "dav")]
+pub const ALLOW_WRITE: &[u8] =
+    b"GET, HEAD, OPTIONS, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE";
 
 /// Whether one name (a path segment, a directory entry) is never served: a name starting
 /// with `.` unless `--dotfiles`, and an unfinished upload always.

@@ -88,11 +88,13 @@ pub enum Segment {
     File { offset: u64, end: u64 },
 }
 
-/// A body made while it is sent (a large file compressed on the way): the transport asks for
-/// the next piece only when the previous one has left.
-pub trait Stream: Send {
-    /// Append the next piece, framed as it goes on the wire, to `out`; `Ok(true)` when it
-    /// appended the last one. Each call appends something unless it returns an error.
+/// A body made piece by piece while it is sent (a WebDAV multistatus of a large folder):
+/// `fill` appends the next piece to `out` (a few KiB) and says whether more is to come.
+/// The connection calls it only when what it had is sent, and frames each piece as a chunk,
+/// so the body is never whole in memory.
+pub trait Produce: Send {
+    /// `Ok(true)` while more is to come. An error (a file that cannot be read) ends the
+    /// response where it is: the connection closes without the last chunk.
     fn fill(&mut self, out: &mut Vec<u8>) -> Result<bool, crate::sys::Errno>;
 }
 
@@ -116,8 +118,11 @@ pub enum Body {
         file: OwnedFd,
         segments: std::collections::VecDeque<Segment>,
     },
-    /// Made while it is sent, in chunked framing (`Stream`).
-    Stream(Box<dyn Stream>),
+    /// Bytes made as they are sent, chunked (HTTP/1.1 only); `piece` is reused for each.
+    Stream {
+        source: Box<dyn Produce>,
+        piece: Vec<u8>,
+    },
 }
 
 /// A response being built. The head goes into `out`; the body into `out` (small), or `body`.
@@ -132,6 +137,8 @@ pub struct Reply<'o> {
     pub body_len: u64,
     /// The connection closes after this response.
     pub close: bool,
+    /// The body is `Body::Stream`: its length is counted as it is sent.
+    pub streamed: bool,
     keep_alive_10: bool,
     head_only: bool,
 }
@@ -154,6 +161,7 @@ impl<'o> Reply<'o> {
             status: 0,
             body_len: 0,
             close,
+            streamed: false,
             keep_alive_10,
             head_only,
         }
@@ -180,10 +188,14 @@ impl<'o> Reply<'o> {
         self.out.extend_from_slice(&self.extras.extra_headers);
     }
 
-    /// RFC 9110 §9.3.7: the methods allowed, in a 200 with no body.
-    pub fn options(&mut self, allow: &[u8]) {
+    /// RFC 9110 §9.3.7: the methods allowed, in a 200 with no body; with `dav`, the
+    /// WebDAV classes supported too (RFC 4918 §10.1: class 1, no locks yet).
+    pub fn options(&mut self, allow: &[u8], dav: bool) {
         self.start(200);
         self.header("Allow", allow);
+        if dav {
+            self.header("DAV", b"1");
+        }
         self.body_bytes(b"");
     }
 
@@ -244,6 +256,21 @@ impl<'o> Reply<'o> {
         }
     }
 
+    /// A body made while it is sent (`Produce`), chunked: for HTTP/1.1 requests only (the
+    /// caller checks), and its length is not known, so `body_len` stays 0.
+    pub fn body_stream(&mut self, source: Box<dyn Produce>) {
+        self.header("Transfer-Encoding", b"chunked");
+        self.finish_head();
+        self.body_len = 0;
+        self.streamed = true;
+        if !self.head_only {
+            *self.body = Body::Stream {
+                source,
+                piece: Vec::with_capacity(16 * 1024),
+            };
+        }
+    }
+
     /// A multipart body of `len` bytes in total.
     pub fn body_parts(
         &mut self,
@@ -285,18 +312,6 @@ impl<'o> Reply<'o> {
             offset,
             end: offset + len,
         };
-    }
-
-    /// A body of unknown length, made while it is sent: `Transfer-Encoding: chunked`
-    /// (RFC 9112 §7.1), for an HTTP/1.1 client only (the caller's to check). `body_len` says
-    /// 0: the bytes sent are counted as they go.
-    pub fn body_stream(&mut self, stream: Box<dyn Stream>) {
-        self.header("Transfer-Encoding", b"chunked");
-        self.finish_head();
-        self.body_len = 0;
-        if !self.head_only {
-            *self.body = Body::Stream(stream);
-        }
     }
 
     /// The answer to a handler's error, with the fields its status needs: Allow with 405,

@@ -42,10 +42,19 @@ pub fn handle(
     match req.method {
         Method::Get | Method::Head => {}
         Method::Options => {
-            r.options(names::allow(ctx.rule.write.is_some()));
+            let write = ctx.rule.write.is_some();
+            r.options(names::allow(write), cfg!(feature = "dav") && write);
             return Ok(());
         }
-        Method::Other => return Err(Error::NotImplemented),
+        // Without the `dav` feature, WebDAV's methods are as unknown as any other.
+        Method::Other
+        | Method::Propfind
+        | Method::Proppatch
+        | Method::Mkcol
+        | Method::Copy
+        | Method::Move
+        | Method::Lock
+        | Method::Unlock => return Err(Error::NotImplemented),
         _ => {
             return Err(Error::MethodNotAllowed(names::allow(
                 ctx.rule.write.is_some(),
@@ -699,7 +708,7 @@ fn send_file(
     file: OwnedFd,
     st: fs::Stat,
 ) -> Result<(), Error> {
-    let (mime, charset) = content_type(name);
+    let (mime, charset) = mime::content_type(name);
     let range = req.header("range");
     let small = range.is_none()
         && st.st_size >= 0
@@ -962,34 +971,19 @@ fn precompressible(ty: &str) -> bool {
     mime::is_text(ty) || ty == "application/wasm"
 }
 
-/// Content-Type from the file name's extension (`mime.rs`), and whether it is
-/// a text type that gets `charset=utf-8`, so that browsers do not guess.
-pub fn content_type(name: &[u8]) -> (&'static str, bool) {
-    let name = std::str::from_utf8(name).unwrap_or("");
-    let base = name.rsplit('/').next().unwrap_or(name);
-    let ty = match base.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() || !ext.is_empty() => {
-            mime::by_extension(ext).unwrap_or("application/octet-stream")
-        }
-        _ => "application/octet-stream",
-    };
-    let texty = mime::is_text(ty);
-    (ty, texty)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn content_types() {
-        assert_eq!(content_type(b"/a/index.html"), ("text/html", true));
-        assert_eq!(content_type(b"style.css"), ("text/css", true));
-        assert_eq!(content_type(b"x.png"), ("image/png", false));
+        assert_eq!(mime::content_type(b"/a/index.html"), ("text/html", true));
+        assert_eq!(mime::content_type(b"style.css"), ("text/css", true));
+        assert_eq!(mime::content_type(b"x.png"), ("image/png", false));
         assert_eq!(
-            content_type(b"Makefile"),
+            mime::content_type(b"Makefile"),
             ("application/octet-stream", false)
         );
-        assert!(content_type(b"app.js").0.contains("javascript"));
+        assert!(mime::content_type(b"app.js").0.contains("javascript"));
     }
 }

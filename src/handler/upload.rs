@@ -9,14 +9,16 @@
 //! kernel (`open_dir_beneath`), and the final component is handled with *at calls that never
 //! follow a symlink, so a link is replaced or removed as a link.
 //!
-//! It never creates directories implicitly and never removes them recursively, and it reads
+//! It never creates directories implicitly, and removes them recursively only as a WebDAV
+//! server (feature `dav`, RFC 4918 §9.6.1: DELETE of a collection), and it reads
 //! no body itself: the connection streams the body into `Upload::write`. It never maps an OS
 //! error to a status itself: a failure is an `Error`.
 
 use super::ctx::Ctx;
 use super::error::Error;
 use super::etag;
-use super::names::{self, TMP_PREFIX};
+use super::names;
+use super::place::{create_temp, open_parent, split_parent};
 use super::reply::Reply;
 use crate::http::conditional::{self, Outcome, Preconditions};
 use crate::http::parse::{Framing, Method, Request};
@@ -202,60 +204,6 @@ pub fn begin(
     }
 }
 
-/// Where a write lands: the directory of the `--write` prefix it falls under (relative to the
-/// root, "." for the root itself), the path of the target's directory below that (`None`
-/// for the prefix's own directory), and the target's last name.
-struct Place {
-    prefix: CString,
-    below: Option<CString>,
-    name: CString,
-}
-
-/// Split a decoded path (under a `--write` prefix) into its `Place`; refuse names the server
-/// will not write.
-fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<Place, Error> {
-    let trimmed = path.strip_suffix(b"/").unwrap_or(path);
-    let slash = trimmed.iter().rposition(|&b| b == b'/').unwrap_or(0);
-    let (parent, name) = (&trimmed[..slash], &trimmed[slash + 1..]);
-    if name.is_empty() {
-        return Err(Error::Forbidden); // the root itself
-    }
-    if name.starts_with(TMP_PREFIX) || name.contains(&b'\\') {
-        return Err(Error::Forbidden);
-    }
-    if !ctx.site.dotfiles && target::has_dot_segment(path) {
-        return Err(Error::Forbidden);
-    }
-    // Prefixes start and end with '/' (config::url_prefix), and `begin` checked that `path`
-    // has one: "/dav/" gives "dav/", "/" gives ".". The parent is the prefix's directory
-    // itself or below it.
-    let prefix_len = ctx.rule.write.ok_or(Error::Forbidden)?;
-    let prefix = match &path[1..prefix_len] {
-        b"" => &b"."[..],
-        p => p,
-    };
-    let below = parent.get(prefix_len..).filter(|b| !b.is_empty());
-    let cstring = |b: &[u8]| CString::new(b).map_err(|_| Error::BadRequest);
-    Ok(Place {
-        prefix: cstring(prefix)?,
-        below: below.map(cstring).transpose()?,
-        name: cstring(name)?,
-    })
-}
-
-/// The directory the target's name is in, resolved beneath the write prefix's directory and
-/// not merely beneath the root: with `--follow-symlinks` a symlink inside the prefix that
-/// leads elsewhere in the root (`dav/docs -> ../docs`) must not make that elsewhere writable.
-/// The prefix's directory is opened beneath the root (as any path is), then the rest beneath
-/// its descriptor (RESOLVE_BENEATH from there: EXDEV for a way out).
-fn open_parent(ctx: &Ctx, place: &Place) -> Result<OwnedFd, Errno> {
-    let top = fs::open_dir_beneath(ctx.root, &place.prefix)?;
-    match &place.below {
-        None => Ok(top),
-        Some(below) => fs::open_dir_beneath(&top, below),
-    }
-}
-
 /// Check everything that can be checked before the body arrives, then create the temporary
 /// file.
 fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<Upload>, Error> {
@@ -298,24 +246,8 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
     }))
 }
 
-/// A new, uniquely named temporary file in `dir`, named with `pid`, this server's process
-/// id (so that the next start can tell whether its writer is gone: `stale`).
-fn create_temp(dir: &OwnedFd, pid: u32) -> Result<(OwnedFd, CString), Error> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    for _ in 0..8 {
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let name = CString::new(names::temp_name(pid, n)).expect("no NUL in a generated name");
-        match fs::create_new_in(dir, &name) {
-            Ok(fd) => return Ok((fd, name)),
-            Err(Errno::EXIST) => continue,
-            Err(e) => return Err(Error::Os(e)),
-        }
-    }
-    Err(Error::Internal)
-}
-
-/// DELETE: a file or symlink (as a link), or an empty directory.
+/// DELETE: a file or symlink (as a link), or a directory: an empty one, or (feature `dav`)
+/// one with all it holds.
 fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<(), Error> {
     let is_prefix_root = ctx.rule.write.is_some_and(|n| path.len() <= n);
     if path == b"/" || is_prefix_root {
@@ -337,6 +269,14 @@ fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<()
     if conditional::evaluate(req, v, false) != Outcome::Proceed {
         return Err(Error::PreconditionFailed);
     }
+    // RFC 4918 §9.6.1: a WebDAV server deletes a collection with all its members.
+    #[cfg(feature = "dav")]
+    if is_dir {
+        fs::tree::remove_tree_in(&dir, &name, 0)?;
+    } else {
+        fs::unlink_in(&dir, &name, false)?;
+    }
+    #[cfg(not(feature = "dav"))]
     fs::unlink_in(&dir, &name, is_dir)?;
     let _ = fs::fsync(&dir);
     r.start(204);

@@ -13,6 +13,8 @@ pub mod chunked;
 pub mod coding;
 pub mod conditional;
 pub mod date;
+#[cfg(feature = "dav")]
+pub mod dav;
 pub mod forwarded;
 pub mod host;
 pub mod parse;

@@ -45,6 +45,14 @@ pub enum Method {
     Options,
     Trace,
     Patch,
+    /// WebDAV (RFC 4918 §9), answered under write prefixes (`handler::dav`).
+    Propfind,
+    Proppatch,
+    Mkcol,
+    Copy,
+    Move,
+    Lock,
+    Unlock,
     /// A syntactically valid method the server does not implement (→ 501).
     Other,
 }
@@ -62,6 +70,13 @@ impl Method {
             b"OPTIONS" => Method::Options,
             b"TRACE" => Method::Trace,
             b"PATCH" => Method::Patch,
+            b"PROPFIND" => Method::Propfind,
+            b"PROPPATCH" => Method::Proppatch,
+            b"MKCOL" => Method::Mkcol,
+            b"COPY" => Method::Copy,
+            b"MOVE" => Method::Move,
+            b"LOCK" => Method::Lock,
+            b"UNLOCK" => Method::Unlock,
             _ => Method::Other,
         }
     }

@@ -82,6 +82,8 @@ fn resolve_flags(follow: bool) -> (ResolveFlags, &'static str) {
 
 // On Linux too: where the kernel has no openat2 (before 5.6), and in tests, which compare
 // the two.
+/// Trees and extended attributes, for WebDAV.
+pub mod tree;
 mod walk;
 
 pub use rustix::fs::FileType;

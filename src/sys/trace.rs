@@ -318,6 +318,10 @@ pub fn errno_name(e: super::Errno) -> String {
         E::NOTEMPTY => "ENOTEMPTY",
         E::NOTCONN => "ENOTCONN",
         E::CONNABORTED => "ECONNABORTED",
+        // A dead property that is not there (`fs::tree::NO_XATTR`).
+        E::NODATA => "ENODATA",
+        E::NOTSUP => "EOPNOTSUPP",
+        E::TOOBIG => "E2BIG",
         _ => return format!("-1 E{}", e.raw_os_error()),
     };
     format!("-1 {n}")

@@ -6,7 +6,7 @@
 use super::{Http1, LINGER_MS, Phase, trace_note};
 use crate::conn::transport::Transport;
 use crate::handler::upload::Upload;
-use crate::handler::{Error, Reply, cgi};
+use crate::handler::{Error, Held, Reply, cgi};
 use crate::http::chunked::ChunkedDecoder;
 use crate::http::parse::Framing;
 use crate::worker::Worker;
@@ -44,6 +44,9 @@ pub(super) enum Sink {
     /// `--cgi-max-body` bytes (413 past it), all of it within `--cgi-timeout` of the head
     /// (408 after).
     Spool(Vec<u8>, std::fs::File, Box<cgi::Program>),
+    /// A WebDAV request's XML body, kept in memory (at most `handler::MAX_DAV_BODY` bytes,
+    /// 413 past it) with its head; the head is parsed again when the body is complete.
+    Buffer(Vec<u8>, Vec<u8>),
 }
 
 impl Http1 {
@@ -59,10 +62,18 @@ impl Http1 {
             Remaining::Length(left) => {
                 let data = t.buffered();
                 let n = (*left).min(data.len() as u64) as usize;
-                if let Sink::Upload(up) = &mut self.sink
-                    && let Err(status) = up.write(&data[..n])
-                {
-                    failed = Some(status);
+                match &mut self.sink {
+                    Sink::Upload(up) => {
+                        if let Err(status) = up.write(&data[..n]) {
+                            failed = Some(status);
+                        }
+                    }
+                    Sink::Buffer(_, body) => {
+                        if let Err(status) = buffer(body, &data[..n]) {
+                            failed = Some(status);
+                        }
+                    }
+                    Sink::Drop | Sink::Spool(..) => {}
                 }
                 *left -= n as u64;
                 t.consume(n);
@@ -87,6 +98,11 @@ impl Http1 {
                             Sink::Drop => {}
                             Sink::Upload(up) => {
                                 if let Err(status) = up.write(piece) {
+                                    failed = Some(status);
+                                }
+                            }
+                            Sink::Buffer(_, body) => {
+                                if let Err(status) = buffer(body, piece) {
                                     failed = Some(status);
                                 }
                             }
@@ -127,7 +143,7 @@ impl Http1 {
         if let Some(status) = failed {
             let line = match std::mem::replace(&mut self.sink, Sink::Drop) {
                 Sink::Upload(up) => Some(up.line.clone()),
-                Sink::Spool(head, ..) => Some(super::req_line_of(&head)),
+                Sink::Spool(head, ..) | Sink::Buffer(head, _) => Some(super::req_line_of(&head)),
                 Sink::Drop => None,
             };
             self.respond_error(t, w, status.status(), line.as_deref());
@@ -138,7 +154,8 @@ impl Http1 {
         }
         // Progress on an upload's body moves the deadline (a stalled body still times
         // out). A spooled body has one deadline for all of it, set with its head: progress
-        // does not move it, so a trickle cannot hold the slot and the disk for ever.
+        // does not move it, so a trickle cannot hold the slot and the disk for ever; nor
+        // does a WebDAV body's (at most 64 KiB, due within --header-timeout of its head).
         if matches!(self.sink, Sink::Upload(_)) {
             self.deadline = w.now + w.header_ms;
         }
@@ -154,10 +171,30 @@ impl Http1 {
                         body: file,
                     },
                 ),
+                Sink::Buffer(head, body) => self.finish_buffered(t, w, head, body),
                 Sink::Drop => {}
             }
         }
         Ok(())
+    }
+
+    /// A WebDAV request's body is in: dispatch its head again with it, and answer.
+    pub(super) fn finish_buffered(
+        &mut self,
+        t: &mut Transport,
+        w: &mut Worker,
+        head: Vec<u8>,
+        body: Vec<u8>,
+    ) {
+        match self.dispatch_held(t, w, &head, false, Held::Body(body)) {
+            None => self.respond_error(t, w, 500, None),
+            Some((_, status, len)) => {
+                let line = super::req_line_of(&head);
+                self.log_begin(w, &line, status, None);
+                self.log_measure(t, status, len);
+                self.start_writing(w);
+            }
+        }
     }
 
     /// The whole PUT body is in: commit the file and answer.
@@ -189,6 +226,15 @@ impl Http1 {
         self.close_after = close;
         self.start_writing(w);
     }
+}
+
+/// Append a WebDAV body's bytes, up to `handler::MAX_DAV_BODY`.
+fn buffer(body: &mut Vec<u8>, data: &[u8]) -> Result<(), Error> {
+    if body.len() + data.len() > crate::handler::MAX_DAV_BODY {
+        return Err(Error::TooLarge);
+    }
+    body.extend_from_slice(data);
+    Ok(())
 }
 
 /// An unnamed temporary file for a chunked request body on its way to a CGI program.

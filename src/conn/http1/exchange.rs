@@ -7,6 +7,7 @@
 use super::body::{MAX_DISCARD, Remaining};
 use super::{How, Http1, Next, Phase, dispatch, req_line_of};
 use crate::conn::transport::{Flushed, Transport};
+use crate::handler::Held;
 use crate::handler::{Answer, Reply, cgi};
 use crate::http::chunked::{LAST_CHUNK, push_chunk};
 use crate::http::parse::{self, Header, MAX_HEADERS};
@@ -49,30 +50,31 @@ impl Http1 {
         if crate::sys::fs::rewind(&spooled.body).is_err() {
             return self.respond_error(t, w, 500, None);
         }
-        match self.dispatch_held(t, w, &head, false, Some(spooled)) {
+        match self.dispatch_held(t, w, &head, false, Held::Spooled(spooled)) {
             None => self.respond_error(t, w, 500, None),
             Some((Answer::Cgi(run), _, _)) => {
                 self.begin_program(t, w, run, false);
             }
             Some((_, status, len)) => {
                 self.log_begin(w, &req_line_of(&head), status, None);
-                self.log_measure(t, status, Some(len));
+                self.log_measure(t, status, len);
                 self.start_writing(w);
             }
         }
     }
 
     /// Parse a request head the session holds itself (a chunked CGI request whose body is
-    /// now spooled, a local redirect) and hand it to the handlers, as `try_request` does for
+    /// now spooled, a WebDAV request whose body is now read, a local redirect) and hand it to
+    /// the handlers, as `try_request` does for
     /// heads in the read buffer. `None` if the head does not parse.
-    fn dispatch_held(
+    pub(super) fn dispatch_held(
         &mut self,
         t: &mut Transport,
         w: &mut Worker,
         head: &[u8],
         head_only: bool,
-        spooled: Option<cgi::Spooled>,
-    ) -> Option<(Answer, u16, u64)> {
+        held: Held,
+    ) -> Option<(Answer, u16, Option<u64>)> {
         let mut headers = [Header::default(); MAX_HEADERS];
         let Ok(Some((req, _))) = parse::parse(head, &mut headers) else {
             return None;
@@ -84,7 +86,7 @@ impl Http1 {
         };
         let (_, queue) = t.split();
         let (status, len, close, answer, route) =
-            dispatch(&req, queue, w, self.client(), how, spooled);
+            dispatch(&req, queue, w, self.client(), how, held);
         self.route = route;
         // A file that shrank under its answer closes the connection after it.
         self.close_after |= close;
@@ -302,7 +304,7 @@ impl Http1 {
         // The program that asked is done: its slot is free for the next one (`--cgi-max 1`
         // must not refuse a redirect to another program).
         run.retire();
-        match self.dispatch_held(t, w, &head, run.head_only, None) {
+        match self.dispatch_held(t, w, &head, run.head_only, Held::None) {
             None => self.program_failed(t, w, run, 502),
             Some((Answer::Cgi(next_run), _, _)) => {
                 // The new program replaces this one, which is killed (with its process
@@ -316,7 +318,7 @@ impl Http1 {
             Some((_, status, len)) => {
                 let (line, agent) = (run.line.clone(), run.agent.clone());
                 self.log_begin(w, &line, status, agent.as_deref());
-                self.log_measure(t, status, Some(len));
+                self.log_measure(t, status, len);
                 self.start_writing(w);
                 Next::Wait
             }

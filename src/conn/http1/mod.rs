@@ -32,7 +32,7 @@ mod exchange;
 use super::transport::{Fill, Flushed, Linger, Queue, Transport};
 use crate::handler::Error;
 use crate::handler::auth::{Pending, Refused};
-use crate::handler::{self, Answer, Reply, cgi, site};
+use crate::handler::{self, Answer, Held, Reply, cgi, site};
 use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Request, Version};
 use crate::http::response;
 use crate::sys::trace;
@@ -369,7 +369,7 @@ impl Http1 {
             self.client = forwarded_client(&req, &w.served.config.trusted_proxies).or(self.peer);
         }
         let (status, body_len, close, answer, route) =
-            dispatch(&req, queue, w, self.client(), how, None);
+            dispatch(&req, queue, w, self.client(), how, Held::None);
         self.route = route;
         let stream = Remaining::whole(req.framing);
         let expect = req.expect_continue;
@@ -380,7 +380,7 @@ impl Http1 {
         self.ka10 = keep_alive_10;
         if matches!(
             answer,
-            Answer::Upload(_) | Answer::Cgi(_) | Answer::CgiBuffer(_)
+            Answer::Upload(_) | Answer::Cgi(_) | Answer::CgiBuffer(_) | Answer::DavBody
         ) {
             // The handler reads the body, so its size is no reason to close.
             self.close_after = !keep_alive || w.shutting_down;
@@ -405,13 +405,7 @@ impl Http1 {
                 t.consume(n);
                 self.scanned = 0;
                 self.remaining = drop_body;
-                // A body made while it is sent is counted as it leaves.
-                let len = if t.streaming() {
-                    None
-                } else {
-                    Some(if head_only { 0 } else { body_len })
-                };
-                self.log_measure(t, status, len);
+                self.log_measure(t, status, if head_only { Some(0) } else { body_len });
                 self.start_writing(w);
                 true
             }
@@ -445,6 +439,27 @@ impl Http1 {
                 // dispatched again and finds it in the worker's verdicts.
                 let line = req_line_of(t.buffered());
                 self.verify(t, w, *pending, &line);
+                true
+            }
+            Answer::DavBody => {
+                let head = t.buffered()[..n].to_vec();
+                t.consume(n);
+                self.scanned = 0;
+                self.remaining = stream;
+                self.sink = Sink::Buffer(head, Vec::new());
+                self.deadline = w.now + w.header_ms;
+                if expect && !t.send_interim(response::CONTINUE) {
+                    self.sink = Sink::Drop;
+                    self.phase = Phase::Broken;
+                    return true;
+                }
+                if matches!(self.remaining, Remaining::None) {
+                    // An empty chunked body: nothing more will come.
+                    if let Sink::Buffer(head, body) = std::mem::replace(&mut self.sink, Sink::Drop)
+                    {
+                        self.finish_buffered(t, w, head, body);
+                    }
+                }
                 true
             }
             Answer::CgiBuffer(program) => {
@@ -744,16 +759,16 @@ struct How {
 }
 
 /// Hand `req` to the handlers, with a fresh reply in the transport's write queue. Returns
-/// the status, the body length, whether the connection closes after the response, and what
-/// the handler made of the request. `spooled`: a CGI request whose body is now spooled.
+/// the status, the body length (None: streamed), whether the connection closes after the response, and what
+/// the handler made of the request. `held`: what was read for the request before it.
 fn dispatch(
     req: &Request,
     queue: Queue<'_>,
     w: &mut Worker,
     peer: Option<SocketAddr>,
     how: How,
-    spooled: Option<cgi::Spooled>,
-) -> (u16, u64, bool, Answer, Option<Route>) {
+    held: Held,
+) -> (u16, Option<u64>, bool, Answer, Option<Route>) {
     let peers = cgi::Peers {
         remote: peer,
         sock: queue.sock,
@@ -777,12 +792,14 @@ fn dispatch(
         how.keep_alive_10,
         how.head_only,
     );
-    let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, spooled);
+    let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, held);
     let route = Some(Route {
         site,
         rule: ctx.rule_at,
     });
-    (reply.status, reply.body_len, reply.close, answer, route)
+    // A streamed body's length is counted as it goes.
+    let len = (!reply.streamed).then_some(reply.body_len);
+    (reply.status, len, reply.close, answer, route)
 }
 
 /// The client a trusted proxy names in the request's `Forwarded` fields, else in its

@@ -244,16 +244,7 @@ impl Transport {
     /// Hand the next piece of the queue to the session to encrypt: the head with as much of
     /// the body as fits in one step. Returns the plaintext bytes taken (0: the queue is empty).
     fn encrypt_next(&mut self) -> Result<usize, Errno> {
-        // A body made while it is sent: its next piece, once the queue is empty.
-        if self.out_pos == self.out.len()
-            && let Body::Stream(stream) = &mut self.body
-        {
-            self.out.clear();
-            self.out_pos = 0;
-            if stream.fill(&mut self.out)? {
-                self.body = Body::None;
-            }
-        }
+        self.refill()?;
         let head_len = self.out.len() - self.out_pos;
         let room = STEP.saturating_sub(head_len.min(STEP));
         let session = self.tls.as_mut().expect("a TLS transport");
@@ -266,7 +257,8 @@ impl Transport {
                 *pos += n.saturating_sub(head.len());
                 n
             }
-            Body::None | Body::Stream(_) => {
+            // `refill` made the stream's next piece the head.
+            Body::None | Body::Stream { .. } => {
                 if head.is_empty() {
                     return Ok(0);
                 }

@@ -1,0 +1,88 @@
+//! Where a write lands: a decoded path under a write prefix split into the prefix's folder,
+//! the folders below it and the last name (`Place`), the parent folder opened beneath the
+//! prefix, and a new temporary file there. Shared by `upload` (PUT, DELETE) and `dav` (MKCOL,
+//! COPY, MOVE, PROPPATCH), so that every write refuses the same names and resolves the same
+//! way; it answers no request itself.
+
+use super::ctx::Ctx;
+use super::error::Error;
+use super::names::{self, TMP_PREFIX};
+use crate::http::target;
+use crate::sys::{Errno, OwnedFd, fs};
+use std::ffi::CString;
+
+/// Where a write lands: the directory of the `--write` prefix it falls under (relative to the
+/// root, "." for the root itself), the path of the target's directory below that (`None`
+/// for the prefix's own directory), and the target's last name.
+pub struct Place {
+    prefix: CString,
+    below: Option<CString>,
+    pub name: CString,
+}
+
+/// Split a decoded path (under a `--write` prefix) into its `Place`; refuse names the server
+/// will not write.
+pub fn split_parent(ctx: &Ctx, path: &[u8]) -> Result<Place, Error> {
+    split_parent_at(ctx, ctx.rule.write.ok_or(Error::Forbidden)?, path)
+}
+
+/// `split_parent` for a path under the write prefix of length `prefix_len` (a COPY's or
+/// MOVE's destination is under another rule than the request's path).
+pub fn split_parent_at(ctx: &Ctx, prefix_len: usize, path: &[u8]) -> Result<Place, Error> {
+    let trimmed = path.strip_suffix(b"/").unwrap_or(path);
+    let slash = trimmed.iter().rposition(|&b| b == b'/').unwrap_or(0);
+    let (parent, name) = (&trimmed[..slash], &trimmed[slash + 1..]);
+    if name.is_empty() {
+        return Err(Error::Forbidden); // the root itself
+    }
+    if name.starts_with(TMP_PREFIX) || name.contains(&b'\\') {
+        return Err(Error::Forbidden);
+    }
+    if !ctx.site.dotfiles && target::has_dot_segment(path) {
+        return Err(Error::Forbidden);
+    }
+    // Prefixes start and end with '/' (config::url_prefix), and `begin` checked that `path`
+    // has one: "/dav/" gives "dav/", "/" gives ".". The parent is the prefix's directory
+    // itself or below it.
+    let prefix = match &path[1..prefix_len] {
+        b"" => &b"."[..],
+        p => p,
+    };
+    let below = parent.get(prefix_len..).filter(|b| !b.is_empty());
+    let cstring = |b: &[u8]| CString::new(b).map_err(|_| Error::BadRequest);
+    Ok(Place {
+        prefix: cstring(prefix)?,
+        below: below.map(cstring).transpose()?,
+        name: cstring(name)?,
+    })
+}
+
+/// The directory the target's name is in, resolved beneath the write prefix's directory and
+/// not merely beneath the root: with `--follow-symlinks` a symlink inside the prefix that
+/// leads elsewhere in the root (`dav/docs -> ../docs`) must not make that elsewhere writable.
+/// The prefix's directory is opened beneath the root (as any path is), then the rest beneath
+/// its descriptor (RESOLVE_BENEATH from there: EXDEV for a way out).
+pub fn open_parent(ctx: &Ctx, place: &Place) -> Result<OwnedFd, Errno> {
+    let top = fs::open_dir_beneath(ctx.root, &place.prefix)?;
+    match &place.below {
+        None => Ok(top),
+        Some(below) => fs::open_dir_beneath(&top, below),
+    }
+}
+
+/// A new, uniquely named temporary file in `dir`, named with `pid`, this server's process
+/// id (so that the next start can tell whether its writer is gone: `stale`).
+pub fn create_temp(dir: &OwnedFd, pid: u32) -> Result<(OwnedFd, CString), Error> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    for _ in 0..8 {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = CString::new(names::temp_name(pid, n)).expect("no NUL in a generated name");
+        match fs::create_new_in(dir, &name) {
+            Ok(fd) => return Ok((fd, name)),
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(Error::Os(e)),
+        }
+    }
+    Err(Error::Internal)
+}

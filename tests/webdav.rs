@@ -1,0 +1,456 @@
+//! WebDAV class 1 under `--write /dav/` (RFC 4918): OPTIONS, MKCOL, PROPFIND, PROPPATCH,
+//! COPY and MOVE, their error cases, hostile XML, a streamed PROPFIND of a large folder, dead
+//! properties across a restart, the safety rules of COPY and MOVE, and the litmus suites
+//! when `litmus` is installed.
+
+#![cfg(feature = "dav")]
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn dav_server(root: &TempRoot, extra: &[&str]) -> Server {
+    root.dir("dav");
+    let mut args = vec!["--write", "/dav/"];
+    args.extend_from_slice(extra);
+    Server::start(&root.www, &args)
+}
+
+/// A request with `fields` and `body`, on a connection of its own.
+fn call(s: &Server, method: &str, path: &str, fields: &[(&str, &str)], body: &str) -> Response {
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n");
+    for (n, v) in fields {
+        r.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        r.push_str(&format!(
+            "Content-Type: application/xml\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    r.push_str("\r\n");
+    r.push_str(body);
+    s.request(r.as_bytes())
+}
+
+/// A PROPFIND of Depth 1 (a chunked answer, which `Response` does not parse): the raw
+/// bytes of the answer, as text.
+fn propfind_1(s: &Server, path: &str) -> String {
+    let mut c = s.connect();
+    c.send(
+        format!("PROPFIND {path} HTTP/1.1\r\nHost: t\r\nDepth: 1\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    String::from_utf8_lossy(&c.read_to_end()).into_owned()
+}
+
+/// A COPY or MOVE of `from` to `dest` (a Destination value), with `fields` besides.
+fn send_to(s: &Server, method: &str, from: &str, dest: &str, fields: &[(&str, &str)]) -> Response {
+    let mut all = vec![("Destination", dest)];
+    all.extend_from_slice(fields);
+    call(s, method, from, &all, "")
+}
+
+const ALLPROP: &str =
+    r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#;
+
+fn set_prop(s: &Server, path: &str, local: &str, value: &str) -> Response {
+    let body = format!(
+        r#"<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:test"><D:set><D:prop><Z:{local}>{value}</Z:{local}></D:prop></D:set></D:propertyupdate>"#
+    );
+    call(s, "PROPPATCH", path, &[], &body)
+}
+
+fn get_prop(s: &Server, path: &str, local: &str) -> Response {
+    let body = format!(
+        r#"<?xml version="1.0"?><propfind xmlns="DAV:"><prop><q:{local} xmlns:q="urn:test"/></prop></propfind>"#
+    );
+    call(s, "PROPFIND", path, &[("Depth", "0")], &body)
+}
+
+#[test]
+fn rfc4918_10_1_options_says_class_1_under_write_prefixes_only() {
+    let root = basic_root();
+    let s = dav_server(&root, &[]);
+    let r = call(&s, "OPTIONS", "/dav/", &[], "");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("dav"), Some("1"), "no class 2 before locks exist");
+    let allow = r.header("allow").unwrap_or("");
+    for m in ["PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE"] {
+        assert!(allow.contains(m), "Allow: {allow}");
+    }
+    assert_eq!(
+        call(&s, "OPTIONS", "/hello.txt", &[], "").header("dav"),
+        None
+    );
+    assert_eq!(call(&s, "LOCK", "/dav/", &[], "").status, 501);
+}
+
+#[test]
+fn rfc4918_9_3_mkcol() {
+    let root = basic_root();
+    let s = dav_server(&root, &[]);
+    assert_eq!(call(&s, "MKCOL", "/dav/a/", &[], "").status, 201);
+    assert!(root.www.join("dav/a").is_dir());
+    assert_eq!(call(&s, "MKCOL", "/dav/a/", &[], "").status, 405, "exists");
+    assert_eq!(
+        call(&s, "MKCOL", "/dav/x/y/", &[], "").status,
+        409,
+        "no parent"
+    );
+    assert_eq!(
+        call(&s, "MKCOL", "/dav/b/", &[], "<x/>").status,
+        415,
+        "§9.3.1: a body it does not understand"
+    );
+    assert!(!root.www.join("dav/b").exists());
+    assert_eq!(call(&s, "MKCOL", "/c/", &[], "").status, 405, "outside");
+    assert!(!root.www.join("c").exists());
+}
+
+#[test]
+fn rfc4918_9_1_propfind_depths_and_properties() {
+    let root = basic_root();
+    root.file("dav/d/f.txt", b"four");
+    let s = dav_server(&root, &[]);
+    let r = call(&s, "PROPFIND", "/dav/d/f.txt", &[("Depth", "0")], ALLPROP);
+    assert_eq!(r.status, 207);
+    let b = r.body_str();
+    for want in [
+        "<D:getcontentlength>4</D:getcontentlength>",
+        "<D:href>/dav/d/f.txt</D:href>",
+        "<D:getetag>\"",
+        "<D:getlastmodified>",
+        "<D:creationdate>",
+        "<D:displayname>f.txt</D:displayname>",
+        "<D:getcontenttype>text/plain",
+    ] {
+        assert!(b.contains(want), "{want} in {b}");
+    }
+    let b = propfind_1(&s, "/dav/d/");
+    assert!(b.starts_with("HTTP/1.1 207"), "an empty body is allprop");
+    assert!(b.contains("<D:href>/dav/d/</D:href>") && b.contains("<D:collection/>"));
+    assert!(b.contains("<D:href>/dav/d/f.txt</D:href>"));
+    // §9.1: infinity may be refused, and says why.
+    let r = call(&s, "PROPFIND", "/dav/d/", &[("Depth", "infinity")], "");
+    assert_eq!(r.status, 403);
+    assert!(r.body_str().contains("propfind-finite-depth"));
+    // A property it does not have: 404 in its propstat.
+    let r = get_prop(&s, "/dav/d/f.txt", "none");
+    assert_eq!(r.status, 207);
+    assert!(r.body_str().contains("404 Not Found"));
+    assert_eq!(
+        call(&s, "PROPFIND", "/dav/nothing", &[("Depth", "0")], "").status,
+        404
+    );
+    // Read access: refused where neither listing nor writing is on.
+    assert_eq!(
+        call(&s, "PROPFIND", "/hello.txt", &[("Depth", "0")], "").status,
+        405
+    );
+}
+
+#[test]
+fn rfc4918_8_2_malformed_and_hostile_xml_is_400_in_bounded_memory() {
+    let root = basic_root();
+    let s = dav_server(&root, &[]);
+    let before = vm_rss(s.pid());
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE p [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]><D:propfind xmlns:D="DAV:"><D:prop>&d;</D:prop></D:propfind>"#;
+    // 10,000 levels opened (their ends would pass the body limit): refused at the depth
+    // limit, long before the end.
+    let deep = format!("<D:propfind xmlns:D=\"DAV:\">{}", "<a>".repeat(10_000));
+    for (what, body) in [
+        (
+            "malformed",
+            "<D:propfind xmlns:D=\"DAV:\"><D:prop></D:propfind>".to_string(),
+        ),
+        ("undeclared prefix", "<x:propfind/>".to_string()),
+        (
+            "prefix bound to nothing",
+            r#"<propfind xmlns="DAV:"><prop><bar:foo xmlns:bar=""/></prop></propfind>"#.to_string(),
+        ),
+        ("XML bomb", bomb.to_string()),
+        ("10,000 levels", deep),
+    ] {
+        let r = call(&s, "PROPFIND", "/dav/", &[("Depth", "0")], &body);
+        assert_eq!(r.status, 400, "{what}");
+    }
+    let r = call(&s, "PROPPATCH", "/dav/", &[], "<nope");
+    assert_eq!(r.status, 400);
+    // Past the body limit: 413, before the body is read.
+    let big = format!(
+        "<D:propfind xmlns:D=\"DAV:\">{}</D:propfind>",
+        " ".repeat(70_000)
+    );
+    assert_eq!(call(&s, "PROPFIND", "/dav/", &[], &big).status, 413);
+    let grew = vm_rss(s.pid()).saturating_sub(before);
+    assert!(grew < 16 << 20, "RSS grew by {grew} bytes");
+}
+
+/// A PROPFIND of a folder of 20,000 files is sent as it is made: the server's memory stays
+/// small although the answer is megabytes.
+#[test]
+fn propfind_of_a_large_folder_streams() {
+    let root = basic_root();
+    let dir = root.dir("dav/big");
+    for i in 0..20_000 {
+        std::fs::write(dir.join(format!("file-{i:05}.txt")), b"").unwrap();
+    }
+    root.file("dav/small/a.txt", b"a");
+    let s = dav_server(&root, &["--workers", "1"]);
+    // The same code once on a small folder first, so that what is measured is the answer's
+    // memory (under qemu-user, the emulator's translations count in the RSS too).
+    assert!(propfind_1(&s, "/dav/small/").starts_with("HTTP/1.1 207"));
+    let before = vm_rss(s.pid());
+    assert!(before > 0, "could not read the server's VmRSS");
+    let mut c = s.connect();
+    c.send(b"PROPFIND /dav/big/ HTTP/1.1\r\nHost: t\r\nDepth: 1\r\nConnection: close\r\n\r\n");
+    let raw = c.read_to_end();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with("HTTP/1.1 207"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text.contains("Transfer-Encoding: chunked"));
+    assert_eq!(text.matches("<D:response>").count(), 20_001);
+    assert!(text.contains("</D:multistatus>"));
+    assert!(raw.len() > 8 << 20, "the answer is {} bytes", raw.len());
+    let grew = vm_rss(s.pid()).saturating_sub(before);
+    // Built whole, the answer would cost its size at least (11 MB); streamed, a piece.
+    assert!(
+        grew < 6 << 20,
+        "RSS grew by {grew} bytes for a {} byte answer",
+        raw.len()
+    );
+}
+
+#[test]
+fn rfc4918_9_2_dead_properties_persist_and_follow_move_and_copy() {
+    let root = basic_root();
+    root.file("dav/a.txt", b"a");
+    let s = dav_server(&root, &[]);
+    let r = set_prop(&s, "/dav/a.txt", "color", "blue &amp; green");
+    assert_eq!(r.status, 207);
+    assert!(r.body_str().contains("200 OK"), "{}", r.body_str());
+    // Live properties are protected, and all-or-nothing holds (§9.2): 403 and 424.
+    let r = call(
+        &s,
+        "PROPPATCH",
+        "/dav/a.txt",
+        &[],
+        r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><D:getetag>x</D:getetag><Q:x xmlns:Q="urn:test">1</Q:x></D:prop></D:set></D:propertyupdate>"#,
+    );
+    let b = r.body_str();
+    assert!(
+        b.contains("403 Forbidden") && b.contains("424 Failed Dependency"),
+        "{b}"
+    );
+    assert!(
+        !get_prop(&s, "/dav/a.txt", "x")
+            .body_str()
+            .contains("200 OK")
+    );
+    drop(s);
+    // A restart keeps them.
+    let s = dav_server(&root, &[]);
+    let b = get_prop(&s, "/dav/a.txt", "color").body_str();
+    assert!(b.contains("blue &amp; green</P:color>"), "{b}");
+    let dest = |p: &str| format!("http://t{p}");
+    let r = send_to(&s, "COPY", "/dav/a.txt", &dest("/dav/b.txt"), &[]);
+    assert_eq!(r.status, 201);
+    assert!(
+        get_prop(&s, "/dav/b.txt", "color")
+            .body_str()
+            .contains("blue")
+    );
+    let r = send_to(&s, "MOVE", "/dav/b.txt", &dest("/dav/c.txt"), &[]);
+    assert_eq!(r.status, 201);
+    assert!(
+        get_prop(&s, "/dav/c.txt", "color")
+            .body_str()
+            .contains("blue")
+    );
+    assert_eq!(s.get("/dav/b.txt").status, 404);
+    assert_eq!(s.get("/dav/c.txt").body, b"a");
+}
+
+#[test]
+fn rfc4918_9_8_9_9_copy_and_move() {
+    let root = basic_root();
+    root.file("dav/src/one.txt", b"1");
+    root.file("dav/src/sub/two.txt", b"2");
+    root.file("dav/old/stale.txt", b"stale");
+    root.file("dav/f.txt", b"f");
+    let s = dav_server(&root, &[]);
+    let d = |p: &str| format!("http://t{p}");
+    // COPY of a collection, deep (§9.8.3), and shallow.
+    assert_eq!(
+        send_to(&s, "COPY", "/dav/src/", &d("/dav/copy/"), &[]).status,
+        201
+    );
+    assert_eq!(s.get("/dav/copy/sub/two.txt").body, b"2");
+    let r = send_to(
+        &s,
+        "COPY",
+        "/dav/src/",
+        &d("/dav/shallow/"),
+        &[("Depth", "0")],
+    );
+    assert_eq!(r.status, 201);
+    assert!(
+        root.www.join("dav/shallow").is_dir() && !root.www.join("dav/shallow/one.txt").exists()
+    );
+    // Overwrite: F and an existing destination: 412, nothing changes.
+    let r = send_to(
+        &s,
+        "COPY",
+        "/dav/f.txt",
+        &d("/dav/copy/one.txt"),
+        &[("Overwrite", "F")],
+    );
+    assert_eq!(r.status, 412);
+    assert_eq!(s.get("/dav/copy/one.txt").body, b"1");
+    // MOVE onto an existing collection with Overwrite: T replaces it whole: 204.
+    let r = send_to(
+        &s,
+        "MOVE",
+        "/dav/src/",
+        &d("/dav/old/"),
+        &[("Overwrite", "T")],
+    );
+    assert_eq!(r.status, 204);
+    assert!(!root.www.join("dav/old/stale.txt").exists());
+    assert_eq!(s.get("/dav/old/sub/two.txt").body, b"2");
+    assert!(!root.www.join("dav/src").exists());
+    // No parent at the destination: 409.
+    let r = send_to(&s, "COPY", "/dav/f.txt", &d("/dav/no/such/f.txt"), &[]);
+    assert_eq!(r.status, 409);
+    // A bare path is a destination too (§10.3 allows an absolute path).
+    assert_eq!(
+        send_to(&s, "COPY", "/dav/f.txt", "/dav/g.txt", &[]).status,
+        201
+    );
+}
+
+#[test]
+fn copy_and_move_stay_on_this_server_under_a_write_prefix() {
+    let root = basic_root();
+    root.file("dav/f.txt", b"f");
+    root.dir("dav/d");
+    let s = dav_server(&root, &[]);
+    // Another host: a gateway that cannot go there (§9.8.4, 502).
+    let r = send_to(
+        &s,
+        "COPY",
+        "/dav/f.txt",
+        "http://elsewhere.example/dav/x",
+        &[],
+    );
+    assert_eq!(r.status, 502);
+    // Outside the write prefix: 403, and nothing is written there.
+    let r = send_to(&s, "COPY", "/dav/f.txt", "http://t/f.txt", &[]);
+    assert_eq!(r.status, 403);
+    assert!(!root.www.join("f.txt").exists());
+    let r = send_to(&s, "MOVE", "/dav/f.txt", "http://t/dav/../f.txt", &[]);
+    assert!(r.status == 403 || r.status == 400, "{}", r.status);
+    assert!(root.www.join("dav/f.txt").exists());
+    // Onto itself, into itself: 403.
+    assert_eq!(
+        send_to(&s, "COPY", "/dav/d/", "http://t/dav/d/in/", &[]).status,
+        403
+    );
+    assert_eq!(
+        send_to(&s, "MOVE", "/dav/f.txt", "http://t/dav/f.txt", &[]).status,
+        403
+    );
+    // The root and the prefix itself never move; DELETE / stays refused.
+    assert_eq!(
+        send_to(&s, "MOVE", "/", "http://t/dav/root/", &[]).status,
+        405
+    );
+    assert_eq!(
+        send_to(&s, "MOVE", "/dav/", "http://t/dav/x/", &[]).status,
+        403
+    );
+    assert_eq!(call(&s, "DELETE", "/", &[], "").status, 405);
+    assert!(root.www.join("hello.txt").exists());
+    assert!(root.www.join("dav").is_dir());
+}
+
+#[test]
+fn no_method_follows_a_symlink_out_of_the_root() {
+    let root = basic_root();
+    let secret = root.outside("secret.txt", b"secret");
+    root.dir("dav");
+    std::os::unix::fs::symlink(&secret, root.www.join("dav/link")).unwrap();
+    std::os::unix::fs::symlink(&root.base, root.www.join("dav/out")).unwrap();
+    let s = dav_server(&root, &["--follow-symlinks"]);
+    let r = send_to(&s, "COPY", "/dav/link", "http://t/dav/copy", &[]);
+    assert_eq!(r.status, 403);
+    assert!(!root.www.join("dav/copy").exists());
+    for path in ["/dav/out/secret.txt", "/dav/link"] {
+        let r = call(&s, "PROPFIND", path, &[("Depth", "0")], "");
+        assert_ne!(r.status, 207, "{path}");
+    }
+    let listing = propfind_1(&s, "/dav/");
+    assert!(
+        listing.contains("207") && !listing.contains("secret"),
+        "{listing}"
+    );
+    assert_eq!(call(&s, "MKCOL", "/dav/out/new/", &[], "").status, 409);
+    assert!(!root.base.join("new").exists());
+    assert_eq!(std::fs::read(&secret).unwrap(), b"secret");
+}
+
+/// litmus (Debian's package), the suites this server claims: basic, copymove, props, http.
+/// Skipped, saying why, where it is not installed; bounded by its own timeout.
+#[test]
+fn litmus_suites_pass() {
+    if !have("litmus") {
+        eprintln!("SKIPPED: litmus is not installed (apt-get install litmus)");
+        return;
+    }
+    let root = basic_root();
+    let s = dav_server(&root, &[]);
+    let url = format!("http://{}/dav/", s.addr());
+    let cwd = root.base.join("litmus");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = std::process::Command::new("timeout")
+        .args([
+            &scaled(Duration::from_secs(120)).as_secs().to_string(),
+            "litmus",
+            "-k",
+            &url,
+        ])
+        .env("TESTS", "basic copymove props http")
+        .current_dir(&cwd)
+        .output()
+        .expect("run litmus");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summaries: Vec<&str> = text.lines().filter(|l| l.contains("summary for")).collect();
+    eprintln!("{}", summaries.join("\n"));
+    assert_eq!(summaries.len(), 4, "{text}");
+    for l in summaries {
+        assert!(l.contains(" 0 failed"), "{l}\n{text}");
+    }
+}
+
+/// A WebDAV body is due whole within `--header-timeout` of its head: a client that trickles
+/// it gets 408, however steadily it sends (no slot held for ever by 64 KiB at a byte a second).
+#[test]
+fn a_trickled_webdav_body_times_out() {
+    let root = basic_root();
+    let s = dav_server(&root, &["--header-timeout", "1"]);
+    let mut c = s.connect();
+    c.send(b"PROPFIND /dav/ HTTP/1.1\r\nHost: t\r\nDepth: 0\r\nContent-Length: 100\r\n\r\n<D:prop");
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(300));
+        if !c.try_send(b" ") {
+            break;
+        }
+    }
+    let r = c.response();
+    assert_eq!(r.status, 408);
+}
