@@ -17,6 +17,7 @@
 //!   its statuses), `reply` (`Reply`, `Body`, `Site`), `ctx` (`Ctx`), `cache`, `mime`, `auth`,
 //!   `compress` (compression on the fly, feature `compress`).
 
+pub mod archive;
 pub mod auth;
 pub mod cache;
 pub mod cgi;

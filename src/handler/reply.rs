@@ -299,6 +299,18 @@ impl<'o> Reply<'o> {
         }
     }
 
+    /// A body of unknown length for an HTTP/1.0 client, which knows no chunked coding:
+    /// delimited by the connection's close (RFC 9112 §6.3, rule 8). The stream must then
+    /// append its bytes unframed.
+    pub fn body_stream_until_close(&mut self, stream: Box<dyn Stream>) {
+        self.close = true;
+        self.finish_head();
+        self.body_len = 0;
+        if !self.head_only {
+            *self.body = Body::Stream(stream);
+        }
+    }
+
     /// The answer to a handler's error, with the fields its status needs: Allow with 405,
     /// WWW-Authenticate with 401, Retry-After with 503 (RFC 9110 §10.2.3: the overload is
     /// for a moment).
