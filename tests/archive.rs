@@ -1,0 +1,334 @@
+//! A folder downloaded as one archive (`?download=zip`, `?download=tar`; issue 20): the
+//! archives are read back by other tools than the server (Python's zipfile and tarfile,
+//! `unzip -t`), every file's bytes compared with the tree's; what a listing hides is not in
+//! them (dotfiles, a symlink out of the root); where a listing is refused, so is the archive
+//! (403, as RFC 9110 §15.5.4 has it for what the server will not show); HEAD has the same
+//! head (§9.3.2); and the response is chunked (RFC 9112 §7.1), its length unknown.
+//!
+//! zip64: an archive of more than 65,535 entries needs the zip64 end records, the cheapest
+//! way past a ZIP limit (empty files), always on. The sizes and offsets past 4 GiB take a few
+//! GiB of sparse files and about a minute in a debug build: run by hand with
+//! `BAREHTTPD_TEST_LARGE_ARCHIVE=1 cargo test --test archive -- large`, which also checks
+//! that the server's memory stays flat meanwhile.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// The body of a chunked response (RFC 9112 §7.1), checked whole.
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = find(b, b"\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap(), 16).unwrap();
+        b = &b[eol + 2..];
+        if size == 0 {
+            assert_eq!(b, b"\r\n", "the last chunk ends the body");
+            return out;
+        }
+        out.extend_from_slice(&b[..size]);
+        assert_eq!(&b[size..size + 2], b"\r\n");
+        b = &b[size + 2..];
+    }
+}
+
+/// GET `path` on a connection of its own: the head's lines and the dechunked body.
+fn download(server: &Server, path: &str) -> (String, Vec<u8>) {
+    let mut c = server.connect();
+    c.send(&get_close(path));
+    let raw = c.read_to_end();
+    let end = find(&raw, b"\r\n\r\n").expect("a head") + 4;
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{head}"
+    );
+    (head, dechunk(&raw[end..]))
+}
+
+/// Python checks the archive at `archive` against the folder `dir`: every member is a
+/// file or folder of `dir` (under the top name `top`) with the same bytes, and it prints
+/// the members' names, one a line, and for ZIP their methods.
+fn python_check(archive: &Path, dir: &Path, top: &str, zip: bool) -> String {
+    let script = r#"
+import sys, os, zipfile, tarfile
+path, root, top, kind = sys.argv[1:5]
+out = []
+def same(name, data):
+    assert name.startswith(top + "/"), name
+    rel = name[len(top) + 1:]
+    with open(os.path.join(root, rel), "rb") as f:
+        assert f.read() == data, name
+if kind == "zip":
+    z = zipfile.ZipFile(path)
+    assert z.testzip() is None
+    for i in z.infolist():
+        assert i.flag_bits & 0x800, i.filename
+        if not i.is_dir():
+            same(i.filename, z.read(i))
+        out.append("%s %d" % (i.filename, i.compress_type))
+else:
+    t = tarfile.open(path)
+    for m in t:
+        if m.isfile():
+            same(m.name, t.extractfile(m).read())
+            out.append(m.name)
+        else:
+            out.append(m.name + "/")
+print("\n".join(sorted(out)))
+"#;
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(archive)
+        .arg(dir)
+        .arg(top)
+        .arg(if zip { "zip" } else { "tar" })
+        .output()
+        .expect("python3");
+    assert!(
+        o.status.success(),
+        "python3 refused the archive: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A tree with nested folders, UTF-8 names, an empty folder, a dotfile, a symlink out of the
+/// root, an image (stored in ZIP) and text (deflated).
+fn tree() -> (TempRoot, Server) {
+    let root = TempRoot::new();
+    root.file("pub/readme.txt", &b"the same line again\n".repeat(500));
+    root.file("pub/photo.jpg", &pattern(70_000, 7));
+    root.file("pub/docs/été/ünïcødé ✓.md", "façade\n".as_bytes());
+    root.file(
+        &format!("pub/docs/{}.txt", "long".repeat(40)),
+        b"long name\n",
+    );
+    root.file("pub/.secret", b"hidden\n");
+    root.dir("pub/empty");
+    let out = root.outside("outside.txt", b"not served\n");
+    std::os::unix::fs::symlink(&out, root.www.join("pub/escape.txt")).unwrap();
+    let server = Server::start(&root.www, &["--listing"]);
+    (root, server)
+}
+
+const EXPECTED: &[&str] = &[
+    "pub/",
+    "pub/docs/",
+    "pub/docs/été/",
+    "pub/docs/été/ünïcødé ✓.md",
+    "pub/empty/",
+    "pub/photo.jpg",
+    "pub/readme.txt",
+];
+
+fn long_name() -> String {
+    format!("pub/docs/{}.txt", "long".repeat(40))
+}
+
+#[test]
+fn zip_of_a_folder_holds_its_files_and_nothing_hidden() {
+    if !have("python3") {
+        return;
+    }
+    let (root, server) = tree();
+    let (head, body) = download(&server, "/pub/?download=zip");
+    assert!(
+        head.contains("\r\nContent-Type: application/zip\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains(
+            "\r\nContent-Disposition: attachment; filename=\"pub.zip\"; filename*=UTF-8''pub.zip\r\n"
+        ),
+        "{head}"
+    );
+    let file = root.base.join("pub.zip");
+    std::fs::write(&file, &body).unwrap();
+    let listed = python_check(&file, &root.www.join("pub"), "pub", true);
+    let mut expected: Vec<String> = EXPECTED
+        .iter()
+        .map(|n| {
+            let method = if n.ends_with(".jpg") || n.ends_with('/') {
+                0
+            } else {
+                8
+            };
+            format!("{n} {method}")
+        })
+        .collect();
+    expected.push(format!("{} 8", long_name()));
+    expected.sort();
+    let got: Vec<&str> = listed.lines().collect();
+    assert_eq!(got, expected, "members and methods (0 stored, 8 deflated)");
+    if have("unzip") {
+        let o = Command::new("unzip").arg("-t").arg(&file).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+}
+
+#[test]
+fn tar_of_a_folder_holds_its_files_and_nothing_hidden() {
+    if !have("python3") {
+        return;
+    }
+    let (root, server) = tree();
+    let (head, body) = download(&server, "/pub/?download=tar");
+    assert!(
+        head.contains("\r\nContent-Type: application/x-tar\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("filename=\"pub.tar\""), "{head}");
+    let file = root.base.join("pub.tar");
+    std::fs::write(&file, &body).unwrap();
+    let listed = python_check(&file, &root.www.join("pub"), "pub", false);
+    let mut expected: Vec<String> = EXPECTED.iter().map(|n| n.to_string()).collect();
+    expected.push(long_name());
+    expected.sort();
+    let got: Vec<&str> = listed.lines().collect();
+    assert_eq!(got, expected);
+    if have("tar") {
+        let o = Command::new("tar").arg("tf").arg(&file).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("ünïcødé ✓.md"));
+    }
+}
+
+#[test]
+fn rfc9110_15_5_4_no_archive_where_no_listing() {
+    let (root, listing) = tree();
+    let server = Server::start(&root.www, &[]);
+    assert_eq!(server.get("/pub/?download=zip").status, 403);
+    assert_eq!(server.get("/pub/?download=tar").status, 403);
+    let server = listing;
+    assert_eq!(server.get("/nothing/?download=zip").status, 404);
+    // A hidden folder is not there at all.
+    assert_eq!(server.get("/pub/.secret/?download=zip").status, 404);
+}
+
+#[test]
+fn rfc9110_9_3_2_head_has_the_archive_head_and_no_body() {
+    let (_root, server) = tree();
+    let mut c = server.connect();
+    c.send(&req("HEAD", "/pub/?download=zip", &[]));
+    let r = c.head_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("application/zip"));
+    assert_eq!(r.header("Transfer-Encoding"), Some("chunked"));
+    // The connection is still usable: no body followed.
+    c.send(&get_close("/pub/readme.txt"));
+    assert_eq!(c.response().status, 200);
+}
+
+#[test]
+fn rfc9112_6_3_http10_archive_ends_with_the_connection() {
+    if !have("python3") {
+        return;
+    }
+    let (root, server) = tree();
+    let mut c = server.connect();
+    c.send(b"GET /pub/?download=zip HTTP/1.0\r\nHost: t\r\n\r\n");
+    let raw = c.read_to_end();
+    let end = find(&raw, b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&raw[..end]);
+    assert!(!head.contains("Transfer-Encoding"), "{head}");
+    let file = root.base.join("pub10.zip");
+    std::fs::write(&file, &raw[end..]).unwrap();
+    python_check(&file, &root.www.join("pub"), "pub", true);
+}
+
+/// More than 65,535 entries: only the zip64 end records can count them (APPNOTE §4.4.21).
+#[test]
+fn zip64_end_records_for_more_than_65535_entries() {
+    if !have("python3") {
+        return;
+    }
+    let root = TempRoot::new();
+    let dir = root.dir("many");
+    for i in 0..65_540 {
+        std::fs::File::create(dir.join(format!("{i}"))).unwrap();
+    }
+    let server = Server::start(&root.www, &["--listing"]);
+    let (_, body) = download(&server, "/many/?download=zip");
+    // The zip64 end of central directory record and its locator are there.
+    assert!(find(&body, b"PK\x06\x06").is_some());
+    assert!(find(&body, b"PK\x06\x07").is_some());
+    let file = root.base.join("many.zip");
+    std::fs::write(&file, &body).unwrap();
+    let listed = python_check(&file, &dir, "many", true);
+    assert_eq!(listed.lines().count(), 65_541);
+    if have("unzip") {
+        let o = Command::new("unzip")
+            .arg("-tq")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
+}
+
+/// Sparse files of several GiB: sizes and offsets past 4 GiB (zip64), memory flat. By hand:
+/// `BAREHTTPD_TEST_LARGE_ARCHIVE=1 cargo test --test archive -- large --nocapture`.
+#[test]
+fn large_sparse_folder_streams_in_flat_memory() {
+    if std::env::var_os("BAREHTTPD_TEST_LARGE_ARCHIVE").is_none() || !have("curl") {
+        return;
+    }
+    const GIB: u64 = 1 << 30;
+    let root = TempRoot::new();
+    let dir = root.dir("big");
+    // One file past 4 GiB (zip64 sizes), and others, so that some entry starts past 4 GiB.
+    for (name, len) in [("a.mp4", 4 * GIB + GIB / 2), ("b.mp4", GIB), ("c.mp4", GIB)] {
+        let f = std::fs::File::create(dir.join(name)).unwrap();
+        f.set_len(len).unwrap();
+    }
+    root.file("big/notes.txt", &b"notes\n".repeat(10_000));
+    let server = Server::start(&root.www, &["--listing", "--workers", "1"]);
+    let before = vm_rss(server.pid());
+    for (kind, check) in [("zip", &["unzip", "-tq"][..]), ("tar", &["tar", "tf"][..])] {
+        let file = root.base.join(format!("big.{kind}"));
+        let url = format!("http://{}/big/?download={kind}", server.addr());
+        let mut curl = Command::new("curl")
+            .args(["-sS", "-o"])
+            .arg(&file)
+            .arg(&url)
+            .spawn()
+            .unwrap();
+        let mut peak = 0;
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = curl.try_wait().unwrap() {
+                break s;
+            }
+            peak = peak.max(vm_rss(server.pid()));
+            assert!(
+                started.elapsed() < Duration::from_secs(900),
+                "download too slow"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(status.success());
+        let size = std::fs::metadata(&file).unwrap().len();
+        println!(
+            "{kind}: {size} bytes in {:.1} s; server RSS {before} before, {peak} at most",
+            started.elapsed().as_secs_f64()
+        );
+        assert!(size > 7 * GIB);
+        assert!(
+            peak < before + 16 * 1024 * 1024,
+            "memory grew: {before} -> {peak}"
+        );
+        let o = Command::new(check[0])
+            .args(&check[1..])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        std::fs::remove_file(&file).unwrap();
+    }
+}
