@@ -318,7 +318,7 @@ fn large_sparse_folder_streams_in_flat_memory() {
             "{kind}: {size} bytes in {:.1} s; server RSS {before} before, {peak} at most",
             started.elapsed().as_secs_f64()
         );
-        assert!(size > 7 * GIB);
+        assert!(size > 6 * GIB, "{size} bytes");
         assert!(
             peak < before + 16 * 1024 * 1024,
             "memory grew: {before} -> {peak}"

@@ -46,7 +46,7 @@ pub const STEP: usize = 64 * 1024;
 /// Names read per step once something is ready to send: a folder of hidden names costs one
 /// step this many getdents entries, never the whole folder at once.
 const NAMES_PER_STEP: usize = 256;
-/// Archives made at once in the server: each holds up to 36 descriptors, ~400 KB of
+/// Archives made at once in the server: each holds up to 35 descriptors, ~400 KB of
 /// buffers and deflate state, and its central directory; more get 503 and retry.
 pub const MAX_ARCHIVES: usize = 16;
 /// Deflate level 1: about 3 times as fast as level 6 for a few percent of size; a worker
@@ -157,7 +157,7 @@ struct Current {
     size: u64,
     read: u64,
     method: u16,
-    crc: crc32fast::Hasher,
+    crc: zip::Crc,
     compressed: u64,
 }
 
@@ -376,7 +376,7 @@ impl Archive {
             size,
             read: 0,
             method,
-            crc: crc32fast::Hasher::new(),
+            crc: zip::Crc::new(),
             compressed: 0,
         });
     }
@@ -439,7 +439,7 @@ impl Archive {
                 let tail = 0;
                 w.data(tail);
                 let compressed = cur.compressed + tail as u64;
-                w.finish(&mut self.buf, cur.crc.finalize(), compressed, cur.read);
+                w.finish(&mut self.buf, cur.crc.finish(), compressed, cur.read);
             }
         }
         Ok(())

@@ -128,7 +128,7 @@ mod tests {
     fn pax_record_length_counts_itself() {
         let mut r = Vec::new();
         pax_record(&mut r, b"path", b"abc");
-        assert_eq!(r, b"13 path=abc\n");
+        assert_eq!(r, b"12 path=abc\n");
         let mut r = Vec::new();
         pax_record(&mut r, b"path", &[b'a'; 92]);
         assert_eq!(r.len(), 102);

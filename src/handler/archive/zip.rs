@@ -217,6 +217,88 @@ impl Writer {
     }
 }
 
+/// CRC-32 (the ISO-HDLC one, as ZIP and gzip have it) of an entry's data, as it is written:
+/// crc32fast where the build links it anyway (feature `compress`, for flate2), else four
+/// tables of 256 words made at compile time (slice-by-4, about 1 GB/s: 4 KiB of binary, a
+/// quarter of crc32fast's table).
+pub struct Crc {
+    #[cfg(feature = "compress")]
+    h: crc32fast::Hasher,
+    #[cfg(not(feature = "compress"))]
+    c: u32,
+}
+
+#[cfg(not(feature = "compress"))]
+const CRC_TABLES: [[u32; 256]; 4] = crc_tables();
+
+#[cfg(not(feature = "compress"))]
+const fn crc_tables() -> [[u32; 256]; 4] {
+    let mut t = [[0u32; 256]; 4];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 256 {
+        t[1][i] = (t[0][i] >> 8) ^ t[0][(t[0][i] & 0xFF) as usize];
+        t[2][i] = (t[1][i] >> 8) ^ t[0][(t[1][i] & 0xFF) as usize];
+        t[3][i] = (t[2][i] >> 8) ^ t[0][(t[2][i] & 0xFF) as usize];
+        i += 1;
+    }
+    t
+}
+
+impl Crc {
+    pub fn new() -> Crc {
+        Crc {
+            #[cfg(feature = "compress")]
+            h: crc32fast::Hasher::new(),
+            #[cfg(not(feature = "compress"))]
+            c: !0,
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        #[cfg(feature = "compress")]
+        self.h.update(data);
+        #[cfg(not(feature = "compress"))]
+        {
+            let t = &CRC_TABLES;
+            let mut c = self.c;
+            let mut words = data.chunks_exact(4);
+            for w in &mut words {
+                c ^= u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                c = t[3][(c & 0xFF) as usize]
+                    ^ t[2][((c >> 8) & 0xFF) as usize]
+                    ^ t[1][((c >> 16) & 0xFF) as usize]
+                    ^ t[0][(c >> 24) as usize];
+            }
+            for &b in words.remainder() {
+                c = t[0][((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+            }
+            self.c = c;
+        }
+    }
+
+    pub fn finish(self) -> u32 {
+        #[cfg(feature = "compress")]
+        return self.h.finalize();
+        #[cfg(not(feature = "compress"))]
+        !self.c
+    }
+}
+
 /// MS-DOS date and time (local time in the format; UTC here, as the server has no zone),
 /// 1980 at the earliest, two-second steps.
 fn dos_time(mtime: u64) -> u32 {
@@ -235,6 +317,15 @@ fn dos_time(mtime: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crc32_check_value() {
+        // The CRC catalogue's check value for CRC-32/ISO-HDLC.
+        let mut c = Crc::new();
+        c.update(b"12345");
+        c.update(b"6789");
+        assert_eq!(c.finish(), 0xCBF4_3926);
+    }
 
     #[test]
     fn dos_time_of_a_known_date() {
