@@ -310,3 +310,69 @@ fn large_sparse_folder_streams_in_flat_memory() {
         std::fs::remove_file(&file).unwrap();
     }
 }
+
+/// `archive::MAX_DEPTH`: folders deeper than that below the one downloaded are left out, the
+/// rest of the archive whole.
+#[test]
+fn folders_deeper_than_max_depth_are_left_out() {
+    use barehttpd::handler::archive::MAX_DEPTH;
+    let root = TempRoot::new();
+    let mut rel = String::from("deep");
+    for i in 1..=MAX_DEPTH + 2 {
+        rel.push_str(&format!("/{i}"));
+        root.file(&format!("{rel}/f.txt"), b"f\n");
+    }
+    let server = Server::start(&root.www, &["--listing"]);
+    let (_, body) = download(&server, "/deep/?download=tar");
+    let file = root.base.join("deep.tar");
+    std::fs::write(&file, &body).unwrap();
+    let names = tool_accepts("tar", &["tf"], &file);
+    if names.is_empty() {
+        return;
+    }
+    let path = |depth: usize| {
+        let segs: Vec<String> = (1..=depth).map(|i| i.to_string()).collect();
+        format!("deep/{}/f.txt", segs.join("/"))
+    };
+    assert!(names.lines().any(|l| l == path(MAX_DEPTH)), "{names}");
+    assert!(!names.lines().any(|l| l == path(MAX_DEPTH + 1)), "{names}");
+    assert_eq!(
+        names.lines().filter(|l| l.ends_with("f.txt")).count(),
+        MAX_DEPTH
+    );
+}
+
+/// `archive::MAX_ARCHIVES`: that many archives being made at once, the next is 503 with
+/// Retry-After (RFC 9110 §15.6.4), and once one ends a slot is free again.
+#[test]
+fn rfc9110_15_6_4_more_archives_at_once_than_max_get_503() {
+    use barehttpd::handler::archive::MAX_ARCHIVES;
+    let root = TempRoot::new();
+    let f = std::fs::File::create(root.dir("big").join("a.mp4")).unwrap();
+    // Sparse: far more than the socket buffers hold, so each answer waits for its reader.
+    f.set_len(1 << 30).unwrap();
+    let server = Server::start(&root.www, &["--listing"]);
+    let mut held: Vec<Client> = (0..MAX_ARCHIVES)
+        .map(|_| {
+            let mut c = server.connect();
+            c.send(&get_close("/big/?download=tar"));
+            // Its head has come: the archive is being made.
+            assert!(find(c.prefetch(64), b"HTTP/1.1 200").is_some());
+            c
+        })
+        .collect();
+    let r = server.get("/big/?download=tar");
+    assert_eq!(r.status, 503);
+    assert!(r.header("Retry-After").is_some());
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + scaled(Duration::from_secs(10));
+    loop {
+        let mut c = server.connect();
+        c.send(&get_close("/big/?download=tar"));
+        if find(c.prefetch(16), b" 200").is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no slot came free");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
