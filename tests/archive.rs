@@ -3,7 +3,9 @@
 //! `unzip -t`), every file's bytes compared with the tree's; what a listing hides is not in
 //! them (dotfiles, a symlink out of the root); where a listing is refused, so is the archive
 //! (403, as RFC 9110 §15.5.4 has it for what the server will not show); HEAD has the same
-//! head (§9.3.2); and the response is chunked (RFC 9112 §7.1), its length unknown.
+//! head (§9.3.2); and the response is chunked (RFC 9112 §7.1), its length unknown. Each
+//! limit is hit: `MAX_DEPTH`, `MAX_ARCHIVES`, and ZIP's entry cap (lowered in debug builds
+//! through `BAREHTTPD_TEST_ZIP_MAX_ENTRIES`).
 //!
 //! zip64: an archive of more than 65,535 entries needs the zip64 end records, the cheapest
 //! way past a ZIP limit (empty files), always on. The sizes and offsets past 4 GiB take a few
@@ -374,5 +376,61 @@ fn rfc9110_15_6_4_more_archives_at_once_than_max_get_503() {
         }
         assert!(std::time::Instant::now() < deadline, "no slot came free");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// With `--follow-symlinks`, a symlink to a file inside the root is archived as that file;
+/// one that leads out of the root, and one to a folder, are still left out.
+#[test]
+fn follow_symlinks_takes_links_inside_the_root_only() {
+    if !have("python3") {
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("pub/a.txt", b"a\n");
+    root.file("other/b.txt", b"b\n");
+    let out = root.outside("outside.txt", b"not served\n");
+    let link = |target: &Path, name: &str| {
+        std::os::unix::fs::symlink(target, root.www.join("pub").join(name)).unwrap()
+    };
+    link(Path::new("../other/b.txt"), "b.txt");
+    link(&out, "escape.txt");
+    link(Path::new("../other"), "folder");
+    let server = Server::start(&root.www, &["--listing", "--follow-symlinks"]);
+    let (_, body) = download(&server, "/pub/?download=tar");
+    let file = root.base.join("pub.tar");
+    std::fs::write(&file, &body).unwrap();
+    // The check reads through the links as a client would see them: the same bytes.
+    let listed = python_check(&file, &root.www.join("pub"), "pub", false);
+    assert_eq!(listed, "pub/\npub/a.txt\npub/b.txt\n");
+}
+
+/// `zip::MAX_ENTRIES` (lowered to 5 through `BAREHTTPD_TEST_ZIP_MAX_ENTRIES`, a hook only
+/// debug builds honour): the archive ends there, whole and valid, and the server says so.
+#[test]
+fn zip_ends_whole_at_its_entry_cap_and_logs_it() {
+    if !have("python3") {
+        return;
+    }
+    let root = TempRoot::new();
+    for i in 0..10 {
+        root.file(&format!("many/{i}.txt"), b"x\n");
+    }
+    let mut cmd = server_command();
+    cmd.env("BAREHTTPD_TEST_ZIP_MAX_ENTRIES", "5")
+        .arg(&root.www)
+        .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+        .args(["--access-log", "off", "--listing"]);
+    let server = Server::start_command(cmd);
+    let (_, body) = download(&server, "/many/?download=zip");
+    let file = root.base.join("many.zip");
+    std::fs::write(&file, &body).unwrap();
+    let listed = python_check(&file, &root.www.join("many"), "many", true);
+    // The folder's own entry and four files.
+    assert_eq!(listed.lines().count(), 5, "{listed}");
+    let deadline = std::time::Instant::now() + scaled(Duration::from_secs(5));
+    while !server.stderr_text().contains("the rest is left out") {
+        assert!(std::time::Instant::now() < deadline, "no log line");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -18,6 +18,24 @@ pub const MAX_ENTRIES: u64 = 1_000_000;
 /// Bytes of central directory kept, at most (about 600,000 entries with names of 60 bytes).
 pub const MAX_CENTRAL_BYTES: usize = 48 * 1024 * 1024;
 
+/// `MAX_ENTRIES`; in debug builds, `BAREHTTPD_TEST_ZIP_MAX_ENTRIES` when it holds a number
+/// (read once, at least 1): a test hook like `listing`'s `BAREHTTPD_TEST_LISTING_MAX`, so a
+/// test reaches the cap with a few files. Release builds have no trace of it.
+fn max_entries() -> u64 {
+    #[cfg(debug_assertions)]
+    {
+        static MAX: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+        let max = MAX.get_or_init(|| {
+            let v = std::env::var("BAREHTTPD_TEST_ZIP_MAX_ENTRIES").ok()?;
+            v.parse::<u64>().ok().map(|n| n.max(1))
+        });
+        if let Some(n) = *max {
+            return n;
+        }
+    }
+    MAX_ENTRIES
+}
+
 /// A file whose size at opening is at least this gets zip64 sizes in its local header and
 /// descriptor: deflate may add a few bytes per 64 KiB block to data that does not compress,
 /// so the margin keeps a 32-bit descriptor from ever being too small.
@@ -66,7 +84,7 @@ impl Writer {
 
     /// The central directory holds as much as it may: the archive should end.
     pub fn full(&self) -> bool {
-        self.entries >= MAX_ENTRIES || self.central.len() >= MAX_CENTRAL_BYTES
+        self.entries >= max_entries() || self.central.len() >= MAX_CENTRAL_BYTES
     }
 
     fn put(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
