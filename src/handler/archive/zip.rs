@@ -12,10 +12,12 @@
 //!
 //! It frames bytes only: the tree, the files, compression and HTTP are `archive`'s.
 
-/// Entries in one archive, at most: the central directory is kept in memory until the end.
-/// A million files with names of 30 bytes make 80 MB of it... bounded below by bytes too.
+/// Entries in one archive, at most: the central directory is kept in memory until the end,
+/// 46 bytes and the name per entry (and 12 to 28 of zip64 where a value passed 4 GiB).
 pub const MAX_ENTRIES: u64 = 1_000_000;
-/// Bytes of central directory kept, at most (about 600,000 entries with names of 60 bytes).
+/// Bytes of central directory kept, at most, whatever the names' lengths: a million entries
+/// with names of 4 KiB would otherwise hold 4 GB. 48 MiB is a million names of 4 bytes, or
+/// about 500,000 of 50.
 pub const MAX_CENTRAL_BYTES: usize = 48 * 1024 * 1024;
 
 /// `MAX_ENTRIES`; in debug builds, `BAREHTTPD_TEST_ZIP_MAX_ENTRIES` when it holds a number
