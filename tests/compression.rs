@@ -324,24 +324,6 @@ fn rfc9110_14_2_ranges_are_of_the_file_as_it_is() {
     }
 }
 
-/// The body of a chunked response (RFC 9112 §7.1), checked whole: every chunk's size line,
-/// its CRLF, and the last chunk.
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = find(b, b"\r\n").expect("a chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap(), 16).unwrap();
-        b = &b[eol + 2..];
-        if size == 0 {
-            assert_eq!(b, b"\r\n", "the last chunk ends the body");
-            return out;
-        }
-        out.extend_from_slice(&b[..size]);
-        assert_eq!(&b[size..size + 2], b"\r\n");
-        b = &b[size + 2..];
-    }
-}
-
 /// A raw exchange on a connection of its own that the server closes: the head's lines and
 /// the bytes after it.
 fn raw(site: &Site, request: &[u8]) -> (Vec<String>, Vec<u8>) {

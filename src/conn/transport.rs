@@ -605,7 +605,12 @@ impl Transport {
         if self.out_pos < self.out.len() {
             return Ok(());
         }
-        let Body::Stream { source, piece } = &mut self.body else {
+        let Body::Stream {
+            source,
+            piece,
+            chunked,
+        } = &mut self.body
+        else {
             return Ok(());
         };
         self.out.clear();
@@ -616,11 +621,16 @@ impl Transport {
         while more && piece.is_empty() {
             more = source.fill(piece)?;
         }
-        if !piece.is_empty() {
+        if !*chunked {
+            // Delimited by the close: the pieces as they are.
+            self.out.extend_from_slice(piece);
+        } else if !piece.is_empty() {
             crate::http::chunked::push_chunk(&mut self.out, piece);
         }
         if !more {
-            self.out.extend_from_slice(crate::http::chunked::LAST_CHUNK);
+            if *chunked {
+                self.out.extend_from_slice(crate::http::chunked::LAST_CHUNK);
+            }
             self.body = Body::None;
         }
         Ok(())

@@ -19,6 +19,7 @@
 //!   (`Reply`, `Body`, `Extras`), `ctx` (`Ctx`), `cache`, `mime` (Content-Type), `auth`,
 //!   `compress` (compression on the fly, feature `compress`), `site` (sites as served).
 
+pub mod archive;
 pub mod auth;
 pub mod cache;
 pub mod cgi;

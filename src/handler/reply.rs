@@ -122,6 +122,9 @@ pub enum Body {
     Stream {
         source: Box<dyn Produce>,
         piece: Vec<u8>,
+        /// Each piece sent as a chunk, then the last chunk; else unframed, the body ending
+        /// with the connection (an HTTP/1.0 client).
+        chunked: bool,
     },
 }
 
@@ -267,6 +270,7 @@ impl<'o> Reply<'o> {
             *self.body = Body::Stream {
                 source,
                 piece: Vec::with_capacity(16 * 1024),
+                chunked: true,
             };
         }
     }
@@ -312,6 +316,22 @@ impl<'o> Reply<'o> {
             offset,
             end: offset + len,
         };
+    }
+
+    /// A body of unknown length for an HTTP/1.0 client, which knows no chunked coding:
+    /// delimited by the connection's close (RFC 9112 §6.3, rule 8); the pieces go unframed.
+    pub fn body_stream_until_close(&mut self, source: Box<dyn Produce>) {
+        self.close = true;
+        self.finish_head();
+        self.body_len = 0;
+        self.streamed = true;
+        if !self.head_only {
+            *self.body = Body::Stream {
+                source,
+                piece: Vec::with_capacity(16 * 1024),
+                chunked: false,
+            };
+        }
     }
 
     /// The answer to a handler's error, with the fields its status needs: Allow with 405,

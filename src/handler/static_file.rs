@@ -8,7 +8,8 @@
 //! the kernel itself refuses to resolve outside the root even through symlinks. A directory
 //! URL without its trailing slash is redirected (so relative links in its index work), a
 //! directory is answered by its index file, a listing (rendered by `listing`, kept by
-//! `cache` until the directory changes), or 403.
+//! `cache` until the directory changes), or 403; or, asked with `?download=zip|tar`, by an
+//! archive of it (`archive`).
 //!
 //! It never writes to the tree, never runs anything, and never maps an OS error to a status
 //! itself: a failure is an `Error`, which `dispatch` answers.
@@ -18,7 +19,7 @@ use super::compress;
 use super::ctx::Ctx;
 use super::error::Error;
 use super::reply::{Extras, Reply, Segment};
-use super::{cache, etag, listing, mime, names};
+use super::{archive, cache, etag, listing, mime, names};
 #[cfg(feature = "compress")]
 use crate::http::coding::{AcceptEncoding, Coding};
 use crate::http::conditional::{self, Outcome, Validators};
@@ -64,8 +65,10 @@ pub fn handle(
     if names::hidden(path, ctx.site.dotfiles) {
         return Err(Error::NotFound);
     }
-    // Ranges are cut from files, not from the cache.
-    let cacheable = req.header("range").is_none();
+    // Ranges are cut from files, not from the cache; a folder's archive is never cached (nor
+    // is its index file the answer).
+    let wants_archive = archive::wanted(query).is_some() && path.ends_with(b"/");
+    let cacheable = req.header("range").is_none() && !wants_archive;
     if cacheable {
         #[cfg(feature = "compress")]
         if let Some(done) = send_cached_compressed(req, ctx, r, path) {
@@ -151,6 +154,9 @@ fn directory(
     st: &fs::Stat,
     query: Option<&[u8]>,
 ) -> Result<(), Error> {
+    if let Some(kind) = archive::wanted(query) {
+        return archive::answer(req, ctx, r, path, dir, kind);
+    }
     let index = ctx.index;
     match fs::open_beneath(&dir, index) {
         Ok(file) => {

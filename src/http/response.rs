@@ -119,6 +119,29 @@ pub fn header_u64(out: &mut Vec<u8>, name: &str, value: u64) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// `Content-Disposition: attachment` naming the file `name` (RFC 6266 §4.1): `filename*` in
+/// UTF-8, percent-encoded (RFC 8187 §3.2), and `filename` for older clients, the same name
+/// with any byte that a quoted-string could not carry plainly (and any non-ASCII) as `_`.
+pub fn attachment(out: &mut Vec<u8>, name: &[u8]) {
+    out.extend_from_slice(b"Content-Disposition: attachment; filename=\"");
+    for &b in name {
+        let plain = (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' && b != b'%';
+        out.push(if plain { b } else { b'_' });
+    }
+    out.extend_from_slice(b"\"; filename*=UTF-8''");
+    for &b in name {
+        // RFC 8187 §3.2.1: attr-char is ALPHA / DIGIT / "!#$&+-.^_`|~"; the rest is %XX.
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(b);
+        } else {
+            out.push(b'%');
+            out.push(b"0123456789ABCDEF"[usize::from(b >> 4)]);
+            out.push(b"0123456789ABCDEF"[usize::from(b & 15)]);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Close the head: the Connection header when it is needed, then the empty line.
 /// `keep_alive_10` marks an HTTP/1.0 client that asked to keep the connection.
 pub fn finish(out: &mut Vec<u8>, close: bool, keep_alive_10: bool) {

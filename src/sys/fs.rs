@@ -287,6 +287,45 @@ pub fn read_dir(dir: impl AsFd, mut each: impl FnMut(&[u8], Option<bool>) -> boo
     Ok(())
 }
 
+/// A directory read a few entries at a time, across calls (an archive of a tree is made while
+/// it is sent): it owns the directory's descriptor and getdents64's buffer, nothing else, so
+/// it costs the same whatever the directory holds.
+pub struct DirReader(rustix::fs::Dir);
+
+impl DirReader {
+    /// Read `dir`, an open directory, from its start; the descriptor becomes the reader's.
+    pub fn new(mut dir: OwnedFd) -> Result<DirReader> {
+        // Its reads (getdents64, a buffer at a time) are not traced one by one.
+        rustix::fs::Dir::new(dir.0.take().expect("open descriptor")).map(DirReader)
+    }
+
+    /// The directory's descriptor, to open the names it holds beneath it.
+    pub fn fd(&self) -> Result<super::BorrowedFd<'_>> {
+        self.0.fd()
+    }
+
+    /// The next name (without `.` and `..`), with whether it is a directory as its entry tells
+    /// (`None` when it does not say, and for a symlink); `None` at the end.
+    pub fn next_name(&mut self) -> Option<Result<(std::ffi::CString, Option<bool>)>> {
+        loop {
+            let entry = match self.0.read()? {
+                Ok(e) => e,
+                Err(e) => return Some(Err(e)),
+            };
+            let name = entry.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
+            let is_dir = match entry.file_type() {
+                FileType::Directory => Some(true),
+                FileType::Unknown | FileType::Symlink => None,
+                _ => Some(false),
+            };
+            return Some(Ok((name.to_owned(), is_dir)));
+        }
+    }
+}
+
 /// A spare descriptor, held so that one can be freed when the process runs out (EMFILE):
 /// closing it lets the server accept a waiting connection and refuse it properly instead of
 /// leaving it in the backlog, which would wake the event loop again and again.

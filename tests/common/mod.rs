@@ -651,6 +651,24 @@ pub fn parse_response(buf: &[u8], head: bool) -> Result<Option<(Response, usize)
     )))
 }
 
+/// The body of a chunked response (RFC 9112 §7.1), checked whole: every chunk's size line,
+/// its CRLF, and the last chunk.
+pub fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = find(b, b"\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap(), 16).unwrap();
+        b = &b[eol + 2..];
+        if size == 0 {
+            assert_eq!(b, b"\r\n", "the last chunk ends the body");
+            return out;
+        }
+        out.extend_from_slice(&b[..size]);
+        assert_eq!(&b[size..size + 2], b"\r\n");
+        b = &b[size + 2..];
+    }
+}
+
 /// Split a byte stream holding several complete responses (none to HEAD) into responses.
 pub fn parse_all(bytes: &[u8]) -> Result<Vec<Response>, String> {
     let mut out = Vec::new();
