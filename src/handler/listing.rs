@@ -15,9 +15,11 @@
 //! `static_file`'s. Names never served (`names::hidden_name`) are not listed.
 
 use super::error::Error;
-use super::names;
+use super::{names, page, readme};
+use crate::http::response::push_u64;
 use crate::http::target::encode_path;
 use crate::sys::{AsFd, BorrowedFd, fs};
+use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ffi::CStr;
 
@@ -68,6 +70,80 @@ fn max_entries() -> usize {
     MAX_LISTING_ENTRIES
 }
 
+/// How the page's rows are ordered: by `?sort=name|size|date&order=asc|desc`. Folders come
+/// first in every order; ties (same size or date) go by name. The query is read strictly:
+/// any other value of either parameter gives the default, by name ascending, so that a link
+/// cannot make a variant of the page the cache does not know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub desc: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortKey {
+    /// Natural order (`natural_cmp`): file2 before file10, case set aside.
+    #[default]
+    Name,
+    Size,
+    Date,
+}
+
+impl SortKey {
+    const ALL: [SortKey; 3] = [SortKey::Name, SortKey::Size, SortKey::Date];
+
+    fn param(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Size => "size",
+            SortKey::Date => "date",
+        }
+    }
+}
+
+impl Sort {
+    /// The order a listing's query asks for.
+    pub fn from_query(query: Option<&[u8]>) -> Sort {
+        let mut s = Sort::default();
+        for kv in query.unwrap_or_default().split(|&b| b == b'&') {
+            let (k, v) = match kv.iter().position(|&b| b == b'=') {
+                Some(i) => (&kv[..i], &kv[i + 1..]),
+                None => (kv, &b""[..]),
+            };
+            match (k, v) {
+                (b"sort", b"name") => s.key = SortKey::Name,
+                (b"sort", b"size") => s.key = SortKey::Size,
+                (b"sort", b"date") => s.key = SortKey::Date,
+                (b"order", b"asc") => s.desc = false,
+                (b"order", b"desc") => s.desc = true,
+                (b"sort" | b"order", _) => return Sort::default(),
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// What a listing is rendered as: JSON (in its one order), or the page in one of its orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Html(Sort),
+}
+
+impl Format {
+    /// How many formats there are: JSON, and the page in 3 keys times 2 directions.
+    pub const COUNT: usize = 7;
+
+    /// A number below `COUNT` for each format, as the cache keeps them apart.
+    pub fn index(self) -> usize {
+        match self {
+            Format::Json => 0,
+            Format::Html(s) => 1 + s.key as usize * 2 + usize::from(s.desc),
+        }
+    }
+}
+
 /// Render the listing of the open directory `dir`, whose URL path (decoded) is `path`, below
 /// the document root `root`.
 pub fn render(
@@ -75,7 +151,7 @@ pub fn render(
     dir: impl AsFd,
     path: &[u8],
     dotfiles: bool,
-    json: bool,
+    format: Format,
 ) -> Result<Vec<u8>, Error> {
     let dir = dir.as_fd();
     let max = max_entries();
@@ -108,21 +184,48 @@ pub fn render(
             mtime,
         });
     }
-    // Again, now that stats tell: a symlink to a directory goes among the folders.
-    entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
-    if json {
-        return Ok(render_json(path, &entries, omitted));
-    }
+    let sort = match format {
+        Format::Json => {
+            // Again, now that stats tell: a symlink to a directory goes among the folders.
+            entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
+            return Ok(render_json(path, &entries, omitted));
+        }
+        Format::Html(sort) => sort,
+    };
+    entries.sort_by(|a, b| {
+        let o = match sort.key {
+            SortKey::Name => Ordering::Equal,
+            SortKey::Size => a.sort_size().cmp(&b.sort_size()),
+            SortKey::Date => a.mtime.cmp(&b.mtime),
+        };
+        let o = o.then_with(|| natural_cmp(&a.name, &b.name));
+        b.is_dir
+            .cmp(&a.is_dir)
+            .then(if sort.desc { o.reverse() } else { o })
+    });
+    let readme = readme::NAMES
+        .iter()
+        .find(|n| {
+            let n = n.to_bytes();
+            entries.iter().any(|e| !e.is_dir && e.name == n)
+        })
+        .map(|n| readme::render(dir, n))
+        .unwrap_or_default();
 
-    let mut h = Vec::with_capacity(1024 + entries.len() * 200);
+    let mut h = Vec::with_capacity(
+        4096 + page::STYLE.len() + page::SCRIPT.len() + entries.len() * 200 + readme.len(),
+    );
     let title = String::from_utf8_lossy(path);
     h.extend_from_slice(b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
     h.extend_from_slice(b"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Index of ");
     escape_html(&mut h, title.as_bytes());
-    h.extend_from_slice(STYLE.as_bytes());
-    h.extend_from_slice(b"</head><body>\n<h1>Index of ");
-    escape_html(&mut h, title.as_bytes());
-    h.extend_from_slice(b"</h1>\n");
+    h.extend_from_slice(b"</title>\n<style>");
+    h.extend_from_slice(page::STYLE.as_bytes());
+    h.extend_from_slice(b"</style>\n</head><body>\n");
+    h.extend_from_slice(page::SPRITE.as_bytes());
+    h.extend_from_slice(b"<h1>Index of ");
+    breadcrumbs(&mut h, &title);
+    h.extend_from_slice(b"</h1>\n<div class=\"bar\"><input id=\"filter\" type=\"search\" placeholder=\"Filter (press /)\" aria-label=\"Filter names\" autocomplete=\"off\" hidden>\n<span>Download <a href=\"?download=zip\">.zip</a> &middot; <a href=\"?download=tar\">.tar</a></span></div>\n");
     let n = entries.len();
     let more = omitted.count;
     if more > 0 {
@@ -135,25 +238,36 @@ pub fn render(
         );
         h.extend_from_slice(line.as_bytes());
     }
-    h.extend_from_slice(b"<table>\n<thead><tr><th>Name</th><th class=\"s\">Size</th><th class=\"d\">Modified</th></tr></thead>\n<tbody>\n");
+    h.extend_from_slice(b"<table id=\"list\">\n<thead><tr>");
+    for key in SortKey::ALL {
+        header_cell(&mut h, key, sort);
+    }
+    h.extend_from_slice(b"</tr></thead>\n<tbody>\n");
     if path != b"/" {
-        h.extend_from_slice(b"<tr><td><a href=\"../\">&#8617; Parent directory</a></td><td class=\"s\"></td><td class=\"d\"></td></tr>\n");
+        h.extend_from_slice(b"<tr><td><a href=\"../\"><svg><use href=\"#d\"/></svg>Parent directory</a></td><td class=\"s\"></td><td class=\"d\"></td></tr>\n");
     }
     let mut href = Vec::new();
     for e in &entries {
-        h.extend_from_slice(b"<tr><td><a href=\"./");
+        h.extend_from_slice(b"<tr data-s=\"");
+        push_u64(&mut h, e.sort_size());
+        h.extend_from_slice(b"\" data-t=\"");
+        push_u64(&mut h, e.mtime);
+        // A leading "./" keeps a name such as "a:b" from reading as a URL scheme.
+        h.extend_from_slice(if e.is_dir {
+            b"\" class=\"dir\"><td><a href=\"./"
+        } else {
+            b"\"><td><a href=\"./"
+        });
         href.clear();
         encode_path(&e.name, &mut href);
-        // A leading "./" keeps a name such as "a:b" from reading as a URL scheme.
+        // Percent-encoding leaves '&' and '\'' as they are: escaped too.
         escape_html(&mut h, &href);
         if e.is_dir {
             h.push(b'/');
         }
-        h.extend_from_slice(if e.is_dir {
-            b"\" class=\"dir\">"
-        } else {
-            b"\">"
-        });
+        h.extend_from_slice(b"\"><svg><use href=\"#");
+        h.extend_from_slice(page::icon(&e.name, e.is_dir).as_bytes());
+        h.extend_from_slice(b"\"/></svg>");
         escape_html(&mut h, String::from_utf8_lossy(&e.name).as_bytes());
         if e.is_dir {
             h.push(b'/');
@@ -162,21 +276,127 @@ pub fn render(
         if e.is_dir {
             h.extend_from_slice(b"&mdash;");
         } else {
-            h.extend_from_slice(human_size(e.size).as_bytes());
+            push_size(&mut h, e.size);
         }
         h.extend_from_slice(b"</td><td class=\"d\">");
-        h.extend_from_slice(crate::http::date::short(e.mtime).as_bytes());
+        crate::http::date::push_short(&mut h, e.mtime);
         h.extend_from_slice(b"</td></tr>\n");
     }
-    h.extend_from_slice(b"</tbody></table>\n<footer>");
+    h.extend_from_slice(b"</tbody></table>\n");
+    h.extend_from_slice(&readme);
+    h.extend_from_slice(b"<footer>");
     let count = match (more, omitted.exact) {
         (0, _) => format!("{n} item{}", plural(n as u64)),
         (_, true) => format!("{n} of {} items", n as u64 + more),
         (_, false) => format!("{n} of at least {} items", n as u64 + more),
     };
     h.extend_from_slice(count.as_bytes());
-    h.extend_from_slice(b" &middot; barehttpd</footer>\n</body></html>\n");
+    h.extend_from_slice(b" &middot; barehttpd</footer>\n<script>");
+    h.extend_from_slice(page::SCRIPT.as_bytes());
+    h.extend_from_slice(b"</script>\n</body></html>\n");
     Ok(h)
+}
+
+impl Entry {
+    /// The size a listing sorts by: a folder's own size (a few KiB of entries on most file
+    /// systems) says nothing, so folders sort as 0, by name.
+    fn sort_size(&self) -> u64 {
+        if self.is_dir { 0 } else { self.size }
+    }
+}
+
+/// The path `/a/b/` as links to each folder on the way: `/` to `../../`, `a/` to `../`, `b/`
+/// to `./`. Relative links, so that the page also works below a proxy's path prefix.
+fn breadcrumbs(h: &mut Vec<u8>, path: &str) {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let up = |h: &mut Vec<u8>, n: usize| {
+        if n == 0 {
+            h.extend_from_slice(b"./");
+        }
+        for _ in 0..n {
+            h.extend_from_slice(b"../");
+        }
+    };
+    h.extend_from_slice(b"<a href=\"");
+    up(h, parts.len());
+    h.extend_from_slice(b"\">/</a>");
+    for (i, part) in parts.iter().enumerate() {
+        h.extend_from_slice(b"<a href=\"");
+        up(h, parts.len() - 1 - i);
+        h.extend_from_slice(b"\">");
+        escape_html(h, part.as_bytes());
+        h.extend_from_slice(b"</a>/");
+    }
+}
+
+/// A column header: a link to this column's order, ascending, or descending when the page is
+/// already in its ascending order.
+fn header_cell(h: &mut Vec<u8>, key: SortKey, sort: Sort) {
+    h.extend_from_slice(match key {
+        SortKey::Name => b"<th",
+        SortKey::Size => b"<th class=\"s\"",
+        SortKey::Date => b"<th class=\"d\"",
+    });
+    let on = sort.key == key;
+    if on {
+        h.extend_from_slice(if sort.desc {
+            b" aria-sort=\"descending\""
+        } else {
+            b" aria-sort=\"ascending\""
+        });
+    }
+    h.extend_from_slice(b"><a data-k=\"");
+    h.extend_from_slice(key.param().as_bytes());
+    h.extend_from_slice(b"\" href=\"?sort=");
+    h.extend_from_slice(key.param().as_bytes());
+    h.extend_from_slice(if on && !sort.desc {
+        b"&amp;order=desc\">"
+    } else {
+        b"&amp;order=asc\">"
+    });
+    h.extend_from_slice(match key {
+        SortKey::Name => b"Name",
+        SortKey::Size => b"Size",
+        SortKey::Date => b"Modified",
+    });
+    h.extend_from_slice(b"</a></th>");
+}
+
+/// Natural order of names: runs of digits compare as numbers (file2 before file10, 007 as 7),
+/// the rest byte by byte with ASCII case set aside; names still equal (file07 and file7,
+/// Read and read) then compare by their bytes, so that the order is total.
+pub fn natural_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let (si, sj) = (i, j);
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let x = trim_zeros(&a[si..i]);
+            let y = trim_zeros(&b[sj..j]);
+            let o = x.len().cmp(&y.len()).then_with(|| x.cmp(y));
+            if o != Ordering::Equal {
+                return o;
+            }
+        } else {
+            let o = a[i].to_ascii_lowercase().cmp(&b[j].to_ascii_lowercase());
+            if o != Ordering::Equal {
+                return o;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j)).then_with(|| a.cmp(b))
+}
+
+fn trim_zeros(digits: &[u8]) -> &[u8] {
+    let z = digits.iter().take_while(|&&d| d == b'0').count();
+    &digits[z..]
 }
 
 fn plural(n: u64) -> &'static str {
@@ -306,28 +526,20 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-const STYLE: &str = "</title>\n<style>
-:root{color-scheme:light dark;--fg:#1d232a;--mut:#6a7580;--line:#e3e7eb;--link:#0b61c4;--bg:#fff}
-@media (prefers-color-scheme:dark){:root{--fg:#e6e9ec;--mut:#93a0ab;--line:#2c3339;--link:#6cb2ff;--bg:#14181c}}
-body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:var(--fg);background:var(--bg);margin:0 auto;max-width:960px;padding:1.2rem}
-h1{font-size:1.25rem;font-weight:600;word-break:break-all;margin:0 0 1rem}
-table{width:100%;border-collapse:collapse}
-th{text-align:left;color:var(--mut);font-weight:500;font-size:.85rem;border-bottom:1px solid var(--line);padding:.4rem .5rem}
-td{padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
-td:first-child{word-break:break-all}
-.s,.d{text-align:right;white-space:nowrap;color:var(--mut);font-variant-numeric:tabular-nums}
-a{color:var(--link);text-decoration:none}a:hover{text-decoration:underline}
-a.dir{font-weight:600}
-footer{color:var(--mut);font-size:.8rem;margin-top:1rem}
-.more{margin:0 0 1rem;padding:.5rem .75rem;border:1px solid var(--line);border-radius:4px}
-@media (max-width:560px){.d{display:none}body{padding:.8rem}}
-</style>\n";
-
 /// 1536 → "1.5 KiB": one decimal below 10 of a unit, whole units above, rounded.
 pub fn human_size(n: u64) -> String {
+    let mut v = Vec::with_capacity(12);
+    push_size(&mut v, n);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+/// `human_size`, written at the end of `out` (no allocation of its own: once per row).
+fn push_size(out: &mut Vec<u8>, n: u64) {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
-        return format!("{n} B");
+        push_u64(out, n);
+        out.extend_from_slice(b" B");
+        return;
     }
     let n = u128::from(n);
     let mut unit = 1024u128;
@@ -338,10 +550,15 @@ pub fn human_size(n: u64) -> String {
     }
     let tenths = (n * 10 + unit / 2) / unit;
     if tenths < 100 {
-        format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[u])
+        // Below 100 tenths: both fit a u64.
+        push_u64(out, (tenths / 10) as u64);
+        out.push(b'.');
+        push_u64(out, (tenths % 10) as u64);
     } else {
-        format!("{} {}", (n + unit / 2) / unit, UNITS[u])
+        push_u64(out, ((n + unit / 2) / unit) as u64);
     }
+    out.push(b' ');
+    out.extend_from_slice(UNITS[u].as_bytes());
 }
 
 pub fn escape_html(out: &mut Vec<u8>, s: &[u8]) {

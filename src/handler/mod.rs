@@ -28,8 +28,10 @@ pub mod etag;
 pub mod listing;
 pub mod mime;
 pub mod names;
+pub mod page;
 #[cfg(feature = "ops")]
 pub mod probe;
+pub mod readme;
 pub mod reply;
 pub mod site;
 pub mod stale;

@@ -18,7 +18,7 @@ use super::compress;
 use super::ctx::Ctx;
 use super::error::Error;
 use super::reply::{Extras, Reply, Segment};
-use super::{cache, etag, listing, mime, names};
+use super::{cache, etag, listing, mime, names, page};
 #[cfg(feature = "compress")]
 use crate::http::coding::{AcceptEncoding, Coding};
 use crate::http::conditional::{self, Outcome, Validators};
@@ -158,14 +158,18 @@ fn directory(
     if !ctx.rule.listing {
         return Err(Error::Forbidden);
     }
-    let json = wants_json(req, query);
+    let format = if wants_json(req, query) {
+        listing::Format::Json
+    } else {
+        listing::Format::Html(listing::Sort::from_query(query))
+    };
     let stamp = cache::DirStamp::of(st);
-    if let Some(l) = ctx.cache.listing(path, json, stamp, ctx.now) {
-        send_listing(req, r, l, json);
+    if let Some(l) = ctx.cache.listing(path, format, stamp, ctx.now) {
+        send_listing(req, r, l, format);
         return Ok(());
     }
     let wd = ctx.cache.watch_listing(path);
-    let body = listing::render(ctx.root, &dir, path, ctx.site.dotfiles, json)?;
+    let body = listing::render(ctx.root, &dir, path, ctx.site.dotfiles, format)?;
     // A weak validator from the listing's own bytes (RFC 9110 §8.8.3): clients revalidate
     // (no-cache) and get 304 while nothing changed.
     let mut etag = b"W/\"".to_vec();
@@ -175,13 +179,18 @@ fn directory(
         body: body.into(),
         etag: etag.into(),
     };
-    let l = ctx.cache.insert_listing(path, json, stamp, wd, l, ctx.now);
-    send_listing(req, r, l, json);
+    let l = ctx
+        .cache
+        .insert_listing(path, format, stamp, wd, l, ctx.now);
+    send_listing(req, r, l, format);
     Ok(())
 }
 
-/// Answer GET/HEAD with a rendered listing, or 304 when the client has it.
-fn send_listing(req: &Request, r: &mut Reply, l: &cache::Listing, json: bool) {
+/// Answer GET/HEAD with a rendered listing, or 304 when the client has it. The page has its
+/// Content-Security-Policy (`page::csp`: its own style and script only, no framing), is
+/// never sniffed as anything else, and sends no Referer to the sites a README links to. No
+/// Access-Control-Allow-Origin: other sites' scripts cannot read a listing.
+fn send_listing(req: &Request, r: &mut Reply, l: &cache::Listing, format: listing::Format) {
     let unchanged = req
         .header("if-none-match")
         .is_some_and(|v| v.split(|&b| b == b',').any(|t| weak_eq(t, &l.etag)));
@@ -195,12 +204,14 @@ fn send_listing(req: &Request, r: &mut Reply, l: &cache::Listing, json: bool) {
     }
     r.start(200);
     r.header("ETag", &l.etag);
-    let ct: &[u8] = if json {
-        b"application/json"
+    if format == listing::Format::Json {
+        r.header("Content-Type", b"application/json");
     } else {
-        b"text/html; charset=utf-8"
-    };
-    r.header("Content-Type", ct);
+        r.header("Content-Type", b"text/html; charset=utf-8");
+        r.header("Content-Security-Policy", page::csp());
+        r.header("X-Content-Type-Options", b"nosniff");
+        r.header("Referrer-Policy", b"no-referrer");
+    }
     r.header("Cache-Control", b"no-cache");
     r.header("Vary", b"Accept");
     r.body_shared(&l.body);

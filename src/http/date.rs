@@ -201,9 +201,18 @@ fn clf_into(out: &mut String, secs: u64) {
 
 /// "2026-11-25 03:00" (UTC), for directory listings.
 pub fn short(secs: u64) -> String {
+    let mut out = Vec::with_capacity(16);
+    push_short(&mut out, secs);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `short`, written at the end of `out`: no allocation of its own (a listing writes one a row).
+pub fn push_short(out: &mut Vec<u8>, secs: u64) {
+    use std::io::Write;
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let t = secs % 86_400;
-    format!("{y}-{m:02}-{d:02} {:02}:{:02}", t / 3600, t / 60 % 60)
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{y}-{m:02}-{d:02} {:02}:{:02}", t / 3600, t / 60 % 60);
 }
 
 /// "2026-11-25T03:00:00Z" (RFC 3339, UTC), for JSON listings.
