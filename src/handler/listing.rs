@@ -20,7 +20,6 @@ use crate::http::response::push_u64;
 use crate::http::target::encode_path;
 use crate::sys::{AsFd, BorrowedFd, fs};
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::ffi::CStr;
 
 /// Entries a listing shows at most: more than anyone reads on one page, and what bounds one
@@ -35,8 +34,8 @@ pub const MAX_LISTING_ENTRIES: usize = 10_000;
 /// the directory holds. Past that many names, the count of those not shown is a lower bound.
 pub const NAMES_READ_PER_ENTRY: usize = 10;
 
-struct Entry {
-    name: Vec<u8>,
+struct Entry<'n> {
+    name: &'n [u8],
     is_dir: bool,
     size: u64,
     mtime: u64,
@@ -156,11 +155,11 @@ pub fn render(
     let dir = dir.as_fd();
     let max = max_entries();
     let (names, omitted) = choose(dir, dotfiles, max)?;
-    let mut entries = Vec::with_capacity(names.len());
+    let mut entries = Vec::with_capacity(names.keys.len());
     let mut cname = Vec::new();
-    for (file, name) in names {
+    for (file, name) in names.iter() {
         cname.clear();
-        cname.extend_from_slice(&name);
+        cname.extend_from_slice(name);
         cname.push(0);
         // A directory entry's name has no NUL.
         let Ok(c) = CStr::from_bytes_with_nul(&cname) else {
@@ -187,7 +186,7 @@ pub fn render(
     let sort = match format {
         Format::Json => {
             // Again, now that stats tell: a symlink to a directory goes among the folders.
-            entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(&b.name)));
+            entries.sort_by(|a, b| b.is_dir.cmp(&a.is_dir).then_with(|| a.name.cmp(b.name)));
             return Ok(render_json(path, &entries, omitted));
         }
         Format::Html(sort) => sort,
@@ -198,7 +197,7 @@ pub fn render(
             SortKey::Size => a.sort_size().cmp(&b.sort_size()),
             SortKey::Date => a.mtime.cmp(&b.mtime),
         };
-        let o = o.then_with(|| natural_cmp(&a.name, &b.name));
+        let o = o.then_with(|| natural_cmp(a.name, b.name));
         b.is_dir
             .cmp(&a.is_dir)
             .then(if sort.desc { o.reverse() } else { o })
@@ -259,16 +258,16 @@ pub fn render(
             b"\"><td><a href=\"./"
         });
         href.clear();
-        encode_path(&e.name, &mut href);
+        encode_path(e.name, &mut href);
         // Percent-encoding leaves '&' and '\'' as they are: escaped too.
         escape_html(&mut h, &href);
         if e.is_dir {
             h.push(b'/');
         }
         h.extend_from_slice(b"\"><svg><use href=\"#");
-        h.extend_from_slice(page::icon(&e.name, e.is_dir).as_bytes());
+        h.extend_from_slice(page::icon(e.name, e.is_dir).as_bytes());
         h.extend_from_slice(b"\"/></svg>");
-        escape_html(&mut h, String::from_utf8_lossy(&e.name).as_bytes());
+        escape_html(&mut h, String::from_utf8_lossy(e.name).as_bytes());
         if e.is_dir {
             h.push(b'/');
         }
@@ -297,7 +296,7 @@ pub fn render(
     Ok(h)
 }
 
-impl Entry {
+impl Entry<'_> {
     /// The size a listing sorts by: a folder's own size (a few KiB of entries on most file
     /// systems) says nothing, so folders sort as 0, by name.
     fn sort_size(&self) -> u64 {
@@ -403,50 +402,85 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// A name as a listing sorts it: (is a file, name), so that folders come first.
-type Key = (bool, Vec<u8>);
+/// The names `choose` keeps, without an allocation each: their bytes one after another in
+/// `bytes`, and for each, whether it is a file (so that folders come first) and where its
+/// bytes are. A 10,000-name listing allocates a few growing buffers, not 10,000 names.
+struct Names {
+    bytes: Vec<u8>,
+    keys: Vec<(bool, usize, usize)>,
+    /// Where `trim` copies the names it keeps (kept across trims, as `bytes` is).
+    spare: Vec<u8>,
+}
+
+impl Names {
+    fn name(&self, k: (bool, usize, usize)) -> &[u8] {
+        &self.bytes[k.1..k.2]
+    }
+
+    /// (is a file, name), in the listing's first order: folders first, then by bytes.
+    fn iter(&self) -> impl Iterator<Item = (bool, &[u8])> {
+        self.keys.iter().map(|&k| (k.0, self.name(k)))
+    }
+
+    /// Keep the first `max` names in the listing's order, sorted, and the bytes of those only.
+    fn trim(&mut self, max: usize) {
+        let bytes = &self.bytes;
+        let order = |a: &(bool, usize, usize), b: &(bool, usize, usize)| {
+            (a.0, &bytes[a.1..a.2]).cmp(&(b.0, &bytes[b.1..b.2]))
+        };
+        if self.keys.len() > max {
+            self.keys.select_nth_unstable_by(max, order);
+            self.keys.truncate(max);
+        }
+        self.keys.sort_unstable_by(order);
+        self.spare.clear();
+        for k in &mut self.keys {
+            let start = self.spare.len();
+            self.spare.extend_from_slice(&self.bytes[k.1..k.2]);
+            *k = (k.0, start, self.spare.len());
+        }
+        std::mem::swap(&mut self.bytes, &mut self.spare);
+    }
+}
 
 /// The names a listing shows, in its order (folders first, as the directory entries tell,
 /// then by name): the first `max` of the first `max * NAMES_READ_PER_ENTRY` names the
 /// directory gives, names never served left out; and how many others were read. Whatever
-/// the directory's size, it keeps `max` names and stats none.
-fn choose(dir: BorrowedFd, dotfiles: bool, max: usize) -> Result<(Vec<Key>, Omitted), Error> {
+/// the directory's size, it keeps at most `2 * max` names at once (trimmed to the first
+/// `max` whenever it reaches that: amortised, each name is sorted a bounded number of
+/// times) and stats none.
+fn choose(dir: BorrowedFd, dotfiles: bool, max: usize) -> Result<(Names, Omitted), Error> {
     let limit = max.saturating_mul(NAMES_READ_PER_ENTRY);
-    // A max-heap: its top is the last name kept, the one to give way when a name that sorts
-    // before it is read.
-    let mut kept: BinaryHeap<Key> = BinaryHeap::with_capacity(max.min(1024));
-    let mut read = 0usize;
-    let mut omitted = Omitted {
-        count: 0,
-        exact: true,
+    let room = max.min(1024);
+    let mut kept = Names {
+        bytes: Vec::with_capacity(room * 32),
+        keys: Vec::with_capacity(room * 2),
+        spare: Vec::new(),
     };
+    let mut read = 0usize;
+    let mut exact = true;
     fs::read_dir(dir, |name, is_dir| {
         if names::hidden_name(name, dotfiles) {
             return true;
         }
         if read == limit {
-            omitted.exact = false;
+            exact = false;
             return false;
         }
         read += 1;
         // A symlink, or an entry that does not say, sorts as a file until a stat tells.
         let file = is_dir != Some(true);
-        if kept.len() < max {
-            kept.push((file, name.to_vec()));
-            return true;
-        }
-        omitted.count += 1;
-        if let Some(mut last) = kept.peek_mut()
-            && (file, name) < (last.0, last.1.as_slice())
-        {
-            // It takes the place (and the allocation) of the last name kept.
-            last.0 = file;
-            last.1.clear();
-            last.1.extend_from_slice(name);
+        let start = kept.bytes.len();
+        kept.bytes.extend_from_slice(name);
+        kept.keys.push((file, start, kept.bytes.len()));
+        if kept.keys.len() >= max.saturating_mul(2) {
+            kept.trim(max);
         }
         true
     })?;
-    Ok((kept.into_sorted_vec(), omitted))
+    kept.trim(max);
+    let count = (read - kept.keys.len()) as u64;
+    Ok((kept, Omitted { count, exact }))
 }
 
 /// The status of the entry `name` of `dir` (URL `dir_path`) as GET would see it: the entry
@@ -491,7 +525,7 @@ fn render_json(path: &[u8], entries: &[Entry], omitted: Omitted) -> Vec<u8> {
             j.push(b',');
         }
         j.extend_from_slice(b"\n{\"name\":");
-        json_string(&mut j, &String::from_utf8_lossy(&e.name));
+        json_string(&mut j, &String::from_utf8_lossy(e.name));
         let kind = if e.is_dir { "dir" } else { "file" };
         let modified = crate::http::date::iso8601(e.mtime);
         j.extend_from_slice(
@@ -607,7 +641,7 @@ mod tests {
         for max in [1, 5, 12, 13, 40, 312, 400] {
             let (kept, omitted) = choose(dir.as_fd(), false, max).unwrap();
             let read = 312.min(max * NAMES_READ_PER_ENTRY);
-            let kept: Vec<Vec<u8>> = kept.into_iter().map(|(_, n)| n).collect();
+            let kept: Vec<Vec<u8>> = kept.iter().map(|(_, n)| n.to_vec()).collect();
             if read == 312 {
                 assert_eq!(kept, order[..max.min(312)], "max {max}");
             } else {
@@ -622,7 +656,7 @@ mod tests {
             assert_eq!(omitted, Omitted { count, exact }, "max {max}");
         }
         let (kept, _) = choose(dir.as_fd(), true, 400).unwrap();
-        assert_eq!(kept.len(), 313, "with --dotfiles");
+        assert_eq!(kept.keys.len(), 313, "with --dotfiles");
         std::fs::remove_dir_all(&base).unwrap();
     }
 
