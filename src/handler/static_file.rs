@@ -173,7 +173,7 @@ fn directory(
     // A weak validator from the listing's own bytes (RFC 9110 §8.8.3): clients revalidate
     // (no-cache) and get 304 while nothing changed.
     let mut etag = b"W/\"".to_vec();
-    push_hex(&mut etag, fnv1a(&body));
+    push_hex(&mut etag, fnv1a_words(&body));
     etag.push(b'"');
     let l = cache::Listing {
         body: body.into(),
@@ -215,6 +215,20 @@ fn send_listing(req: &Request, r: &mut Reply, l: &cache::Listing, format: listin
     r.header("Cache-Control", b"no-cache");
     r.header("Vary", b"Accept");
     r.body_shared(&l.body);
+}
+
+/// FNV-1a taken 8 bytes at a time, then the tail byte by byte: a listing's validator. Byte
+/// by byte, the multiply chain made it 2-3 ms of a 1.9 MB listing's 17 ms render; a weak
+/// validator needs only that a change of the body changes it, which this keeps.
+fn fnv1a_words(data: &[u8]) -> u64 {
+    let words = data.chunks_exact(8);
+    let tail = words.remainder();
+    let h = words.fold(0xcbf2_9ce4_8422_2325_u64, |h, w| {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        (h ^ w).wrapping_mul(0x0100_0000_01b3)
+    });
+    tail.iter()
+        .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// 64-bit FNV-1a, for validators of generated bodies.
