@@ -275,26 +275,14 @@ pub fn read_dir(dir: impl AsFd, mut each: impl FnMut(&[u8], Option<bool>) -> boo
     let mut raw = rustix::fs::RawDir::new(dir, buf.spare_capacity_mut());
     while let Some(entry) = raw.next() {
         let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let is_dir = match entry.file_type() {
-            FileType::Directory => Some(true),
-            FileType::Unknown | FileType::Symlink => None,
-            _ => Some(false),
-        };
-        if !each(name, is_dir) {
+        if !give(&mut each, entry.file_name(), entry.file_type()) {
             break;
         }
     }
     Ok(())
 }
 
-/// Call `each` with the names in a directory (without `.` and `..`), in the order the
-/// directory gives them, and whether each is a directory as its entry tells (`None` when it
-/// does not say), until `each` answers false. Nothing is collected here: a directory of any
-/// size costs the caller only what it keeps.
+/// `read_dir` elsewhere: the same, through rustix's `Dir` (a `CString` per name).
 #[cfg(not(target_os = "linux"))]
 pub fn read_dir(dir: impl AsFd, mut each: impl FnMut(&[u8], Option<bool>) -> bool) -> Result<()> {
     let dir = dir.as_fd();
@@ -307,20 +295,25 @@ pub fn read_dir(dir: impl AsFd, mut each: impl FnMut(&[u8], Option<bool>) -> boo
     )?;
     for entry in d.expect("read_from succeeded") {
         let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let is_dir = match entry.file_type() {
-            FileType::Directory => Some(true),
-            FileType::Unknown | FileType::Symlink => None,
-            _ => Some(false),
-        };
-        if !each(name, is_dir) {
+        if !give(&mut each, entry.file_name(), entry.file_type()) {
             break;
         }
     }
     Ok(())
+}
+
+/// Hand one entry to `read_dir`'s `each` (`.` and `..` left out): whether to go on.
+fn give(each: &mut impl FnMut(&[u8], Option<bool>) -> bool, name: &CStr, ft: FileType) -> bool {
+    let name = name.to_bytes();
+    if name == b"." || name == b".." {
+        return true;
+    }
+    let is_dir = match ft {
+        FileType::Directory => Some(true),
+        FileType::Unknown | FileType::Symlink => None,
+        _ => Some(false),
+    };
+    each(name, is_dir)
 }
 
 /// A spare descriptor, held so that one can be freed when the process runs out (EMFILE):
