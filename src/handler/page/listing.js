@@ -36,10 +36,12 @@
   }
   heads.forEach(function (a) {
     a.addEventListener("click", function (e) {
-      var q = new URLSearchParams(a.search);
+      // Read before sorting, which points the link at the next order.
+      var search = a.search;
+      var q = new URLSearchParams(search);
       e.preventDefault();
       sort(q.get("sort"), q.get("order") === "desc");
-      history.replaceState(null, "", a.search);
+      history.replaceState(null, "", search);
     });
   });
 
