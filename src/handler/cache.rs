@@ -13,8 +13,8 @@
 //! on their way: a repeated 404 then costs no syscall either, and the name's creation (an
 //! upload, a rename into place) drops the entry at once.
 //!
-//! Directory listings are kept too, rendered (HTML and JSON apart), by URL path: one body
-//! per version of a directory, shared by every answer that sends it (`Body::Shared`), so
+//! Directory listings are kept too, rendered (JSON and the page in each of its orders apart,
+//! `listing::Format`), by URL path: one body per form and version of a directory, shared by every answer that sends it (`Body::Shared`), so
 //! clients that read slowly hold references to one copy, not a copy each. A listing is
 //! answered only while the directory is the one it was rendered from and unchanged (its
 //! device, inode, mtime and ctime, from the fstat each request makes anyway, see `DirStamp`:
@@ -694,6 +694,14 @@ mod tests {
         c.insert_listing(b"/d/", HTML, A, None, listing(10), 0);
         assert!(c.listing(b"/d/", HTML, A, 1).is_some());
         assert!(c.listing(b"/d/", JSON, A, 1).is_none(), "HTML is not JSON");
+        let by_size = Format::Html(Sort {
+            key: crate::handler::listing::SortKey::Size,
+            desc: true,
+        });
+        assert!(
+            c.listing(b"/d/", by_size, A, 1).is_none(),
+            "one order is not another"
+        );
         assert!(c.listing(b"/e/", HTML, A, 1).is_none());
         // A name added (mtime), the directory replaced (inode), chmod (ctime).
         for changed in [

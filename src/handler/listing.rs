@@ -673,6 +673,60 @@ mod tests {
         std::fs::remove_dir_all(&base).unwrap();
     }
 
+    /// Each form has its own place in the cache: seven indices, all below `Format::COUNT`.
+    #[test]
+    fn formats_have_distinct_indices() {
+        let mut seen = [false; Format::COUNT];
+        let pages = SortKey::ALL
+            .into_iter()
+            .flat_map(|key| [false, true].map(|desc| Format::Html(Sort { key, desc })));
+        for f in pages.chain([Format::Json]) {
+            assert!(!std::mem::replace(&mut seen[f.index()], true), "{f:?}");
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+
+    #[test]
+    fn sort_from_query_is_strict() {
+        let q = |s: &str| Sort::from_query(Some(s.as_bytes()));
+        let size_desc = Sort {
+            key: SortKey::Size,
+            desc: true,
+        };
+        assert_eq!(q("sort=size&order=desc"), size_desc);
+        assert_eq!(q("order=desc&x=1&sort=size"), size_desc);
+        assert_eq!(Sort::from_query(None), Sort::default());
+        for bad in [
+            "sort=size&order=DESC",
+            "sort=sizes",
+            "sort",
+            "order=",
+            "sort=size&order",
+        ] {
+            assert_eq!(q(bad), Sort::default(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut v = [
+            "file10", "file2", "File1", "file02", "a", "B", "file", "x9y10", "x9y9", "10", "9",
+        ];
+        v.sort_by(|a, b| natural_cmp(a.as_bytes(), b.as_bytes()));
+        assert_eq!(
+            v,
+            [
+                "9", "10", "a", "B", "file", "File1", "file02", "file2", "file10", "x9y9", "x9y10"
+            ]
+        );
+        // Total: names equal but for case or leading zeros still have an order.
+        assert_eq!(
+            natural_cmp(b"a", b"A"),
+            b"a".cmp(b"A").then(Ordering::Greater)
+        );
+        assert_ne!(natural_cmp(b"f07", b"f7"), Ordering::Equal);
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(human_size(0), "0 B");
