@@ -374,7 +374,7 @@ done
 echo "(barehttpd's unstripped release binary: $(stat -c %s "$BIN") bytes; nginx and lighttpd are Debian's, already stripped)"
 strip -o "$WORK/bin/barehttpd-no-tls.stripped" "$NBIN"
 echo "barehttpd without TLS (--no-default-features, $BUILD_DESC): $(stat -c %s "$WORK/bin/barehttpd-no-tls.stripped") bytes" \
-  "(budget 1 MiB, 1,048,576); with TLS and compression, as above (budget 6.5 MiB, 6,815,744): .ci/run holds both"
+  "(budget 1 MiB, 1,048,576); with TLS and compression, as above (budget 7 MiB, 7,340,032): .ci/run holds both"
 if [ -n "$HBIN" ]; then
   # The same code as a dynamic glibc binary: its file RSS is mostly libc.so pages that the
   # kernel maps in large folios; PSS shares them with every other process using libc.

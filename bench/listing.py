@@ -3,6 +3,10 @@
 
   python3 bench/listing.py BIN [BIN...]
 
+A BIN named `nginx` or `lighttpd` is that server with its own listing (nginx's autoindex,
+lighttpd's mod_dirlisting; 1 worker each, config in WORK): the same GETs, for comparison
+(neither keeps a rendered listing, so each GET renders; the slow clients are left out).
+
 For each server binary, on one directory of FILES (100,000) small files:
   - one GET of the listing, HTML then JSON, each three times: wall time, the server's CPU
     time (utime + stime of every thread, from /proc, 10 ms ticks) and the body's size;
@@ -43,7 +47,14 @@ def make_docroot():
     return www
 
 
-def cpu_seconds(pid):
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids if isinstance(pids, list) else [pids]:
+        total += _cpu_ticks(pid)
+    return total / TICK
+
+
+def _cpu_ticks(pid):
     total = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -52,7 +63,7 @@ def cpu_seconds(pid):
         except FileNotFoundError:
             continue
         total += int(fields[11]) + int(fields[12])
-    return total / TICK
+    return total
 
 
 def status(pid, key):
@@ -63,7 +74,40 @@ def status(pid, key):
     return -1
 
 
+def start_reference(name, www):
+    """nginx or lighttpd on a fixed loopback port; (process, port, pids to count CPU of)."""
+    port = 29181 if name == "nginx" else 29182
+    conf = os.path.join(WORK, f"{name}.conf")
+    with open(conf, "w") as f:
+        if name == "nginx":
+            f.write(f"daemon off; master_process on; worker_processes 1; pid {WORK}/nginx.pid;\n"
+                    f"error_log {WORK}/nginx-error.log;\nevents {{}}\nhttp {{ access_log off; "
+                    f"server {{ listen 127.0.0.1:{port}; root {www}; autoindex on; }} }}\n")
+            argv = ["nginx", "-c", conf, "-p", WORK]
+        else:
+            f.write(f'server.document-root = "{www}"\nserver.bind = "127.0.0.1"\n'
+                    f'server.port = {port}\nserver.modules += ("mod_dirlisting")\n'
+                    f'dir-listing.activate = "enable"\nserver.errorlog = "{WORK}/lighttpd-error.log"\n')
+            argv = ["lighttpd", "-D", "-f", conf]
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port)).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return p, port
+
+
+def pids_of(p):
+    """The process and its children (nginx's worker)."""
+    out = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout
+    return [p.pid] + [int(x) for x in out.split()]
+
+
 def start(binary, www):
+    if binary in ("nginx", "lighttpd"):
+        return start_reference(binary, www)
     p = subprocess.Popen(
         [binary, www, "--listen", "127.0.0.1:0", "--workers", WORKERS, "--listing",
          "--access-log", "off", "--send-timeout", "300"],
@@ -97,18 +141,20 @@ def get(port, path, accept="text/html"):
 
 def measure(binary, www):
     p, port = start(binary, www)
+    reference = binary in ("nginx", "lighttpd")
+    cpu = pids_of(p) if reference else p.pid
     print(f"== {binary}")
     try:
-        for accept in ["text/html", "application/json"]:
+        for accept in ["text/html"] if reference else ["text/html", "application/json"]:
             for i in range(3):
-                c0 = cpu_seconds(p.pid)
+                c0 = cpu_seconds(cpu)
                 secs, n = get(port, "/big/", accept)
-                c1 = cpu_seconds(p.pid)
+                c1 = cpu_seconds(cpu)
                 print(f"  GET /big/ {accept:17} #{i + 1}: {secs * 1000:7.1f} ms wall, "
                       f"{(c1 - c0) * 1000:5.0f} ms server CPU, {n / 1e6:6.2f} MB body")
         # Renders after a change: a name added to the directory or removed, before each GET.
         flip = os.path.join(www, "big", "flip")
-        c0 = cpu_seconds(p.pid)
+        c0 = cpu_seconds(cpu)
         walls = []
         for i in range(RENDERS):
             if i % 2 == 0:
@@ -116,14 +162,16 @@ def measure(binary, www):
             else:
                 os.unlink(flip)
             walls.append(get(port, "/big/")[0])
-        c1 = cpu_seconds(p.pid)
+        c1 = cpu_seconds(cpu)
         if os.path.exists(flip):
             os.unlink(flip)
         walls.sort()
         print(f"  GET /big/ after a change, {RENDERS} times: median {walls[len(walls) // 2] * 1000:.1f}"
               f" ms wall, {(c1 - c0) / RENDERS * 1000:.1f} ms server CPU each")
+        if reference:
+            return
         rss0 = status(p.pid, "VmRSS")
-        c0 = cpu_seconds(p.pid)
+        c0 = cpu_seconds(cpu)
         slow = []
         for _ in range(CLIENTS):
             s = socket.socket()
@@ -141,10 +189,10 @@ def measure(binary, www):
             get(port, "/hello.txt")
             waits.append(time.monotonic() - t)
             time.sleep(0.02)
-            now = cpu_seconds(p.pid)
+            now = cpu_seconds(cpu)
             still = still + time.monotonic() - t if now == last else 0.0
             last = now
-        c1 = cpu_seconds(p.pid)
+        c1 = cpu_seconds(cpu)
         print(f"  {CLIENTS} clients that never read: server CPU {c1 - c0:.2f} s; RSS "
               f"{rss0} MiB before, {status(p.pid, 'VmRSS')} MiB with them, peak "
               f"{status(p.pid, 'VmHWM')} MiB; GET /hello.txt meanwhile: first waited "
@@ -153,7 +201,11 @@ def measure(binary, www):
         for s in slow:
             s.close()
     finally:
-        p.kill()
+        # nginx's master stops its worker on SIGTERM; SIGKILL would leave it on the port.
+        if reference:
+            p.terminate()
+        else:
+            p.kill()
         p.wait()
 
 

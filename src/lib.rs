@@ -15,6 +15,7 @@
 #[cfg(feature = "count-alloc")]
 #[allow(unsafe_code)]
 pub mod alloc_count;
+pub mod base64;
 pub mod config;
 pub mod conn;
 pub mod handler;

@@ -107,10 +107,14 @@ fn rfc9110_9_3_1_listing_is_sorted_escaped_and_followable() {
     );
     assert!(!page.contains(".dot"), "dotfile listed without --dotfiles");
 
-    // Links in page order (every href except the parent link), HTML-unescaped: none holds a
-    // raw `<` or `>`, and each percent-decodes to its name.
-    let hrefs: Vec<String> = page
-        .split("href=\"")
+    // Links of the list's rows in page order (the parent link left out), HTML-unescaped: none
+    // holds a raw `<` or `>`, and each percent-decodes to its name.
+    let rows = page
+        .split_once("<tbody>")
+        .and_then(|(_, rest)| rest.split_once("</tbody>"))
+        .map_or("", |(rows, _)| rows);
+    let hrefs: Vec<String> = rows
+        .split("<a href=\"")
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
         .filter(|h| *h != "../")

@@ -92,7 +92,7 @@ fn rows(page: &str) -> Vec<Row> {
         .and_then(|(_, rest)| rest.split_once("</tbody>"))
         .map(|(b, _)| b)
         .unwrap_or_else(|| panic!("no table body in:\n{page}"));
-    body.split("<tr>")
+    body.split("<tr")
         .skip(1)
         .map(|row| {
             let cells: Vec<&str> = row
@@ -673,7 +673,7 @@ fn rfc9110_9_3_1_a_listing_past_its_cap_shows_the_first_entries_and_says_how_man
     assert_eq!(footer(&page), "3 of 8 items");
     let note_at = page.find("class=\"more\"").unwrap();
     assert!(
-        note_at < page.find("<table>").unwrap(),
+        note_at < page.find("<table").unwrap(),
         "the note comes after the table, where a long page hides it"
     );
 
@@ -887,5 +887,452 @@ fn rfc9110_9_3_1_slow_clients_share_one_rendered_listing() {
         let r = c.response();
         assert_eq!(r.body.len(), whole.len());
         assert!(r.body == whole, "a shared listing arrived damaged");
+    }
+}
+
+/// `/nat/` for the orders: three folders and three files whose sizes and dates differ in
+/// other orders than their names.
+fn setup_orders() -> (TempRoot, Server) {
+    let root = TempRoot::new();
+    for d in ["dirB", "dir10", "dir9"] {
+        root.dir(&format!("nat/{d}"));
+    }
+    for (name, size, secs) in [
+        ("file10.txt", 10, 1_300_000_000),
+        ("file2.txt", 300, 1_100_000_000),
+        ("File1.txt", 20, 1_200_000_000),
+    ] {
+        let p = root.file(&format!("nat/{name}"), &pattern(size, 7));
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .and_then(|f| f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)))
+            .expect("set mtime");
+    }
+    let s = Server::start(&root.www, &["--listing"]);
+    (root, s)
+}
+
+/// The listing's orders without JavaScript: `?sort=name|size|date&order=asc|desc`, applied by
+/// the server; names in natural order (file2 before file10, case set aside); folders first
+/// in every order; anything else in either parameter gives the default, by name ascending.
+/// Each order is its own cached page: asking for one never answers with another.
+#[test]
+fn rfc9110_9_3_1_listing_sorted_by_query() {
+    let (_root, s) = setup_orders();
+    let names = |q: &str| {
+        let r = s.get(&format!("/nat/{q}"));
+        assert_eq!(r.status, 200, "{q}");
+        rows(&r.body_str())[1..]
+            .iter()
+            .map(|r| r.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let by_name = [
+        "dir9/",
+        "dir10/",
+        "dirB/",
+        "File1.txt",
+        "file2.txt",
+        "file10.txt",
+    ];
+    for q in [
+        "",
+        "?sort=name",
+        "?sort=name&order=asc",
+        "?order=asc",
+        "?sort=bogus&order=desc",
+        "?sort=size&order=up",
+        "?sort=Size",
+        "?sort=",
+    ] {
+        assert_eq!(names(q), by_name, "{q:?}");
+    }
+    let cases: [(&str, [&str; 6]); 5] = [
+        (
+            "?sort=name&order=desc",
+            [
+                "dirB/",
+                "dir10/",
+                "dir9/",
+                "file10.txt",
+                "file2.txt",
+                "File1.txt",
+            ],
+        ),
+        (
+            "?sort=size&order=asc",
+            [
+                "dir9/",
+                "dir10/",
+                "dirB/",
+                "file10.txt",
+                "File1.txt",
+                "file2.txt",
+            ],
+        ),
+        (
+            "?sort=size&order=desc",
+            [
+                "dirB/",
+                "dir10/",
+                "dir9/",
+                "file2.txt",
+                "File1.txt",
+                "file10.txt",
+            ],
+        ),
+        (
+            "?order=desc&sort=date",
+            [
+                "dirB/",
+                "dir10/",
+                "dir9/",
+                "file10.txt",
+                "File1.txt",
+                "file2.txt",
+            ],
+        ),
+        (
+            "?sort=date",
+            [
+                "dir9/",
+                "dir10/",
+                "dirB/",
+                "file2.txt",
+                "File1.txt",
+                "file10.txt",
+            ],
+        ),
+    ];
+    for (q, want) in cases {
+        let got = names(q);
+        if q.contains("date") {
+            // The folders were made in the same second or not: their order among themselves
+            // is by date; the files' is known.
+            assert_eq!(got[3..], want[3..], "{q}");
+            assert!(got[..3].iter().all(|n| n.ends_with('/')), "{q}: {got:?}");
+        } else {
+            assert_eq!(got, want, "{q}");
+        }
+    }
+    // Again, from the cache: each order is still its own.
+    assert_eq!(names("?sort=size&order=desc")[3], "file2.txt");
+    assert_eq!(names("")[3], "File1.txt");
+    // The column headers link to the other orders: the sorted column to its reverse.
+    let page = s.get("/nat/?sort=size&order=asc").body_str();
+    assert!(
+        page.contains(
+            "aria-sort=\"ascending\"><a data-k=\"size\" href=\"?sort=size&amp;order=desc\">"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("<a data-k=\"name\" href=\"?sort=name&amp;order=asc\">"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<a data-k=\"date\" href=\"?sort=date&amp;order=asc\">"),
+        "{page}"
+    );
+}
+
+/// The JSON listing is as it was: one order (folders first, then by bytes of the name),
+/// whatever `sort` and `order` say.
+#[test]
+fn rfc9110_12_5_1_json_listing_ignores_the_page_order() {
+    let (_root, s) = setup_orders();
+    let plain = s.get("/nat/?format=json");
+    let sorted = s.get("/nat/?format=json&sort=size&order=desc");
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.body, sorted.body);
+    assert_eq!(plain.header("content-security-policy"), None);
+    let names: Vec<String> = json_entries(&plain, "/nat/")
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dir10",
+            "dir9",
+            "dirB",
+            "File1.txt",
+            "file10.txt",
+            "file2.txt"
+        ]
+    );
+}
+
+/// SHA-256 by the system's `sha256sum` (not the server's own code), base64-encoded as a CSP
+/// hash source writes it.
+fn sha256_b64(data: &[u8]) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut c = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    c.stdin.take().unwrap().write_all(data).unwrap();
+    let out = c.wait_with_output().unwrap();
+    let hex = String::from_utf8(out.stdout).unwrap();
+    let bytes: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            s.push(if i <= c.len() {
+                A[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    s
+}
+
+/// The bodies of every `<tag>...</tag>` in `page`.
+fn blocks<'a>(page: &'a str, tag: &str) -> Vec<&'a str> {
+    let open = format!("<{tag}");
+    let close = format!("</{tag}>");
+    page.split(&open)
+        .skip(1)
+        .map(|b| {
+            let b = b.split_once('>').expect("tag closed").1;
+            b.split_once(&close).expect("element closed").0
+        })
+        .collect()
+}
+
+/// CSP Level 3 §8.3 (hash sources): the page runs no inline script and applies no inline
+/// style the policy does not name by its SHA-256; it has no event-handler or style
+/// attribute (which a hash does not allow); it cannot be framed, post a form, or take a
+/// `<base>`; no CORS header lets another site read it; it is not sniffed; no Referer leaves.
+#[test]
+fn csp3_listing_page_allows_only_its_own_hashed_script_and_style() {
+    let (_root, s) = setup(&["--listing"]);
+    let r = s.get("/pub/");
+    let csp = r
+        .header("content-security-policy")
+        .expect("a Content-Security-Policy")
+        .to_string();
+    let page = r.body_str();
+    let dirs: Vec<&str> = csp.split(';').map(str::trim).collect();
+    for d in [
+        "default-src 'none'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(dirs.contains(&d), "{d} missing from {csp}");
+    }
+    for (tag, directive) in [("script", "script-src"), ("style", "style-src")] {
+        let bodies = blocks(&page, tag);
+        assert_eq!(bodies.len(), 1, "one inline {tag}");
+        let allowed = dirs
+            .iter()
+            .find(|d| d.starts_with(directive))
+            .unwrap_or_else(|| panic!("no {directive} in {csp}"));
+        assert!(!allowed.contains("unsafe"), "{allowed}");
+        for b in bodies {
+            let h = format!("'sha256-{}'", sha256_b64(b.as_bytes()));
+            assert!(
+                allowed.split(' ').any(|s| s == h),
+                "{tag} {h} not in {allowed}"
+            );
+        }
+    }
+    let script = blocks(&page, "script")[0];
+    let lower = page.replace(script, "").to_ascii_lowercase();
+    assert!(!lower.contains(" style="), "a style attribute");
+    for attr in lower.split(" on").skip(1) {
+        let name_len = attr.bytes().take_while(u8::is_ascii_alphabetic).count();
+        assert!(
+            name_len == 0 || attr.as_bytes().get(name_len) != Some(&b'='),
+            "an event handler attribute: on{attr:.30}"
+        );
+    }
+    assert!(
+        !lower.contains("<script src") && !lower.contains("<link"),
+        "an external asset"
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // OPTIONS does not open CORS either.
+    let o = s.request(b"OPTIONS /pub/ HTTP/1.1\r\nHost: t\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: DELETE\r\nConnection: close\r\n\r\n");
+    assert_eq!(o.header("access-control-allow-origin"), None);
+    assert_eq!(o.header("access-control-allow-methods"), None);
+}
+
+/// Hostile names are text wherever a name appears: the link, its text, the title, the
+/// breadcrumbs, the data attributes; and the breadcrumbs lead to each folder on the way.
+#[test]
+fn rfc9110_9_3_1_hostile_names_are_text_everywhere_and_breadcrumbs_lead_up() {
+    let root = TempRoot::new();
+    let dir = "\"><svg onload=alert(2)>";
+    let file = "<img src=x onerror=alert(1)>.txt";
+    root.file(&format!("a/{dir}/{file}"), b"x\n");
+    root.file(&format!("a/{dir}/it's & \"q\".md"), b"x\n");
+    let s = Server::start(&root.www, &["--listing"]);
+    let enc = "%22%3E%3Csvg%20onload=alert(2)%3E";
+    let r = s.get(&format!("/a/{enc}/"));
+    assert_eq!(r.status, 200);
+    let page = r.body_str();
+    for raw in ["<img", "<svg onload", "it's", "& \""] {
+        assert!(!page.contains(raw), "{raw:?} unescaped in:\n{page}");
+    }
+    let title = blocks(&page, "title")[0];
+    assert_eq!(unescape(title), format!("Index of /a/{dir}/"));
+    // Breadcrumbs: `/` and `a/` up, the folder itself here.
+    let h1 = blocks(&page, "h1")[0];
+    assert_eq!(text(h1), format!("Index of /a/{dir}/"));
+    let hrefs: Vec<&str> = h1
+        .split("href=\"")
+        .skip(1)
+        .map(|h| h.split('"').next().unwrap())
+        .collect();
+    assert_eq!(hrefs, ["../../", "../", "./"]);
+    assert_eq!(s.get("/").status, 200);
+    assert_eq!(s.get("/a/").status, 200);
+    let rows = rows(&page);
+    let row = rows
+        .iter()
+        .find(|r| r.name == file)
+        .expect("the file's row");
+    assert_eq!(row.href, "./%3Cimg%20src=x%20onerror=alert(1)%3E.txt");
+    let got = s.get(&format!("/a/{enc}/{}", &row.href[2..]));
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"x\n"[..]));
+    assert!(rows.iter().any(|r| r.name == "it's & \"q\".md"), "{rows:?}");
+    // Data attributes hold numbers only.
+    for attr in page.split(" data-").skip(1) {
+        let v = attr.split_once("=\"").unwrap().1.split('"').next().unwrap();
+        assert!(
+            v.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "data attribute {attr:.40}"
+        );
+    }
+}
+
+/// A folder's README.md is rendered below the list, its raw HTML shown as text and its
+/// `javascript:` links leading nowhere; a README of more than `MAX_README_BYTES` is not
+/// shown; a new README shows at once (the cached page is dropped with the folder's change).
+#[test]
+fn rfc9110_9_3_1_readme_rendered_below_the_list_and_defused() {
+    use barehttpd::handler::readme::MAX_README_BYTES;
+    let root = TempRoot::new();
+    root.file(
+        "r/README.md",
+        b"# Read me\n\nSome *text*.\n\n<script>alert(1)</script>\n\n\
+          <img src=x onerror=alert(1)> [a](javascript:alert(1)) [b](JaVaScRiPt:alert(1)) \
+          [c](https://example.com/) ![i](javascript:alert(3))\n",
+    );
+    root.file("big/README.md", &vec![b'x'; MAX_README_BYTES as usize + 1]);
+    root.file("late/x.txt", b"x\n");
+    let s = Server::start(&root.www, &["--listing"]);
+    let page = s.get("/r/").body_str();
+    let readme = blocks(&page, "article")[0];
+    assert!(
+        page.find("</table>") < page.find("<article"),
+        "below the list"
+    );
+    let lower = readme.to_ascii_lowercase();
+    assert!(
+        !lower.contains("<script") && !lower.contains("<img src=x"),
+        "{readme}"
+    );
+    assert!(
+        !lower.contains("href=\"javascript") && !lower.contains("src=\"javascript"),
+        "{readme}"
+    );
+    assert!(readme.contains("&lt;script&gt;"), "{readme}");
+    if cfg!(feature = "readme") {
+        assert!(readme.contains("<h1>Read me</h1>"), "{readme}");
+        assert!(readme.contains("<em>text</em>"), "{readme}");
+        assert!(
+            readme.contains("<a href=\"https://example.com/\">c</a>"),
+            "{readme}"
+        );
+    } else {
+        assert!(readme.trim_start().starts_with("<pre>"), "{readme}");
+    }
+    assert!(!s.get("/big/").body_str().contains("<article"));
+    assert!(!s.get("/late/").body_str().contains("<article"));
+    std::fs::write(root.www.join("late/README"), b"plain <b>text</b>\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let page = s.get("/late/").body_str();
+        if let Some(a) = blocks(&page, "article").first() {
+            assert_eq!(*a, "\n<pre>plain &lt;b&gt;text&lt;/b&gt;\n</pre>\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "README not shown after it was made"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// With `chromium` installed (CI installs it for the acceptance browser check): the page in
+/// a real browser, light and dark, as screenshots kept under `target/listing-screens/`; the
+/// script ran (it marks `<html data-js="ready">`) and the browser reported no CSP violation.
+#[test]
+fn listing_page_in_a_headless_browser() {
+    if !have("chromium") {
+        eprintln!("chromium not installed: skipped");
+        return;
+    }
+    let (_root, s) = setup(&["--listing"]);
+    let url = format!("http://{}/pub/", s.addr());
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/listing-screens");
+    std::fs::create_dir_all(&out).unwrap();
+    let run = |extra: &[String]| {
+        let profile = TempRoot::new();
+        let o = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--window-size=900,700",
+            ])
+            .arg(format!("--user-data-dir={}", profile.www.display()))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("chromium");
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (dom, log) = run(&["--dump-dom".to_string()]);
+    assert!(
+        dom.contains("data-js=\"ready\""),
+        "the script did not run:\n{dom}\n{log}"
+    );
+    assert!(!dom.contains("id=\"filter\" type=\"search\" placeholder=\"Filter (press /)\" aria-label=\"Filter names\" autocomplete=\"off\" hidden"), "filter not shown");
+    for (scheme, v) in [("light", "1"), ("dark", "0")] {
+        let png = out.join(format!("listing-{scheme}.png"));
+        let _ = std::fs::remove_file(&png);
+        let (_, log2) = run(&[
+            format!("--screenshot={}", png.display()),
+            format!("--blink-settings=preferredColorScheme={v}"),
+        ]);
+        assert!(png.exists(), "no screenshot {}:\n{log2}", png.display());
+        let all = format!("{log}\n{log2}");
+        assert!(
+            !all.contains("Content Security Policy"),
+            "CSP violation reported:\n{all}"
+        );
     }
 }

@@ -261,7 +261,9 @@ impl Archive {
 
     fn dir_entry(&mut self, name: &[u8], st: &fs::Stat) {
         let mtime = st.st_mtime.max(0) as u64;
-        let mode = st.st_mode & 0o7777;
+        // st_mode is u16 on macOS, u32 on Linux.
+        #[allow(clippy::useless_conversion)]
+        let mode = u32::from(st.st_mode) & 0o7777;
         match &mut self.format {
             Format::Zip(w) => {
                 w.start(&mut self.buf, name, 0, mtime, mode, zip::STORED);
@@ -360,7 +362,8 @@ impl Archive {
         self.entry_name(leaf, false);
         let size = st.st_size.max(0) as u64;
         let mtime = st.st_mtime.max(0) as u64;
-        let mode = st.st_mode & 0o7777;
+        #[allow(clippy::useless_conversion)]
+        let mode = u32::from(st.st_mode) & 0o7777;
         let method = method_for(leaf, size);
         match &mut self.format {
             Format::Zip(w) => w.start(&mut self.buf, &self.name, size, mtime, mode, method),

@@ -13,8 +13,8 @@
 //! on their way: a repeated 404 then costs no syscall either, and the name's creation (an
 //! upload, a rename into place) drops the entry at once.
 //!
-//! Directory listings are kept too, rendered (HTML and JSON apart), by URL path: one body
-//! per version of a directory, shared by every answer that sends it (`Body::Shared`), so
+//! Directory listings are kept too, rendered (JSON and the page in each of its orders apart,
+//! `listing::Format`), by URL path: one body per form and version of a directory, shared by every answer that sends it (`Body::Shared`), so
 //! clients that read slowly hold references to one copy, not a copy each. A listing is
 //! answered only while the directory is the one it was rendered from and unchanged (its
 //! device, inode, mtime and ctime, from the fstat each request makes anyway, see `DirStamp`:
@@ -37,6 +37,7 @@
 //! reads no file and decides nothing about what is worth caching (`static_file` leaves out
 //! ranges, large files and the fallback).
 
+use super::listing::Format;
 #[cfg(feature = "compress")]
 use crate::http::coding::Coding;
 use crate::sys::fs::Stat;
@@ -173,8 +174,9 @@ pub struct FileCache {
     map: HashMap<Box<[u8]>, Entry>,
     missing: HashMap<Box<[u8]>, Missing>,
     bytes: usize,
-    /// Listings by URL path: HTML, then JSON.
-    listings: [HashMap<Box<[u8]>, ListingEntry>; 2],
+    /// Listings by URL path, one map per form (`Format::index`: JSON, then the page in each
+    /// of its orders).
+    listings: [HashMap<Box<[u8]>, ListingEntry>; Format::COUNT],
     listing_bytes: usize,
     #[cfg(feature = "compress")]
     packed: HashMap<Box<[u8]>, PackedEntry>,
@@ -192,7 +194,7 @@ impl FileCache {
             map: HashMap::new(),
             missing: HashMap::new(),
             bytes: 0,
-            listings: [HashMap::new(), HashMap::new()],
+            listings: std::array::from_fn(|_| HashMap::new()),
             listing_bytes: 0,
             #[cfg(feature = "compress")]
             packed: HashMap::new(),
@@ -358,16 +360,16 @@ impl FileCache {
         Some((wd, true))
     }
 
-    /// The listing of the directory at the URL path `key` (ending in '/') in HTML or JSON,
+    /// The listing of the directory at the URL path `key` (ending in '/') in `format`,
     /// if one was rendered from the directory `stamp` describes, as it is now.
     pub fn listing(
         &mut self,
         key: &[u8],
-        json: bool,
+        format: Format,
         stamp: DirStamp,
         now: u64,
     ) -> Option<&Listing> {
-        let map = &mut self.listings[usize::from(json)];
+        let map = &mut self.listings[format.index()];
         let e = map.get(key)?;
         let ttl = if e.wd.is_some() { TTL_MS } else { TTL_BLIND_MS };
         if e.stamp != stamp || now.saturating_sub(e.born) >= ttl {
@@ -376,9 +378,7 @@ impl FileCache {
             }
             return None;
         }
-        self.listings[usize::from(json)]
-            .get(key)
-            .map(|e| &e.listing)
+        self.listings[format.index()].get(key).map(|e| &e.listing)
     }
 
     /// Watch the directory at the URL path `key` before it is read for a listing, so that
@@ -393,7 +393,7 @@ impl FileCache {
     pub fn insert_listing(
         &mut self,
         key: &[u8],
-        json: bool,
+        format: Format,
         stamp: DirStamp,
         wd: Option<i32>,
         listing: Listing,
@@ -420,7 +420,7 @@ impl FileCache {
             }
         }
         self.listing_bytes += size;
-        let map = &mut self.listings[usize::from(json)];
+        let map = &mut self.listings[format.index()];
         match map.entry(key.into()) {
             std::collections::hash_map::Entry::Occupied(mut o) => {
                 self.listing_bytes -= listing_size(key, o.get());
@@ -612,6 +612,13 @@ fn size_of(e: &Entry) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handler::listing::Sort;
+
+    const JSON: Format = Format::Json;
+    const HTML: Format = Format::Html(Sort {
+        key: crate::handler::listing::SortKey::Name,
+        desc: false,
+    });
 
     fn listing(len: usize) -> Listing {
         Listing {
@@ -684,28 +691,36 @@ mod tests {
     #[test]
     fn a_listing_answers_only_for_the_directory_version_it_was_rendered_from() {
         let mut c = cache();
-        c.insert_listing(b"/d/", false, A, None, listing(10), 0);
-        assert!(c.listing(b"/d/", false, A, 1).is_some());
-        assert!(c.listing(b"/d/", true, A, 1).is_none(), "HTML is not JSON");
-        assert!(c.listing(b"/e/", false, A, 1).is_none());
+        c.insert_listing(b"/d/", HTML, A, None, listing(10), 0);
+        assert!(c.listing(b"/d/", HTML, A, 1).is_some());
+        assert!(c.listing(b"/d/", JSON, A, 1).is_none(), "HTML is not JSON");
+        let by_size = Format::Html(Sort {
+            key: crate::handler::listing::SortKey::Size,
+            desc: true,
+        });
+        assert!(
+            c.listing(b"/d/", by_size, A, 1).is_none(),
+            "one order is not another"
+        );
+        assert!(c.listing(b"/e/", HTML, A, 1).is_none());
         // A name added (mtime), the directory replaced (inode), chmod (ctime).
         for changed in [
             DirStamp([1, 2, 9, 4, 5, 6]),
             DirStamp([1, 9, 3, 4, 5, 6]),
             DirStamp([1, 2, 3, 4, 5, 9]),
         ] {
-            c.insert_listing(b"/d/", false, A, None, listing(10), 0);
-            assert!(c.listing(b"/d/", false, changed, 1).is_none());
-            assert!(c.listing(b"/d/", false, A, 1).is_none(), "not dropped");
+            c.insert_listing(b"/d/", HTML, A, None, listing(10), 0);
+            assert!(c.listing(b"/d/", HTML, changed, 1).is_none());
+            assert!(c.listing(b"/d/", HTML, A, 1).is_none(), "not dropped");
         }
         assert_eq!(c.listing_bytes, 0);
         // Without a watch, no longer than without change notification.
-        c.insert_listing(b"/d/", false, A, None, listing(10), 0);
-        assert!(c.listing(b"/d/", false, A, TTL_BLIND_MS - 1).is_some());
-        assert!(c.listing(b"/d/", false, A, TTL_BLIND_MS).is_none());
-        c.insert_listing(b"/d/", false, A, Some(1), listing(10), 0);
-        assert!(c.listing(b"/d/", false, A, TTL_BLIND_MS).is_some());
-        assert!(c.listing(b"/d/", false, A, TTL_MS).is_none());
+        c.insert_listing(b"/d/", HTML, A, None, listing(10), 0);
+        assert!(c.listing(b"/d/", HTML, A, TTL_BLIND_MS - 1).is_some());
+        assert!(c.listing(b"/d/", HTML, A, TTL_BLIND_MS).is_none());
+        c.insert_listing(b"/d/", HTML, A, Some(1), listing(10), 0);
+        assert!(c.listing(b"/d/", HTML, A, TTL_BLIND_MS).is_some());
+        assert!(c.listing(b"/d/", HTML, A, TTL_MS).is_none());
     }
 
     #[test]
@@ -713,19 +728,19 @@ mod tests {
         let mut c = cache();
         let quarter = MAX_LISTING_BYTES / 4;
         let sending = Arc::clone(
-            &c.insert_listing(b"/1/", false, A, None, listing(quarter), 0)
+            &c.insert_listing(b"/1/", HTML, A, None, listing(quarter), 0)
                 .body,
         );
-        c.insert_listing(b"/2/", false, A, None, listing(quarter), 0);
-        c.insert_listing(b"/3/", true, A, None, listing(quarter), 0);
-        assert!(c.listing(b"/2/", false, A, 1).is_some());
-        c.insert_listing(b"/4/", false, A, None, listing(quarter), 0);
+        c.insert_listing(b"/2/", HTML, A, None, listing(quarter), 0);
+        c.insert_listing(b"/3/", JSON, A, None, listing(quarter), 0);
+        assert!(c.listing(b"/2/", HTML, A, 1).is_some());
+        c.insert_listing(b"/4/", HTML, A, None, listing(quarter), 0);
         // The one being sent stays (and is shared, not rendered again); the others went.
-        let kept = c.listing(b"/1/", false, A, 1).map(|l| Arc::clone(&l.body));
+        let kept = c.listing(b"/1/", HTML, A, 1).map(|l| Arc::clone(&l.body));
         assert!(kept.is_some_and(|k| Arc::ptr_eq(&k, &sending)));
-        assert!(c.listing(b"/2/", false, A, 1).is_none());
-        assert!(c.listing(b"/3/", true, A, 1).is_none());
-        assert!(c.listing(b"/4/", false, A, 1).is_some());
+        assert!(c.listing(b"/2/", HTML, A, 1).is_none());
+        assert!(c.listing(b"/3/", JSON, A, 1).is_none());
+        assert!(c.listing(b"/4/", HTML, A, 1).is_some());
         let sizes: usize = c
             .listings
             .iter()
@@ -735,10 +750,10 @@ mod tests {
         assert_eq!(c.listing_bytes, sizes);
         // Once sent, it goes too when room is needed.
         drop(sending);
-        c.insert_listing(b"/5/", false, A, None, listing(MAX_LISTING_BYTES), 0);
-        assert!(c.listing(b"/1/", false, A, 1).is_none());
+        c.insert_listing(b"/5/", HTML, A, None, listing(MAX_LISTING_BYTES), 0);
+        assert!(c.listing(b"/1/", HTML, A, 1).is_none());
         assert!(
-            c.listing(b"/5/", false, A, 1).is_some(),
+            c.listing(b"/5/", HTML, A, 1).is_some(),
             "kept alone, however large"
         );
     }

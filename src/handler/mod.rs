@@ -33,9 +33,11 @@ pub mod etag;
 pub mod listing;
 pub mod mime;
 pub mod names;
+pub mod page;
 pub mod place;
 #[cfg(feature = "ops")]
 pub mod probe;
+pub mod readme;
 pub mod reply;
 pub mod site;
 pub mod stale;

@@ -19,7 +19,7 @@ use super::compress;
 use super::ctx::Ctx;
 use super::error::Error;
 use super::reply::{Extras, Reply, Segment};
-use super::{archive, cache, etag, listing, mime, names};
+use super::{archive, cache, etag, listing, mime, names, page};
 #[cfg(feature = "compress")]
 use crate::http::coding::{AcceptEncoding, Coding};
 use crate::http::conditional::{self, Outcome, Validators};
@@ -173,30 +173,39 @@ fn directory(
     if !ctx.rule.listing {
         return Err(Error::Forbidden);
     }
-    let json = wants_json(req, query);
+    let format = if wants_json(req, query) {
+        listing::Format::Json
+    } else {
+        listing::Format::Html(listing::Sort::from_query(query))
+    };
     let stamp = cache::DirStamp::of(st);
-    if let Some(l) = ctx.cache.listing(path, json, stamp, ctx.now) {
-        send_listing(req, r, l, json);
+    if let Some(l) = ctx.cache.listing(path, format, stamp, ctx.now) {
+        send_listing(req, r, l, format);
         return Ok(());
     }
     let wd = ctx.cache.watch_listing(path);
-    let body = listing::render(ctx.root, &dir, path, ctx.site.dotfiles, json)?;
+    let body = listing::render(ctx.root, &dir, path, ctx.site.dotfiles, format)?;
     // A weak validator from the listing's own bytes (RFC 9110 §8.8.3): clients revalidate
     // (no-cache) and get 304 while nothing changed.
     let mut etag = b"W/\"".to_vec();
-    push_hex(&mut etag, fnv1a(&body));
+    push_hex(&mut etag, fnv1a_words(&body));
     etag.push(b'"');
     let l = cache::Listing {
         body: body.into(),
         etag: etag.into(),
     };
-    let l = ctx.cache.insert_listing(path, json, stamp, wd, l, ctx.now);
-    send_listing(req, r, l, json);
+    let l = ctx
+        .cache
+        .insert_listing(path, format, stamp, wd, l, ctx.now);
+    send_listing(req, r, l, format);
     Ok(())
 }
 
-/// Answer GET/HEAD with a rendered listing, or 304 when the client has it.
-fn send_listing(req: &Request, r: &mut Reply, l: &cache::Listing, json: bool) {
+/// Answer GET/HEAD with a rendered listing, or 304 when the client has it. The page has its
+/// Content-Security-Policy (`page::csp`: its own style and script only, no framing), is
+/// never sniffed as anything else, and sends no Referer to the sites a README links to. No
+/// Access-Control-Allow-Origin: other sites' scripts cannot read a listing.
+fn send_listing(req: &Request, r: &mut Reply, l: &cache::Listing, format: listing::Format) {
     let unchanged = req
         .header("if-none-match")
         .is_some_and(|v| v.split(|&b| b == b',').any(|t| weak_eq(t, &l.etag)));
@@ -210,15 +219,31 @@ fn send_listing(req: &Request, r: &mut Reply, l: &cache::Listing, json: bool) {
     }
     r.start(200);
     r.header("ETag", &l.etag);
-    let ct: &[u8] = if json {
-        b"application/json"
+    if format == listing::Format::Json {
+        r.header("Content-Type", b"application/json");
     } else {
-        b"text/html; charset=utf-8"
-    };
-    r.header("Content-Type", ct);
+        r.header("Content-Type", b"text/html; charset=utf-8");
+        r.header("Content-Security-Policy", page::csp());
+        r.header("X-Content-Type-Options", b"nosniff");
+        r.header("Referrer-Policy", b"no-referrer");
+    }
     r.header("Cache-Control", b"no-cache");
     r.header("Vary", b"Accept");
     r.body_shared(&l.body);
+}
+
+/// FNV-1a taken 8 bytes at a time, then the tail byte by byte: a listing's validator. Byte
+/// by byte, the multiply chain made it 2-3 ms of a 1.9 MB listing's 17 ms render; a weak
+/// validator needs only that a change of the body changes it, which this keeps.
+fn fnv1a_words(data: &[u8]) -> u64 {
+    let words = data.chunks_exact(8);
+    let tail = words.remainder();
+    let h = words.fold(0xcbf2_9ce4_8422_2325_u64, |h, w| {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        (h ^ w).wrapping_mul(0x0100_0000_01b3)
+    });
+    tail.iter()
+        .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// 64-bit FNV-1a, for validators of generated bodies.
