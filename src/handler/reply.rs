@@ -263,6 +263,17 @@ impl<'o> Reply<'o> {
     /// caller checks), and its length is not known, so `body_len` stays 0.
     pub fn body_stream(&mut self, source: Box<dyn Produce>) {
         self.header("Transfer-Encoding", b"chunked");
+        self.stream(source, true);
+    }
+
+    /// A body of unknown length for an HTTP/1.0 client, which knows no chunked coding:
+    /// delimited by the connection's close (RFC 9112 §6.3, rule 8); the pieces go unframed.
+    pub fn body_stream_until_close(&mut self, source: Box<dyn Produce>) {
+        self.close = true;
+        self.stream(source, false);
+    }
+
+    fn stream(&mut self, source: Box<dyn Produce>, chunked: bool) {
         self.finish_head();
         self.body_len = 0;
         self.streamed = true;
@@ -270,7 +281,7 @@ impl<'o> Reply<'o> {
             *self.body = Body::Stream {
                 source,
                 piece: Vec::with_capacity(16 * 1024),
-                chunked: true,
+                chunked,
             };
         }
     }
@@ -316,22 +327,6 @@ impl<'o> Reply<'o> {
             offset,
             end: offset + len,
         };
-    }
-
-    /// A body of unknown length for an HTTP/1.0 client, which knows no chunked coding:
-    /// delimited by the connection's close (RFC 9112 §6.3, rule 8); the pieces go unframed.
-    pub fn body_stream_until_close(&mut self, source: Box<dyn Produce>) {
-        self.close = true;
-        self.finish_head();
-        self.body_len = 0;
-        self.streamed = true;
-        if !self.head_only {
-            *self.body = Body::Stream {
-                source,
-                piece: Vec::with_capacity(16 * 1024),
-                chunked: false,
-            };
-        }
     }
 
     /// The answer to a handler's error, with the fields its status needs: Allow with 405,
