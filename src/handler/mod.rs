@@ -187,7 +187,7 @@ fn route<'a>(
         r.error_with(308, &[("Location", &loc)]);
         return Ok(Answer::Done);
     }
-    let site_writes = ctx.site.rules.iter().any(|r| r.write.is_some());
+    let site_writes = ctx.site.writes;
     let writes = is_write(req.method) && site_writes;
     if decoded.is_ok()
         && let Some(verify) = authorize(req, ctx, writes)?

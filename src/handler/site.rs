@@ -19,6 +19,8 @@ pub struct Site {
     pub index: CString,
     pub dotfiles: bool,
     pub rules: Vec<Rule>,
+    /// Some rule allows writes (the router's question for every request, answered once).
+    pub writes: bool,
 }
 
 /// What a path prefix allows, and what its answers carry over plain HTTP (`extras[0]`) and
@@ -58,6 +60,7 @@ impl Site {
             root_path: c.root.clone(),
             index,
             dotfiles: c.dotfiles,
+            writes: rules.iter().any(|r: &Rule| r.write.is_some()),
             rules,
         })
     }
