@@ -16,6 +16,7 @@ pub mod date;
 #[cfg(feature = "dav")]
 pub mod dav;
 pub mod forwarded;
+pub mod h2;
 pub mod host;
 pub mod parse;
 pub mod proxy;
