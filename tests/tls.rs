@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{HELLO, Server, TempRoot, parse_response, pattern};
+use common::{HELLO, Server, TempRoot, parse_response, pattern, scaled};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned};
@@ -766,4 +766,73 @@ tls_key = "{bk}"
             .body_str(),
         "site B\n"
     );
+}
+
+/// The threads of the server named `name` (their `comm`).
+#[cfg(feature = "ops")]
+fn threads_named(pid: u32, name: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("read /proc/PID/task")
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+        .count()
+}
+
+/// A reload (SIGHUP) to other certificate files serves the new certificate and leaves one
+/// thread watching files, not one more per reload: the old store's watcher ends with it.
+#[test]
+#[cfg(feature = "ops")]
+fn a_reload_to_other_certificate_files_leaves_one_watcher() {
+    let root = TempRoot::new();
+    root.file("index.html", b"hello\n");
+    let c = Certs::get();
+    let toml = |cert: &str, key: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\ntls_listen = [\"127.0.0.1:0\"]\n\
+             access_log = \"off\"\n\n[[site]]\nnames = [\"a.test\", \"b.test\"]\n\
+             root = \"{www}\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\n",
+            www = root.www.display(),
+            cert = c.path(cert),
+            key = c.path(key),
+        )
+    };
+    let cfg = root.outside("tls.toml", toml("a.pem", "a.key").as_bytes());
+    let s = Server::start_args(&["--config".into(), cfg.to_str().unwrap().into()]);
+    let port = tls_port(&s);
+    let watchers = || threads_named(s.pid(), "barehttpd-certs");
+    assert_eq!(watchers(), 1);
+    for (i, (cert, key, name)) in [("b.pem", "b.key", "b.test"), ("a.pem", "a.key", "a.test")]
+        .into_iter()
+        .cycle()
+        .take(4)
+        .enumerate()
+    {
+        std::fs::write(&cfg, toml(cert, key)).unwrap();
+        s.signal("HUP");
+        let deadline = Instant::now() + scaled(Duration::from_secs(10));
+        while s.stderr_text().matches("reload:").count() <= i {
+            assert!(Instant::now() < deadline, "{}", s.stderr_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The client checks the certificate against `name`: only the new pair has it.
+        let mut tls = connect_with(port, both(), name);
+        if let Err(e) = tls.write_all(&get("/index.html")) {
+            panic!("{name} after reload {}: {e}\n{}", i + 1, s.stderr_text());
+        }
+        let r = read_response(&mut tls, &mut Vec::new(), false);
+        assert_eq!(r.status, 200, "{name} after reload {}", i + 1);
+    }
+    // Each old watcher ends within a second of its store's last user (its sleep).
+    let deadline = Instant::now() + scaled(Duration::from_secs(10));
+    while watchers() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "{} certificate watchers after 4 reloads\n{}",
+            watchers(),
+            s.stderr_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -277,6 +277,11 @@ impl Server {
         // Everything that can fail has; a process that started this one may stop now (after
         // the banner, so that its lines do not cut into it).
         upgrade::tell_ready();
+        // The configuration read at start is not held while serving: a reload replaces it,
+        // and what it alone holds (a TLS store for other certificate files, and its
+        // watcher thread) must go with it.
+        let quiet = cfg.quiet;
+        drop(served);
         let mut handed_over = false;
         loop {
             match sys::signal::wait() {
@@ -297,7 +302,7 @@ impl Server {
                 },
             }
         }
-        if !cfg.quiet {
+        if !quiet {
             eprintln!("barehttpd: shutting down, finishing responses in flight");
         }
         // A second signal stops at once.

@@ -141,18 +141,24 @@ impl Store {
         })
     }
 
-    /// Watch the files for replacements, on a thread of its own.
+    /// Watch the files for replacements, on a thread of its own. The thread holds the store
+    /// weakly: when a reload (SIGHUP) replaced it with one for other files and the last
+    /// handshake configuration using it is gone, the thread ends instead of watching files
+    /// nobody serves any more.
     pub fn watch(self: &Arc<Store>) {
         if self.sources.lock().map(|s| s.is_empty()).unwrap_or(true) {
             return;
         }
-        let store = Arc::clone(self);
+        let store = Arc::downgrade(self);
         let _ = std::thread::Builder::new()
             .name("barehttpd-certs".into())
             .spawn(move || {
                 loop {
                     std::thread::sleep(WATCH_EVERY);
-                    store.reload_changed();
+                    match store.upgrade() {
+                        Some(store) => store.reload_changed(),
+                        None => return,
+                    }
                 }
             });
     }
