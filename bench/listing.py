@@ -16,11 +16,15 @@ For each server binary, on one directory of FILES (100,000) small files:
     small file sent behind them: how long it waited, the server's CPU time for all of it,
     and its RSS (VmRSS, and the peak VmHWM) while the 60 are still connected.
 
-Env: FILES, CLIENTS, WORKERS (2), WORK (the scratch directory, kept across runs so the
+COUNT_ALLOC=1 with a barehttpd built with `--features count-alloc` adds the heap allocations
+per render.
+
+Env: FILES, CLIENTS (0: leave that part out), WORKERS (2), WORK (the scratch directory, kept across runs so the
 files are made once; default /tmp/barehttpd-listing-bench).
 """
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -120,6 +124,22 @@ def start(binary, www):
     return p, int(m.group(1))
 
 
+def allocs(p):
+    """The heap allocations so far of a barehttpd built with `--features count-alloc` (SIGUSR1
+    makes it print its counters), or None when the build has no counter: only with
+    COUNT_ALLOC=1, since SIGUSR1 would end any other build."""
+    if not os.environ.get("COUNT_ALLOC"):
+        return None
+    p.send_signal(signal.SIGUSR1)
+    while True:
+        line = p.stderr.readline()
+        if not line:
+            return None
+        m = re.search(r"alloc-count:.*allocs=(\d+)", line)
+        if m:
+            return int(m.group(1))
+
+
 def get(port, path, accept="text/html"):
     """One GET on a fresh connection: (seconds until the whole body is in, body bytes)."""
     t = time.monotonic()
@@ -154,6 +174,7 @@ def measure(binary, www):
                       f"{(c1 - c0) * 1000:5.0f} ms server CPU, {n / 1e6:6.2f} MB body")
         # Renders after a change: a name added to the directory or removed, before each GET.
         flip = os.path.join(www, "big", "flip")
+        a0 = None if reference else allocs(p)
         c0 = cpu_seconds(cpu)
         walls = []
         for i in range(RENDERS):
@@ -163,12 +184,16 @@ def measure(binary, www):
                 os.unlink(flip)
             walls.append(get(port, "/big/")[0])
         c1 = cpu_seconds(cpu)
+        a1 = None if reference else allocs(p)
         if os.path.exists(flip):
             os.unlink(flip)
         walls.sort()
+        heap = ""
+        if a0 is not None and a1 is not None:
+            heap = f", {(a1 - a0) / RENDERS:.1f} heap allocations each"
         print(f"  GET /big/ after a change, {RENDERS} times: median {walls[len(walls) // 2] * 1000:.1f}"
-              f" ms wall, {(c1 - c0) / RENDERS * 1000:.1f} ms server CPU each")
-        if reference:
+              f" ms wall, {(c1 - c0) / RENDERS * 1000:.1f} ms server CPU each{heap}")
+        if reference or CLIENTS == 0:
             return
         rss0 = status(p.pid, "VmRSS")
         c0 = cpu_seconds(cpu)

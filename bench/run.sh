@@ -10,6 +10,8 @@
 #   QUICK=1 bash bench/run.sh          smoke test, about 45 s (fewer cases, 1 run x 1 s)
 #   NO_COMPRESS_CASE=1 bash bench/run.sh  without the compressed-text case (plain HTTP, last)
 #   COMPRESS_ONLY=1 bash bench/run.sh  that case alone, about 1 minute
+#   NO_LISTING_CASE=1 bash bench/run.sh   without the listing case (plain HTTP, last)
+#   LISTING_ONLY=1 bash bench/run.sh   that case alone, about 2 minutes
 #
 # Env: DUR (seconds per wrk run, 3; QUICK 1), RUNS (runs per cell, 3; QUICK 1),
 #      SCHEMES ("http https"), SERVERS ("barehttpd nginx lighttpd"),
@@ -71,6 +73,9 @@ done
 CASES=$(grep -E "^(${want%|})\|" <<<"$CASES" || true)
 # COMPRESS_ONLY=1: the compressed-text case alone (it runs after the others).
 [ -z "${COMPRESS_ONLY:-}" ] || CASES=""
+# LISTING_ONLY=1: the directory-listing case alone (it runs last).
+if [ -n "${LISTING_ONLY:-}" ]; then CASES=""; NO_COMPRESS_CASE=1; fi
+[ -z "${COMPRESS_ONLY:-}" ] || NO_LISTING_CASE=1
 
 tools=(wrk nginx lighttpd curl taskset python3)
 [[ " ${SCHEMES[*]} " == *" https "* ]] && tools+=(mod_openssl openssl cc)
@@ -258,10 +263,68 @@ if [[ " ${SCHEMES[*]} " == *" http "* && -z "${NO_COMPRESS_CASE:-}" ]]; then
   stop_all
 fi
 
+# A folder of 10,000 files listed as HTML (issue 20: no more server CPU than nginx's
+# autoindex and lighttpd's mod_dirlisting). Two figures, since barehttpd keeps a rendered
+# listing until the folder changes (inotify) and the others render every GET:
+#  - wrk on the unchanged folder, one keep-alive connection: what a listing that many people
+#    open costs (barehttpd: its kept copy; nginx and lighttpd: a render each). One, since
+#    lighttpd 1.4.69 answers 503 to a listing asked while it renders another (measured: 3 of
+#    4 concurrent GETs), which would make its figures those of errors;
+#  - bench/listing.py's renders, each GET after a name was added or removed, so that every
+#    server renders every time: what a render itself costs (and, with a count-alloc build,
+#    its heap allocations). Its files live in /tmp/barehttpd-listing-bench-10k (made once):
+#    nginx's workers run as nobody and could not read them in $WORK (mode 700).
+if [[ " ${SCHEMES[*]} " == *" http "* && -z "${NO_LISTING_CASE:-}" ]]; then
+  mkdir -p "$DOCROOT/list10k"
+  python3 - "$DOCROOT/list10k" <<'PY'
+import os, sys
+d = sys.argv[1]
+for i in range(10000):
+    p = os.path.join(d, f"file-{i:05d}.txt")
+    if not os.path.exists(p):
+        with open(p, "w") as f:
+            f.write("x" * (i % 5000))
+PY
+  placement 1
+  say "== 1 worker(s), http, listing of a folder of 10,000 files"
+  for srv in "${SERVERS[@]}"; do
+    port=$(free_port "$next_port"); next_port=$((port + 1))
+    if [ "$srv" = barehttpd ]; then
+      start_server "$srv" "$port" 1 "$SRV_CPUS" "" --listing
+    else
+      start_server "$srv" "$port" 1 "$SRV_CPUS"
+    fi
+    [ "$(fetch -s -o /dev/null -w '%{http_code}' "$(url "$port" /list10k/)")" = 200 ] ||
+      die "$srv: /list10k/ is not listed"
+    PORTS[$srv]=$port
+    PIDS[$srv]=$(server_pids "$PID")
+    "${WRK_PIN[@]}" wrk -t1 -c1 -d1s "$(url "$port" /list10k/)" >/dev/null
+  done
+  case="listing 10,000 files keep-alive c1"
+  say "   $case"
+  for rep in $(seq 1 "$RUNS"); do
+    for srv in "${SERVERS[@]}"; do
+      one_run 1 "$case" "$srv" "$rep" /list10k/ 1 "" ""
+    done
+  done
+  stop_all
+  say "   listing renders (bench/listing.py)"
+  refs=()
+  for srv in "${SERVERS[@]}"; do [ "$srv" = barehttpd ] || refs+=("$srv"); done
+  LISTING_RENDERS=$(FILES=10000 RENDERS=${RENDERS:-40} CLIENTS=0 WORKERS=1 \
+    WORK=/tmp/barehttpd-listing-bench-10k python3 "$HERE/listing.py" "${refs[@]}" "$WORK/bin/barehttpd" |
+    grep -E '^==|after a change' | paste -d' ' - - | sed 's/^== //; s/  GET \/big\/ after a change,/:/')
+fi
+
 echo
 tls=""
 [ -n "$NO_RESUME" ] && tls="; HTTPS: $(openssl version | cut -d' ' -f1-2) for nginx, lighttpd and wrk, ECDSA P-256 certificate"
 echo "$(describe_build); $(nginx -v 2>&1 | sed 's/.*: //'); $(lighttpd -v 2>&1 | head -1 | cut -d' ' -f1)$tls"
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $NCPU CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), ${RUNS} run(s) x ${DUR} s per cell, median shown"
 python3 "$HERE/lib/table.py" "$RAW"
+if [ -n "${LISTING_RENDERS:-}" ]; then
+  echo
+  echo "Listing renders (10,000 files, each GET after the folder changed; server CPU per render):"
+  printf '  %s\n' "$LISTING_RENDERS"
+fi
 echo "raw wrk output: $WORK/raw   ($(($(date +%s) - T_START)) s)"
