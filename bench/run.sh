@@ -12,6 +12,8 @@
 #   COMPRESS_ONLY=1 bash bench/run.sh  that case alone, about 1 minute
 #   NO_LISTING_CASE=1 bash bench/run.sh   without the listing case (plain HTTP, last)
 #   LISTING_ONLY=1 bash bench/run.sh   that case alone, about 2 minutes
+#   NO_H2_CASES=1 bash bench/run.sh    without the HTTP/2 cases (h2load, last)
+#   H2_ONLY=1 bash bench/run.sh        those cases alone, about 2 minutes
 #
 # Env: DUR (seconds per wrk run, 3; QUICK 1), RUNS (runs per cell, 3; QUICK 1),
 #      SCHEMES ("http https"), SERVERS ("barehttpd nginx lighttpd"),
@@ -76,8 +78,11 @@ CASES=$(grep -E "^(${want%|})\|" <<<"$CASES" || true)
 # LISTING_ONLY=1: the directory-listing case alone (it runs last).
 if [ -n "${LISTING_ONLY:-}" ]; then CASES=""; NO_COMPRESS_CASE=1; fi
 [ -z "${COMPRESS_ONLY:-}" ] || NO_LISTING_CASE=1
+if [ -n "${H2_ONLY:-}" ]; then CASES=""; NO_COMPRESS_CASE=1; NO_LISTING_CASE=1; fi
+[ -z "${COMPRESS_ONLY:-}${LISTING_ONLY:-}" ] || NO_H2_CASES=1
 
 tools=(wrk nginx lighttpd curl taskset python3)
+[ -n "${NO_H2_CASES:-}" ] || tools+=(h2load mod_openssl openssl)
 [[ " ${SCHEMES[*]} " == *" https "* ]] && tools+=(mod_openssl openssl cc)
 need_tools "${tools[@]}"
 choose_build
@@ -316,12 +321,85 @@ PY
     grep -E '^==|after a change' | paste -d' ' - - | sed 's/^== //; s/  GET \/big\/ after a change,/:/')
 fi
 
+# HTTP/2 (issue 18): h2load, the load tool of nghttp2, as wrk is for HTTP/1.1, with its
+# per-request log turned into wrk's RESULT line (lib/h2result.py) so the rows share the
+# table. One worker, h2load -t1 on the other CPU: the 13-byte file over 50 connections of
+# 10 concurrent streams each, over TLS (ALPN h2) and in cleartext (h2c, prior knowledge), and
+# the 8 MiB file over TLS on 4 connections. nginx needs `http2` on its listener (refserver.sh
+# H2=1, which makes its cleartext port h2c only); lighttpd 1.4.69 speaks h2 and h2c as it
+# comes; barehttpd by ALPN, and h2c with --h2c. A build without HTTP/2 is left out of these
+# rows, with a note.
+# one_h2 CASE SERVER REP PATH CONNS STREAMS: one h2load run, one line in $RAW.
+one_h2() {
+  local case=$1 srv=$2 rep=$3 path=$4 conns=$5 streams=$6
+  local pids=${PIDS[$srv]} t0 t1 c0 c1 res raw="$WORK/raw/w1-${1// /_}-$2-$3"
+  t0=$(cpu_ticks $pids)
+  times > "$WORK/times"; c0=$(client_us_file)
+  "${WRK_PIN[@]}" h2load -t1 -c"$conns" -m"$streams" -D "$DUR" --log-file="$raw.log" \
+    "$(url "${PORTS[$srv]}" "$path")" > "$raw.txt" 2>&1 || true
+  t1=$(cpu_ticks $pids)
+  times > "$WORK/times"; c1=$(client_us_file)
+  res=$(python3 "$HERE/lib/h2result.py" "$raw.txt" "$raw.log") ||
+    die "no result from h2load for $srv $case (see $raw.txt)"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' 1 "$case" "$srv" "$rep" 200 \
+    $((t1 - t0)) "$(tr ' ' '\t' <<<"${res#RESULT }")" $((c1 - c0)) >> "$RAW"
+}
+if [ -z "${NO_H2_CASES:-}" ]; then
+  [ -n "${CERTS:-}" ] || make_certs
+  h2_servers=()
+  for srv in "${SERVERS[@]}"; do
+    if [ "$srv" = barehttpd ] && ! "$WORK/bin/barehttpd" --help 2>&1 | grep -q -- '--h2c'; then
+      H2_NOTE="barehttpd left out of the HTTP/2 rows: this build has no HTTP/2 (no --h2c)"
+      say "$H2_NOTE"
+      continue
+    fi
+    h2_servers+=("$srv")
+  done
+  placement 1
+  export H2=1
+  for SCHEME in https http; do
+    say "== 1 worker(s), HTTP/2 over $([ "$SCHEME" = https ] && echo "TLS (h2)" || echo "cleartext (h2c)")"
+    for srv in "${h2_servers[@]}"; do
+      port=$(free_port "$next_port"); next_port=$((port + 1))
+      if [ "$srv" = barehttpd ] && [ "$SCHEME" = http ]; then
+        start_server "$srv" "$port" 1 "$SRV_CPUS" "" --h2c
+      else
+        start_server "$srv" "$port" 1 "$SRV_CPUS"
+      fi
+      PORTS[$srv]=$port
+      PIDS[$srv]=$(server_pids "$PID")
+      want=h2; [ "$SCHEME" = http ] && want=h2c
+      got=$(h2load -n1 -c1 "$(url "$port" /hello.txt)" 2>&1 | sed -n 's/^Application protocol: //p')
+      [ "$got" = "$want" ] || die "$srv on port $port speaks '${got:-nothing}', not $want"
+      "${WRK_PIN[@]}" h2load -t1 -c50 -m10 -D 1 "$(url "$port" /hello.txt)" >/dev/null 2>&1 || true
+    done
+    if [ "$SCHEME" = https ]; then
+      h2cases="h2 hello c50 m10|/hello.txt|50|10
+h2 big.bin 8MiB c4|/big.bin|4|1"
+    else
+      h2cases="h2c hello c50 m10|/hello.txt|50|10"
+    fi
+    while IFS='|' read -r case path conns streams; do
+      say "   $case"
+      for rep in $(seq 1 "$RUNS"); do
+        for srv in "${h2_servers[@]}"; do
+          one_h2 "$case" "$srv" "$rep" "$path" "$conns" "$streams"
+        done
+      done
+    done <<<"$h2cases"
+    stop_all
+  done
+  unset H2
+  SCHEME=http
+fi
+
 echo
 tls=""
 [ -n "$NO_RESUME" ] && tls="; HTTPS: $(openssl version | cut -d' ' -f1-2) for nginx, lighttpd and wrk, ECDSA P-256 certificate"
 echo "$(describe_build); $(nginx -v 2>&1 | sed 's/.*: //'); $(lighttpd -v 2>&1 | head -1 | cut -d' ' -f1)$tls"
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $NCPU CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), ${RUNS} run(s) x ${DUR} s per cell, median shown"
 python3 "$HERE/lib/table.py" "$RAW"
+[ -z "${H2_NOTE:-}" ] || echo "$H2_NOTE"
 if [ -n "${LISTING_RENDERS:-}" ]; then
   echo
   echo "Listing renders (10,000 files, each GET after the folder changed; server CPU per render):"

@@ -33,6 +33,7 @@ need_tools() {
       nginx) missing+=(nginx-light) ;;
       taskset) missing+=(util-linux) ;;
       curl | wrk | lighttpd | strace | python3 | openssl) missing+=("$c") ;;
+      h2load) missing+=(nghttp2-client) ;;
       strip) missing+=(binutils) ;;
       cc) missing+=(gcc) ;;
       *) die "do not know how to install $c" ;;
@@ -166,9 +167,12 @@ fetch() {
 }
 
 # wait_http PORT: until /hello.txt answers (5 s at most).
+# With H2 set and plain HTTP, by HTTP/2 with prior knowledge: nginx's `http2` cleartext
+# listener (refserver.sh H2=1) speaks nothing else.
 wait_http() {
-  local i=0
-  while ! fetch -sf -o /dev/null --max-time 1 "$(url "$1" /hello.txt)"; do
+  local i=0 h2=()
+  [ -n "${H2:-}" ] && [ "$SCHEME" = http ] && h2=(--http2-prior-knowledge)
+  while ! fetch -sf -o /dev/null --max-time 1 "${h2[@]}" "$(url "$1" /hello.txt)"; do
     i=$((i + 1)); [ $i -lt 100 ] || return 1; sleep 0.05
   done
 }
