@@ -88,8 +88,8 @@ fn hash_source(text: &str) -> String {
     crate::base64::encode(&sha256(text.as_bytes()), crate::base64::STD, true)
 }
 
-/// SHA-256 (FIPS 180-4 §6.2) of `data`.
-fn sha256(data: &[u8]) -> [u8; 32] {
+/// SHA-256 (FIPS 180-4 §6.2) of `data` (also the staging names of resumable uploads).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
     const K: [u32; 64] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
         0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
