@@ -180,11 +180,23 @@ fn bad_chunks_change_nothing() {
         403
     );
     assert_eq!(s.request(&chunk("/pub.txt", 1, 0, b"x", "")).status, 405);
-    assert_eq!(s.request(&chunk("/dav/no/such", 1, 0, b"x", "")).status, 409);
+    assert_eq!(
+        s.request(&chunk("/dav/no/such", 1, 0, b"x", "")).status,
+        409
+    );
     // Preconditions hold at the end as for a PUT: If-None-Match: * keeps a file.
-    let r = s.request(&chunk("/dav/keep.txt", 3, 0, b"new", "If-None-Match: *\r\n"));
+    let r = s.request(&chunk(
+        "/dav/keep.txt",
+        3,
+        0,
+        b"new",
+        "If-None-Match: *\r\n",
+    ));
     assert_eq!(r.status, 412);
-    assert_eq!(std::fs::read(root.www.join("dav/keep.txt")).unwrap(), b"keep");
+    assert_eq!(
+        std::fs::read(root.www.join("dav/keep.txt")).unwrap(),
+        b"keep"
+    );
     for n in ["a", ".hid", "pub.txt"] {
         assert!(!root.www.join("dav").join(n).exists(), "{n}");
     }
@@ -204,16 +216,16 @@ fn staging_files_are_bounded_in_number_and_bytes() {
     assert_eq!(r.status, 507);
     assert!(!root.www.join("dav/one-more").exists());
     // Resuming one that is staged still works: it is not a new one.
-    assert_eq!(
-        s.request(&chunk("/dav/f0", 10, 1, b"y", "")).status,
-        204
-    );
+    assert_eq!(s.request(&chunk("/dav/f0", 10, 1, b"y", "")).status, 204);
     // One abandoned for longer than STALE_SECS makes room, and is removed.
     let dir = root.www.join("dav");
     let staged = parts(&dir);
     assert_eq!(staged.len(), MAX_STAGED);
     let old = SystemTime::now() - Duration::from_secs(STALE_SECS + 60);
-    let victim = staged.iter().find(|p| std::fs::read(p).unwrap() == b"x").unwrap();
+    let victim = staged
+        .iter()
+        .find(|p| std::fs::read(p).unwrap() == b"x")
+        .unwrap();
     std::fs::File::options()
         .write(true)
         .open(victim)

@@ -40,8 +40,8 @@ pub mod probe;
 pub mod readme;
 pub mod reply;
 pub mod site;
-pub mod stale;
 pub mod staging;
+pub mod stale;
 pub mod static_file;
 pub mod upload;
 

@@ -69,8 +69,9 @@ pub fn icon(name: &[u8], is_dir: bool) -> &'static str {
 }
 
 /// The Content-Security-Policy of a listing page: nothing but its own style and script (by
-/// hash), images from the server itself (a README's pictures) or inline, no `<base>`, no form
-/// submission, no framing (so no clickjacking either).
+/// hash), images from the server itself (a README's pictures) or inline, requests from the
+/// script to the server itself only (uploads, renames, the list's refresh), no `<base>`, no
+/// form submission, no framing (so no clickjacking either).
 pub fn csp() -> &'static [u8] {
     static CSP: OnceLock<Vec<u8>> = OnceLock::new();
     CSP.get_or_init(|| {
@@ -78,7 +79,9 @@ pub fn csp() -> &'static [u8] {
         v.extend_from_slice(hash_source(STYLE).as_bytes());
         v.extend_from_slice(b"'; script-src 'sha256-");
         v.extend_from_slice(hash_source(SCRIPT).as_bytes());
-        v.extend_from_slice(b"'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+        v.extend_from_slice(
+            b"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        );
         v
     })
 }

@@ -174,7 +174,10 @@ mod tests {
         assert_eq!(a, part_name(b"film.mkv", 10));
         assert_ne!(a, part_name(b"film.mkv", 11));
         assert_ne!(a, part_name(b"film.mkw", 10));
-        assert_eq!(part_name(&[b'x'; 255], 1).to_bytes().len(), PART_PREFIX.len() + 32);
+        assert_eq!(
+            part_name(&[b'x'; 255], 1).to_bytes().len(),
+            PART_PREFIX.len() + 32
+        );
     }
 
     #[test]

@@ -347,7 +347,9 @@ mod tests {
         std::fs::create_dir_all(root.join("dav/a")).unwrap();
         let part = |rel: &str, name: &[u8], age: i64| {
             let n = staging::part_name(name, 5);
-            let p = root.join(rel).join(std::str::from_utf8(n.to_bytes()).unwrap());
+            let p = root
+                .join(rel)
+                .join(std::str::from_utf8(n.to_bytes()).unwrap());
             std::fs::write(&p, b"12345").unwrap();
             let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age as u64);
             std::fs::File::options()

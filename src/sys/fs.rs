@@ -437,11 +437,7 @@ pub fn open_append_in(dir: impl AsFd, name: &CStr) -> Result<OwnedFd> {
         rustix::fs::openat(
             dir,
             name,
-            OFlags::WRONLY
-                | OFlags::APPEND
-                | OFlags::NOFOLLOW
-                | OFlags::NONBLOCK
-                | OFlags::CLOEXEC,
+            OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
             Mode::empty(),
         )
     )
