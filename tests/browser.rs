@@ -97,6 +97,11 @@ writers = ["alice"]
         .arg(conf.www.join("site/priv"))
         .arg(&out)
         .arg(&work.www)
+        .arg(if cfg!(feature = "dav") {
+            "dav"
+        } else {
+            "files"
+        })
         .stdout(std::fs::File::create(work.www.join("log.txt")).unwrap())
         .stderr(std::fs::File::create(work.www.join("err.txt")).unwrap())
         .spawn()

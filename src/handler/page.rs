@@ -17,8 +17,9 @@ use std::sync::OnceLock;
 
 /// The page's style sheet, the body of its one `<style>` element.
 pub const STYLE: &str = include_str!("page/listing.css");
-/// The page's script (sorting, filter, keyboard), the body of its one `<script>` element.
-pub const SCRIPT: &str = include_str!("page/listing.js");
+/// The page's script (sorting, filter, keyboard, writes), the body of its one `<script>`
+/// element: `page/listing.js` without comments and indentation (build.rs).
+pub const SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/listing.js"));
 
 /// The icons, defined once per page as SVG symbols and drawn by `<use href="#…">` per row:
 /// about 30 bytes a row, no request, no external asset.

@@ -1,10 +1,11 @@
 """The folder page driven in Chromium by Selenium (tests/browser.rs runs it).
 
-Usage: page.py URL DIR AUTH_URL AUTH_DIR SCREENS WORK
+Usage: page.py URL DIR AUTH_URL AUTH_DIR SCREENS WORK MODE
   URL       the writable folder's page (http://127.0.0.1:PORT/dav/), DIR its folder on disk
   AUTH_URL  a folder page that needs Basic credentials, with them (http://u:p@.../priv/),
             AUTH_DIR its folder on disk
   SCREENS   where the screenshots go; WORK a scratch folder
+  MODE      dav (folders and renames offered) or files (files only: a build without dav)
 
 Any problem is a failure (exit 1) with the step it happened in; tests/browser.rs skips
 before running this when chromium, chromedriver or selenium is absent.
@@ -26,7 +27,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-URL, DIR, AUTH_URL, AUTH_DIR, SCREENS, WORK = sys.argv[1:7]
+URL, DIR, AUTH_URL, AUTH_DIR, SCREENS, WORK, MODE = sys.argv[1:8]
+# "dav": the build has WebDAV's MKCOL and MOVE (folders, renames); "files": it has not,
+# and the page must not offer them.
+DAV = MODE == "dav"
 XSS = "<img src=x onerror=alert(1)>.txt"
 PICKED_XSS = "<i onmouseover=alert(2)>.txt"
 MIB = 1 << 20
@@ -194,17 +198,22 @@ def main(drv):
     assert drv.execute_script("return document.querySelectorAll('i, img').length") == 0
     no_alert(drv)
 
-    step("upload a folder with the folder input (MKCOL, then PUT)")
-    os.makedirs(os.path.join(WORK, "tree/a"), exist_ok=True)
-    with open(os.path.join(WORK, "tree/top.txt"), "w") as fh:
-        fh.write("top\n")
-    with open(os.path.join(WORK, "tree/a/deep.txt"), "w") as fh:
-        fh.write("deep\n")
-    drv.find_element(By.ID, "updir").send_keys(os.path.join(WORK, "tree"))
-    uploads_done(drv, 4)
-    wait(drv, "the folder's row", has_row("tree/"))
-    drv.save_screenshot(os.path.join(SCREENS, "page-uploads.png"))
-
+    if DAV:
+        step("upload a folder with the folder input (MKCOL, then PUT)")
+        os.makedirs(os.path.join(WORK, "tree/a"), exist_ok=True)
+        with open(os.path.join(WORK, "tree/top.txt"), "w") as fh:
+            fh.write("top\n")
+        with open(os.path.join(WORK, "tree/a/deep.txt"), "w") as fh:
+            fh.write("deep\n")
+        drv.find_element(By.ID, "updir").send_keys(os.path.join(WORK, "tree"))
+        uploads_done(drv, 4)
+        wait(drv, "the folder's row", has_row("tree/"))
+        drv.save_screenshot(os.path.join(SCREENS, "page-uploads.png"))
+    else:
+        for title in ("Upload a folder", "New folder"):
+            assert not drv.find_elements(By.CSS_SELECTOR, "button[title='%s']" % title), title
+        assert not drv.find_elements(By.CSS_SELECTOR, "button[title^='Rename']")
+        drv.save_screenshot(os.path.join(SCREENS, "page-uploads.png"))
     step("drop a file on the page (a DataTransfer dispatched as a drop)")
     drv.execute_script("""
         const dt = new DataTransfer();
@@ -212,18 +221,20 @@ def main(drv):
         document.body.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
         document.body.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
     """)
-    uploads_done(drv, 5)
+    uploads_done(drv, 5 if DAV else 3)
     wait(drv, "the dropped file's row", has_row("dropped.txt"))
 
-    step("new folder, rename into it, delete with confirmation")
-    drv.find_element(By.CSS_SELECTOR, "button[title='New folder']").click()
-    dialog(drv, "made")
-    wait(drv, "the new folder's row", has_row("made/"))
-    assert os.path.isdir(os.path.join(DIR, "made"))
-    row_button(drv, "readme.txt", "Rename").click()
-    dialog(drv, "made/renamed.txt")
-    wait(drv, "readme.txt gone", lambda d: "readme.txt" not in row_names(d))
-    assert os.path.isfile(os.path.join(DIR, "made/renamed.txt"))
+    if DAV:
+        step("new folder, rename into it")
+        drv.find_element(By.CSS_SELECTOR, "button[title='New folder']").click()
+        dialog(drv, "made")
+        wait(drv, "the new folder's row", has_row("made/"))
+        assert os.path.isdir(os.path.join(DIR, "made"))
+        row_button(drv, "readme.txt", "Rename").click()
+        dialog(drv, "made/renamed.txt")
+        wait(drv, "readme.txt gone", lambda d: "readme.txt" not in row_names(d))
+        assert os.path.isfile(os.path.join(DIR, "made/renamed.txt"))
+    step("delete with confirmation")
     row_button(drv, "file10.txt", "Delete").click()
     dialog(drv, accept=False)
     time.sleep(0.3)
@@ -243,10 +254,11 @@ def main(drv):
     z = zipfile.ZipFile(os.path.join(dl, zips(drv)[0]))
     assert z.testzip() is None
     members = z.namelist()
-    for want in ("picked.txt", "tree/a/deep.txt", "made/renamed.txt", XSS):
+    wants = ("picked.txt", "tree/a/deep.txt", "made/renamed.txt", XSS) if DAV else ("picked.txt", "sub/file10.txt", XSS)
+    for want in wants:
         assert any(m.endswith(want) for m in members), (want, members)
-    deep = [m for m in members if m.endswith("tree/a/deep.txt")][0]
-    assert z.read(deep) == b"deep\n"
+    picked_in = [m for m in members if m.endswith("picked.txt")][0]
+    assert z.read(picked_in) == b"picked by the file input\n"
 
     step("a resumable upload continues a broken one, byte-identical")
     big = os.path.join(WORK, "big.bin")
@@ -257,7 +269,7 @@ def main(drv):
     wait(drv, "the server to keep the broken chunk", lambda d: staged(URL + "big.bin", len(data)) == 5 * MIB)
     assert not os.path.exists(os.path.join(DIR, "big.bin"))
     drv.find_element(By.ID, "up").send_keys(big)
-    uploads_done(drv, 6)
+    uploads_done(drv, 6 if DAV else 4)
     start = drv.execute_script("return [...document.querySelectorAll('#q li')].pop().dataset.from")
     assert start == str(5 * MIB), "began at %r, not where the broken upload stopped" % start
     assert sha(os.path.join(DIR, "big.bin")) == sha(big)
@@ -278,12 +290,36 @@ def main(drv):
         "return [...document.querySelectorAll('#q li')].pop().textContent"))
     drv.execute_cdp_cmd("Network.emulateNetworkConditions", {
         "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
-    uploads_done(drv, 7)
+    uploads_done(drv, 7 if DAV else 5)
     resumed = drv.execute_script("return [...document.querySelectorAll('#q li')].pop().dataset.resumed")
     assert resumed and int(resumed) > 0, "not resumed: %r" % resumed
     log("resumed at", resumed, "of", 40 * MIB)
     assert sha(os.path.join(DIR, "big2.bin")) == sha(big2)
     os.remove(os.path.join(DIR, "big2.bin"))
+
+    step("cancel one upload, then all")
+    drv.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 1 * MIB})
+    slow = [os.path.join(WORK, "slow%d.bin" % i) for i in (1, 2)]
+    for p in slow:
+        with open(p, "wb") as fh:
+            fh.write(os.urandom(12 * MIB))
+    drv.find_element(By.ID, "up").send_keys("\n".join(slow))
+    state = lambda d, i: d.execute_script(
+        "return [...document.querySelectorAll('#q li[data-state]')].slice(-2)[%d].dataset.state" % i)
+    wait(drv, "the first to start", lambda d: state(d, 0) == "uploading")
+    drv.execute_script("[...document.querySelectorAll('#q li[data-state]')].slice(-2)[0].querySelector('button').click()")
+    wait(drv, "the second to start", lambda d: state(d, 0) == "cancelled" and state(d, 1) == "uploading")
+    drv.find_element(By.CSS_SELECTOR, "button[title='Cancel all uploads']").click()
+    wait(drv, "the second cancelled", lambda d: state(d, 1) == "cancelled")
+    drv.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    wait(drv, "the server to drop their temporary files", lambda d: not [
+        n for n in os.listdir(DIR) if n.startswith(".barehttpd-upload-")])
+    assert not any(os.path.exists(os.path.join(DIR, os.path.basename(p))) for p in slow)
+    total = drv.execute_script("return document.querySelector('#q div span').textContent")
+    n = 7 if DAV else 5  # the cancelled ones are not counted
+    assert total == "%d of %d uploaded, 100%%" % (n, n), total
 
     step("no Content-Security-Policy violation, no script error")
     bad = [e["message"] for e in drv.get_log("browser")

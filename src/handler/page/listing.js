@@ -319,7 +319,7 @@
       if (clash.length && !confirm("Replace " + clash.length + " existing file" + (clash.length > 1 ? "s" : "") + "?")) {
         files = files.filter(function (f) { return clash.indexOf(f) < 0; });
       }
-      panel.hidden = false;
+      panel.removeAttribute("hidden");
       dirs = Array.from(new Set(dirs)).sort(function (a, b) { return a.length - b.length; });
       var make = function (i) {
         if (i === dirs.length) {
