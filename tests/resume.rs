@@ -279,3 +279,59 @@ fn restart_keeps_young_staging_files_and_sweeps_stale_ones() {
     assert_eq!(r.status, 201);
     assert_eq!(std::fs::read(dir.join("young")).unwrap(), data);
 }
+
+/// One request writes a staging file at a time: a second chunk while the first is still
+/// coming is refused (409) and changes nothing; the first then completes the file.
+#[test]
+fn one_writer_per_staging_file() {
+    let (root, s) = dav(&[]);
+    let data = pattern(5000, 4);
+    let mut first = s.connect();
+    let full = chunk("/dav/one.bin", 5000, 0, &data, "");
+    let head_len = full.len() - data.len();
+    first.send(&full[..head_len + 1000]);
+    let deadline = Instant::now() + scaled(Duration::from_secs(10));
+    while offset_of(&s, "/dav/one.bin", 5000) != 1000 {
+        assert!(
+            Instant::now() < deadline,
+            "the first 1000 bytes never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = s.request(&chunk("/dav/one.bin", 5000, 1000, &data[1000..], ""));
+    assert_eq!(r.status, 409, "a second writer");
+    assert_eq!(offset_of(&s, "/dav/one.bin", 5000), 1000);
+    first.send(&full[head_len + 1000..]);
+    let r = first.response();
+    assert_eq!(r.status, 201, "{}", r.body_str());
+    assert_eq!(std::fs::read(root.www.join("dav/one.bin")).unwrap(), data);
+}
+
+/// Under `--auth-file`, a chunk and a question are writes: without credentials 401, and
+/// nothing is staged; with them, as without `--auth-file`.
+#[test]
+fn chunks_need_the_writers_credentials() {
+    let root = basic_root();
+    root.dir("dav");
+    let users = root.outside(
+        "users",
+        format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap()).as_bytes(),
+    );
+    let s = Server::start(
+        &root.www,
+        &["--write", "/dav/", "--auth-file", users.to_str().unwrap()],
+    );
+    let r = s.request(&chunk("/dav/a.bin", 3, 0, b"abc", ""));
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").is_some());
+    let r = s.request(
+        b"PATCH /dav/a.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\nUpload-Length: 3\r\n\r\n",
+    );
+    assert_eq!(r.status, 401);
+    assert!(parts(&root.www.join("dav")).is_empty());
+    // alice:s3cret
+    let auth = "Authorization: Basic YWxpY2U6czNjcmV0\r\n";
+    let r = s.request(&chunk("/dav/a.bin", 3, 0, b"abc", auth));
+    assert_eq!(r.status, 201, "{}", r.body_str());
+    assert_eq!(std::fs::read(root.www.join("dav/a.bin")).unwrap(), b"abc");
+}
