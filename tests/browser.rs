@@ -89,6 +89,23 @@ writers = ["alice"]
         format!("http://alice:wonder@{}/priv/", a.addr())
     });
 
+    // A third whose folder anyone may read and only writers may write (`--auth-file`): the
+    // page loads without credentials, and the first upload meets the Basic challenge, which
+    // the browser answers (its prompt, answered through WebDriver BiDi's auth handler).
+    let w = TempRoot::new();
+    w.dir("w");
+    let wusers = w.outside("users", users.as_bytes());
+    let ws = Server::start(
+        &w.www,
+        &[
+            "--listing",
+            "--write",
+            "/w/",
+            "--auth-file",
+            wusers.to_str().unwrap(),
+        ],
+    );
+
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screens");
     std::fs::create_dir_all(&out).unwrap();
     let work = TempRoot::new();
@@ -106,6 +123,8 @@ writers = ["alice"]
         } else {
             "files"
         })
+        .arg(format!("http://{}/w/", ws.addr()))
+        .arg(w.www.join("w"))
         .stdout(std::fs::File::create(work.www.join("log.txt")).unwrap())
         .stderr(std::fs::File::create(work.www.join("err.txt")).unwrap())
         .spawn()
@@ -150,6 +169,10 @@ writers = ["alice"]
             b"with credentials\n"
         );
     }
+    assert_eq!(
+        std::fs::read(w.www.join("w/prompted.txt")).unwrap(),
+        b"after the prompt\n"
+    );
     for n in std::fs::read_dir(&dav).unwrap().flatten() {
         let n = n.file_name();
         assert!(

@@ -1,11 +1,13 @@
 """The folder page driven in Chromium by Selenium (tests/browser.rs runs it).
 
-Usage: page.py URL DIR AUTH_URL AUTH_DIR SCREENS WORK MODE
+Usage: page.py URL DIR AUTH_URL AUTH_DIR SCREENS WORK MODE WURL WDIR
   URL       the writable folder's page (http://127.0.0.1:PORT/dav/), DIR its folder on disk
   AUTH_URL  a folder page that needs Basic credentials, with them (http://u:p@.../priv/),
             AUTH_DIR its folder on disk; "-" for none (a build without feature ops)
   SCREENS   where the screenshots go; WORK a scratch folder
   MODE      dav (folders and renames offered) or files (files only: a build without dav)
+  WURL      a folder page anyone may read and only writers (alice:wonder) may write; WDIR
+            its folder on disk
 
 Any problem is a failure (exit 1) with the step it happened in; tests/browser.rs skips
 before running this when chromium, chromedriver or selenium is absent.
@@ -27,7 +29,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-URL, DIR, AUTH_URL, AUTH_DIR, SCREENS, WORK, MODE = sys.argv[1:8]
+URL, DIR, AUTH_URL, AUTH_DIR, SCREENS, WORK, MODE, WURL, WDIR = sys.argv[1:10]
 # "dav": the build has WebDAV's MKCOL and MOVE (folders, renames); "files": it has not,
 # and the page must not offer them.
 DAV = MODE == "dav"
@@ -41,11 +43,12 @@ def log(*a):
     print(*a, flush=True)
 
 
-def start():
+def start(bidi=False, profile="profile"):
     opts = webdriver.ChromeOptions()
+    opts.enable_bidi = bidi
     opts.binary_location = "/usr/bin/chromium"
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-              "--window-size=1000,800", "--user-data-dir=" + os.path.join(WORK, "profile")):
+              "--window-size=1000,800", "--user-data-dir=" + os.path.join(WORK, profile)):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
@@ -328,8 +331,7 @@ def main(drv):
     assert not bad, bad
 
     if AUTH_URL == "-":
-        log("no credentials step: this build has no config file (feature ops) for readers")
-        log("all steps passed")
+        log("no readers step: this build has no config file (feature ops) for readers")
         return
     step("credentials: Basic authentication for reading and writing")
     drv.get(AUTH_URL)
@@ -340,13 +342,33 @@ def main(drv):
     drv.find_element(By.ID, "up").send_keys(authed)
     uploads_done(drv, 1)
     assert os.path.isfile(os.path.join(AUTH_DIR, "authed.txt"))
-    log("all steps passed")
+
+
+def prompted():
+    """Writers only: the page loads without credentials; the upload's 401 brings the
+    browser's Basic prompt, answered here by WebDriver BiDi's auth handler."""
+    log("step: credentials asked by the browser when a write meets 401")
+    drv = start(bidi=True, profile="profile-bidi")
+    try:
+        drv.network.add_auth_handler("alice", "wonder")
+        drv.get(WURL)
+        ready(drv)
+        f = os.path.join(WORK, "prompted.txt")
+        with open(f, "w") as fh:
+            fh.write("after the prompt\n")
+        drv.find_element(By.ID, "up").send_keys(f)
+        uploads_done(drv, 1)
+        assert os.path.isfile(os.path.join(WDIR, "prompted.txt"))
+    finally:
+        drv.quit()
 
 
 def run():
     drv = start()
     try:
         main(drv)
+        prompted()
+        log("all steps passed")
         return 0
     except Exception:
         traceback.print_exc(file=sys.stdout)
