@@ -86,6 +86,11 @@ fn chunks_in_order_publish_the_file_only_when_whole() {
             assert_eq!(s.get(&format!("/dav/{name}")).status, 404);
             let list = s.get("/dav/").body_str();
             assert!(!list.contains(PART_PREFIX), "{list}");
+            let json = s.get("/dav/?format=json").body_str();
+            assert!(!json.contains(PART_PREFIX), "{json}");
+            let tar = s.get("/dav/?download=tar");
+            assert_eq!(tar.status, 200);
+            assert!(!contains(&tar.body, PART_PREFIX.as_bytes()), "in the archive");
             assert_eq!(offset_of(&s, "/dav/big.bin", total), at);
         } else {
             assert_eq!(r.status, 201, "{}", r.body_str());
