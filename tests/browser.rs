@@ -110,6 +110,7 @@ writers = ["alice"]
     std::fs::create_dir_all(&out).unwrap();
     let work = TempRoot::new();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/page.py");
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new("python3")
         .arg(&script)
         .arg(format!("http://{}/dav/", s.addr()))
@@ -127,12 +128,17 @@ writers = ["alice"]
         .arg(w.www.join("w"))
         .stdout(std::fs::File::create(work.www.join("log.txt")).unwrap())
         .stderr(std::fs::File::create(work.www.join("err.txt")).unwrap())
+        // Its own process group, so that a stuck browser can be ended with it.
+        .process_group(0)
         .spawn()
         .expect("python3");
     // Bounded: the script's own waits are shorter; past this the browser is stuck.
     let status = wait_child(&mut child, scaled(Duration::from_secs(240)));
     if status.is_none() {
-        let _ = child.kill();
+        // The script, chromedriver and chromium: the whole group it leads.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .status();
         let _ = child.wait();
     }
     let read = |n: &str| std::fs::read_to_string(work.www.join(n)).unwrap_or_default();

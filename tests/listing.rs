@@ -1287,7 +1287,7 @@ fn rfc9110_9_3_1_readme_rendered_below_the_list_and_defused() {
 #[test]
 fn listing_page_in_a_headless_browser() {
     if !have("chromium") {
-        eprintln!("chromium not installed: skipped");
+        eprintln!("SKIPPED: listing screenshots: chromium is not installed");
         return;
     }
     let (_root, s) = setup(&["--listing"]);

@@ -16,6 +16,7 @@ before running this when chromium, chromedriver or selenium is absent.
 import hashlib
 import http.client
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -46,12 +47,12 @@ def log(*a):
 def start(bidi=False, profile="profile"):
     opts = webdriver.ChromeOptions()
     opts.enable_bidi = bidi
-    opts.binary_location = "/usr/bin/chromium"
+    opts.binary_location = shutil.which("chromium")
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
               "--window-size=1000,800", "--user-data-dir=" + os.path.join(WORK, profile)):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
 
 
 def wait(drv, what, cond, limit=WAIT):
