@@ -374,8 +374,8 @@ Options:
       --error-pages DIR       use DIR/404.html, DIR/500.html... instead of built-in pages
       --fallback FILE         answer paths that do not exist with FILE (relative to DIR)
                               and 200, for single-page apps
-      --write PREFIX          allow PUT and DELETE under the URL PREFIX (e.g. /dav/);
-                              repeatable; off by default
+      --write PREFIX          allow writes (PUT, PATCH, DELETE) under the URL PREFIX
+                              (e.g. /dav/); repeatable; off by default
       --auth-file FILE        require HTTP Basic credentials for writes; FILE has
                               'user:hash' lines (bcrypt or argon2 hashes, e.g. from
                               'htpasswd -nB user')

@@ -1127,6 +1127,7 @@ fn csp3_listing_page_allows_only_its_own_hashed_script_and_style() {
     for d in [
         "default-src 'none'",
         "base-uri 'none'",
+        "connect-src 'self'",
         "form-action 'none'",
         "frame-ancestors 'none'",
     ] {
@@ -1286,7 +1287,7 @@ fn rfc9110_9_3_1_readme_rendered_below_the_list_and_defused() {
 #[test]
 fn listing_page_in_a_headless_browser() {
     if !have("chromium") {
-        eprintln!("chromium not installed: skipped");
+        eprintln!("SKIPPED: listing screenshots: chromium is not installed");
         return;
     }
     let (_root, s) = setup(&["--listing"]);
@@ -1334,5 +1335,33 @@ fn listing_page_in_a_headless_browser() {
             !all.contains("Content Security Policy"),
             "CSP violation reported:\n{all}"
         );
+    }
+}
+
+/// The page offers writes only where the folder's rule allows them (`<body data-w>`: "2"
+/// with WebDAV's MKCOL and MOVE built in, "1" without: files only), and nothing in the
+/// server opens writes to other sites: a CORS preflight for a PUT gets no
+/// Access-Control-Allow-* field.
+#[test]
+fn write_controls_only_where_writes_are_allowed() {
+    let (_root, s) = setup(&["--listing", "--write", "/pub/alpha/"]);
+    let body_tag = |path: &str| {
+        let page = s.get(path).body_str();
+        let at = page.find("<body").expect("a body");
+        page[at..at + page[at..].find('>').unwrap() + 1].to_string()
+    };
+    assert_eq!(body_tag("/pub/"), "<body>");
+    let w = if cfg!(feature = "dav") { "2" } else { "1" };
+    assert_eq!(body_tag("/pub/alpha/"), format!("<body data-w=\"{w}\">"));
+    let r = s.request(
+        b"OPTIONS /pub/alpha/x HTTP/1.1\r\nHost: t\r\nOrigin: http://evil.example\r\n\
+          Access-Control-Request-Method: PUT\r\nConnection: close\r\n\r\n",
+    );
+    for h in [
+        "access-control-allow-origin",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+    ] {
+        assert!(r.header(h).is_none(), "{h} sent");
     }
 }

@@ -62,6 +62,9 @@ pub enum Error {
     NotImplemented,
     /// 503: too busy for now (`--cgi-max` programs already run).
     Busy,
+    /// 507: no room for another resumable upload's staging file (`staging::MAX_STAGED`,
+    /// `staging::MAX_STAGED_BYTES`) until one finishes or goes stale.
+    Full,
 }
 
 impl Error {
@@ -124,6 +127,7 @@ impl Error {
             Error::Internal => 500,
             Error::NotImplemented => 501,
             Error::Busy => 503,
+            Error::Full => 507,
         }
     }
 }

@@ -152,14 +152,26 @@ impl Format {
     }
 }
 
+/// The writes a listing page offers, by the folder's rule: the page's script shows the
+/// controls for them (`<body data-w>`), and none without it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Writes {
+    None,
+    /// PUT, PATCH (resumable uploads) and DELETE: uploads of files, and deletes.
+    Files,
+    /// Those and WebDAV's MKCOL and MOVE (feature `dav`): folders and renames too.
+    Dav,
+}
+
 /// Render the listing of the open directory `dir`, whose URL path (decoded) is `path`, below
-/// the document root `root`.
+/// the document root `root`; the HTML page offers `writes`.
 pub fn render(
     root: BorrowedFd,
     dir: impl AsFd,
     path: &[u8],
     dotfiles: bool,
     format: Format,
+    writes: Writes,
 ) -> Result<Vec<u8>, Error> {
     let dir = dir.as_fd();
     let max = max_entries();
@@ -234,7 +246,11 @@ pub fn render(
     escape_html(&mut h, title.as_bytes());
     h.extend_from_slice(b"</title>\n<style>");
     h.extend_from_slice(page::STYLE.as_bytes());
-    h.extend_from_slice(b"</style>\n</head><body>\n");
+    h.extend_from_slice(match writes {
+        Writes::None => &b"</style>\n</head><body>\n"[..],
+        Writes::Files => &b"</style>\n</head><body data-w=\"1\">\n"[..],
+        Writes::Dav => &b"</style>\n</head><body data-w=\"2\">\n"[..],
+    });
     h.extend_from_slice(page::SPRITE.as_bytes());
     h.extend_from_slice(b"<h1>Index of ");
     breadcrumbs(&mut h, &title);

@@ -40,6 +40,7 @@ pub mod probe;
 pub mod readme;
 pub mod reply;
 pub mod site;
+pub mod staging;
 pub mod stale;
 pub mod static_file;
 pub mod upload;
@@ -276,7 +277,7 @@ fn route<'a>(
 /// Methods that change what is stored: they need a write prefix, and its writers.
 #[cfg(not(feature = "dav"))]
 fn is_write(m: Method) -> bool {
-    matches!(m, Method::Put | Method::Delete)
+    matches!(m, Method::Put | Method::Delete | Method::Patch)
 }
 
 /// Methods that change what is stored: they need a write prefix, and its writers.
@@ -286,6 +287,7 @@ fn is_write(m: Method) -> bool {
         m,
         Method::Put
             | Method::Delete
+            | Method::Patch
             | Method::Mkcol
             | Method::Copy
             | Method::Move

@@ -11,6 +11,16 @@
 /// never listed, even with `--dotfiles`.
 pub const TMP_PREFIX: &[u8] = b".barehttpd-upload-";
 
+/// Staging files of resumable uploads (PATCH, `staging`) start with this: under
+/// `TMP_PREFIX`, so never served, listed or writable by name either.
+pub const PART_PREFIX: &[u8] = b".barehttpd-upload-part-";
+
+/// Whether `name` is a resumable upload's staging file (`staging::part_name`).
+pub fn is_part(name: &[u8]) -> bool {
+    name.strip_prefix(PART_PREFIX)
+        .is_some_and(|h| h.len() == 32 && h.iter().all(u8::is_ascii_hexdigit))
+}
+
 /// The name of a server's temporary upload file: `.barehttpd-upload-PID-SEQ`, with the
 /// writing process's id, so that the next start can tell a crashed server's files from a
 /// running one's (`handler::stale`), and a number unique within that process.
@@ -42,11 +52,11 @@ pub const ALLOW: &[u8] = b"GET, HEAD, OPTIONS";
 
 /// The methods allowed where writes are enabled.
 #[cfg(not(feature = "dav"))]
-pub const ALLOW_WRITE: &[u8] = b"GET, HEAD, OPTIONS, PUT, DELETE";
+pub const ALLOW_WRITE: &[u8] = b"GET, HEAD, OPTIONS, PUT, DELETE, PATCH";
 /// The methods allowed where writes are enabled: a WebDAV server's (class 1, no locks yet).
 #[cfg(feature = "dav")]
 pub const ALLOW_WRITE: &[u8] =
-    b"GET, HEAD, OPTIONS, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE";
+    b"GET, HEAD, OPTIONS, PUT, DELETE, PATCH, PROPFIND, PROPPATCH, MKCOL, COPY, MOVE";
 
 /// Whether one name (a path segment, a directory entry) is never served: a name starting
 /// with `.` unless `--dotfiles`, and an unfinished upload always.

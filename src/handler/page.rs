@@ -17,8 +17,9 @@ use std::sync::OnceLock;
 
 /// The page's style sheet, the body of its one `<style>` element.
 pub const STYLE: &str = include_str!("page/listing.css");
-/// The page's script (sorting, filter, keyboard), the body of its one `<script>` element.
-pub const SCRIPT: &str = include_str!("page/listing.js");
+/// The page's script (sorting, filter, keyboard, writes), the body of its one `<script>`
+/// element: `page/listing.js` without comments and indentation (build.rs).
+pub const SCRIPT: &str = include_str!(concat!(env!("OUT_DIR"), "/listing.js"));
 
 /// The icons, defined once per page as SVG symbols and drawn by `<use href="#…">` per row:
 /// about 30 bytes a row, no request, no external asset.
@@ -69,8 +70,9 @@ pub fn icon(name: &[u8], is_dir: bool) -> &'static str {
 }
 
 /// The Content-Security-Policy of a listing page: nothing but its own style and script (by
-/// hash), images from the server itself (a README's pictures) or inline, no `<base>`, no form
-/// submission, no framing (so no clickjacking either).
+/// hash), images from the server itself (a README's pictures) or inline, requests from the
+/// script to the server itself only (uploads, renames, the list's refresh), no `<base>`, no
+/// form submission, no framing (so no clickjacking either).
 pub fn csp() -> &'static [u8] {
     static CSP: OnceLock<Vec<u8>> = OnceLock::new();
     CSP.get_or_init(|| {
@@ -78,7 +80,9 @@ pub fn csp() -> &'static [u8] {
         v.extend_from_slice(hash_source(STYLE).as_bytes());
         v.extend_from_slice(b"'; script-src 'sha256-");
         v.extend_from_slice(hash_source(SCRIPT).as_bytes());
-        v.extend_from_slice(b"'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+        v.extend_from_slice(
+            b"'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        );
         v
     })
 }
@@ -88,8 +92,8 @@ fn hash_source(text: &str) -> String {
     crate::base64::encode(&sha256(text.as_bytes()), crate::base64::STD, true)
 }
 
-/// SHA-256 (FIPS 180-4 §6.2) of `data`.
-fn sha256(data: &[u8]) -> [u8; 32] {
+/// SHA-256 (FIPS 180-4 §6.2) of `data` (also the staging names of resumable uploads).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
     const K: [u32; 64] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
         0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,

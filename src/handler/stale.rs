@@ -20,11 +20,15 @@
 //! `names::temp_name` makes; nothing else in the tree is touched, and nothing it cannot open
 //! or remove stops the start.
 //!
+//! It also removes resumable uploads' staging files (`staging`, `names::is_part`) untouched
+//! for `staging::STALE_SECS`, whoever wrote them: a younger one stays for its client to
+//! resume, across this restart.
+//!
 //! What it cannot see: servers in another PID namespace (another container) that share the
 //! folder. Their processes do not exist for this one, and their uploads in progress would
 //! be removed; servers that share a folder must share the PID namespace (README, Uploads).
 
-use super::names;
+use super::{names, staging};
 use crate::sys::{self, BorrowedFd, OwnedFd, fs};
 use std::collections::{HashSet, VecDeque};
 use std::ffi::CString;
@@ -89,6 +93,9 @@ fn sweep_at_most(
 ) -> Swept {
     let mut s = Sweep {
         own_pid,
+        now: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
         dotfiles,
         budget: max_entries,
         verdicts: Vec::new(),
@@ -121,6 +128,9 @@ fn sweep_at_most(
 
 struct Sweep {
     own_pid: u32,
+    /// The time now, in seconds since the epoch: staging files older than
+    /// `staging::STALE_SECS` go.
+    now: i64,
     dotfiles: bool,
     /// Names still to look at.
     budget: usize,
@@ -176,7 +186,11 @@ impl Sweep {
             for (name, is_dir) in names {
                 if let Some(pid) = names::temp_pid(&name) {
                     if is_dir != Some(true) && self.stale(pid) {
-                        self.remove(dir, name);
+                        self.remove(dir, name, None);
+                    }
+                } else if names::is_part(&name) {
+                    if is_dir != Some(true) {
+                        self.remove(dir, name, Some(self.now));
                     }
                 } else if self.enters(dir, &name, is_dir) {
                     let mut path = rel.clone().unwrap_or_default();
@@ -222,8 +236,9 @@ impl Sweep {
     }
 
     /// Remove `name` from `dir` if it is a regular file (not a link or anything else that
-    /// has taken the name), and count it.
-    fn remove(&mut self, dir: &OwnedFd, name: Vec<u8>) {
+    /// has taken the name) and, with `stale_at` (a staging file's: the time now), one
+    /// untouched for `staging::STALE_SECS`; and count it.
+    fn remove(&mut self, dir: &OwnedFd, name: Vec<u8>, stale_at: Option<i64>) {
         let Ok(name) = CString::new(name) else {
             return;
         };
@@ -231,6 +246,9 @@ impl Sweep {
             return;
         };
         if fs::FileType::from_raw_mode(st.st_mode) != fs::FileType::RegularFile {
+            return;
+        }
+        if stale_at.is_some_and(|now| !staging::is_stale(st.st_mtime, now)) {
             return;
         }
         if fs::unlink_in(dir, &name, false).is_ok() {
@@ -318,6 +336,36 @@ mod tests {
         let swept = run(&root, &["/dav/"], true, own, MAX_ENTRIES);
         assert_eq!(swept.files, 1);
         assert!(!kept[3].exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Staging files of resumable uploads go when untouched for `staging::STALE_SECS`, by
+    /// their mtime; younger ones stay for their clients to resume.
+    #[test]
+    fn removes_stale_staging_files_only() {
+        let root = scratch("parts");
+        std::fs::create_dir_all(root.join("dav/a")).unwrap();
+        let part = |rel: &str, name: &[u8], age: i64| {
+            let n = staging::part_name(name, 5);
+            let p = root
+                .join(rel)
+                .join(std::str::from_utf8(n.to_bytes()).unwrap());
+            std::fs::write(&p, b"12345").unwrap();
+            let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age as u64);
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+            p
+        };
+        let old = part("dav/a", b"old", staging::STALE_SECS + 60);
+        let young = part("dav", b"young", staging::STALE_SECS - 60);
+        let swept = run(&root, &["/dav/"], false, dead_pid(), MAX_ENTRIES);
+        assert_eq!((swept.files, swept.bytes), (1, 5));
+        assert!(!old.exists());
+        assert!(young.exists());
         let _ = std::fs::remove_dir_all(&root);
     }
 

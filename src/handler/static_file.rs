@@ -184,7 +184,15 @@ fn directory(
         return Ok(());
     }
     let wd = ctx.cache.watch_listing(path);
-    let body = listing::render(ctx.root, &dir, path, ctx.site.dotfiles, format)?;
+    // What the page may offer (the rule is the folder's, the same for every request of it,
+    // so the cached page stays right): uploads, resumes and deletes where the folder is under
+    // `--write`, and new folders and renames too where WebDAV's MKCOL and MOVE are built in.
+    let writes = match ctx.rule.write {
+        None => listing::Writes::None,
+        Some(_) if cfg!(feature = "dav") => listing::Writes::Dav,
+        Some(_) => listing::Writes::Files,
+    };
+    let body = listing::render(ctx.root, &dir, path, ctx.site.dotfiles, format, writes)?;
     // A weak validator from the listing's own bytes (RFC 9110 §8.8.3): clients revalidate
     // (no-cache) and get 304 while nothing changed.
     let mut etag = b"W/\"".to_vec();

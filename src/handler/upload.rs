@@ -20,6 +20,7 @@ use super::etag;
 use super::names;
 use super::place::{create_temp, open_parent, split_parent};
 use super::reply::Reply;
+use super::staging;
 use crate::http::conditional::{self, Outcome, Preconditions};
 use crate::http::parse::{Framing, Method, Request};
 use crate::http::target;
@@ -43,11 +44,23 @@ pub struct Upload {
     /// The request line and User-Agent, for the access-log line written at the end.
     pub line: Vec<u8>,
     pub agent: Option<Vec<u8>>,
+    /// A PATCH of a resumable upload: `tmp` is its staging file, kept when the body breaks
+    /// off, and renamed only once it holds the whole length.
+    part: Option<Part>,
+}
+
+/// A resumable upload's chunk (`patch`).
+struct Part {
+    claim: staging::Claim,
+    /// The final length (Upload-Length), and where this chunk starts (Upload-Offset).
+    total: u64,
+    start: u64,
 }
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if !self.committed {
+        // A staging file keeps what arrived: the client resumes from there.
+        if !self.committed && self.part.is_none() {
             let _ = fs::unlink_in(&self.dir, &self.tmp_name, false);
         }
     }
@@ -70,8 +83,24 @@ impl Upload {
         Ok(())
     }
 
-    /// The whole body is in: make it the file, durably, and answer 201 or 204.
+    /// The whole body is in: make it the file, durably, and answer 201 or 204. A resumable
+    /// upload's chunk that leaves the file short answers 204 with the new Upload-Offset.
     pub fn finish(mut self, r: &mut Reply) {
+        if let Some(p) = &self.part {
+            let at = p.start + self.received;
+            let whole = match fs::fsync(&self.tmp).and_then(|()| fs::fstat(&self.tmp)) {
+                Ok(st) => st.st_size.max(0) as u64,
+                Err(e) => return r.fail(Error::Os(e)),
+            };
+            // The length on disk is what counts (checked, not assumed from the chunks).
+            if whole != at || at < p.total {
+                let mut n = Vec::with_capacity(20);
+                crate::http::response::push_u64(&mut n, whole);
+                r.start(204);
+                r.header("Upload-Offset", &n);
+                return r.no_body();
+            }
+        }
         let (st, existed) = match self.commit() {
             Ok(done) => done,
             Err(e) => return r.fail(e),
@@ -129,6 +158,9 @@ impl Upload {
             existed
         };
         self.committed = true;
+        if let Some(p) = self.part.take() {
+            p.claim.done();
+        }
         let _ = fs::fsync(&self.dir);
         Ok((st, existed))
     }
@@ -187,8 +219,9 @@ fn check_target(dir: &OwnedFd, name: &CStr, pre: &Preconditions) -> Result<bool,
     }
 }
 
-/// Start a PUT or DELETE (the method is one of them) of `path`, the decoded request path:
-/// a PUT whose body is to come, or `None` when answered already (a DELETE).
+/// Start a PUT, PATCH or DELETE (the method is one of them) of `path`, the decoded request
+/// path: an upload whose body is to come, or `None` when answered already (a DELETE, a
+/// PATCH that asks where to resume or starts at the wrong offset).
 pub fn begin(
     req: &Request,
     ctx: &mut Ctx,
@@ -200,6 +233,7 @@ pub fn begin(
     }
     match req.method {
         Method::Put => put(req, ctx, r, path).map(Some),
+        Method::Patch => patch(req, ctx, r, path),
         _ => delete(req, ctx, r, path).map(|()| None),
     }
 }
@@ -243,7 +277,126 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
         location,
         line: req.line.to_vec(),
         agent: req.header("user-agent").map(<[u8]>::to_vec),
+        part: None,
     }))
+}
+
+/// The media type of a resumable upload's chunk (as tus names it): no form can send it, and
+/// a request that carries it is one that knows this protocol.
+const PART_TYPE: &[u8] = b"application/offset+octet-stream";
+
+/// A decimal header field's value (at most 19 digits, so it fits), `BadRequest` otherwise.
+fn header_u64(req: &Request, name: &str) -> Result<Option<u64>, Error> {
+    let Some(v) = req.header(name) else {
+        return Ok(None);
+    };
+    let v = v.trim_ascii();
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(Error::BadRequest);
+    }
+    Ok(Some(v.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0'))))
+}
+
+/// Answer where a resumable upload stands: `status` with its Upload-Offset.
+fn offset_reply(r: &mut Reply, status: u16, offset: u64) {
+    let mut n = Vec::with_capacity(20);
+    crate::http::response::push_u64(&mut n, offset);
+    if status == 204 {
+        r.start(204);
+        r.header("Upload-Offset", &n);
+        r.no_body();
+    } else {
+        r.error_with(status, &[("Upload-Offset", &n)]);
+    }
+}
+
+/// PATCH: one chunk of a resumable upload (docs/RESUME.md). `Upload-Length` is the final
+/// length, `Upload-Offset` where the body starts; without `Upload-Offset` (and a body) it
+/// asks how much the server has. The bytes go to the staging file, which becomes the target
+/// by rename once it holds `Upload-Length` bytes; the same checks as a PUT's come first.
+fn patch(
+    req: &Request,
+    ctx: &mut Ctx,
+    r: &mut Reply,
+    path: &[u8],
+) -> Result<Option<Box<Upload>>, Error> {
+    if path.ends_with(b"/") {
+        return Err(Error::Conflict);
+    }
+    let total = header_u64(req, "upload-length")?.ok_or(Error::BadRequest)?;
+    let offset = header_u64(req, "upload-offset")?;
+    let body = match req.framing {
+        Framing::None => Some(0),
+        Framing::Length(n) => Some(n),
+        Framing::Chunked => None,
+    };
+    if total > ctx.cfg.max_body {
+        r.close = body != Some(0);
+        return Err(Error::TooLarge);
+    }
+    if offset.is_some() && req.header("content-type") != Some(PART_TYPE) {
+        return Err(Error::UnsupportedMediaType);
+    }
+    let place = split_parent(ctx, path)?;
+    let dir = open_parent(ctx, &place).map_err(Error::Parent)?;
+    let name = place.name;
+    let pre = Preconditions::of(req);
+    check_target(&dir, &name, &pre)?;
+    let part_name = staging::part_name(name.as_bytes(), total);
+    let have = staging::staged_len(&dir, &part_name)?;
+    let Some(offset) = offset else {
+        if body != Some(0) {
+            return Err(Error::BadRequest);
+        }
+        offset_reply(r, 204, have.unwrap_or(0));
+        return Ok(None);
+    };
+    if offset != have.unwrap_or(0) {
+        offset_reply(r, 409, have.unwrap_or(0));
+        return Ok(None);
+    }
+    if body.is_some_and(|n| n > total - offset) {
+        r.close = true;
+        return Err(Error::TooLarge);
+    }
+    let claim = staging::Claim::take(&dir, &part_name, total)?;
+    let tmp = match have {
+        None => match fs::create_new_in(&dir, &part_name) {
+            Err(Errno::EXIST) => fs::open_append_in(&dir, &part_name)?,
+            made => made?,
+        },
+        Some(_) => fs::open_append_in(&dir, &part_name)?,
+    };
+    // Again, now that it is ours: another request may have added to it since the lstat.
+    let st = fs::fstat(&tmp)?;
+    let now = st.st_size.max(0) as u64;
+    if fs::FileType::from_raw_mode(st.st_mode) != fs::FileType::RegularFile {
+        return Err(Error::Conflict);
+    }
+    if now != offset {
+        offset_reply(r, 409, now);
+        return Ok(None);
+    }
+    let mut location = Vec::with_capacity(path.len() + 8);
+    target::encode_path(path, &mut location);
+    Ok(Some(Box::new(Upload {
+        dir,
+        tmp,
+        tmp_name: part_name,
+        name,
+        conditions: Conditions::of(&pre),
+        committed: false,
+        max: total - offset,
+        received: 0,
+        location,
+        line: req.line.to_vec(),
+        agent: req.header("user-agent").map(<[u8]>::to_vec),
+        part: Some(Part {
+            claim,
+            total,
+            start: offset,
+        }),
+    })))
 }
 
 /// DELETE: a file or symlink (as a link), or a directory: an empty one, or (feature `dav`)

@@ -424,6 +424,26 @@ pub fn create_new_in(dir: impl AsFd, name: &CStr) -> Result<OwnedFd> {
     .map(OwnedFd::new)
 }
 
+/// Open an existing file `name` in `dir` to append to it, never through a symlink planted at
+/// that name (and without blocking, should the name be a FIFO: the caller checks the type).
+pub fn open_append_in(dir: impl AsFd, name: &CStr) -> Result<OwnedFd> {
+    let dir = dir.as_fd();
+    traced!(
+        "openat",
+        (
+            "{}, {name:?}, O_WRONLY|O_APPEND|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC",
+            dir.as_raw_fd()
+        ),
+        rustix::fs::openat(
+            dir,
+            name,
+            OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    )
+    .map(OwnedFd::new)
+}
+
 /// An unnamed temporary file (O_TMPFILE) in `dir`, gone when closed.
 #[cfg(target_os = "linux")]
 pub fn temp_file(dir: &str) -> Result<OwnedFd> {
