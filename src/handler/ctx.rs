@@ -59,4 +59,7 @@ pub struct Ctx<'a> {
     pub all_stats: &'a [crate::stats::WorkerStats],
     /// Open connections, all workers together.
     pub conns: &'a std::sync::atomic::AtomicUsize,
+    /// WebDAV's locks, one table for the process (kept across reloads).
+    #[cfg(feature = "dav")]
+    pub locks: &'a super::lock::Locks,
 }

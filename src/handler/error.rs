@@ -62,6 +62,13 @@ pub enum Error {
     NotImplemented,
     /// 503: too busy for now (`--cgi-max` programs already run).
     Busy,
+    /// 423 (RFC 4918 §11.3): a write of a locked resource without the lock's token in its
+    /// `If` field; the body names the `lock-token-submitted` precondition.
+    Locked,
+    /// 423: a LOCK that conflicts with a lock held (`no-conflicting-lock`).
+    LockConflict,
+    /// 503: a LOCK past `lock::MAX_LOCKS` locks held; the body says so.
+    TooManyLocks,
 }
 
 impl Error {
@@ -124,6 +131,8 @@ impl Error {
             Error::Internal => 500,
             Error::NotImplemented => 501,
             Error::Busy => 503,
+            Error::Locked | Error::LockConflict => 423,
+            Error::TooManyLocks => 503,
         }
     }
 }

@@ -31,6 +31,19 @@ pub mod dav;
 pub mod error;
 pub mod etag;
 pub mod listing;
+#[cfg(feature = "dav")]
+pub mod lock;
+/// Without WebDAV there are no locks, and no `If` field to evaluate.
+#[cfg(not(feature = "dav"))]
+pub mod lock {
+    use super::{Ctx, Error};
+    use crate::http::parse::Request;
+
+    /// Every write calls it; without locks there is nothing to check.
+    pub fn check_write(_: &Request, _: &Ctx, _: &[u8], _: bool) -> Result<(), Error> {
+        Ok(())
+    }
+}
 pub mod mime;
 pub mod names;
 pub mod page;
@@ -239,10 +252,10 @@ fn route<'a>(
     }
     #[cfg(feature = "dav")]
     if is_dav(req.method) {
-        if matches!(req.method, Method::Lock | Method::Unlock) {
-            return Err(Error::NotImplemented);
-        }
-        let takes_body = matches!(req.method, Method::Propfind | Method::Proppatch);
+        let takes_body = matches!(
+            req.method,
+            Method::Propfind | Method::Proppatch | Method::Lock
+        );
         if req.framing != Framing::None {
             if !takes_body {
                 // RFC 4918 §9.3.1: MKCOL with a body it does not understand; COPY and MOVE

@@ -2,7 +2,8 @@
 //! the folders below it and the last name (`Place`), the parent folder opened beneath the
 //! prefix, and a new temporary file there. Shared by `upload` (PUT, DELETE) and `dav` (MKCOL,
 //! COPY, MOVE, PROPPATCH), so that every write refuses the same names and resolves the same
-//! way; it answers no request itself.
+//! way, and the 207 that names the members a DELETE, COPY or MOVE of a collection could not
+//! write (`multistatus_failed`).
 
 use super::ctx::Ctx;
 use super::error::Error;
@@ -85,4 +86,25 @@ pub fn create_temp(dir: &OwnedFd, pid: u32) -> Result<(OwnedFd, CString), Error>
         }
     }
     Err(Error::Internal)
+}
+
+/// RFC 4918 §9.6.1, §9.8.8: the 207 of a DELETE, COPY or MOVE of a collection that failed
+/// for some members: one response per member that failed (`failed`: its path below `base`,
+/// the decoded path of the collection, and its status), none for their ancestors.
+#[cfg(feature = "dav")]
+pub fn multistatus_failed(r: &mut super::reply::Reply, base: &[u8], failed: &[(Vec<u8>, u16)]) {
+    use crate::http::dav;
+    let mut out = Vec::with_capacity(256 + failed.len() * 128);
+    dav::multistatus_start(&mut out);
+    for (p, status) in failed {
+        let mut full = base.to_vec();
+        full.extend_from_slice(p);
+        let mut href = Vec::with_capacity(full.len() + 8);
+        target::encode_path(&full, &mut href);
+        dav::response_status(&mut out, &href, *status);
+    }
+    dav::multistatus_end(&mut out);
+    r.start(207);
+    r.header("Content-Type", b"application/xml; charset=utf-8");
+    r.body_shared(&std::sync::Arc::from(out));
 }

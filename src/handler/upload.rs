@@ -17,6 +17,7 @@
 use super::ctx::Ctx;
 use super::error::Error;
 use super::etag;
+use super::lock;
 use super::names;
 use super::place::{create_temp, open_parent, split_parent};
 use super::reply::Reply;
@@ -228,6 +229,7 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
     // before 100 Continue), and again at commit.
     let pre = Preconditions::of(req);
     check_target(&dir, &name, &pre)?;
+    lock::check_write(req, ctx, path, false)?;
     let (tmp, tmp_name) = create_temp(&dir, ctx.pid)?;
     let mut location = Vec::with_capacity(path.len() + 8);
     target::encode_path(path, &mut location);
@@ -269,16 +271,36 @@ fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<()
     if conditional::evaluate(req, v, false) != Outcome::Proceed {
         return Err(Error::PreconditionFailed);
     }
-    // RFC 4918 §9.6.1: a WebDAV server deletes a collection with all its members.
+    lock::check_write(req, ctx, path, is_dir)?;
+    // RFC 4918 §9.6.1: a WebDAV server deletes a collection with all its members; what it
+    // could not remove is named in a 207 (and what holds it stays).
     #[cfg(feature = "dav")]
-    if is_dir {
-        fs::tree::remove_tree_in(&dir, &name, 0)?;
-    } else {
-        fs::unlink_in(&dir, &name, false)?;
+    {
+        let mut failed: Vec<(Vec<u8>, u16)> = Vec::new();
+        let gone = if is_dir {
+            let mut at = Vec::new();
+            fs::tree::remove_tree_each(&dir, &name, 0, &mut at, &mut |p, e| {
+                failed.push((p.to_vec(), Error::Os(e).status()))
+            })?
+        } else {
+            fs::unlink_in(&dir, &name, false)?;
+            true
+        };
+        let _ = fs::fsync(&dir);
+        let site = super::lock::site_key(ctx);
+        if gone {
+            ctx.locks.drop_under(site, path, ctx.unix);
+        } else {
+            let base = path.strip_suffix(b"/").unwrap_or(path);
+            super::place::multistatus_failed(r, base, &failed);
+            return Ok(());
+        }
     }
     #[cfg(not(feature = "dav"))]
-    fs::unlink_in(&dir, &name, is_dir)?;
-    let _ = fs::fsync(&dir);
+    {
+        fs::unlink_in(&dir, &name, is_dir)?;
+        let _ = fs::fsync(&dir);
+    }
     r.start(204);
     r.no_body();
     Ok(())

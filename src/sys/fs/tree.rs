@@ -136,6 +136,61 @@ pub fn remove_tree_in(dir: impl AsFd, name: &CStr, depth: usize) -> Result<()> {
     super::unlink_in(dir, name, true)
 }
 
+/// `remove_tree_in`, going on past the members that cannot be removed (RFC 4918 §9.6.1: a
+/// DELETE removes what it can and names what it could not): each failed member's path
+/// below `name` (from `at`, "/"-separated, as on disk) and its error go to `failed`, and the
+/// directories holding one stay (their own failure, ENOTEMPTY, is not reported). `Ok(true)`
+/// when everything is gone; an error of `name` itself is returned.
+pub fn remove_tree_each(
+    dir: impl AsFd,
+    name: &CStr,
+    depth: usize,
+    at: &mut Vec<u8>,
+    failed: &mut dyn FnMut(&[u8], Errno),
+) -> Result<bool> {
+    let dir = dir.as_fd();
+    let st = super::lstat_in(dir, name)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return super::unlink_in(dir, name, false).map(|()| true);
+    }
+    if depth >= MAX_TREE_DEPTH {
+        return Err(Errno::NAMETOOLONG);
+    }
+    let sub = open_in(dir, name, true)?;
+    let mut kept: Vec<std::ffi::CString> = Vec::new();
+    loop {
+        let mut names: Vec<std::ffi::CString> = Vec::new();
+        super::read_dir(&sub, |n, _| {
+            let n = std::ffi::CString::new(n).expect("no NUL in a directory entry");
+            if !kept.contains(&n) {
+                names.push(n);
+            }
+            names.len() < 1024
+        })?;
+        if names.is_empty() {
+            break;
+        }
+        for n in names {
+            let len = at.len();
+            at.push(b'/');
+            at.extend_from_slice(n.as_bytes());
+            match remove_tree_each(&sub, &n, depth + 1, at, failed) {
+                Ok(true) => {}
+                Ok(false) => kept.push(n),
+                Err(e) => {
+                    failed(at, e);
+                    kept.push(n);
+                }
+            }
+            at.truncate(len);
+        }
+    }
+    if !kept.is_empty() {
+        return Ok(false);
+    }
+    super::unlink_in(dir, name, true).map(|()| true)
+}
+
 /// The names of `fd`'s extended attributes, NUL-separated (empty where the file system
 /// keeps none, or has no extended attributes at all).
 pub fn xattr_names(fd: impl AsFd) -> Result<Vec<u8>> {
