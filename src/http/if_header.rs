@@ -206,9 +206,10 @@ impl<'a> Cursor<'a> {
         self.delimited(b'<', b'>', |b| b > b' ' && b != b'<' && b < 0x7f)
     }
 
-    /// `[...]`: an entity tag (RFC 9110 §8.8.3: `[W/]"etagc*"`).
+    /// `[...]`: an entity tag (RFC 9110 §8.8.3: `[W/]"etagc*"`; a space inside the quotes
+    /// is taken too, as RFC 4918's own examples have it).
     fn bracket(&mut self) -> Result<&'a [u8], BadIf> {
-        let tag = self.delimited(b'[', b']', |b| b > b' ' && b != 0x7f)?;
+        let tag = self.delimited(b'[', b']', |b| b >= b' ' && b != 0x7f)?;
         let opaque = tag.strip_prefix(b"W/").unwrap_or(tag);
         if opaque.len() < 2
             || opaque[0] != b'"'
