@@ -330,6 +330,26 @@ fn rfc4918_9_8_9_9_copy_and_move() {
     assert!(!root.www.join("dav/old/stale.txt").exists());
     assert_eq!(s.get("/dav/old/sub/two.txt").body, b"2");
     assert!(!root.www.join("dav/src").exists());
+    // Swapped in one step (RENAME_EXCHANGE), the old tree then removed: nothing is left.
+    let left: Vec<_> = std::fs::read_dir(root.www.join("dav"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A file over a file, and a file over a collection.
+    root.file("dav/x.txt", b"x");
+    root.file("dav/y.txt", b"y");
+    assert_eq!(
+        send_to(&s, "MOVE", "/dav/x.txt", "/dav/y.txt", &[]).status,
+        204
+    );
+    assert_eq!(s.get("/dav/y.txt").body, b"x");
+    assert_eq!(
+        send_to(&s, "MOVE", "/dav/y.txt", "/dav/old", &[]).status,
+        204
+    );
+    assert_eq!(s.get("/dav/old").body, b"x");
     // No parent at the destination: 409.
     let r = send_to(&s, "COPY", "/dav/f.txt", &d("/dav/no/such/f.txt"), &[]);
     assert_eq!(r.status, 409);

@@ -173,19 +173,43 @@ fn copy_move(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result
     let dst = place(ctx, dest_write, &dest)?;
     let existed = match fs::lstat_in(&dst.dir, &dst.name) {
         Ok(_) if !overwrite => return Err(Error::PreconditionFailed),
-        Ok(_) => {
-            // §9.9.3: what a MOVE or COPY overwrites is deleted first. A collection is
-            // removed, then the source renamed into its place: between the two the name is
-            // absent (rename(2) cannot replace a non-empty directory).
-            tree::remove_tree_in(&dst.dir, &dst.name, 0)?;
-            true
-        }
+        Ok(_) => true,
         Err(Errno::NOENT) => false,
         Err(e) => return Err(Error::Os(e)),
     };
+    // §9.9.3: what a MOVE overwrites is deleted. The source and the destination are swapped
+    // in one step where the file system can (a reader of the destination sees the old one
+    // or the new one, a whole tree included), and the old one, now at the source's name,
+    // is hidden under a temporary name and removed.
+    let mut swapped = false;
+    if is_move && existed {
+        match tree::exchange(&src.dir, &src.name, &dst.dir, &dst.name) {
+            Ok(()) => {
+                swapped = true;
+                let hidden = place::temp_name(ctx.pid);
+                match fs::rename_in(&src.dir, &src.name, &hidden) {
+                    Ok(()) => {
+                        let _ = tree::remove_tree_in(&src.dir, &hidden, 0);
+                    }
+                    Err(_) => tree::remove_tree_in(&src.dir, &src.name, 0)?,
+                }
+            }
+            // Not on this file system (or kernel): removed first, then renamed; between
+            // the two the name is absent.
+            Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP | Errno::XDEV) => {}
+            Err(e) => return Err(Error::Os(e)),
+        }
+    }
+    if existed && !swapped {
+        // A COPY's destination, or a MOVE's that could not be swapped, is removed first.
+        tree::remove_tree_in(&dst.dir, &dst.name, 0)?;
+    }
     let mut failed: Vec<(Vec<u8>, u16)> = Vec::new();
     let mut at = Vec::new();
-    if is_move {
+    if swapped {
+        let _ = fs::fsync(&src.dir);
+        ctx.locks.drop_under(lock::site_key(ctx), path, ctx.unix);
+    } else if is_move {
         match tree::rename_between(&src.dir, &src.name, &dst.dir, &dst.name, true) {
             Ok(()) => {}
             // Another file system under the root: copy, then remove the source, unless a

@@ -71,14 +71,20 @@ pub fn open_parent(ctx: &Ctx, place: &Place) -> Result<OwnedFd, Errno> {
     }
 }
 
+/// A temporary name not used before by this process (`names::TMP_PREFIX`: never served,
+/// listed or writable).
+pub fn temp_name(pid: u32) -> CString {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    CString::new(names::temp_name(pid, n)).expect("no NUL in a generated name")
+}
+
 /// A new, uniquely named temporary file in `dir`, named with `pid`, this server's process
 /// id (so that the next start can tell whether its writer is gone: `stale`).
 pub fn create_temp(dir: &OwnedFd, pid: u32) -> Result<(OwnedFd, CString), Error> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
     for _ in 0..8 {
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let name = CString::new(names::temp_name(pid, n)).expect("no NUL in a generated name");
+        let name = temp_name(pid);
         match fs::create_new_in(dir, &name) {
             Ok(fd) => return Ok((fd, name)),
             Err(Errno::EXIST) => continue,

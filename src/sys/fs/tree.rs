@@ -51,6 +51,31 @@ pub fn rename_between(
     )
 }
 
+/// Swap `a` in `a_dir` and `b` in `b_dir` in one step: renameat2(RENAME_EXCHANGE), which
+/// replaces a name (a whole directory included) with no moment where it is absent. Linux
+/// 3.15 or later on ext4, xfs, btrfs, tmpfs and others; EINVAL where the file system cannot
+/// (some network and FUSE ones), ENOSYS on macOS here.
+pub fn exchange(a_dir: impl AsFd, a: &CStr, b_dir: impl AsFd, b: &CStr) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let (x, y) = (a_dir.as_fd(), b_dir.as_fd());
+        traced!(
+            "renameat2",
+            (
+                "{}, {a:?}, {}, {b:?}, RENAME_EXCHANGE",
+                x.as_raw_fd(),
+                y.as_raw_fd()
+            ),
+            rustix::fs::renameat_with(x, a, y, b, rustix::fs::RenameFlags::EXCHANGE)
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a_dir, a, b_dir, b);
+        Err(Errno::NOSYS)
+    }
+}
+
 /// Open `name` in `dir` for reading without following a symlink (ELOOP for one): a file,
 /// or a directory (O_DIRECTORY with `is_dir`). O_NONBLOCK keeps a FIFO from blocking.
 pub fn open_in(dir: impl AsFd, name: &CStr, is_dir: bool) -> Result<OwnedFd> {
