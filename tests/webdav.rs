@@ -865,3 +865,76 @@ fn rfc4918_9_6_1_partial_failures_are_named_in_a_207() {
     );
     assert_eq!(s.get("/dav/dst/a.txt").body, b"a");
 }
+
+/// The Windows mini-redirector's ways: OPTIONS before it authenticates (never asked for
+/// credentials), LOCK and PROPPATCH before a save, and folders named without their
+/// trailing slash.
+#[test]
+fn windows_style_requests() {
+    let root = basic_root();
+    let users = root.outside(
+        "users",
+        format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap()).as_bytes(),
+    );
+    let s = dav_server(&root, &["--auth-file", users.to_str().unwrap()]);
+    let r = call(&s, "OPTIONS", "/dav/", &[], "");
+    assert_eq!(r.status, 200, "no credentials asked for OPTIONS");
+    assert_eq!(r.header("dav"), Some("1, 2"));
+    assert_eq!(call(&s, "LOCK", "/dav/doc.txt", &[], LOCK_EXCL).status, 401);
+    let auth = ("Authorization", "Basic YWxpY2U6czNjcmV0");
+    // A folder without its slash: made, described (with the slash), locked, moved, deleted.
+    assert_eq!(
+        call(&s, "MKCOL", "/dav/My%20Folder", &[auth], "").status,
+        201
+    );
+    let r = call(
+        &s,
+        "PROPFIND",
+        "/dav/My%20Folder",
+        &[("Depth", "0")],
+        ALLPROP,
+    );
+    assert!(
+        r.body_str().contains("<D:href>/dav/My%20Folder/</D:href>"),
+        "{}",
+        r.body_str()
+    );
+    let r = call(&s, "LOCK", "/dav/My%20Folder", &[auth], LOCK_EXCL);
+    assert_eq!(r.status, 200);
+    let t = token_of(&r);
+    let r = call(&s, "PUT", "/dav/My%20Folder/a.txt", &[auth], "a");
+    assert_eq!(
+        r.status, 423,
+        "the folder's lock covers a new member (depth infinity)"
+    );
+    let tagged = format!("<http://t/dav/My%20Folder> (<{t}>)");
+    let r = call(
+        &s,
+        "PUT",
+        "/dav/My%20Folder/a.txt",
+        &[auth, ("If", &tagged)],
+        "a",
+    );
+    assert_eq!(r.status, 201);
+    let props = r#"<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>Sat, 05 Dec 2026 05:00:00 GMT</Z:Win32LastModifiedTime></D:prop></D:set></D:propertyupdate>"#;
+    let r = call(
+        &s,
+        "PROPPATCH",
+        "/dav/My%20Folder/a.txt",
+        &[auth, ("If", &tagged)],
+        props,
+    );
+    assert_eq!(r.status, 207);
+    assert!(r.body_str().contains("200 OK"), "{}", r.body_str());
+    let r = send_to(
+        &s,
+        "MOVE",
+        "/dav/My%20Folder",
+        "http://t/dav/Renamed",
+        &[auth, ("If", &format!("(<{t}>)"))],
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(s.get("/dav/Renamed/a.txt").body, b"a");
+    assert_eq!(call(&s, "DELETE", "/dav/Renamed", &[auth], "").status, 204);
+    assert!(!root.www.join("dav/Renamed").exists());
+}
