@@ -1,6 +1,7 @@
-//! WebDAV class 1 (RFC 4918) under the write prefixes: PROPFIND, PROPPATCH, MKCOL, COPY and
-//! MOVE. PUT and DELETE stay `upload`'s (a DELETE of a collection removes its tree there);
-//! LOCK and UNLOCK are not implemented yet (501), so OPTIONS says `DAV: 1`.
+//! WebDAV class 1 and 2 (RFC 4918) under the write prefixes: PROPFIND, PROPPATCH, MKCOL,
+//! COPY, MOVE, LOCK and UNLOCK. PUT and DELETE stay `upload`'s (a DELETE of a collection
+//! removes its tree there). The lock table and the check every write makes against it are
+//! `lock`'s; this module grants and releases locks and shows them (`lockdiscovery`).
 //!
 //! Dead properties live in the resource's own extended attributes (`user.dav.NS LOCAL`),
 //! not in a sidecar: the kernel sets each value whole (no torn write, no temporary file),

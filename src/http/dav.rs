@@ -1,6 +1,7 @@
-//! WebDAV's protocol rules (RFC 4918), with no I/O: the request bodies of PROPFIND and
-//! PROPPATCH read into what they ask for, the Depth, Overwrite and Destination fields, and
-//! the pieces of a multistatus answer (§13) written into a buffer.
+//! WebDAV's protocol rules (RFC 4918), with no I/O: the request bodies of PROPFIND,
+//! PROPPATCH and LOCK read into what they ask for, the Depth, Overwrite, Destination,
+//! Timeout and Lock-Token fields, and the pieces of a multistatus answer (§13) and of a
+//! `lockdiscovery` written into a buffer. The `If` field is `if_header`'s.
 //!
 //! XML is read with quick-xml, a streaming reader that never expands an entity: only the
 //! five predefined ones and character references are taken, a DOCTYPE (where entities
