@@ -447,6 +447,7 @@ fn a_trace_reader_that_never_reads_does_not_stall_the_server() {
 }
 
 /// Send `raw` on a connection of its own (it asks `Connection: close`) and read to the end.
+#[cfg(feature = "dav")]
 fn exchange(port: u16, raw: &str) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -549,7 +549,11 @@ fn propfind(
             ctx.locks.affecting(site, path, false, ctx.unix)
         },
     };
-    describe(&mut out, &fd, &st, &href, display, &find, &locks, path);
+    let lk = LockState {
+        locks: &locks,
+        path,
+    };
+    describe(&mut out, &fd, &st, &href, display, &find, &lk);
     // HTTP/1.1: the members are described while they are sent, a piece at a time.
     if is_dir && depth == Depth::One && req.version == Version::Http11 {
         let entries = tree::Entries::open(&fd)?;
@@ -688,7 +692,8 @@ fn describe_member(
         path.push(b'/');
     }
     path.extend_from_slice(name);
-    describe(out, &child, &st, &h, name, find, locks, &path);
+    let lk = LockState { locks, path: &path };
+    describe(out, &child, &st, &h, name, find, &lk);
 }
 
 /// One `<D:response>` of a PROPFIND: what `find` asks of the resource open as `fd`.
@@ -699,10 +704,8 @@ fn describe(
     href: &[u8],
     display: &[u8],
     find: &Find,
-    locks: &Locking,
-    path: &[u8],
+    lk: &LockState,
 ) {
-    let lk = LockState { locks, path };
     let is_dir = fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory;
     dav::response_start(out, href);
     let dead = dead_names(fd).unwrap_or_default();
@@ -712,7 +715,7 @@ fn describe(
             dav::propstat_start(out);
             for l in LIVE {
                 let n = Name::dav(l);
-                if let Some(v) = live(&n, st, is_dir, display, &lk) {
+                if let Some(v) = live(&n, st, is_dir, display, lk) {
                     dav::prop(out, &n, values.then_some(v.as_slice()));
                 }
             }
@@ -732,7 +735,7 @@ fn describe(
             let mut found = false;
             for n in names {
                 let v = if is_live(n) {
-                    live(n, st, is_dir, display, &lk)
+                    live(n, st, is_dir, display, lk)
                 } else {
                     xattr_name(n).and_then(|x| tree::xattr_get(fd, &x).ok())
                 };

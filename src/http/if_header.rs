@@ -321,7 +321,7 @@ mod tests {
         assert!(!f.holds(&mut t), "<DAV:no-lock> itself never holds");
         let f = parse(b"(<urn:uuid:x>) (Not <DAV:no-lock>)").unwrap();
         assert!(f.holds(&mut t));
-        assert_eq!(f.lists[1].conditions[0].not, true);
+        assert!(f.lists[1].conditions[0].not);
         let f = parse(b"(NOT<DAV:no-lock>)").unwrap();
         assert!(f.holds(&mut t), "Not is case-insensitive");
     }
