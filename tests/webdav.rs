@@ -938,3 +938,29 @@ fn windows_style_requests() {
     assert_eq!(call(&s, "DELETE", "/dav/Renamed", &[auth], "").status, 204);
     assert!(!root.www.join("dav/Renamed").exists());
 }
+
+/// §7.5: a depth-0 lock on a collection protects its membership (adding or removing a
+/// member needs the token), not its members' content.
+#[test]
+fn rfc4918_7_5_a_depth_0_lock_on_a_collection_guards_its_members_list() {
+    let root = basic_root();
+    root.file("dav/c/old.txt", b"old");
+    let s = dav_server(&root, &[]);
+    let r = call(&s, "LOCK", "/dav/c/", &[("Depth", "0")], LOCK_EXCL);
+    assert_eq!(r.status, 200);
+    let t = token_of(&r);
+    assert_eq!(
+        call(&s, "PUT", "/dav/c/old.txt", &[], "new").status,
+        204,
+        "content"
+    );
+    assert_eq!(call(&s, "PUT", "/dav/c/added.txt", &[], "x").status, 423);
+    assert_eq!(call(&s, "MKCOL", "/dav/c/sub/", &[], "").status, 423);
+    assert_eq!(call(&s, "DELETE", "/dav/c/old.txt", &[], "").status, 423);
+    assert!(!root.www.join("dav/c/added.txt").exists() && root.www.join("dav/c/old.txt").exists());
+    let tagged = format!("<http://t/dav/c/> (<{t}>)");
+    assert_eq!(
+        call(&s, "PUT", "/dav/c/added.txt", &[("If", &tagged)], "x").status,
+        201
+    );
+}

@@ -94,7 +94,7 @@ fn mkcol(req: &Request, ctx: &Ctx, r: &mut Reply, path: &[u8]) -> Result<(), Err
         return Err(Error::MethodNotAllowed(names::ALLOW_WRITE));
     }
     let p = place(ctx, write, path)?;
-    lock::check_write(req, ctx, path, false)?;
+    lock::check_write(req, ctx, path, lock::Scope::Member)?;
     match tree::mkdir_in(&p.dir, &p.name) {
         Ok(()) => {}
         Err(Errno::EXIST) => return Err(Error::MethodNotAllowed(names::ALLOW_WRITE)),
@@ -166,11 +166,16 @@ fn copy_move(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result
     // target, which the untagged lists of `If` are about (§10.4.1).
     let is_dir = ty == fs::FileType::Directory;
     if is_move {
-        lock::check_write(req, ctx, path, is_dir)?;
+        let scope = if is_dir {
+            lock::Scope::Tree
+        } else {
+            lock::Scope::Member
+        };
+        lock::check_write(req, ctx, path, scope)?;
     } else {
         lock::check_if(req, ctx, path)?;
     }
-    lock::check_locks(req, ctx, &dest, true)?;
+    lock::check_locks(req, ctx, &dest, lock::Scope::Tree)?;
     let dst = place(ctx, dest_write, &dest)?;
     let existed = match fs::lstat_in(&dst.dir, &dst.name) {
         Ok(_) if !overwrite => return Err(Error::PreconditionFailed),
@@ -392,7 +397,7 @@ fn proppatch(
     let write = ctx.rule.write.ok_or(Error::Forbidden)?;
     let patches = dav::parse_proppatch(body).map_err(|_| Error::BadRequest)?;
     let fd = open_resource(ctx, write, path)?;
-    lock::check_write(req, ctx, path, false)?;
+    lock::check_write(req, ctx, path, lock::Scope::Content)?;
     // Checked first, applied after: §9.2 wants all or nothing.
     let mut statuses = vec![200u16; patches.len()];
     let mut count = dead_names(&fd).map_or(0, |v| v.len());
@@ -546,7 +551,7 @@ fn propfind(
         held: if is_dir && depth == Depth::One {
             ctx.locks.around(site, path, ctx.unix)
         } else {
-            ctx.locks.affecting(site, path, false, ctx.unix)
+            ctx.locks.covering(site, path, ctx.unix)
         },
     };
     let lk = LockState {
@@ -884,7 +889,7 @@ fn lock_method(
     }
     if create.is_some() {
         // A new member of a collection: that collection's locks must allow it.
-        lock::check_write(req, ctx, path, false)?;
+        lock::check_write(req, ctx, path, lock::Scope::Member)?;
     } else {
         lock::check_if(req, ctx, path)?;
     }

@@ -15,6 +15,7 @@
 
 use super::ctx::Ctx;
 use super::error::Error;
+pub use super::place::Scope;
 use crate::http::parse::Request;
 use std::sync::{Mutex, PoisonError};
 
@@ -94,23 +95,45 @@ impl Locks {
         f(&mut t)
     }
 
-    /// The locks a write of `path` must hold the tokens of: those covering it, and with
-    /// `deep` (a collection deleted, moved or overwritten whole) those of its members.
-    pub fn affecting(&self, site: &str, path: &[u8], deep: bool, now: u64) -> Vec<Lock> {
+    /// The locks a write of `path` must hold the tokens of: those covering it; with
+    /// `Member` and `Tree` those of its collection too (whatever their depth); with `Tree`
+    /// (a collection deleted, moved or overwritten whole) those of its members.
+    pub fn affecting(&self, site: &str, path: &[u8], scope: Scope, now: u64) -> Vec<Lock> {
         let path = key(path);
+        let parent = match path.iter().rposition(|&b| b == b'/') {
+            Some(0) => &b"/"[..],
+            Some(i) => &path[..i],
+            None => path,
+        };
+        let member = scope != Scope::Content && path != b"/";
+        let deep = scope == Scope::Tree;
         self.with(now, |t| {
             t.iter()
                 .filter(|l| {
-                    l.covers(site, path) || (deep && &*l.site == site && is_under(&l.path, path))
+                    l.covers(site, path)
+                        || (&*l.site == site
+                            && ((deep && is_under(&l.path, path))
+                                || (member && &*l.path == parent)))
                 })
                 .cloned()
                 .collect()
         })
     }
 
+    /// The locks covering `path` (what `lockdiscovery` shows).
+    pub fn covering(&self, site: &str, path: &[u8], now: u64) -> Vec<Lock> {
+        self.affecting(site, path, Scope::Content, now)
+    }
+
     /// The locks covering `path` or any member of it (for a PROPFIND of a folder).
     pub fn around(&self, site: &str, path: &[u8], now: u64) -> Vec<Lock> {
-        self.affecting(site, path, true, now)
+        let path = key(path);
+        self.with(now, |t| {
+            t.iter()
+                .filter(|l| l.covers(site, path) || (&*l.site == site && is_under(&l.path, path)))
+                .cloned()
+                .collect()
+        })
     }
 
     /// Grant `new` unless it conflicts (§6.1: an exclusive lock shares its resources with
@@ -211,38 +234,39 @@ pub fn site_key<'c>(ctx: &'c Ctx) -> &'c str {
 }
 
 /// The check every write makes before it changes anything (RFC 4918 §7, §10.4): a method
-/// that writes `path` (with `deep`, a collection's members too) calls it first.
+/// that writes `path` calls it first, saying what the write changes (`Scope`).
 ///
 /// 1. An `If` field that does not parse: 400.
 /// 2. An `If` field whose lists all fail, tested against the lock table and the
 ///    resources' current entity tags: 412.
-/// 3. A lock that covers what is written (or, with `deep`, a member of it) whose token the
-///    `If` field does not submit: 423 with `lock-token-submitted`.
+/// 3. A lock that covers what is written (with `Member`, or a lock of its collection; with
+///    `Tree`, or of one of its members) whose token the `If` field does not submit: 423
+///    with `lock-token-submitted`.
 ///
 /// The field is evaluated before the locks, as mod_dav does and litmus expects: a field
 /// that fails is 412 even on a locked resource; one that holds without the lock's token
 /// (`(Not <DAV:no-lock>)`) still gets 423.
-pub fn check_write(req: &Request, ctx: &Ctx, path: &[u8], deep: bool) -> Result<(), Error> {
-    imp::check(req, ctx, path, deep, true, true)
+pub fn check_write(req: &Request, ctx: &Ctx, path: &[u8], scope: Scope) -> Result<(), Error> {
+    imp::check(req, ctx, path, scope, true, true)
 }
 
 /// Steps 1 and 3 of `check_write` only, for what a request writes besides its own target
 /// (a COPY's or MOVE's destination), which the untagged lists of `If` are not about.
-pub fn check_locks(req: &Request, ctx: &Ctx, path: &[u8], deep: bool) -> Result<(), Error> {
-    imp::check(req, ctx, path, deep, true, false)
+pub fn check_locks(req: &Request, ctx: &Ctx, path: &[u8], scope: Scope) -> Result<(), Error> {
+    imp::check(req, ctx, path, scope, true, false)
 }
 
 /// Steps 1 and 2 of `check_write` only, for a LOCK of an existing resource (whose conflicts
 /// are the lock table's to judge) and for an UNLOCK.
 pub fn check_if(req: &Request, ctx: &Ctx, path: &[u8]) -> Result<(), Error> {
-    imp::check(req, ctx, path, false, false, true)
+    imp::check(req, ctx, path, Scope::Content, false, true)
 }
 
 mod imp {
     use super::super::ctx::Ctx;
     use super::super::error::Error;
     use super::super::etag;
-    use super::{key, site_key};
+    use super::{Scope, key, site_key};
     use crate::http::dav;
     use crate::http::if_header::{self, Resources};
     use crate::http::parse::Request;
@@ -254,7 +278,7 @@ mod imp {
         req: &Request,
         ctx: &Ctx,
         path: &[u8],
-        deep: bool,
+        scope: Scope,
         locks: bool,
         evaluate: bool,
     ) -> Result<(), Error> {
@@ -271,7 +295,7 @@ mod imp {
         }
         if locks {
             let site = site_key(ctx);
-            let held = ctx.locks.affecting(site, path, deep, ctx.unix);
+            let held = ctx.locks.affecting(site, path, scope, ctx.unix);
             for l in &held {
                 let submitted = parsed
                     .as_ref()
@@ -318,7 +342,7 @@ mod imp {
             let site = site_key(self.ctx);
             self.ctx
                 .locks
-                .affecting(site, &p, false, self.ctx.unix)
+                .covering(site, &p, self.ctx.unix)
                 .iter()
                 .any(|l| l.token.as_bytes() == token)
         }
@@ -375,8 +399,11 @@ mod tests {
             "a deep lock over an exclusive one"
         );
         assert_eq!(t.grant(lock("/", false, false, "f"), 100), Ok(()));
-        assert_eq!(t.affecting("", b"/d/x/y", false, 100).len(), 1);
-        assert_eq!(t.affecting("", b"/", true, 100).len(), 4);
+        assert_eq!(t.covering("", b"/d/x/y", 100).len(), 1);
+        assert_eq!(t.affecting("", b"/", Scope::Tree, 100).len(), 4);
+        // §7.5: adding or removing a member of /e (locked at depth 0) needs its token.
+        assert_eq!(t.affecting("", b"/e/new", Scope::Content, 100).len(), 0);
+        assert_eq!(t.affecting("", b"/e/new", Scope::Member, 100).len(), 1);
         assert!(t.release("", b"/d/x", b"a", 100), "released from a member");
         assert!(
             !t.release("", b"/e", b"b", 100),

@@ -36,11 +36,11 @@ pub mod lock;
 /// Without WebDAV there are no locks, and no `If` field to evaluate.
 #[cfg(not(feature = "dav"))]
 pub mod lock {
-    use super::{Ctx, Error};
+    use super::{Ctx, Error, place::Scope};
     use crate::http::parse::Request;
 
     /// Every write calls it; without locks there is nothing to check.
-    pub fn check_write(_: &Request, _: &Ctx, _: &[u8], _: bool) -> Result<(), Error> {
+    pub fn check_write(_: &Request, _: &Ctx, _: &[u8], _: Scope) -> Result<(), Error> {
         Ok(())
     }
 }

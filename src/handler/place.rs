@@ -12,6 +12,20 @@ use crate::http::target;
 use crate::sys::{Errno, OwnedFd, fs};
 use std::ffi::CString;
 
+/// What a write changes, for the locks it must hold the tokens of (`lock::check_write`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The resource's content or properties only: a PUT over a file, a PROPPATCH.
+    Content,
+    /// A name added to or removed from its collection: a new file, MKCOL, the DELETE or
+    /// MOVE of a file. Its collection's own locks (depth 0 included) apply too (RFC 4918
+    /// §7.5: a collection's members are part of its state).
+    Member,
+    /// A collection with its members, and its name: the DELETE or MOVE of a collection, a
+    /// COPY or MOVE over a destination.
+    Tree,
+}
+
 /// Where a write lands: the directory of the `--write` prefix it falls under (relative to the
 /// root, "." for the root itself), the path of the target's directory below that (`None`
 /// for the prefix's own directory), and the target's last name.

@@ -228,8 +228,13 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
     // Checked now, so that a PUT bound to fail is refused before its body is sent (and
     // before 100 Continue), and again at commit.
     let pre = Preconditions::of(req);
-    check_target(&dir, &name, &pre)?;
-    lock::check_write(req, ctx, path, false)?;
+    let existed = check_target(&dir, &name, &pre)?;
+    let scope = if existed {
+        lock::Scope::Content
+    } else {
+        lock::Scope::Member
+    };
+    lock::check_write(req, ctx, path, scope)?;
     let (tmp, tmp_name) = create_temp(&dir, ctx.pid)?;
     let mut location = Vec::with_capacity(path.len() + 8);
     target::encode_path(path, &mut location);
@@ -271,7 +276,12 @@ fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<()
     if conditional::evaluate(req, v, false) != Outcome::Proceed {
         return Err(Error::PreconditionFailed);
     }
-    lock::check_write(req, ctx, path, is_dir)?;
+    let scope = if is_dir {
+        lock::Scope::Tree
+    } else {
+        lock::Scope::Member
+    };
+    lock::check_write(req, ctx, path, scope)?;
     // RFC 4918 §9.6.1: a WebDAV server deletes a collection with all its members; what it
     // could not remove is named in a 207 (and what holds it stays).
     #[cfg(feature = "dav")]
