@@ -427,6 +427,14 @@ fn no_method_follows_a_symlink_out_of_the_root() {
     );
     assert_eq!(call(&s, "MKCOL", "/dav/out/new/", &[], "").status, 409);
     assert!(!root.base.join("new").exists());
+    // A LOCK of an unmapped URL through the link makes nothing outside either.
+    assert_eq!(
+        call(&s, "LOCK", "/dav/out/made.txt", &[], LOCK_EXCL).status,
+        409
+    );
+    assert!(!root.base.join("made.txt").exists());
+    // A LOCK of the link itself locks the URL; it creates or opens nothing.
+    assert_eq!(call(&s, "LOCK", "/dav/link", &[], LOCK_EXCL).status, 200);
     assert_eq!(std::fs::read(&secret).unwrap(), b"secret");
 }
 
