@@ -36,7 +36,8 @@ pub mod lock;
 /// Without WebDAV there are no locks, and no `If` field to evaluate.
 #[cfg(not(feature = "dav"))]
 pub mod lock {
-    use super::{Ctx, Error, place::Scope};
+    pub use super::place::Scope;
+    use super::{Ctx, Error};
     use crate::http::parse::Request;
 
     /// Every write calls it; without locks there is nothing to check.
