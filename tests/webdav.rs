@@ -972,3 +972,42 @@ fn rfc4918_7_5_a_depth_0_lock_on_a_collection_guards_its_members_list() {
         201
     );
 }
+
+/// A lock's timeout runs out: the lock is gone (dropped lazily, when the table is next
+/// used), and anyone may write again.
+#[test]
+fn rfc4918_10_7_an_expired_lock_no_longer_holds() {
+    let root = basic_root();
+    root.file("dav/x.txt", b"x");
+    let s = dav_server(&root, &[]);
+    let r = call(
+        &s,
+        "LOCK",
+        "/dav/x.txt",
+        &[("Timeout", "Second-1")],
+        LOCK_EXCL,
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body_str().contains("<D:timeout>Second-1</D:timeout>"));
+    let locked_at = std::time::Instant::now();
+    assert_eq!(call(&s, "PUT", "/dav/x.txt", &[], "y").status, 423);
+    let deadline = std::time::Instant::now() + scaled(Duration::from_secs(10));
+    loop {
+        let r = call(&s, "PUT", "/dav/x.txt", &[], "y");
+        if r.status == 204 {
+            break;
+        }
+        assert_eq!(r.status, 423);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock never expired"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        locked_at.elapsed() >= Duration::from_millis(900),
+        "a lock lasts at least its timeout"
+    );
+    let r = call(&s, "PROPFIND", "/dav/x.txt", &[("Depth", "0")], ALLPROP);
+    assert!(!r.body_str().contains("activelock"));
+}

@@ -88,10 +88,11 @@ impl Lock {
 }
 
 impl Locks {
-    /// The table with the expired locks dropped.
+    /// The table with the expired locks dropped. The clock counts whole seconds, so a lock
+    /// stays through the second it expires in: it lasts at least its timeout.
     fn with<R>(&self, now: u64, f: impl FnOnce(&mut Vec<Lock>) -> R) -> R {
         let mut t = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        t.retain(|l| l.expires > now);
+        t.retain(|l| l.expires >= now);
         f(&mut t)
     }
 
@@ -410,8 +411,8 @@ mod tests {
             "not this resource's token"
         );
         // Expired locks are gone.
-        assert_eq!(t.len(100), 3);
-        assert_eq!(t.len(110), 0);
+        assert_eq!(t.len(110), 3, "a lock lasts at least its timeout");
+        assert_eq!(t.len(111), 0);
     }
 
     #[test]
