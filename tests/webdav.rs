@@ -1011,3 +1011,48 @@ fn rfc4918_10_7_an_expired_lock_no_longer_holds() {
     let r = call(&s, "PROPFIND", "/dav/x.txt", &[("Depth", "0")], ALLPROP);
     assert!(!r.body_str().contains("activelock"));
 }
+
+/// macOS Finder's ways: it LOCKs before it writes, sends the body chunked (with
+/// `X-Expected-Entity-Length`), and writes AppleDouble `._NAME` files and `.DS_Store`,
+/// which without `--dotfiles` are refused (403) and never land in the folder.
+#[test]
+fn finder_style_requests() {
+    let root = basic_root();
+    root.dir("dav/f");
+    let s = dav_server(&root, &[]);
+    let r = call(
+        &s,
+        "LOCK",
+        "/dav/f/photo.jpg",
+        &[("Timeout", "Second-600")],
+        LOCK_EXCL,
+    );
+    assert_eq!(r.status, 201);
+    let t = token_of(&r);
+    let data = pattern(200_000, 3);
+    let mut req = format!(
+        "PUT /dav/f/photo.jpg HTTP/1.1\r\nHost: t\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nX-Expected-Entity-Length: {}\r\nIf: (<{t}>)\r\n\r\n",
+        data.len()
+    )
+    .into_bytes();
+    for piece in data.chunks(65_536) {
+        req.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        req.extend_from_slice(piece);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(
+        s.request(&req).status,
+        204,
+        "over the empty file the LOCK made"
+    );
+    assert_eq!(
+        std::fs::read(root.www.join("dav/f/photo.jpg")).unwrap(),
+        data
+    );
+    for name in ["._photo.jpg", ".DS_Store"] {
+        let r = call(&s, "PUT", &format!("/dav/f/{name}"), &[], "junk");
+        assert_eq!(r.status, 403, "{name}");
+        assert!(!root.www.join("dav/f").join(name).exists());
+    }
+}
