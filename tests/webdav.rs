@@ -971,6 +971,9 @@ fn rfc4918_7_5_a_depth_0_lock_on_a_collection_guards_its_members_list() {
         call(&s, "PUT", "/dav/c/added.txt", &[("If", &tagged)], "x").status,
         201
     );
+    // Untagged (the list is about the new member): the collection's lock counts for it.
+    let r = call(&s, "MKCOL", "/dav/c/sub/", &[("If", &if_token(&t))], "");
+    assert_eq!(r.status, 201);
 }
 
 /// A lock's timeout runs out: the lock is gone (dropped lazily, when the table is next

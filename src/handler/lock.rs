@@ -340,10 +340,12 @@ mod imp {
             let Some(p) = self.resolve(resource) else {
                 return false;
             };
+            // The locks covering the resource, and those of its collection: a client adding
+            // a member to a collection locked at depth 0 names that lock in an untagged list.
             let site = site_key(self.ctx);
             self.ctx
                 .locks
-                .covering(site, &p, self.ctx.unix)
+                .affecting(site, &p, Scope::Member, self.ctx.unix)
                 .iter()
                 .any(|l| l.token.as_bytes() == token)
         }
