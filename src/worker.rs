@@ -484,6 +484,8 @@ impl Worker {
             conns: &self.shared.conns,
             #[cfg(feature = "dav")]
             locks: &self.shared.locks,
+            #[cfg(feature = "dav")]
+            locked: Default::default(),
         }
     }
 }

@@ -537,7 +537,13 @@ fn rfc4918_9_10_exclusive_lock_refresh_and_unlock() {
     // §7.1: a write without the token is 423 with lock-token-submitted, and writes nothing.
     let r = call(&s, "PUT", "/dav/a.txt", &[], "new");
     assert_eq!(r.status, 423);
-    assert!(r.body_str().contains("<D:lock-token-submitted/>"));
+    assert!(
+        r.body_str().contains(
+            "<D:lock-token-submitted><D:href>/dav/a.txt</D:href></D:lock-token-submitted>"
+        ),
+        "§16: it names the locked resource: {}",
+        r.body_str()
+    );
     assert_eq!(std::fs::read(root.www.join("dav/a.txt")).unwrap(), b"old");
     for (m, fields) in [
         ("DELETE", vec![]),
@@ -687,8 +693,14 @@ fn rfc4918_6_1_shared_locks_and_a_depth_infinity_lock_on_a_collection() {
         423,
         "a member of a deep shared lock is not locked exclusively"
     );
-    // Every member is locked: each write needs a token.
-    assert_eq!(call(&s, "PUT", "/dav/c/sub/deep.txt", &[], "x").status, 423);
+    // Every member is locked: each write needs a token; the 423 names the lock's root.
+    let r = call(&s, "PUT", "/dav/c/sub/deep.txt", &[], "x");
+    assert_eq!(r.status, 423);
+    assert!(
+        r.body_str().contains("<D:href>/dav/c</D:href>"),
+        "{}",
+        r.body_str()
+    );
     assert_eq!(call(&s, "PUT", "/dav/c/new.txt", &[], "x").status, 423);
     assert_eq!(call(&s, "MKCOL", "/dav/c/sub/m/", &[], "").status, 423);
     assert_eq!(call(&s, "DELETE", "/dav/c/in.txt", &[], "").status, 423);

@@ -302,6 +302,9 @@ mod imp {
                     .as_ref()
                     .is_some_and(|f| f.tokens().any(|t| t == l.token.as_bytes()));
                 if !submitted {
+                    let mut root = ctx.locked.borrow_mut();
+                    root.clear();
+                    target::encode_path(&l.path, &mut root);
                     return Err(Error::Locked);
                 }
             }

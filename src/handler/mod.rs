@@ -134,6 +134,16 @@ pub fn dispatch<'a>(
     let routed = route(req, ctx, r, peers, &mut path, body.as_deref());
     *ctx.scratch = path;
     routed.unwrap_or_else(|e| {
+        // RFC 4918 §16: a 423 names the locked resource in its precondition.
+        #[cfg(feature = "dav")]
+        if e == Error::Locked && !ctx.locked.borrow().is_empty() {
+            let body =
+                crate::http::dav::error_body_href("lock-token-submitted", &ctx.locked.borrow());
+            r.start(e.status());
+            r.header("Content-Type", b"application/xml; charset=utf-8");
+            r.body_bytes(&body);
+            return Answer::Done;
+        }
         r.fail(e);
         Answer::Done
     })

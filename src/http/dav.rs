@@ -597,6 +597,22 @@ pub fn prop(out: &mut Vec<u8>, name: &Name, value: Option<&[u8]>) {
     }
 }
 
+/// An error body (§16) whose precondition names a resource (`lock-token-submitted`: the
+/// root of the lock whose token was not submitted), its href percent-encoded already.
+pub fn error_body_href(condition: &str, href: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + href.len());
+    out.extend_from_slice(
+        b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\"><D:",
+    );
+    out.extend_from_slice(condition.as_bytes());
+    out.extend_from_slice(b"><D:href>");
+    push_escaped(&mut out, href);
+    out.extend_from_slice(b"</D:href></D:");
+    out.extend_from_slice(condition.as_bytes());
+    out.extend_from_slice(b"></D:error>\n");
+    out
+}
+
 /// An error body (§16) with one precondition element of DAV:.
 pub fn error_body(condition: &str) -> Vec<u8> {
     format!(
