@@ -131,7 +131,7 @@ pub struct Shared {
     /// WebDAV's locks: here, beside what every worker shares, and not in `Served`, so that
     /// a reload (which builds a new `Served`) keeps them.
     #[cfg(feature = "dav")]
-    pub locks: handler::lock::Locks,
+    pub locks: Arc<handler::lock::Locks>,
 }
 
 impl Shared {

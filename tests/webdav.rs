@@ -1071,3 +1071,42 @@ fn finder_style_requests() {
         assert!(!root.www.join("dav/f").join(name).exists());
     }
 }
+
+/// A LOCK granted while a PUT's body is on its way stops that PUT when the body is in
+/// (423), and the file stays as it was: the locks are checked again at the commit.
+#[test]
+fn a_lock_taken_during_a_put_stops_it() {
+    let root = basic_root();
+    root.file("dav/race.txt", b"before");
+    let s = dav_server(&root, &[]);
+    let mut c = s.connect();
+    c.send(b"PUT /dav/race.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nhalf ");
+    let r = call(&s, "LOCK", "/dav/race.txt", &[], LOCK_EXCL);
+    assert_eq!(r.status, 200);
+    let t = token_of(&r);
+    c.send(b"done!");
+    let r = c.response();
+    assert_eq!(r.status, 423);
+    assert_eq!(
+        std::fs::read(root.www.join("dav/race.txt")).unwrap(),
+        b"before"
+    );
+    let names: Vec<_> = std::fs::read_dir(root.www.join("dav"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+    // A PUT that sent the token (it knew of the lock) goes through.
+    let r = call(
+        &s,
+        "PUT",
+        "/dav/race.txt",
+        &[("If", &if_token(&t))],
+        "after",
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        std::fs::read(root.www.join("dav/race.txt")).unwrap(),
+        b"after"
+    );
+}

@@ -61,7 +61,7 @@ pub struct Ctx<'a> {
     pub conns: &'a std::sync::atomic::AtomicUsize,
     /// WebDAV's locks, one table for the process (kept across reloads).
     #[cfg(feature = "dav")]
-    pub locks: &'a super::lock::Locks,
+    pub locks: &'a std::sync::Arc<super::lock::Locks>,
     /// The root of the lock a write was refused for (423), percent-encoded, for the body
     /// that names it; empty until then (no allocation unless a write is refused).
     #[cfg(feature = "dav")]

@@ -251,6 +251,44 @@ pub fn check_write(req: &Request, ctx: &Ctx, path: &[u8], scope: Scope) -> Resul
     imp::check(req, ctx, path, scope, true, true)
 }
 
+/// What a PUT checked its locks against when its head came, kept with the upload so that
+/// the check is made again when the body is in and the file is about to replace the old
+/// one (`still_allowed`): a LOCK granted meanwhile stops the PUT (423).
+pub struct Guard {
+    locks: std::sync::Arc<Locks>,
+    site: Box<str>,
+    path: Box<[u8]>,
+    scope: Scope,
+    /// The state tokens the request's `If` field submitted.
+    tokens: Vec<Box<[u8]>>,
+}
+
+impl Guard {
+    /// A request's guard for a write of `path` (after `check_write` allowed it).
+    pub fn of(req: &Request, ctx: &Ctx, path: &[u8], scope: Scope) -> Guard {
+        let tokens = req
+            .header("if")
+            .and_then(|v| crate::http::if_header::parse(v).ok())
+            .map_or_else(Vec::new, |f| f.tokens().map(Box::from).collect());
+        Guard {
+            locks: ctx.locks.clone(),
+            site: site_key(ctx).into(),
+            path: path.into(),
+            scope,
+            tokens,
+        }
+    }
+
+    /// Whether every lock on the path now has its token among those submitted.
+    pub fn still_allowed(&self) -> bool {
+        let now = crate::sys::time::unix_secs();
+        self.locks
+            .affecting(&self.site, &self.path, self.scope, now)
+            .iter()
+            .all(|l| self.tokens.iter().any(|t| **t == *l.token.as_bytes()))
+    }
+}
+
 /// Steps 1 and 3 of `check_write` only, for what a request writes besides its own target
 /// (a COPY's or MOVE's destination), which the untagged lists of `If` are not about.
 pub fn check_locks(req: &Request, ctx: &Ctx, path: &[u8], scope: Scope) -> Result<(), Error> {

@@ -36,6 +36,9 @@ pub struct Upload {
     name: CString,
     /// The request's preconditions, evaluated again when the body is in.
     conditions: Conditions,
+    /// The locks, checked again when the body is in.
+    #[cfg(feature = "dav")]
+    guard: lock::Guard,
     committed: bool,
     max: u64,
     /// Body bytes received so far.
@@ -112,6 +115,10 @@ impl Upload {
             let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
             let pre = self.conditions.borrow();
             let existed = check_target(&self.dir, &self.name, &pre)?;
+            #[cfg(feature = "dav")]
+            if !self.guard.still_allowed() {
+                return Err(Error::Locked);
+            }
             if existed || !pre.any() {
                 fs::rename_in(&self.dir, &self.tmp_name, &self.name)?;
             } else {
@@ -244,6 +251,8 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
         tmp_name,
         name,
         conditions: Conditions::of(&pre),
+        #[cfg(feature = "dav")]
+        guard: lock::Guard::of(req, ctx, path, scope),
         committed: false,
         max: ctx.cfg.max_body,
         received: 0,
