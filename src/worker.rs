@@ -128,6 +128,10 @@ pub struct Shared {
     pub wakers: std::sync::OnceLock<Vec<Arc<sys::poll::Waker>>>,
     /// This process's id (a syscall to ask, so asked once).
     pub pid: u32,
+    /// WebDAV's locks: here, beside what every worker shares, and not in `Served`, so that
+    /// a reload (which builds a new `Served`) keeps them.
+    #[cfg(feature = "dav")]
+    pub locks: Arc<handler::lock::Locks>,
 }
 
 impl Shared {
@@ -143,6 +147,8 @@ impl Shared {
             stats: (0..workers).map(|_| Default::default()).collect(),
             wakers: std::sync::OnceLock::new(),
             pid: sys::getpid(),
+            #[cfg(feature = "dav")]
+            locks: Default::default(),
         }
     }
 
@@ -476,6 +482,10 @@ impl Worker {
             stats: &self.shared.stats[self.id],
             all_stats: &self.shared.stats,
             conns: &self.shared.conns,
+            #[cfg(feature = "dav")]
+            locks: &self.shared.locks,
+            #[cfg(feature = "dav")]
+            locked: Default::default(),
         }
     }
 }

@@ -445,3 +445,71 @@ fn a_trace_reader_that_never_reads_does_not_stall_the_server() {
         "3000 traced requests took {took:?} with a stuck reader"
     );
 }
+
+/// Send `raw` on a connection of its own (it asks `Connection: close`) and read to the end.
+#[cfg(feature = "dav")]
+fn exchange(port: u16, raw: &str) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
+/// WebDAV requests are traced like any other: a PROPFIND of a folder shows its directory
+/// reads, a LOCK the random bytes of its token.
+#[cfg(feature = "dav")]
+#[test]
+fn trace_shows_webdav_requests_with_their_calls() {
+    let tmp = std::env::temp_dir().join(format!("barehttpd-trace-dav-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let trace_file = tmp.join("trace.txt");
+    let srv = start(
+        "dav",
+        &[
+            "--trace-file",
+            trace_file.to_str().unwrap(),
+            "--write",
+            "/api/",
+        ],
+        None,
+    );
+    let out = exchange(
+        srv.port,
+        "PROPFIND /api/ HTTP/1.1\r\nHost: x\r\nDepth: 1\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        out.starts_with(b"HTTP/1.1 207"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let body = "<?xml version=\"1.0\"?><D:lockinfo xmlns:D=\"DAV:\"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>";
+    let out = exchange(
+        srv.port,
+        &format!(
+            "LOCK /api/x.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let traced = wait_for("the PROPFIND and the LOCK in the trace", || {
+        let t = traced_requests(&trace_file);
+        let find = |m: &str| t.iter().find(|(h, _)| h.starts_with(m)).cloned();
+        Some((find("PROPFIND /api/")?, find("LOCK /api/x.txt")?))
+    });
+    let (propfind, lock) = traced;
+    assert!(
+        propfind.1.iter().any(|c| c == "getdents64") && propfind.1.iter().any(|c| c == "sendto"),
+        "{propfind:?}"
+    );
+    assert!(
+        lock.1.iter().any(|c| c == "getrandom") && lock.1.iter().any(|c| c == "recvfrom"),
+        "{lock:?}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

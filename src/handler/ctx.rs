@@ -59,4 +59,11 @@ pub struct Ctx<'a> {
     pub all_stats: &'a [crate::stats::WorkerStats],
     /// Open connections, all workers together.
     pub conns: &'a std::sync::atomic::AtomicUsize,
+    /// WebDAV's locks, one table for the process (kept across reloads).
+    #[cfg(feature = "dav")]
+    pub locks: &'a std::sync::Arc<super::lock::Locks>,
+    /// The root of the lock a write was refused for (423), percent-encoded, for the body
+    /// that names it; empty until then (no allocation unless a write is refused).
+    #[cfg(feature = "dav")]
+    pub locked: std::cell::RefCell<Vec<u8>>,
 }

@@ -1,6 +1,7 @@
-//! WebDAV class 1 (RFC 4918) under the write prefixes: PROPFIND, PROPPATCH, MKCOL, COPY and
-//! MOVE. PUT and DELETE stay `upload`'s (a DELETE of a collection removes its tree there);
-//! LOCK and UNLOCK are not implemented yet (501), so OPTIONS says `DAV: 1`.
+//! WebDAV class 1 and 2 (RFC 4918) under the write prefixes: PROPFIND, PROPPATCH, MKCOL,
+//! COPY, MOVE, LOCK and UNLOCK. PUT and DELETE stay `upload`'s (a DELETE of a collection
+//! removes its tree there). The lock table and the check every write makes against it are
+//! `lock`'s; this module grants and releases locks and shows them (`lockdiscovery`).
 //!
 //! Dead properties live in the resource's own extended attributes (`user.dav.NS LOCAL`),
 //! not in a sidecar: the kernel sets each value whole (no torn write, no temporary file),
@@ -19,10 +20,12 @@
 use super::ctx::Ctx;
 use super::error::Error;
 use super::etag;
+use super::lock::{self, Lock, Refused};
 use super::names::{self, TMP_PREFIX};
 use super::place;
 use super::reply::{Produce, Reply};
 use crate::http::dav::{self, Depth, Find, Name, Patch};
+use crate::http::if_header;
 use crate::http::parse::{Method, Request, Version};
 use crate::http::target;
 use crate::sys::fs::{self, tree};
@@ -62,9 +65,11 @@ pub fn handle(
 ) -> Result<(), Error> {
     match req.method {
         Method::Propfind => propfind(req, ctx, r, path, body),
-        Method::Proppatch => proppatch(ctx, r, path, body),
-        Method::Mkcol => mkcol(ctx, r, path),
+        Method::Proppatch => proppatch(req, ctx, r, path, body),
+        Method::Mkcol => mkcol(req, ctx, r, path),
         Method::Copy | Method::Move => copy_move(req, ctx, r, path),
+        Method::Lock => lock_method(req, ctx, r, path, body),
+        Method::Unlock => unlock(req, ctx, r, path),
         _ => Err(Error::NotImplemented),
     }
 }
@@ -82,13 +87,14 @@ fn place(ctx: &Ctx, write: usize, path: &[u8]) -> Result<Place, Error> {
     Ok(Place { dir, name: p.name })
 }
 
-fn mkcol(ctx: &Ctx, r: &mut Reply, path: &[u8]) -> Result<(), Error> {
+fn mkcol(req: &Request, ctx: &Ctx, r: &mut Reply, path: &[u8]) -> Result<(), Error> {
     let write = ctx.rule.write.ok_or(Error::Forbidden)?;
     if path.len() <= write {
         // The prefix's own folder exists already: §9.3.1, 405.
         return Err(Error::MethodNotAllowed(names::ALLOW_WRITE));
     }
     let p = place(ctx, write, path)?;
+    lock::check_write(req, ctx, path, lock::Scope::Member)?;
     match tree::mkdir_in(&p.dir, &p.name) {
         Ok(()) => {}
         Err(Errno::EXIST) => return Err(Error::MethodNotAllowed(names::ALLOW_WRITE)),
@@ -155,30 +161,89 @@ fn copy_move(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result
     if !matches!(ty, fs::FileType::Directory | fs::FileType::RegularFile) {
         return Err(Error::Forbidden);
     }
+    // The locks: a MOVE takes its source away, members and all (§9.9.4); both methods
+    // write the destination, a tree when it is one. Only the source is the request's own
+    // target, which the untagged lists of `If` are about (§10.4.1).
+    let is_dir = ty == fs::FileType::Directory;
+    if is_move {
+        let scope = if is_dir {
+            lock::Scope::Tree
+        } else {
+            lock::Scope::Member
+        };
+        lock::check_write(req, ctx, path, scope)?;
+    } else {
+        lock::check_if(req, ctx, path)?;
+    }
+    lock::check_locks(req, ctx, &dest, lock::Scope::Tree)?;
     let dst = place(ctx, dest_write, &dest)?;
     let existed = match fs::lstat_in(&dst.dir, &dst.name) {
         Ok(_) if !overwrite => return Err(Error::PreconditionFailed),
-        Ok(_) => {
-            tree::remove_tree_in(&dst.dir, &dst.name, 0)?;
-            true
-        }
+        Ok(_) => true,
         Err(Errno::NOENT) => false,
         Err(e) => return Err(Error::Os(e)),
     };
-    if is_move {
+    // §9.9.3: what a MOVE overwrites is deleted. The source and the destination are swapped
+    // in one step where the file system can (a reader of the destination sees the old one
+    // or the new one, a whole tree included), and the old one, now at the source's name,
+    // is hidden under a temporary name and removed.
+    let mut swapped = false;
+    if is_move && existed {
+        match tree::exchange(&src.dir, &src.name, &dst.dir, &dst.name) {
+            Ok(()) => {
+                swapped = true;
+                let hidden = place::temp_name(ctx.pid);
+                match fs::rename_in(&src.dir, &src.name, &hidden) {
+                    Ok(()) => {
+                        let _ = tree::remove_tree_in(&src.dir, &hidden, 0);
+                    }
+                    Err(_) => tree::remove_tree_in(&src.dir, &src.name, 0)?,
+                }
+            }
+            // Not on this file system (or kernel): removed first, then renamed; between
+            // the two the name is absent.
+            Err(Errno::INVAL | Errno::NOSYS | Errno::NOTSUP | Errno::XDEV) => {}
+            Err(e) => return Err(Error::Os(e)),
+        }
+    }
+    if existed && !swapped {
+        // A COPY's destination, or a MOVE's that could not be swapped, is removed first.
+        tree::remove_tree_in(&dst.dir, &dst.name, 0)?;
+    }
+    let mut failed: Vec<(Vec<u8>, u16)> = Vec::new();
+    let mut at = Vec::new();
+    if swapped {
+        let _ = fs::fsync(&src.dir);
+        ctx.locks.drop_under(lock::site_key(ctx), path, ctx.unix);
+    } else if is_move {
         match tree::rename_between(&src.dir, &src.name, &dst.dir, &dst.name, true) {
             Ok(()) => {}
-            // Another file system under the root: copy, then remove the source.
+            // Another file system under the root: copy, then remove the source, unless a
+            // member could not be copied (then both stay, and the 207 says which).
             Err(Errno::XDEV) => {
-                copy_tree(ctx, &src.dir, &src.name, &dst.dir, &dst.name, true, 0)?;
-                tree::remove_tree_in(&src.dir, &src.name, 0)?;
+                let mut copy = Copy {
+                    ctx,
+                    at: &mut at,
+                    failed: &mut failed,
+                };
+                copy.tree(&src.dir, &src.name, &dst.dir, &dst.name, true, 0)?;
+                if failed.is_empty() {
+                    tree::remove_tree_in(&src.dir, &src.name, 0)?;
+                }
             }
             Err(e) => return Err(Error::Os(e)),
         }
         let _ = fs::fsync(&src.dir);
+        if failed.is_empty() {
+            ctx.locks.drop_under(lock::site_key(ctx), path, ctx.unix);
+        }
     } else {
-        copy_tree(
+        let mut copy = Copy {
             ctx,
+            at: &mut at,
+            failed: &mut failed,
+        };
+        copy.tree(
             &src.dir,
             &src.name,
             &dst.dir,
@@ -188,6 +253,11 @@ fn copy_move(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result
         )?;
     }
     let _ = fs::fsync(&dst.dir);
+    if !failed.is_empty() {
+        // §9.8.8: named by their destination.
+        place::multistatus_failed(r, dest.strip_suffix(b"/").unwrap_or(&dest), &failed);
+        return Ok(());
+    }
     if existed {
         r.start(204);
         r.no_body();
@@ -202,57 +272,75 @@ fn copy_move(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result
     Ok(())
 }
 
-/// Copy `name` in `from` to the new name `to` in `into`: a file through a temporary file
-/// renamed into place, a directory with its members when `deep`; dead properties along.
-/// Symlinks and special files inside a tree are left out.
-fn copy_tree(
-    ctx: &Ctx,
-    from: &OwnedFd,
-    name: &CStr,
-    into: &OwnedFd,
-    to: &CStr,
-    deep: bool,
-    level: usize,
-) -> Result<(), Error> {
-    if level >= tree::MAX_TREE_DEPTH {
-        return Err(Error::Forbidden);
-    }
-    let st = fs::lstat_in(from, name)?;
-    match fs::FileType::from_raw_mode(st.st_mode) {
-        fs::FileType::RegularFile => {
-            let src = tree::open_in(from, name, false)?;
-            let (tmp, tmp_name) = place::create_temp(into, ctx.pid)?;
-            let done = tree::copy_bytes(&src, &tmp)
-                .and_then(|()| copy_props(&src, &tmp))
-                .and_then(|()| fs::fsync(&tmp))
-                .and_then(|()| fs::rename_in(into, &tmp_name, to));
-            if let Err(e) = done {
-                let _ = fs::unlink_in(into, &tmp_name, false);
-                return Err(Error::Os(e));
-            }
-            Ok(())
+/// A COPY (or a MOVE across file systems) under way: the members that could not be
+/// copied, by their path below the destination, with their status.
+struct Copy<'c, 'x> {
+    ctx: &'c Ctx<'x>,
+    at: &'c mut Vec<u8>,
+    failed: &'c mut Vec<(Vec<u8>, u16)>,
+}
+
+impl Copy<'_, '_> {
+    /// Copy `name` in `from` to the new name `to` in `into`: a file through a temporary
+    /// file renamed into place, a directory with its members when `deep`; dead properties
+    /// along. A member that cannot be copied (a symlink or special file, 403, or an error)
+    /// is noted and the others still copied; an error of the top resource is returned.
+    fn tree(
+        &mut self,
+        from: &OwnedFd,
+        name: &CStr,
+        into: &OwnedFd,
+        to: &CStr,
+        deep: bool,
+        level: usize,
+    ) -> Result<(), Error> {
+        if level >= tree::MAX_TREE_DEPTH {
+            return Err(Error::Forbidden);
         }
-        fs::FileType::Directory => {
-            tree::mkdir_in(into, to)?;
-            let src = tree::open_in(from, name, true)?;
-            let dst = tree::open_in(into, to, true)?;
-            copy_props(&src, &dst)?;
-            if !deep {
-                return Ok(());
-            }
-            let mut members: Vec<CString> = Vec::new();
-            fs::read_dir(&src, |n, _| {
-                if !n.starts_with(TMP_PREFIX) {
-                    members.push(CString::new(n).expect("no NUL in a directory entry"));
+        let st = fs::lstat_in(from, name)?;
+        match fs::FileType::from_raw_mode(st.st_mode) {
+            fs::FileType::RegularFile => {
+                let src = tree::open_in(from, name, false)?;
+                let (tmp, tmp_name) = place::create_temp(into, self.ctx.pid)?;
+                let done = tree::copy_bytes(&src, &tmp)
+                    .and_then(|()| copy_props(&src, &tmp))
+                    .and_then(|()| fs::fsync(&tmp))
+                    .and_then(|()| fs::rename_in(into, &tmp_name, to));
+                if let Err(e) = done {
+                    let _ = fs::unlink_in(into, &tmp_name, false);
+                    return Err(Error::Os(e));
                 }
-                true
-            })?;
-            for m in &members {
-                copy_tree(ctx, &src, m, &dst, m, true, level + 1)?;
+                Ok(())
             }
-            Ok(())
+            fs::FileType::Directory => {
+                tree::mkdir_in(into, to)?;
+                let src = tree::open_in(from, name, true)?;
+                let dst = tree::open_in(into, to, true)?;
+                copy_props(&src, &dst)?;
+                if !deep {
+                    return Ok(());
+                }
+                let mut members: Vec<CString> = Vec::new();
+                fs::read_dir(&src, |n, _| {
+                    if !n.starts_with(TMP_PREFIX) {
+                        members.push(CString::new(n).expect("no NUL in a directory entry"));
+                    }
+                    true
+                })?;
+                for m in &members {
+                    let len = self.at.len();
+                    self.at.push(b'/');
+                    self.at.extend_from_slice(m.as_bytes());
+                    if let Err(e) = self.tree(&src, m, &dst, m, true, level + 1) {
+                        self.failed.push((self.at.clone(), e.status()));
+                    }
+                    self.at.truncate(len);
+                }
+                Ok(())
+            }
+            // A symlink or special file inside a tree is not copied: said, not hidden.
+            _ => Err(Error::Forbidden),
         }
-        _ => Ok(()),
     }
 }
 
@@ -299,10 +387,17 @@ fn is_live(n: &Name) -> bool {
     n.ns == dav::DAV && LIVE.contains(&n.local.as_str())
 }
 
-fn proppatch(ctx: &Ctx, r: &mut Reply, path: &[u8], body: &[u8]) -> Result<(), Error> {
+fn proppatch(
+    req: &Request,
+    ctx: &Ctx,
+    r: &mut Reply,
+    path: &[u8],
+    body: &[u8],
+) -> Result<(), Error> {
     let write = ctx.rule.write.ok_or(Error::Forbidden)?;
     let patches = dav::parse_proppatch(body).map_err(|_| Error::BadRequest)?;
     let fd = open_resource(ctx, write, path)?;
+    lock::check_write(req, ctx, path, lock::Scope::Content)?;
     // Checked first, applied after: §9.2 wants all or nothing.
     let mut statuses = vec![200u16; patches.len()];
     let mut count = dead_names(&fd).map_or(0, |v| v.len());
@@ -449,7 +544,21 @@ fn propfind(
     dav::multistatus_start(&mut out);
     let trimmed = path.strip_suffix(b"/").unwrap_or(path);
     let display = trimmed.rsplit(|&b| b == b'/').next().unwrap_or(b"");
-    describe(&mut out, &fd, &st, &href, display, &find);
+    let site = lock::site_key(ctx);
+    let locks = Locking {
+        lockable: ctx.rule.write.is_some(),
+        site: site.into(),
+        held: if is_dir && depth == Depth::One {
+            ctx.locks.around(site, path, ctx.unix)
+        } else {
+            ctx.locks.covering(site, path, ctx.unix)
+        },
+    };
+    let lk = LockState {
+        locks: &locks,
+        path,
+    };
+    describe(&mut out, &fd, &st, &href, display, &find, &lk);
     // HTTP/1.1: the members are described while they are sent, a piece at a time.
     if is_dir && depth == Depth::One && req.version == Version::Http11 {
         let entries = tree::Entries::open(&fd)?;
@@ -462,6 +571,8 @@ fn propfind(
             find,
             dotfiles: ctx.site.dotfiles,
             first: Some(out),
+            locks,
+            path: path.to_vec(),
         }));
         return Ok(());
     }
@@ -487,7 +598,7 @@ fn propfind(
             return Ok(());
         }
         for m in members {
-            describe_member(&mut out, &fd, &href, &m, &find);
+            describe_member(&mut out, &fd, &href, &m, &find, &locks, path);
         }
     }
     dav::multistatus_end(&mut out);
@@ -505,6 +616,18 @@ struct Members {
     dotfiles: bool,
     /// The multistatus's start and the collection's own response, sent first.
     first: Option<Vec<u8>>,
+    /// The locks on the folder and below it, as they were when the answer began.
+    locks: Locking,
+    /// The folder's decoded path.
+    path: Vec<u8>,
+}
+
+/// What `supportedlock` and `lockdiscovery` show: whether the resources can be locked
+/// (under a write prefix), and the locks that may cover them.
+struct Locking {
+    lockable: bool,
+    site: Box<str>,
+    held: Vec<Lock>,
 }
 
 /// Bytes of members described per piece of a streamed PROPFIND answer.
@@ -520,7 +643,15 @@ impl Produce for Members {
             match self.entries.next_name() {
                 Some(Ok(name)) => {
                     if !names::hidden_name(&name, self.dotfiles) {
-                        describe_member(out, &self.dir, &self.href, &name, &self.find);
+                        describe_member(
+                            out,
+                            &self.dir,
+                            &self.href,
+                            &name,
+                            &self.find,
+                            &self.locks,
+                            &self.path,
+                        );
                     }
                 }
                 // An error while reading ends the list where it is: the head is sent.
@@ -536,7 +667,15 @@ impl Produce for Members {
 
 /// The response of the member `name` of the collection open as `dir` (at `href`); nothing
 /// for a member that cannot be opened (a symlink, a name gone since it was read).
-fn describe_member(out: &mut Vec<u8>, dir: &OwnedFd, href: &[u8], name: &[u8], find: &Find) {
+fn describe_member(
+    out: &mut Vec<u8>,
+    dir: &OwnedFd,
+    href: &[u8],
+    name: &[u8],
+    find: &Find,
+    locks: &Locking,
+    folder: &[u8],
+) {
     let Ok(cname) = CString::new(name) else {
         return;
     };
@@ -553,7 +692,13 @@ fn describe_member(out: &mut Vec<u8>, dir: &OwnedFd, href: &[u8], name: &[u8], f
     if is_dir {
         h.push(b'/');
     }
-    describe(out, &child, &st, &h, name, find);
+    let mut path = lock::key(folder).to_vec();
+    if path != b"/" {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    let lk = LockState { locks, path: &path };
+    describe(out, &child, &st, &h, name, find, &lk);
 }
 
 /// One `<D:response>` of a PROPFIND: what `find` asks of the resource open as `fd`.
@@ -564,6 +709,7 @@ fn describe(
     href: &[u8],
     display: &[u8],
     find: &Find,
+    lk: &LockState,
 ) {
     let is_dir = fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory;
     dav::response_start(out, href);
@@ -574,7 +720,7 @@ fn describe(
             dav::propstat_start(out);
             for l in LIVE {
                 let n = Name::dav(l);
-                if let Some(v) = live(&n, st, is_dir, display) {
+                if let Some(v) = live(&n, st, is_dir, display, lk) {
                     dav::prop(out, &n, values.then_some(v.as_slice()));
                 }
             }
@@ -594,7 +740,7 @@ fn describe(
             let mut found = false;
             for n in names {
                 let v = if is_live(n) {
-                    live(n, st, is_dir, display)
+                    live(n, st, is_dir, display, lk)
                 } else {
                     xattr_name(n).and_then(|x| tree::xattr_get(fd, &x).ok())
                 };
@@ -625,7 +771,7 @@ fn describe(
 }
 
 /// A live property's value as XML, if the resource has it.
-fn live(n: &Name, st: &fs::Stat, is_dir: bool, display: &[u8]) -> Option<Vec<u8>> {
+fn live(n: &Name, st: &fs::Stat, is_dir: bool, display: &[u8], lk: &LockState) -> Option<Vec<u8>> {
     let mut v = Vec::new();
     match n.local.as_str() {
         "resourcetype" => {
@@ -654,8 +800,160 @@ fn live(n: &Name, st: &fs::Stat, is_dir: bool, display: &[u8]) -> Option<Vec<u8>
                 v.extend_from_slice(b"; charset=utf-8");
             }
         }
-        "supportedlock" | "lockdiscovery" => {}
+        "supportedlock" => {
+            if lk.locks.lockable {
+                v.extend_from_slice(dav::SUPPORTED_LOCK);
+            }
+        }
+        "lockdiscovery" => {
+            let path = lock::key(lk.path);
+            for l in lk
+                .locks
+                .held
+                .iter()
+                .filter(|l| l.covers(&lk.locks.site, path))
+            {
+                let mut root = Vec::with_capacity(l.path.len() + 8);
+                target::encode_path(&l.path, &mut root);
+                dav::activelock(&mut v, &active(l, &root));
+            }
+        }
         _ => return None,
     }
     Some(v)
+}
+
+/// The locks that cover one resource of a PROPFIND: from `Locking`, those over `path`.
+struct LockState<'a> {
+    locks: &'a Locking,
+    path: &'a [u8],
+}
+
+/// A lock as `lockdiscovery` shows it, its root percent-encoded in `root`.
+fn active<'a>(l: &'a Lock, root: &'a [u8]) -> dav::ActiveLock<'a> {
+    dav::ActiveLock {
+        exclusive: l.exclusive,
+        deep: l.deep,
+        owner: l.owner.as_deref(),
+        timeout: l.timeout,
+        token: &l.token,
+        root,
+    }
+}
+
+/// LOCK (§9.10): a new lock, or with no body a refresh of one named in `If`.
+fn lock_method(
+    req: &Request,
+    ctx: &Ctx,
+    r: &mut Reply,
+    path: &[u8],
+    body: &[u8],
+) -> Result<(), Error> {
+    let write = ctx.rule.write.ok_or(Error::Forbidden)?;
+    let depth = dav::depth(req.header("depth"), Depth::Infinity).map_err(|_| Error::BadRequest)?;
+    if depth == Depth::One {
+        return Err(Error::BadRequest); // §9.10.3: 0 or infinity
+    }
+    let timeout = dav::timeout(req.header("timeout"))
+        .unwrap_or(lock::MAX_TIMEOUT)
+        .clamp(1, lock::MAX_TIMEOUT);
+    let site = lock::site_key(ctx);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        // §9.10.2: a refresh names its lock in the If field.
+        let field = req.header("if").ok_or(Error::BadRequest)?;
+        let f = if_header::parse(field).map_err(|_| Error::BadRequest)?;
+        let l = ctx
+            .locks
+            .refresh(site, path, f.tokens(), timeout, ctx.unix)
+            .ok_or(Error::PreconditionFailed)?;
+        return lock_answer(r, 200, &l);
+    }
+    let info = dav::parse_lockinfo(body).map_err(|_| Error::BadRequest)?;
+    if info
+        .owner
+        .as_ref()
+        .is_some_and(|o| o.len() > lock::MAX_OWNER)
+    {
+        return Err(Error::BadRequest);
+    }
+    // §7.3: a LOCK of an unmapped URL makes an empty resource there.
+    let mut create = None;
+    if path.len() > write {
+        let p = place(ctx, write, path)?;
+        match fs::lstat_in(&p.dir, &p.name) {
+            Ok(_) => {}
+            Err(Errno::NOENT) if path.ends_with(b"/") => return Err(Error::Conflict),
+            Err(Errno::NOENT) => create = Some(p),
+            Err(e) => return Err(Error::Os(e)),
+        }
+    }
+    if create.is_some() {
+        // A new member of a collection: that collection's locks must allow it.
+        lock::check_write(req, ctx, path, lock::Scope::Member)?;
+    } else {
+        lock::check_if(req, ctx, path)?;
+    }
+    let l = Lock {
+        site: site.into(),
+        path: lock::key(path).into(),
+        token: lock::new_token()?.into(),
+        exclusive: info.exclusive,
+        deep: depth == Depth::Infinity,
+        owner: info.owner.map(String::into_boxed_str),
+        timeout,
+        expires: ctx.unix.saturating_add(timeout),
+    };
+    ctx.locks.grant(l.clone(), ctx.unix).map_err(|e| match e {
+        Refused::Conflict => Error::LockConflict,
+        Refused::Full => Error::TooManyLocks,
+    })?;
+    let mut status = 200;
+    if let Some(p) = create {
+        match fs::create_new_in(&p.dir, &p.name) {
+            Ok(_) => {
+                let _ = fs::fsync(&p.dir);
+                status = 201;
+            }
+            Err(Errno::EXIST) => {}
+            Err(e) => {
+                ctx.locks.release(site, path, l.token.as_bytes(), ctx.unix);
+                return Err(Error::Os(e));
+            }
+        }
+    }
+    lock_answer(r, status, &l)
+}
+
+/// The answer to a LOCK: its token in Lock-Token (§10.5) and its `lockdiscovery`.
+fn lock_answer(r: &mut Reply, status: u16, l: &Lock) -> Result<(), Error> {
+    let mut root = Vec::with_capacity(l.path.len() + 8);
+    target::encode_path(&l.path, &mut root);
+    let body = dav::lock_answer(&active(l, &root));
+    let mut field = Vec::with_capacity(l.token.len() + 2);
+    field.push(b'<');
+    field.extend_from_slice(l.token.as_bytes());
+    field.push(b'>');
+    r.start(status);
+    r.header("Lock-Token", &field);
+    r.header("Content-Type", b"application/xml; charset=utf-8");
+    r.body_shared(&Arc::from(body));
+    Ok(())
+}
+
+/// UNLOCK (§9.11): the lock named in Lock-Token goes, if it covers the target (else 409,
+/// `lock-token-matches-request-uri`).
+fn unlock(req: &Request, ctx: &Ctx, r: &mut Reply, path: &[u8]) -> Result<(), Error> {
+    let token = req
+        .header("lock-token")
+        .and_then(dav::lock_token)
+        .ok_or(Error::BadRequest)?;
+    if !ctx
+        .locks
+        .release(lock::site_key(ctx), path, token, ctx.unix)
+    {
+        return Err(Error::Conflict);
+    }
+    r.start(204);
+    r.no_body();
+    Ok(())
 }

@@ -65,6 +65,13 @@ pub enum Error {
     /// 507: no room for another resumable upload's staging file (`staging::MAX_STAGED`,
     /// `staging::MAX_STAGED_BYTES`) until one finishes or goes stale.
     Full,
+    /// 423 (RFC 4918 §11.3): a write of a locked resource without the lock's token in its
+    /// `If` field; the body names the `lock-token-submitted` precondition.
+    Locked,
+    /// 423: a LOCK that conflicts with a lock held (`no-conflicting-lock`).
+    LockConflict,
+    /// 503: a LOCK past `lock::MAX_LOCKS` locks held; the body says so.
+    TooManyLocks,
 }
 
 impl Error {
@@ -128,6 +135,8 @@ impl Error {
             Error::NotImplemented => 501,
             Error::Busy => 503,
             Error::Full => 507,
+            Error::Locked | Error::LockConflict => 423,
+            Error::TooManyLocks => 503,
         }
     }
 }

@@ -31,6 +31,20 @@ pub mod dav;
 pub mod error;
 pub mod etag;
 pub mod listing;
+#[cfg(feature = "dav")]
+pub mod lock;
+/// Without WebDAV there are no locks, and no `If` field to evaluate.
+#[cfg(not(feature = "dav"))]
+pub mod lock {
+    pub use super::place::Scope;
+    use super::{Ctx, Error};
+    use crate::http::parse::Request;
+
+    /// Every write calls it; without locks there is nothing to check.
+    pub fn check_write(_: &Request, _: &Ctx, _: &[u8], _: Scope) -> Result<(), Error> {
+        Ok(())
+    }
+}
 pub mod mime;
 pub mod names;
 pub mod page;
@@ -121,6 +135,16 @@ pub fn dispatch<'a>(
     let routed = route(req, ctx, r, peers, &mut path, body.as_deref());
     *ctx.scratch = path;
     routed.unwrap_or_else(|e| {
+        // RFC 4918 §16: a 423 names the locked resource in its precondition.
+        #[cfg(feature = "dav")]
+        if e == Error::Locked && !ctx.locked.borrow().is_empty() {
+            let body =
+                crate::http::dav::error_body_href("lock-token-submitted", &ctx.locked.borrow());
+            r.start(e.status());
+            r.header("Content-Type", b"application/xml; charset=utf-8");
+            r.body_bytes(&body);
+            return Answer::Done;
+        }
         r.fail(e);
         Answer::Done
     })
@@ -240,10 +264,10 @@ fn route<'a>(
     }
     #[cfg(feature = "dav")]
     if is_dav(req.method) {
-        if matches!(req.method, Method::Lock | Method::Unlock) {
-            return Err(Error::NotImplemented);
-        }
-        let takes_body = matches!(req.method, Method::Propfind | Method::Proppatch);
+        let takes_body = matches!(
+            req.method,
+            Method::Propfind | Method::Proppatch | Method::Lock
+        );
         if req.framing != Framing::None {
             if !takes_body {
                 // RFC 4918 §9.3.1: MKCOL with a body it does not understand; COPY and MOVE

@@ -197,7 +197,10 @@ impl<'o> Reply<'o> {
         self.start(200);
         self.header("Allow", allow);
         if dav {
-            self.header("DAV", b"1");
+            // Class 2: locks (RFC 4918 §18.2). MS-Author-Via: the Windows mini-redirector
+            // and Office look for it before they write over WebDAV.
+            self.header("DAV", b"1, 2");
+            self.header("MS-Author-Via", b"DAV");
         }
         self.body_bytes(b"");
     }
@@ -349,6 +352,22 @@ impl<'o> Reply<'o> {
             Error::TooManyAttempts => {
                 self.close = true;
                 self.error_with(status, &[("Retry-After", b"60")]);
+            }
+            // RFC 4918 §16: the precondition that failed, as XML.
+            Error::Locked | Error::LockConflict => {
+                self.start(status);
+                self.header("Content-Type", b"application/xml; charset=utf-8");
+                self.body_bytes(if e == Error::Locked {
+                    b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\"><D:lock-token-submitted/></D:error>\n"
+                } else {
+                    b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\"><D:no-conflicting-lock/></D:error>\n"
+                });
+            }
+            Error::TooManyLocks => {
+                self.start(status);
+                self.header("Retry-After", b"60");
+                self.header("Content-Type", b"text/plain; charset=utf-8");
+                self.body_bytes(b"The server holds as many WebDAV locks as it keeps (lock::MAX_LOCKS); retry once some are released or expire.\n");
             }
             _ if status == 503 => self.error_with(status, &[("Retry-After", b"1")]),
             _ => self.error(status),

@@ -17,6 +17,7 @@
 use super::ctx::Ctx;
 use super::error::Error;
 use super::etag;
+use super::lock;
 use super::names;
 use super::place::{create_temp, open_parent, split_parent};
 use super::reply::Reply;
@@ -36,6 +37,9 @@ pub struct Upload {
     name: CString,
     /// The request's preconditions, evaluated again when the body is in.
     conditions: Conditions,
+    /// The locks, checked again when the body is in.
+    #[cfg(feature = "dav")]
+    guard: lock::Guard,
     committed: bool,
     max: u64,
     /// Body bytes received so far.
@@ -140,6 +144,10 @@ impl Upload {
             let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
             let pre = self.conditions.borrow();
             let existed = check_target(&self.dir, &self.name, &pre)?;
+            #[cfg(feature = "dav")]
+            if !self.guard.still_allowed() {
+                return Err(Error::Locked);
+            }
             if existed || !pre.any() {
                 fs::rename_in(&self.dir, &self.tmp_name, &self.name)?;
             } else {
@@ -261,7 +269,13 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
     // Checked now, so that a PUT bound to fail is refused before its body is sent (and
     // before 100 Continue), and again at commit.
     let pre = Preconditions::of(req);
-    check_target(&dir, &name, &pre)?;
+    let existed = check_target(&dir, &name, &pre)?;
+    let scope = if existed {
+        lock::Scope::Content
+    } else {
+        lock::Scope::Member
+    };
+    lock::check_write(req, ctx, path, scope)?;
     let (tmp, tmp_name) = create_temp(&dir, ctx.pid)?;
     let mut location = Vec::with_capacity(path.len() + 8);
     target::encode_path(path, &mut location);
@@ -271,6 +285,8 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
         tmp_name,
         name,
         conditions: Conditions::of(&pre),
+        #[cfg(feature = "dav")]
+        guard: lock::Guard::of(req, ctx, path, scope),
         committed: false,
         max: ctx.cfg.max_body,
         received: 0,
@@ -341,7 +357,15 @@ fn patch(
     let dir = open_parent(ctx, &place).map_err(Error::Parent)?;
     let name = place.name;
     let pre = Preconditions::of(req);
-    check_target(&dir, &name, &pre)?;
+    let existed = check_target(&dir, &name, &pre)?;
+    // Locks as for a PUT: each chunk, and the question of how much is staged, needs the
+    // token of a lock on the target (or on its folder, for a new file).
+    let scope = if existed {
+        lock::Scope::Content
+    } else {
+        lock::Scope::Member
+    };
+    lock::check_write(req, ctx, path, scope)?;
     let part_name = staging::part_name(name.as_bytes(), total);
     let have = staging::staged_len(&dir, &part_name)?;
     let Some(offset) = offset else {
@@ -385,6 +409,8 @@ fn patch(
         tmp_name: part_name,
         name,
         conditions: Conditions::of(&pre),
+        #[cfg(feature = "dav")]
+        guard: lock::Guard::of(req, ctx, path, scope),
         committed: false,
         max: total - offset,
         received: 0,
@@ -422,16 +448,41 @@ fn delete(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<()
     if conditional::evaluate(req, v, false) != Outcome::Proceed {
         return Err(Error::PreconditionFailed);
     }
-    // RFC 4918 §9.6.1: a WebDAV server deletes a collection with all its members.
-    #[cfg(feature = "dav")]
-    if is_dir {
-        fs::tree::remove_tree_in(&dir, &name, 0)?;
+    let scope = if is_dir {
+        lock::Scope::Tree
     } else {
-        fs::unlink_in(&dir, &name, false)?;
+        lock::Scope::Member
+    };
+    lock::check_write(req, ctx, path, scope)?;
+    // RFC 4918 §9.6.1: a WebDAV server deletes a collection with all its members; what it
+    // could not remove is named in a 207 (and what holds it stays).
+    #[cfg(feature = "dav")]
+    {
+        let mut failed: Vec<(Vec<u8>, u16)> = Vec::new();
+        let gone = if is_dir {
+            let mut at = Vec::new();
+            fs::tree::remove_tree_each(&dir, &name, 0, &mut at, &mut |p, e| {
+                failed.push((p.to_vec(), Error::Os(e).status()))
+            })?
+        } else {
+            fs::unlink_in(&dir, &name, false)?;
+            true
+        };
+        let _ = fs::fsync(&dir);
+        let site = super::lock::site_key(ctx);
+        if gone {
+            ctx.locks.drop_under(site, path, ctx.unix);
+        } else {
+            let base = path.strip_suffix(b"/").unwrap_or(path);
+            super::place::multistatus_failed(r, base, &failed);
+            return Ok(());
+        }
     }
     #[cfg(not(feature = "dav"))]
-    fs::unlink_in(&dir, &name, is_dir)?;
-    let _ = fs::fsync(&dir);
+    {
+        fs::unlink_in(&dir, &name, is_dir)?;
+        let _ = fs::fsync(&dir);
+    }
     r.start(204);
     r.no_body();
     Ok(())

@@ -1,6 +1,7 @@
-//! WebDAV's protocol rules (RFC 4918), with no I/O: the request bodies of PROPFIND and
-//! PROPPATCH read into what they ask for, the Depth, Overwrite and Destination fields, and
-//! the pieces of a multistatus answer (§13) written into a buffer.
+//! WebDAV's protocol rules (RFC 4918), with no I/O: the request bodies of PROPFIND,
+//! PROPPATCH and LOCK read into what they ask for, the Depth, Overwrite, Destination,
+//! Timeout and Lock-Token fields, and the pieces of a multistatus answer (§13) and of a
+//! `lockdiscovery` written into a buffer. The `If` field is `if_header`'s.
 //!
 //! XML is read with quick-xml, a streaming reader that never expands an entity: only the
 //! five predefined ones and character references are taken, a DOCTYPE (where entities
@@ -285,6 +286,128 @@ pub fn parse_proppatch(body: &[u8]) -> Result<Vec<Patch>, BadXml> {
     Ok(out)
 }
 
+/// What a LOCK body asks for (§9.10, §14.11): the lock's scope and its owner (the `owner`
+/// element's content as XML, written as `write_node` writes property values).
+#[derive(Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    pub exclusive: bool,
+    pub owner: Option<String>,
+}
+
+/// A LOCK body (§14.11): `lockscope` (exclusive or shared) and `locktype` (write, the only
+/// one there is) are required; `owner` is kept as sent.
+pub fn parse_lockinfo(body: &[u8]) -> Result<LockInfo, BadXml> {
+    let root = read_tree(body)?;
+    if !root.name.is(DAV, "lockinfo") {
+        return Err(BadXml);
+    }
+    let mut exclusive = None;
+    let mut write = false;
+    let mut owner = None;
+    for el in root.elements().filter(|e| e.name.ns == DAV) {
+        match el.name.local.as_str() {
+            "lockscope" => {
+                for s in el.elements() {
+                    if s.name.is(DAV, "exclusive") {
+                        exclusive = Some(true);
+                    } else if s.name.is(DAV, "shared") {
+                        exclusive = Some(false);
+                    }
+                }
+            }
+            "locktype" => write |= el.elements().any(|t| t.name.is(DAV, "write")),
+            "owner" => {
+                let mut v = String::new();
+                for c in &el.children {
+                    write_node(c, &mut v);
+                }
+                owner = Some(v);
+            }
+            _ => {}
+        }
+    }
+    match (exclusive, write) {
+        (Some(exclusive), true) => Ok(LockInfo { exclusive, owner }),
+        _ => Err(BadXml),
+    }
+}
+
+/// The Timeout field (§10.7): the first value understood, in seconds (`Infinite`:
+/// `u64::MAX`); `None` when absent or when no value is understood (the server chooses).
+pub fn timeout(value: Option<&[u8]>) -> Option<u64> {
+    value?.split(|&b| b == b',').find_map(|v| {
+        let v = v.trim_ascii();
+        if v.eq_ignore_ascii_case(b"Infinite") {
+            return Some(u64::MAX);
+        }
+        let n = v.get(..7).filter(|p| p.eq_ignore_ascii_case(b"Second-"))?;
+        let digits = &v[n.len()..];
+        if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    })
+}
+
+/// The Lock-Token field (§10.5): the Coded-URL's token, without its angle brackets.
+pub fn lock_token(value: &[u8]) -> Option<&[u8]> {
+    let t = value.trim_ascii().strip_prefix(b"<")?.strip_suffix(b">")?;
+    (!t.is_empty()
+        && t.iter()
+            .all(|&b| b > b' ' && b != b'<' && b != b'>' && b < 0x7f))
+    .then_some(t)
+}
+
+/// An active lock as `lockdiscovery` shows it (§15.8, §14.1).
+pub struct ActiveLock<'a> {
+    pub exclusive: bool,
+    pub deep: bool,
+    pub owner: Option<&'a str>,
+    pub timeout: u64,
+    pub token: &'a str,
+    /// The lock's root, percent-encoded.
+    pub root: &'a [u8],
+}
+
+/// `<D:activelock>…</D:activelock>`.
+pub fn activelock(out: &mut Vec<u8>, l: &ActiveLock) {
+    out.extend_from_slice(b"<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope>");
+    out.extend_from_slice(if l.exclusive {
+        b"<D:exclusive/>"
+    } else {
+        b"<D:shared/>"
+    });
+    out.extend_from_slice(b"</D:lockscope><D:depth>");
+    out.extend_from_slice(if l.deep { b"infinity" } else { b"0" });
+    out.extend_from_slice(b"</D:depth>");
+    if let Some(o) = l.owner {
+        out.extend_from_slice(b"<D:owner>");
+        out.extend_from_slice(o.as_bytes());
+        out.extend_from_slice(b"</D:owner>");
+    }
+    out.extend_from_slice(b"<D:timeout>Second-");
+    super::response::push_u64(out, l.timeout);
+    out.extend_from_slice(b"</D:timeout><D:locktoken><D:href>");
+    push_escaped(out, l.token.as_bytes());
+    out.extend_from_slice(b"</D:href></D:locktoken><D:lockroot><D:href>");
+    push_escaped(out, l.root);
+    out.extend_from_slice(b"</D:href></D:lockroot></D:activelock>");
+}
+
+/// The value of `supportedlock` (§15.10): exclusive and shared write locks.
+pub const SUPPORTED_LOCK: &[u8] = b"<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry><D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>";
+
+/// The body of a LOCK's answer (§9.10.1): the `lockdiscovery` property of the lock.
+pub fn lock_answer(l: &ActiveLock) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(
+        b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery>",
+    );
+    activelock(&mut out, l);
+    out.extend_from_slice(b"</D:lockdiscovery></D:prop>\n");
+    out
+}
+
 /// Write a node of a property's value as XML, each element declaring its own namespace.
 fn write_node(n: &Node, out: &mut String) {
     match n {
@@ -474,6 +597,22 @@ pub fn prop(out: &mut Vec<u8>, name: &Name, value: Option<&[u8]>) {
     }
 }
 
+/// An error body (§16) whose precondition names a resource (`lock-token-submitted`: the
+/// root of the lock whose token was not submitted), its href percent-encoded already.
+pub fn error_body_href(condition: &str, href: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + href.len());
+    out.extend_from_slice(
+        b"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\"><D:",
+    );
+    out.extend_from_slice(condition.as_bytes());
+    out.extend_from_slice(b"><D:href>");
+    push_escaped(&mut out, href);
+    out.extend_from_slice(b"</D:href></D:");
+    out.extend_from_slice(condition.as_bytes());
+    out.extend_from_slice(b"></D:error>\n");
+    out
+}
+
 /// An error body (§16) with one precondition element of DAV:.
 pub fn error_body(condition: &str) -> Vec<u8> {
     format!(
@@ -583,6 +722,41 @@ mod tests {
                 "<y xmlns=\"c&lt;\"/>".into()
             )])
         );
+    }
+
+    #[test]
+    fn rfc4918_9_10_lock_bodies_and_fields() {
+        let b = br#"<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>http://example.org/~ejw/contact.html</D:href></D:owner></D:lockinfo>"#;
+        assert_eq!(
+            parse_lockinfo(b),
+            Ok(LockInfo {
+                exclusive: true,
+                owner: Some(
+                    "<href xmlns=\"DAV:\">http://example.org/~ejw/contact.html</href>".into()
+                )
+            })
+        );
+        let b = br#"<lockinfo xmlns="DAV:"><lockscope><shared/></lockscope><locktype><write/></locktype></lockinfo>"#;
+        assert_eq!(
+            parse_lockinfo(b),
+            Ok(LockInfo {
+                exclusive: false,
+                owner: None
+            })
+        );
+        let no_type = br#"<lockinfo xmlns="DAV:"><lockscope><shared/></lockscope></lockinfo>"#;
+        assert_eq!(parse_lockinfo(no_type), Err(BadXml));
+        assert_eq!(parse_lockinfo(b"<propfind xmlns=\"DAV:\"/>"), Err(BadXml));
+        assert_eq!(
+            timeout(Some(b"Infinite, Second-4100000000")),
+            Some(u64::MAX)
+        );
+        assert_eq!(timeout(Some(b"Second-x, second-60")), Some(60));
+        assert_eq!(timeout(Some(b"Minute-5")), None);
+        assert_eq!(timeout(None), None);
+        assert_eq!(lock_token(b" <urn:uuid:a> "), Some(&b"urn:uuid:a"[..]));
+        assert_eq!(lock_token(b"urn:uuid:a"), None);
+        assert_eq!(lock_token(b"<>"), None);
     }
 
     #[test]

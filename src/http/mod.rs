@@ -18,6 +18,8 @@ pub mod dav;
 pub mod forwarded;
 pub mod h2;
 pub mod host;
+#[cfg(feature = "dav")]
+pub mod if_header;
 pub mod parse;
 pub mod proxy;
 pub mod range;

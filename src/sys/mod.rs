@@ -56,7 +56,7 @@ pub mod trace;
 pub mod user;
 pub mod watch;
 
-pub use process::{getpid, kill_group, process_exists, spawn_program, try_wait};
+pub use process::{getpid, kill_group, process_exists, random, spawn_program, try_wait};
 
 /// Write one line to the error log (the server's stderr) with one traced `write(2, ...)`, so
 /// that `--trace` shows it among the calls of the request that caused it (a CGI program's

@@ -358,6 +358,41 @@ pub fn getpid() -> u32 {
     pid
 }
 
+/// Fill `buf` with bytes from the kernel's random source, for what must not be guessed
+/// (WebDAV lock tokens): getrandom(2) on Linux, getentropy(2) on macOS (at most 256 bytes a
+/// call there, which is all any caller asks).
+pub fn random(buf: &mut [u8]) -> Result<(), Errno> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = traced!(
+                "getrandom",
+                ("{}", buf.len() - done),
+                rustix::rand::getrandom(&mut buf[done..], rustix::rand::GetRandomFlags::empty())
+            );
+            match n {
+                Ok(n) => done += n,
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+    #[cfg(target_os = "macos")]
+    {
+        traced!("getentropy", ("{}", buf.len()), {
+            // SAFETY: the pointer and length are those of a live, writable slice.
+            let r = unsafe { libc::getentropy(buf.as_mut_ptr().cast(), buf.len()) };
+            if r == 0 {
+                Ok(())
+            } else {
+                Err(super::last_errno())
+            }
+        })
+    }
+}
+
 /// Whether a process with this id exists: kill(pid, 0), which sends nothing. ESRCH is the
 /// only answer taken for "no such process"; EPERM (it exists, another user's) and anything
 /// unexpected count as alive, and so does a zombie, which the kernel still lists. An id no

@@ -8,7 +8,7 @@ use crate::conn::transport::Transport;
 use crate::handler::upload::Upload;
 use crate::handler::{Error, Held, Reply, cgi};
 use crate::http::chunked::ChunkedDecoder;
-use crate::http::parse::Framing;
+use crate::http::parse::{self, Framing, Header, MAX_HEADERS};
 use crate::worker::Worker;
 
 /// Request bodies the server does not need are read and dropped up to this size; past it the
@@ -190,7 +190,13 @@ impl Http1 {
             None => self.respond_error(t, w, 500, None),
             Some((_, status, len)) => {
                 let line = super::req_line_of(&head);
-                self.log_begin(w, &line, status, None);
+                // The User-Agent for the access log, from the head the session kept.
+                let mut headers = [Header::default(); MAX_HEADERS];
+                let agent = parse::parse(&head, &mut headers)
+                    .ok()
+                    .flatten()
+                    .and_then(|(req, _)| req.header("user-agent"));
+                self.log_begin(w, &line, status, agent);
                 self.log_measure(t, status, len);
                 self.start_writing(w);
             }

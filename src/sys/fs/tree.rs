@@ -51,6 +51,31 @@ pub fn rename_between(
     )
 }
 
+/// Swap `a` in `a_dir` and `b` in `b_dir` in one step: renameat2(RENAME_EXCHANGE), which
+/// replaces a name (a whole directory included) with no moment where it is absent. Linux
+/// 3.15 or later on ext4, xfs, btrfs, tmpfs and others; EINVAL where the file system cannot
+/// (some network and FUSE ones), ENOSYS on macOS here.
+pub fn exchange(a_dir: impl AsFd, a: &CStr, b_dir: impl AsFd, b: &CStr) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let (x, y) = (a_dir.as_fd(), b_dir.as_fd());
+        traced!(
+            "renameat2",
+            (
+                "{}, {a:?}, {}, {b:?}, RENAME_EXCHANGE",
+                x.as_raw_fd(),
+                y.as_raw_fd()
+            ),
+            rustix::fs::renameat_with(x, a, y, b, rustix::fs::RenameFlags::EXCHANGE)
+        )
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (a_dir, a, b_dir, b);
+        Err(Errno::NOSYS)
+    }
+}
+
 /// Open `name` in `dir` for reading without following a symlink (ELOOP for one): a file,
 /// or a directory (O_DIRECTORY with `is_dir`). O_NONBLOCK keeps a FIFO from blocking.
 pub fn open_in(dir: impl AsFd, name: &CStr, is_dir: bool) -> Result<OwnedFd> {
@@ -134,6 +159,61 @@ pub fn remove_tree_in(dir: impl AsFd, name: &CStr, depth: usize) -> Result<()> {
         }
     }
     super::unlink_in(dir, name, true)
+}
+
+/// `remove_tree_in`, going on past the members that cannot be removed (RFC 4918 §9.6.1: a
+/// DELETE removes what it can and names what it could not): each failed member's path
+/// below `name` (from `at`, "/"-separated, as on disk) and its error go to `failed`, and the
+/// directories holding one stay (their own failure, ENOTEMPTY, is not reported). `Ok(true)`
+/// when everything is gone; an error of `name` itself is returned.
+pub fn remove_tree_each(
+    dir: impl AsFd,
+    name: &CStr,
+    depth: usize,
+    at: &mut Vec<u8>,
+    failed: &mut dyn FnMut(&[u8], Errno),
+) -> Result<bool> {
+    let dir = dir.as_fd();
+    let st = super::lstat_in(dir, name)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return super::unlink_in(dir, name, false).map(|()| true);
+    }
+    if depth >= MAX_TREE_DEPTH {
+        return Err(Errno::NAMETOOLONG);
+    }
+    let sub = open_in(dir, name, true)?;
+    let mut kept: Vec<std::ffi::CString> = Vec::new();
+    loop {
+        let mut names: Vec<std::ffi::CString> = Vec::new();
+        super::read_dir(&sub, |n, _| {
+            let n = std::ffi::CString::new(n).expect("no NUL in a directory entry");
+            if !kept.contains(&n) {
+                names.push(n);
+            }
+            names.len() < 1024
+        })?;
+        if names.is_empty() {
+            break;
+        }
+        for n in names {
+            let len = at.len();
+            at.push(b'/');
+            at.extend_from_slice(n.as_bytes());
+            match remove_tree_each(&sub, &n, depth + 1, at, failed) {
+                Ok(true) => {}
+                Ok(false) => kept.push(n),
+                Err(e) => {
+                    failed(at, e);
+                    kept.push(n);
+                }
+            }
+            at.truncate(len);
+        }
+    }
+    if !kept.is_empty() {
+        return Ok(false);
+    }
+    super::unlink_in(dir, name, true).map(|()| true)
 }
 
 /// The names of `fd`'s extended attributes, NUL-separated (empty where the file system
