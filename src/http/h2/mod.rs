@@ -4,3 +4,4 @@
 
 pub mod hpack;
 pub mod frame;
+pub mod request;
