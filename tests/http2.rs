@@ -1,0 +1,497 @@
+//! HTTP/2 (RFC 9113): Python's `h2` (tests/h2/client.py) and raw frames against the server
+//! over loopback sockets, cleartext with prior knowledge (`--h2c`) and over TLS by ALPN.
+#![cfg(feature = "h2")]
+
+mod common;
+
+use common::{Server, TempRoot, have, pattern};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// What client.py reported for one request.
+#[derive(Debug, Default)]
+struct Resp {
+    status: u16,
+    len: u64,
+    reset: Option<u32>,
+    headers: Vec<(String, String)>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    alpn: String,
+    goaway: Option<u32>,
+    responses: Vec<Resp>,
+}
+
+fn python_h2() -> bool {
+    Command::new("python3")
+        .args(["-c", "import h2"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Run client.py with `plan` (JSON).
+fn client(plan: &str) -> Report {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/h2/client.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plan.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client.py failed: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = Report::default();
+    for line in text.lines() {
+        let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match kind {
+            "alpn" => r.alpn = rest.to_string(),
+            "goaway" => r.goaway = rest.parse().ok(),
+            "resp" => {
+                let f: Vec<&str> = rest.split(' ').collect();
+                r.responses.push(Resp {
+                    status: f[0].parse().unwrap_or(0),
+                    len: f[1].parse().unwrap(),
+                    reset: f[2].parse().ok(),
+                    headers: Vec::new(),
+                });
+            }
+            "h" => {
+                let (n, v) = rest.split_once(' ').unwrap_or((rest, ""));
+                let last = r.responses.last_mut().unwrap();
+                last.headers.push((n.to_string(), v.to_string()));
+            }
+            _ => {}
+        }
+    }
+    r
+}
+
+/// A plan's request list entry.
+fn req(method: &str, path: &str, headers: &[(&str, &str)], extra: &str) -> String {
+    let hs: Vec<String> = headers
+        .iter()
+        .map(|(n, v)| format!("[\"{n}\", \"{}\"]", v.replace('"', "\\\"")))
+        .collect();
+    format!(
+        "{{\"method\": \"{method}\", \"path\": \"{path}\", \"headers\": [{}]{extra}}}",
+        hs.join(", ")
+    )
+}
+
+fn plan(port: u16, opts: &str, reqs: &[String]) -> String {
+    format!(
+        "{{\"port\": {port}{opts}, \"requests\": [{}]}}",
+        reqs.join(", ")
+    )
+}
+
+fn h2c(root: &Path, extra: &[&str]) -> Server {
+    let mut args = vec!["--h2c"];
+    args.extend_from_slice(extra);
+    Server::start(root, &args)
+}
+
+#[test]
+fn rfc9113_3_3_files_over_h2c_small_and_large_byte_identical_on_one_connection() {
+    if !python_h2() {
+        eprintln!("skipped: python3 h2 not installed");
+        return;
+    }
+    let root = TempRoot::new();
+    let big = pattern(3 << 20, 7);
+    root.file("hello.txt", b"Hello, world\n");
+    root.file("big.bin", &big);
+    let s = h2c(&root.www, &[]);
+    let out = root.base.join("h2-big.out");
+    let r = client(&plan(
+        s.port,
+        "",
+        &[
+            req("GET", "/hello.txt", &[], ""),
+            req(
+                "GET",
+                "/big.bin",
+                &[],
+                &format!(", \"out\": \"{}\"", out.display()),
+            ),
+            req("GET", "/missing", &[], ""),
+        ],
+    ));
+    assert_eq!(r.responses[0].status, 200);
+    assert_eq!(r.responses[0].len, 13);
+    assert_eq!(r.responses[0].header("content-length"), Some("13"));
+    assert!(r.responses[0].header("connection").is_none());
+    assert_eq!(r.responses[1].status, 200);
+    let got = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert!(got == big, "the large body arrived damaged");
+    assert_eq!(r.responses[2].status, 404);
+    // The same listener still speaks HTTP/1.1.
+    assert_eq!(s.get("/hello.txt").status, 200);
+}
+
+#[test]
+fn rfc9113_5_many_concurrent_streams_head_304_range_and_a_listing() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("a.txt", &pattern(50_000, 1));
+    root.dir("sub");
+    root.file("sub/x.txt", b"x");
+    let s = h2c(&root.www, &["--listing"]);
+    let first = client(&plan(s.port, "", &[req("GET", "/a.txt", &[], "")]));
+    let etag = first.responses[0].header("etag").unwrap().to_string();
+    let mut reqs: Vec<String> = (0..60).map(|_| req("GET", "/a.txt", &[], "")).collect();
+    reqs.push(req("HEAD", "/a.txt", &[], ""));
+    reqs.push(req("GET", "/a.txt", &[("if-none-match", &etag)], ""));
+    reqs.push(req("GET", "/a.txt", &[("range", "bytes=10-19")], ""));
+    reqs.push(req("GET", "/sub/", &[], ""));
+    let r = client(&plan(s.port, "", &reqs));
+    for x in &r.responses[..60] {
+        assert_eq!((x.status, x.len), (200, 50_000));
+    }
+    let head = &r.responses[60];
+    assert_eq!((head.status, head.len), (200, 0));
+    assert_eq!(head.header("content-length"), Some("50000"));
+    assert_eq!((r.responses[61].status, r.responses[61].len), (304, 0));
+    let range = &r.responses[62];
+    assert_eq!((range.status, range.len), (206, 10));
+    assert_eq!(range.header("content-range"), Some("bytes 10-19/50000"));
+    assert_eq!(r.responses[63].status, 200);
+    assert!(r.responses[63].len > 0);
+}
+
+#[test]
+fn rfc9113_5_2_a_small_client_window_paces_the_body_and_it_arrives_whole() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    let data = pattern(300_000, 3);
+    root.file("w.bin", &data);
+    let s = h2c(&root.www, &[]);
+    let out = root.base.join("h2-w.out");
+    let r = client(&plan(
+        s.port,
+        ", \"window\": 1000",
+        &[
+            req("GET", "/w.bin", &[], &format!(", \"out\": \"{}\"", out.display())),
+            req("GET", "/w.bin", &[], ""),
+        ],
+    ));
+    let got = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert!(got == data);
+    assert_eq!(r.responses[1].len, 300_000);
+}
+
+#[test]
+fn rfc9110_9_3_4_put_then_get_then_delete_over_h2c() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.dir("up");
+    let s = h2c(&root.www, &["--write", "/up/", "--write-without-auth"]);
+    let r = client(&plan(
+        s.port,
+        "",
+        &[req("PUT", "/up/new.bin", &[], ", \"body_len\": 200000")],
+    ));
+    assert_eq!(r.responses[0].status, 201, "{r:?}");
+    assert_eq!(
+        std::fs::read(root.www.join("up/new.bin")).unwrap(),
+        vec![b'x'; 200_000]
+    );
+    let r = client(&plan(s.port, "", &[req("GET", "/up/new.bin", &[], "")]));
+    assert_eq!((r.responses[0].status, r.responses[0].len), (200, 200_000));
+    // A body longer than its content-length is malformed: reset, nothing written.
+    let r = client(&plan(
+        s.port,
+        "",
+        &[req(
+            "PUT",
+            "/up/bad.bin",
+            &[("content-length", "10")],
+            ", \"body\": \"more than ten bytes\"",
+        )],
+    ));
+    assert_eq!(r.responses[0].reset, Some(1), "{r:?}");
+    assert!(!root.www.join("up/bad.bin").exists());
+    let r = client(&plan(s.port, "", &[req("DELETE", "/up/new.bin", &[], "")]));
+    assert_eq!(r.responses[0].status, 204);
+    assert!(!root.www.join("up/new.bin").exists());
+}
+
+#[test]
+fn rfc9113_8_malformed_requests_are_reset_and_the_connection_goes_on() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("a.txt", b"a");
+    let s = h2c(&root.www, &[]);
+    let r = client(&plan(
+        s.port,
+        "",
+        &[
+            req("GET", "/a.txt", &[("connection", "keep-alive")], ""),
+            req("GET", "/a.txt", &[("te", "gzip")], ""),
+            req("GET", "/a.txt", &[("host", "other.example")], ""),
+            req("GET", "/a.txt", &[], ""),
+        ],
+    ));
+    for x in &r.responses[..3] {
+        assert_eq!(x.reset, Some(1), "PROTOCOL_ERROR: {r:?}");
+    }
+    assert_eq!(r.responses[3].status, 200);
+}
+
+#[test]
+fn rfc9113_6_8_shutdown_sends_goaway_and_the_stream_in_flight_finishes() {
+    let root = TempRoot::new();
+    let data = pattern(2 << 20, 5);
+    root.file("big.bin", &data);
+    let mut s = h2c(&root.www, &[]);
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    // SETTINGS_INITIAL_WINDOW_SIZE 2^31-1, and the connection window as large.
+    out.extend(frame(4, 0, 0, &[0, 4, 0x7f, 0xff, 0xff, 0xff]));
+    out.extend(frame(8, 0, 0, &[0x7f, 0xff, 0, 0]));
+    // GET /big.bin: :method GET, :scheme http (static), :path and :authority literal.
+    let mut block = vec![0x82, 0x86, 0x04, 8];
+    block.extend_from_slice(b"/big.bin");
+    block.extend_from_slice(&[0x01, 1, b'x']);
+    out.extend(frame(1, 0x5, 1, &block));
+    c.write_all(&out).unwrap();
+    let (mut got, mut body, mut killed, mut goaway, mut ended) = (Vec::new(), 0, false, None, false);
+    let mut buf = [0u8; 65536];
+    while !(ended && goaway.is_some()) {
+        let Ok(n) = c.read(&mut buf) else { break };
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        let mut at = 0;
+        while at + 9 <= got.len() {
+            let len = u32::from_be_bytes([0, got[at], got[at + 1], got[at + 2]]) as usize;
+            if at + 9 + len > got.len() {
+                break;
+            }
+            let (kind, flags) = (got[at + 3], got[at + 4]);
+            match kind {
+                1 if !killed => {
+                    // The response has begun: now the server is told to stop.
+                    killed = true;
+                    s.signal("TERM");
+                }
+                0 => {
+                    body += len;
+                    ended |= flags & 1 != 0;
+                }
+                7 => goaway = Some(u32::from_be_bytes(got[at + 13..at + 17].try_into().unwrap())),
+                _ => {}
+            }
+            at += 9 + len;
+        }
+        got.drain(..at);
+    }
+    assert!(killed);
+    assert_eq!(goaway, Some(0), "GOAWAY NO_ERROR");
+    assert_eq!(body, 2 << 20, "the stream in flight finished");
+    assert!(ended);
+    assert!(s.wait_exit(Duration::from_secs(20)).is_some());
+}
+
+/// Raw frames: the preface, SETTINGS, then `frames`; what came back, until the server
+/// closes or a second passes without a byte.
+fn raw(port: u16, frames: &[u8]) -> Vec<u8> {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(frames);
+    c.write_all(&out).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = c.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+/// The frames in `bytes`: (type, flags, stream, payload).
+fn frames(bytes: &[u8]) -> Vec<(u8, u8, u32, Vec<u8>)> {
+    let mut v = Vec::new();
+    let mut at = 0;
+    while at + 9 <= bytes.len() {
+        let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
+        let end = (at + 9 + len).min(bytes.len());
+        let stream = u32::from_be_bytes(bytes[at + 5..at + 9].try_into().unwrap()) & 0x7fff_ffff;
+        v.push((bytes[at + 3], bytes[at + 4], stream, bytes[at + 9..end].to_vec()));
+        at = end;
+    }
+    v
+}
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let l = (payload.len() as u32).to_be_bytes();
+    let mut v = vec![l[1], l[2], l[3], kind, flags];
+    v.extend_from_slice(&stream.to_be_bytes());
+    v.extend_from_slice(payload);
+    v
+}
+
+fn goaway_code(got: &[u8]) -> Option<u32> {
+    frames(got)
+        .iter()
+        .find(|f| f.0 == 7)
+        .map(|f| u32::from_be_bytes(f.3[4..8].try_into().unwrap()))
+}
+
+#[test]
+fn rfc9113_6_5_settings_ping_and_frame_errors_by_raw_frames() {
+    let root = TempRoot::new();
+    let s = h2c(&root.www, &[]);
+    // Our SETTINGS come first and announce the limits; a PING is answered with its data.
+    let got = raw(s.port, &frame(6, 0, 0, b"12345678"));
+    let f = frames(&got);
+    assert_eq!(f[0].0, 4, "SETTINGS first");
+    let settings: Vec<(u16, u32)> = f[0]
+        .3
+        .chunks(6)
+        .map(|c| {
+            (
+                u16::from_be_bytes([c[0], c[1]]),
+                u32::from_be_bytes(c[2..6].try_into().unwrap()),
+            )
+        })
+        .collect();
+    assert!(settings.contains(&(3, 100)), "{settings:?}");
+    assert!(f.iter().any(|x| x.0 == 6 && x.1 == 1 && x.3 == b"12345678"));
+    // WINDOW_UPDATE 0 on the connection, a PING on a stream, a frame over our size: GOAWAY.
+    assert_eq!(goaway_code(&raw(s.port, &frame(8, 0, 0, &[0; 4]))), Some(1));
+    assert_eq!(goaway_code(&raw(s.port, &frame(6, 0, 1, &[0; 8]))), Some(1));
+    assert_eq!(
+        goaway_code(&raw(s.port, &frame(0x42, 0, 0, &vec![0; 16_385]))),
+        Some(6)
+    );
+    // A stream's WINDOW_UPDATE overflowing is that stream's error, after its HEADERS.
+    // Without h2c the preface is an HTTP/1.1 request this server does not answer.
+    let plain = Server::start(&root.www, &[]);
+    let got = raw(plain.port, &[]);
+    assert!(got.starts_with(b"HTTP/1.1 "), "{:?}", String::from_utf8_lossy(&got));
+}
+
+#[test]
+fn limit_continuation_flood_is_a_connection_error_before_the_block_grows() {
+    let root = TempRoot::new();
+    let s = h2c(&root.www, &[]);
+    // HEADERS without END_HEADERS, then empty CONTINUATIONs past MAX_CONTINUATIONS.
+    let mut out = frame(1, 0, 1, &[0x82]);
+    for _ in 0..40 {
+        out.extend(frame(9, 0, 1, &[]));
+    }
+    assert_eq!(goaway_code(&raw(s.port, &out)), Some(11), "ENHANCE_YOUR_CALM");
+    // A block over MAX_HEADER_BLOCK bytes.
+    let mut out = frame(1, 0, 1, &[0x82]);
+    for _ in 0..3 {
+        out.extend(frame(9, 0, 1, &vec![0x40; 16_000]));
+    }
+    assert_eq!(goaway_code(&raw(s.port, &out)), Some(11));
+}
+
+#[test]
+fn over_tls_alpn_h2_serves_files_byte_identical() {
+    if !python_h2() || !have("openssl") {
+        return;
+    }
+    let root = TempRoot::new();
+    let big = pattern(1 << 20, 9);
+    root.file("big.bin", &big);
+    let dir = root.base.join("h2-certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let ok = Command::new("sh")
+        .args([
+            "-c",
+            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+             -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+             -keyout k.pem -out c.pem",
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+    let s = Server::start(
+        &root.www,
+        &[
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let port = {
+        let lines = s.stderr.lock().unwrap();
+        let url = lines
+            .iter()
+            .flat_map(|l| l.split_whitespace())
+            .find(|w| w.starts_with("https://"))
+            .unwrap()
+            .to_string();
+        url.trim_end_matches('/').rsplit(':').next().unwrap().parse::<u16>().unwrap()
+    };
+    let out = root.base.join("h2-tls.out");
+    let r = client(&plan(
+        port,
+        &format!(", \"tls\": true, \"ca\": \"{}\"", cert.display()),
+        &[
+            req("GET", "/big.bin", &[], &format!(", \"out\": \"{}\"", out.display())),
+            req("GET", "/nope", &[], ""),
+        ],
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.alpn, "h2");
+    let got = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert!(got == big);
+    assert_eq!(r.responses[1].status, 404);
+}
