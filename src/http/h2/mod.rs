@@ -3,3 +3,4 @@
 //! that drives them over a transport is `conn/http2/`.
 
 pub mod hpack;
+mod huffman;
