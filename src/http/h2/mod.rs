@@ -4,4 +4,5 @@
 
 pub mod hpack;
 pub mod frame;
+mod huffman;
 pub mod request;
