@@ -90,6 +90,9 @@ pub const MAX_CTRL_QUEUED: usize = 64 * 1024;
 /// How long the client has to acknowledge our SETTINGS (§6.5.3): then GOAWAY
 /// SETTINGS_TIMEOUT.
 pub const SETTINGS_ACK_MS: u64 = 10_000;
+/// Bytes of a request body nobody reads (a GET's, a refused PUT's) dropped after the answer
+/// before the stream is reset with NO_ERROR; the HTTP/1.1 session drops as much.
+pub const MAX_DISCARD: u64 = 64 * 1024;
 /// Body bytes of one DATA frame we send (at most the peer's SETTINGS_MAX_FRAME_SIZE).
 pub const DATA_CHUNK: usize = 16 * 1024;
 /// Bytes queued per fill of the transport's queue before it is flushed (one write).
@@ -221,6 +224,10 @@ pub struct Http2 {
     scratch: Vec<u8>,
     /// The highest stream the client opened.
     last_stream: u32,
+    /// The streams closed last (a HEADERS on one is STREAM_CLOSED; on a lower id never
+    /// opened, PROTOCOL_ERROR: §5.1, §5.1.1).
+    closed_ids: [u32; 32],
+    closed_at: usize,
     /// The peer's settings, and our connection-level windows.
     peer_window: u32,
     peer_max_frame: u32,
@@ -235,7 +242,7 @@ pub struct Http2 {
     ctrl: Vec<u8>,
     resets: u32,
     resets_since: u64,
-    /// GOAWAY sent (graceful: streams at or below `last_stream` finish) or received.
+    /// Our GOAWAY is sent (graceful: streams at or below `last_stream` finish).
     draining: bool,
     /// A connection error: the GOAWAY is queued, close once it is out.
     closing: bool,
@@ -271,6 +278,8 @@ impl Http2 {
             hblock: Vec::new(),
             scratch: Vec::new(),
             last_stream: 0,
+            closed_ids: [0; 32],
+            closed_at: 0,
             peer_window: frame::DEFAULT_WINDOW,
             peer_max_frame: frame::MIN_MAX_FRAME,
             send_window: frame::DEFAULT_WINDOW as i64,
@@ -523,6 +532,8 @@ impl Http2 {
     /// The stream is done (answered whole, or reset): log it and keep its buffers.
     fn close_stream(&mut self, w: &mut Worker, i: usize) {
         let mut s = self.streams.swap_remove(i);
+        self.closed_ids[self.closed_at % self.closed_ids.len()] = s.id;
+        self.closed_at += 1;
         if s.status != 0 {
             w.stats().response(s.status, s.body_sent);
             w.log.finish(&mut s.log, s.body_sent);
@@ -648,11 +659,10 @@ impl Http2 {
                 }
                 Ok(())
             }
-            Frame::Goaway { .. } => {
-                // The client opens no more streams; those begun are answered.
-                self.draining = true;
-                Ok(())
-            }
+            // The client opens no more streams; those begun are answered, and the
+            // connection stays until the client closes it or it idles out (it may still
+            // PING, §6.8).
+            Frame::Goaway { .. } => Ok(()),
             Frame::WindowUpdate { stream, increment } => {
                 if stream == 0 {
                     self.send_window += increment as i64;

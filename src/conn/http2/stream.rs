@@ -44,8 +44,13 @@ impl Http2 {
             return Err(ErrorCode::Protocol);
         }
         if id <= self.last_stream {
-            // A closed stream (§5.1: HEADERS there is a connection error STREAM_CLOSED).
-            return Err(ErrorCode::StreamClosed);
+            // A closed stream (§5.1: HEADERS there is a connection error STREAM_CLOSED), or
+            // an id lower than one already used (§5.1.1: PROTOCOL_ERROR).
+            return Err(if self.closed_ids.contains(&id) {
+                ErrorCode::StreamClosed
+            } else {
+                ErrorCode::Protocol
+            });
         }
         self.last_stream = id;
         if self.draining {
@@ -350,8 +355,14 @@ impl Http2 {
             return self.end_of_body(t, w, i);
         }
         let s = &mut self.streams[i];
+        if s.sent_end && s.received > MAX_DISCARD {
+            // Answered already, and the body nobody reads goes on: the client is told to
+            // stop (§8.1: RST_STREAM NO_ERROR after a complete response).
+            self.reset(w, id, ErrorCode::NoError);
+            return Ok(());
+        }
         s.recv_consumed += flow_len;
-        if s.recv_consumed >= STREAM_WINDOW / 2 && !s.answered {
+        if s.recv_consumed >= STREAM_WINDOW / 2 {
             frame::write_window_update(&mut self.ctrl, id, s.recv_consumed);
             s.recv_window += s.recv_consumed as i64;
             s.recv_consumed = 0;
@@ -530,19 +541,13 @@ impl Http2 {
         }
     }
 
-    /// Our END_STREAM is queued: the stream closes if the client's side is closed too; if
-    /// the client is still sending a body nobody wants, it is told to stop (§8.1:
-    /// RST_STREAM NO_ERROR after a complete response).
+    /// Our END_STREAM is queued: the stream closes if the client's side is closed too.
     fn finish_sent(&mut self, w: &mut Worker, i: usize) {
-        let s = &self.streams[i];
-        if !s.recv_closed {
-            if matches!(s.sink, Sink::Drop) {
-                frame::write_rst(&mut self.ctrl, s.id, ErrorCode::NoError);
-                self.close_stream(w, i);
-            }
-            return;
+        // A body still coming is read and dropped (up to `MAX_DISCARD`, see `on_data`),
+        // so its frames are still checked against the stream's state.
+        if self.streams[i].recv_closed {
+            self.close_stream(w, i);
         }
-        self.close_stream(w, i);
     }
 
     /// Fill the transport's queue: frames owed, then DATA round-robin. True if anything
