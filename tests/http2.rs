@@ -203,7 +203,12 @@ fn rfc9113_5_2_a_small_client_window_paces_the_body_and_it_arrives_whole() {
         s.port,
         ", \"window\": 1000",
         &[
-            req("GET", "/w.bin", &[], &format!(", \"out\": \"{}\"", out.display())),
+            req(
+                "GET",
+                "/w.bin",
+                &[],
+                &format!(", \"out\": \"{}\"", out.display()),
+            ),
             req("GET", "/w.bin", &[], ""),
         ],
     ));
@@ -293,7 +298,8 @@ fn rfc9113_6_8_shutdown_sends_goaway_and_the_stream_in_flight_finishes() {
     block.extend_from_slice(&[0x01, 1, b'x']);
     out.extend(frame(1, 0x5, 1, &block));
     c.write_all(&out).unwrap();
-    let (mut got, mut body, mut killed, mut goaway, mut ended) = (Vec::new(), 0, false, None, false);
+    let (mut got, mut body, mut killed, mut goaway, mut ended) =
+        (Vec::new(), 0, false, None, false);
     let mut buf = [0u8; 65536];
     while !(ended && goaway.is_some()) {
         let Ok(n) = c.read(&mut buf) else { break };
@@ -318,7 +324,11 @@ fn rfc9113_6_8_shutdown_sends_goaway_and_the_stream_in_flight_finishes() {
                     body += len;
                     ended |= flags & 1 != 0;
                 }
-                7 => goaway = Some(u32::from_be_bytes(got[at + 13..at + 17].try_into().unwrap())),
+                7 => {
+                    goaway = Some(u32::from_be_bytes(
+                        got[at + 13..at + 17].try_into().unwrap(),
+                    ))
+                }
                 _ => {}
             }
             at += 9 + len;
@@ -360,7 +370,12 @@ fn frames(bytes: &[u8]) -> Vec<(u8, u8, u32, Vec<u8>)> {
         let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
         let end = (at + 9 + len).min(bytes.len());
         let stream = u32::from_be_bytes(bytes[at + 5..at + 9].try_into().unwrap()) & 0x7fff_ffff;
-        v.push((bytes[at + 3], bytes[at + 4], stream, bytes[at + 9..end].to_vec()));
+        v.push((
+            bytes[at + 3],
+            bytes[at + 4],
+            stream,
+            bytes[at + 9..end].to_vec(),
+        ));
         at = end;
     }
     v
@@ -412,7 +427,11 @@ fn rfc9113_6_5_settings_ping_and_frame_errors_by_raw_frames() {
     // Without h2c the preface is an HTTP/1.1 request this server does not answer.
     let plain = Server::start(&root.www, &[]);
     let got = raw(plain.port, &[]);
-    assert!(got.starts_with(b"HTTP/1.1 "), "{:?}", String::from_utf8_lossy(&got));
+    assert!(
+        got.starts_with(b"HTTP/1.1 "),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 #[test]
@@ -424,7 +443,11 @@ fn limit_continuation_flood_is_a_connection_error_before_the_block_grows() {
     for _ in 0..40 {
         out.extend(frame(9, 0, 1, &[]));
     }
-    assert_eq!(goaway_code(&raw(s.port, &out)), Some(11), "ENHANCE_YOUR_CALM");
+    assert_eq!(
+        goaway_code(&raw(s.port, &out)),
+        Some(11),
+        "ENHANCE_YOUR_CALM"
+    );
     // A block over MAX_HEADER_BLOCK bytes.
     let mut out = frame(1, 0, 1, &[0x82]);
     for _ in 0..3 {
@@ -477,14 +500,24 @@ fn over_tls_alpn_h2_serves_files_byte_identical() {
             .find(|w| w.starts_with("https://"))
             .unwrap()
             .to_string();
-        url.trim_end_matches('/').rsplit(':').next().unwrap().parse::<u16>().unwrap()
+        url.trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap()
     };
     let out = root.base.join("h2-tls.out");
     let r = client(&plan(
         port,
         &format!(", \"tls\": true, \"ca\": \"{}\"", cert.display()),
         &[
-            req("GET", "/big.bin", &[], &format!(", \"out\": \"{}\"", out.display())),
+            req(
+                "GET",
+                "/big.bin",
+                &[],
+                &format!(", \"out\": \"{}\"", out.display()),
+            ),
             req("GET", "/nope", &[], ""),
         ],
     ));

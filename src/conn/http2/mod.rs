@@ -102,6 +102,20 @@ const WRITE_BUDGET: usize = 1 << 20;
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER_MS: u64 = 2_000;
 
+/// Frame type names for `--trace`, by type.
+const FRAME_NAMES: [&str; 10] = [
+    "DATA",
+    "HEADERS",
+    "PRIORITY",
+    "RST_STREAM",
+    "SETTINGS",
+    "PUSH_PROMISE",
+    "PING",
+    "GOAWAY",
+    "WINDOW_UPDATE",
+    "CONTINUATION",
+];
+
 /// What becomes of a stream's request body.
 enum Sink {
     Drop,
@@ -141,6 +155,8 @@ struct Stream {
     log: crate::log::Pending,
     status: u16,
     body_sent: u64,
+    /// The request line, for `--trace` (its capacity kept with the stream).
+    line: Vec<u8>,
 }
 
 impl Stream {
@@ -167,6 +183,7 @@ impl Stream {
             log: crate::log::Pending::default(),
             status: 0,
             body_sent: 0,
+            line: Vec::new(),
         }
     }
 
@@ -249,6 +266,8 @@ pub struct Http2 {
     lingering: bool,
     send_by: u64,
     last_read: u64,
+    /// `--trace`: the calls made since the last stream was shown.
+    trace: crate::sys::trace::Log,
 }
 
 impl Http2 {
@@ -295,6 +314,7 @@ impl Http2 {
             lingering: false,
             send_by: 0,
             last_read: now,
+            trace: crate::sys::trace::Log::default(),
         }
     }
 
@@ -303,7 +323,10 @@ impl Http2 {
         frame::write_settings(
             &mut self.ctrl,
             &[
-                (frame::SETTINGS_MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS),
+                (
+                    frame::SETTINGS_MAX_CONCURRENT_STREAMS,
+                    MAX_CONCURRENT_STREAMS,
+                ),
                 (frame::SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW),
                 (frame::SETTINGS_MAX_FRAME_SIZE, MAX_FRAME),
                 (frame::SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST),
@@ -324,6 +347,11 @@ impl Http2 {
     /// A header block is arriving, or the first one has not come yet.
     pub fn reading_head(&self) -> bool {
         self.block_stream != 0 || (!self.served && self.streams.is_empty())
+    }
+
+    /// Calls recorded for this connection by the worker (accept, the wake-up, closes).
+    pub fn add_trace(&mut self) {
+        crate::sys::trace::take_into(&mut self.trace);
     }
 
     pub fn set_idle(&mut self, w: &Worker, idle: bool) {
@@ -490,6 +518,19 @@ impl Http2 {
         if buf.len() < end {
             return Read::More;
         }
+        if crate::sys::trace::enabled() {
+            let kind = FRAME_NAMES
+                .get(h.kind as usize)
+                .copied()
+                .unwrap_or("UNKNOWN");
+            crate::sys::trace::note(
+                "h2",
+                format!(
+                    "recv {kind} stream {} len {} flags {:#x}",
+                    h.stream, h.len, h.flags
+                ),
+            );
+        }
         // The payload borrows the buffer while the frame is handled; `t` is only read.
         let res = {
             let t_ro: &Transport = t;
@@ -537,6 +578,17 @@ impl Http2 {
         if s.status != 0 {
             w.stats().response(s.status, s.body_sent);
             w.log.finish(&mut s.log, s.body_sent);
+            if crate::sys::trace::enabled() {
+                // The calls since the last stream shown: on a connection with many streams
+                // at once they are shared, and shown with the stream that ends first.
+                crate::sys::trace::take_into(&mut self.trace);
+                let f = w.served.config.trace_filter.as_deref().unwrap_or("");
+                let path = s.line.split(|&b| b == b' ').nth(1).unwrap_or(b"");
+                if path.starts_with(f.as_bytes()) {
+                    crate::sys::trace::render(&mut w.trace_pending, &s.line, s.status, &self.trace);
+                }
+                self.trace = crate::sys::trace::Log::default();
+            }
         }
         s.body = Body::None;
         s.sink = Sink::Drop;

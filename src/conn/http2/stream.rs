@@ -15,10 +15,12 @@ impl Http2 {
     ) -> Result<(), ErrorCode> {
         self.hbuf.clear();
         self.fields.clear();
-        let too_large = match self
-            .dec
-            .decode(block, &mut self.hbuf, &mut self.fields, MAX_HEADER_LIST as usize)
-        {
+        let too_large = match self.dec.decode(
+            block,
+            &mut self.hbuf,
+            &mut self.fields,
+            MAX_HEADER_LIST as usize,
+        ) {
             Ok(()) => false,
             Err(hpack::Error::TooLarge) => true,
             // §4.3: the decoding state is lost with the block.
@@ -40,7 +42,7 @@ impl Http2 {
             }
             return self.end_of_body(t, w, i);
         }
-        if id % 2 == 0 {
+        if id.is_multiple_of(2) {
             return Err(ErrorCode::Protocol);
         }
         if id <= self.last_stream {
@@ -134,6 +136,9 @@ impl Http2 {
         self.line.push(b' ');
         self.line.extend_from_slice(&self.hbuf[path.clone()]);
         self.line.extend_from_slice(b" HTTP/2.0");
+        let s = &mut self.streams[i];
+        s.line.clear();
+        s.line.extend_from_slice(&self.line);
         let buf = &self.hbuf;
         let mut headers = [Header::default(); MAX_HEADERS];
         let mut n = 0;
@@ -207,7 +212,16 @@ impl Http2 {
         let (answer, status, body_len) = {
             let s = &mut self.streams[i];
             s.head_only = head_only;
-            dispatch(&req, t, w, self.peer, &mut self.scratch, &mut s.body, head_only, Held::None)
+            dispatch(
+                &req,
+                t,
+                w,
+                self.peer,
+                &mut self.scratch,
+                &mut s.body,
+                head_only,
+                Held::None,
+            )
         };
         if w.log.enabled() {
             let client = self.peer;
@@ -511,7 +525,10 @@ impl Http2 {
                 .extend(line[..colon].iter().map(|b| b.to_ascii_lowercase()));
             if matches!(
                 &self.lname[..],
-                b"connection" | b"keep-alive" | b"transfer-encoding" | b"upgrade"
+                b"connection"
+                    | b"keep-alive"
+                    | b"transfer-encoding"
+                    | b"upgrade"
                     | b"proxy-connection"
             ) {
                 continue;
@@ -536,6 +553,16 @@ impl Http2 {
         s.sent_end = end;
         let max = self.peer_max_frame as usize;
         frame::write_headers(&mut self.ctrl, s.id, &self.hblock, end, max);
+        if crate::sys::trace::enabled() {
+            crate::sys::trace::note(
+                "h2",
+                format!(
+                    "send HEADERS stream {} status {status} block {} bytes",
+                    s.id,
+                    self.hblock.len()
+                ),
+            );
+        }
         if end {
             self.finish_sent(w, i);
         }
@@ -652,7 +679,10 @@ impl Http2 {
             self.fail(ErrorCode::Protocol);
             return self.drive(t, w);
         }
-        if self.settings_sent.is_some_and(|at| w.now >= at + SETTINGS_ACK_MS) {
+        if self
+            .settings_sent
+            .is_some_and(|at| w.now >= at + SETTINGS_ACK_MS)
+        {
             self.fail(ErrorCode::SettingsTimeout);
             return self.drive(t, w);
         }
