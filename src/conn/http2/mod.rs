@@ -431,7 +431,12 @@ impl Http2 {
                 break;
             }
         }
-        if (self.closing || self.draining) && self.streams.is_empty() && self.ctrl.is_empty() {
+        let done = if self.closing {
+            self.ctrl.is_empty() && t.out_sent()
+        } else {
+            self.draining && self.streams.is_empty() && self.ctrl.is_empty() && t.out_sent()
+        };
+        if done {
             // Everything owed is out: close, reading what the client still sends for a
             // moment so the close does not reset the GOAWAY in flight.
             t.shutdown_write();
@@ -539,7 +544,9 @@ impl Http2 {
                 Ok(f) => self.on_frame(t_ro, w, &h, f),
                 Err(FrameError::Connection(code)) => Err(code),
                 Err(FrameError::Stream(id, code)) => {
-                    if self.block_stream != 0 {
+                    // A HEADERS frame's block was not decoded: HPACK's state would be lost
+                    // with it, so its error is the connection's.
+                    if self.block_stream != 0 || h.kind == frame::HEADERS {
                         Err(ErrorCode::Protocol)
                     } else {
                         if id > self.last_stream && h.kind != frame::PRIORITY {

@@ -585,7 +585,16 @@ impl Http2 {
         out.extend_from_slice(&self.ctrl);
         self.ctrl.clear();
         loop {
-            if out.len() >= OUT_TARGET || self.send_window <= 0 {
+            if self.closing || out.len() >= OUT_TARGET {
+                break;
+            }
+            if self.send_window <= 0 {
+                // The connection's window is shut: every stream with body waits on it.
+                for s in &mut self.streams {
+                    if s.answered && !s.sent_end && s.has_body() {
+                        s.stalled_since.get_or_insert(w.now);
+                    }
+                }
                 break;
             }
             let mut sent_any = false;
@@ -692,7 +701,13 @@ impl Http2 {
             }
             self.send_by = w.now + w.send_ms;
         }
-        // Streams that had no window for a whole send timeout go.
+        // Streams that had no window for a whole send timeout go; if it was the
+        // connection's window that stayed shut, the connection goes with them.
+        let conn_shut = self.send_window <= 0
+            && self
+                .streams
+                .iter()
+                .any(|s| s.stalled_since.is_some_and(|at| w.now >= at + w.send_ms));
         let mut k = 0;
         while k < self.streams.len() {
             let s = &self.streams[k];
@@ -702,6 +717,10 @@ impl Http2 {
                 continue;
             }
             k += 1;
+        }
+        if conn_shut {
+            self.fail(ErrorCode::FlowControl);
+            return self.drive(t, w);
         }
         if self.streams.iter().any(|s| !s.recv_closed) && w.now >= self.last_read + w.header_ms {
             // A request body stopped coming.
