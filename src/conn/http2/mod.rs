@@ -95,6 +95,9 @@ pub const SETTINGS_ACK_MS: u64 = 10_000;
 pub const MAX_DISCARD: u64 = 64 * 1024;
 /// Body bytes of one DATA frame we send (at most the peer's SETTINGS_MAX_FRAME_SIZE).
 pub const DATA_CHUNK: usize = 16 * 1024;
+/// Finished streams kept per connection for their buffers (a client with this many
+/// requests in flight allocates no stream state in steady state; h2load -m 10 has 10).
+const SPARE_STREAMS: usize = 16;
 /// Bytes queued per fill of the transport's queue before it is flushed (one write).
 const OUT_TARGET: usize = 64 * 1024;
 /// Bytes one connection may write in one turn of the event loop before others get theirs.
@@ -599,7 +602,7 @@ impl Http2 {
         }
         s.body = Body::None;
         s.sink = Sink::Drop;
-        if self.spare.len() < 8 {
+        if self.spare.len() < SPARE_STREAMS {
             self.spare.push(s);
         }
     }

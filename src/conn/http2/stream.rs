@@ -620,9 +620,8 @@ impl Http2 {
                 match take_body(s, out, room) {
                     Ok(got) => {
                         let done = !s.has_body();
-                        let mut h = Vec::new();
                         let flags = if done { frame::FLAG_END_STREAM } else { 0 };
-                        frame::write_head(&mut h, got, frame::DATA, flags, s.id);
+                        let h = frame::head_bytes(got, frame::DATA, flags, s.id);
                         out[at..at + HEADER_LEN].copy_from_slice(&h);
                         if got == 0 && !done {
                             // A stream source with nothing now: no empty frame.
