@@ -254,6 +254,24 @@ fn rfc9110_9_3_4_put_then_get_then_delete_over_h2c() {
     let r = client(&plan(s.port, "", &[req("DELETE", "/up/new.bin", &[], "")]));
     assert_eq!(r.responses[0].status, 204);
     assert!(!root.www.join("up/new.bin").exists());
+    // WebDAV: MKCOL, then a PROPFIND whose XML body comes in DATA frames.
+    let body = r#"<?xml version=\"1.0\"?><propfind xmlns=\"DAV:\"><prop><resourcetype/></prop></propfind>"#;
+    let r = client(&plan(
+        s.port,
+        "",
+        &[
+            req("MKCOL", "/up/col/", &[], ""),
+            req(
+                "PROPFIND",
+                "/up/",
+                &[("depth", "1"), ("content-type", "application/xml")],
+                &format!(", \"body\": \"{body}\""),
+            ),
+        ],
+    ));
+    assert_eq!(r.responses[0].status, 201, "{r:?}");
+    assert_eq!(r.responses[1].status, 207, "{r:?}");
+    assert!(root.www.join("up/col").is_dir());
 }
 
 #[test]
