@@ -713,3 +713,36 @@ fn limit_a_header_block_left_open_times_out() {
     });
     assert!(f.iter().any(|x| x.0 == 7), "GOAWAY after --header-timeout");
 }
+
+#[test]
+fn rfc3875_a_cgi_program_answers_over_h2c_and_a_body_is_sent_back_to_http1() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.dir("cgi-bin");
+    let script = root.file(
+        "cgi-bin/t.sh",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nX-Mine: 1\\r\\n\\r\\n'\nhead -c 70000 /dev/zero\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = h2c(&root.www, &["--cgi", "/cgi-bin/"]);
+    let r = client(&plan(
+        s.port,
+        ", \"window\": 5000",
+        &[
+            req("GET", "/cgi-bin/t.sh", &[], ""),
+            req("HEAD", "/cgi-bin/t.sh", &[], ""),
+            req("POST", "/cgi-bin/t.sh", &[], ", \"body\": \"x=1\""),
+        ],
+    ));
+    assert_eq!(
+        (r.responses[0].status, r.responses[0].len),
+        (200, 70_000),
+        "{r:?}"
+    );
+    assert_eq!(r.responses[0].header("x-mine"), Some("1"));
+    assert_eq!((r.responses[1].status, r.responses[1].len), (200, 0));
+    assert_eq!(r.responses[2].reset, Some(0xd), "HTTP_1_1_REQUIRED");
+}

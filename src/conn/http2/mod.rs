@@ -32,7 +32,9 @@
 //! upload is paced by the disk. While more than `MAX_CTRL_QUEUED` bytes of our frames wait
 //! for a client that does not read, nothing more is read from it.
 //!
-//! Not yet: CGI and writes whose credentials must be verified off the loop are answered with
+//! CGI (`cgi_run.rs`): a program answering a request without a body runs as over HTTP/1.1, its
+//! output sent as DATA as the client's window takes it. Not yet: a CGI request with a body,
+//! and writes whose credentials must be verified off the loop, are answered with
 //! RST_STREAM HTTP_1_1_REQUIRED (RFC 9113 §7: the client retries over HTTP/1.1).
 
 use super::Next;
@@ -42,7 +44,7 @@ use crate::http::h2::frame::{self, ErrorCode, Frame, FrameError, HEADER_LEN, Hea
 use crate::http::h2::hpack;
 use crate::http::h2::request;
 use crate::http::parse::{self, Framing, Header, MAX_HEADERS, Method, Request, Version};
-use crate::worker::{Route, Worker};
+use crate::worker::{ConnId, Route, Worker};
 use std::net::SocketAddr;
 
 // ---- Limits (each defended; tests/http2.rs hits them) ----
@@ -160,6 +162,9 @@ struct Stream {
     body_sent: u64,
     /// The request line, for `--trace` (its capacity kept with the stream).
     line: Vec<u8>,
+    /// The CGI program answering, and when it must have finished (`--cgi-timeout`).
+    cgi: Option<Box<cgi::Run>>,
+    cgi_by: u64,
 }
 
 impl Stream {
@@ -187,12 +192,15 @@ impl Stream {
             status: 0,
             body_sent: 0,
             line: Vec::new(),
+            cgi: None,
+            cgi_by: 0,
         }
     }
 
     /// Whether body bytes remain to be sent.
     fn has_body(&self) -> bool {
-        self.inline_pos < self.inline.len()
+        self.cgi.is_some()
+            || self.inline_pos < self.inline.len()
             || self.piece_pos < self.piece.len()
             || self.piece_more
             || !matches!(self.body, Body::None)
@@ -210,6 +218,8 @@ enum Read {
 }
 
 pub struct Http2 {
+    /// The connection's place in its worker (for its CGI programs' pipe token).
+    id: ConnId,
     peer: Option<SocketAddr>,
     /// Monotonic ms at which the current wait times out.
     pub deadline: u64,
@@ -274,8 +284,9 @@ pub struct Http2 {
 }
 
 impl Http2 {
-    pub fn new(peer: Option<SocketAddr>, now: u64, header_ms: u64) -> Http2 {
+    pub fn new(id: ConnId, peer: Option<SocketAddr>, now: u64, header_ms: u64) -> Http2 {
         Http2 {
+            id,
             peer,
             deadline: now + header_ms,
             idle_since: now,
@@ -407,7 +418,11 @@ impl Http2 {
                     }
                 }
             }
-            // 2. Our frames: control first, then DATA.
+            // 2. CGI programs' output, for the streams whose previous piece is sent.
+            if self.pump_programs(t, w) {
+                progress = true;
+            }
+            // 3. Our frames: control first, then DATA.
             if t.out_sent() && self.produce(t, w) {
                 progress = true;
             }
@@ -483,6 +498,9 @@ impl Http2 {
             d = d.min(self.send_by);
         }
         for s in &self.streams {
+            if s.cgi.is_some() {
+                d = d.min(s.cgi_by);
+            }
             if let Some(at) = s.stalled_since {
                 d = d.min(at + w.send_ms);
             }
@@ -602,6 +620,8 @@ impl Http2 {
         }
         s.body = Body::None;
         s.sink = Sink::Drop;
+        // Dropping the run kills the program if it still runs.
+        s.cgi = None;
         if self.spare.len() < SPARE_STREAMS {
             self.spare.push(s);
         }
@@ -750,4 +770,5 @@ impl Http2 {
     }
 }
 
+mod cgi_run;
 mod stream;

@@ -275,9 +275,14 @@ impl Http2 {
                     let _ = self.end_of_body(t, w, i);
                 }
             }
-            // CGI and off-loop credential checks are not wired to this session yet: the
-            // client is told to retry over HTTP/1.1 (§7). A started program is killed as
-            // `run` is dropped.
+            Answer::Cgi(mut run) if end_stream => {
+                run.end_body(); // no request body: EOF on the program's stdin
+                self.streams[i].log = crate::log::Pending::default();
+                self.begin_program(w, i, run);
+            }
+            // A CGI request with a body, and off-loop credential checks, are not wired to
+            // this session yet: the client is told to retry over HTTP/1.1 (§7). A started
+            // program is killed as `run` is dropped.
             Answer::Cgi(_) | Answer::CgiBuffer(_) | Answer::Verify(_) => {
                 self.streams[i].log = crate::log::Pending::default();
                 self.reset(w, id, ErrorCode::Http11Required);
@@ -285,8 +290,9 @@ impl Http2 {
         }
     }
 
-    /// An error answer of our own (431 for a header list over the limit).
-    fn answer_error(&mut self, t: &Transport, w: &mut Worker, i: usize, status: u16) {
+    /// An error answer of our own (431 for a header list over the limit, 502 for a CGI
+    /// program that failed).
+    pub(super) fn answer_error(&mut self, t: &Transport, w: &mut Worker, i: usize, status: u16) {
         let site = w.served.extras(None, t.is_tls());
         let s = &mut self.streams[i];
         s.body = Body::None;
@@ -569,7 +575,7 @@ impl Http2 {
     }
 
     /// Our END_STREAM is queued: the stream closes if the client's side is closed too.
-    fn finish_sent(&mut self, w: &mut Worker, i: usize) {
+    pub(super) fn finish_sent(&mut self, w: &mut Worker, i: usize) {
         // A body still coming is read and dropped (up to `MAX_DISCARD`, see `on_data`),
         // so its frames are still checked against the stream's state.
         if self.streams[i].recv_closed {
@@ -700,6 +706,30 @@ impl Http2 {
             }
             self.send_by = w.now + w.send_ms;
         }
+        // CGI programs past --cgi-timeout are killed: 504 if they had not answered yet
+        // (RFC 9110 §15.6.5), else the stream is cut short.
+        let mut k = 0;
+        while k < self.streams.len() {
+            let s = &mut self.streams[k];
+            if s.cgi.is_none() || w.now < s.cgi_by {
+                k += 1;
+                continue;
+            }
+            if let Some(run) = s.cgi.take() {
+                crate::sys::log_error(format_args!(
+                    "barehttpd: cgi {}: killed after --cgi-timeout",
+                    run.script
+                ));
+            }
+            s.piece_more = false;
+            if s.answered {
+                let id = s.id;
+                self.reset(w, id, ErrorCode::Internal);
+                continue;
+            }
+            self.answer_error(t, w, k, 504);
+            k += 1;
+        }
         // Streams that had no window for a whole send timeout go; if it was the
         // connection's window that stayed shut, the connection goes with them.
         let conn_shut = self.send_window <= 0
@@ -784,6 +814,8 @@ fn take_body(s: &mut Stream, out: &mut Vec<u8>, room: usize) -> Result<usize, ()
             continue;
         }
         match &mut s.body {
+            // A CGI program's next piece comes when it writes it (`pump_programs`).
+            Body::None if s.cgi.is_some() => break,
             Body::None => {
                 s.piece_more = false;
                 break;
