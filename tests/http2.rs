@@ -715,7 +715,7 @@ fn limit_a_header_block_left_open_times_out() {
 }
 
 #[test]
-fn rfc3875_a_cgi_program_answers_over_h2c_and_a_body_is_sent_back_to_http1() {
+fn rfc3875_a_cgi_program_answers_over_h2c_with_its_stdin_from_data_frames() {
     if !python_h2() {
         return;
     }
@@ -725,8 +725,15 @@ fn rfc3875_a_cgi_program_answers_over_h2c_and_a_body_is_sent_back_to_http1() {
         "cgi-bin/t.sh",
         b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nX-Mine: 1\\r\\n\\r\\n'\nhead -c 70000 /dev/zero\n",
     );
+    // Echoes the byte count of its stdin.
+    let count = root.file(
+        "cgi-bin/count.sh",
+        b"#!/bin/sh\nn=$(wc -c)\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"$n\"\n",
+    );
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for f in [&script, &count] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let s = h2c(&root.www, &["--cgi", "/cgi-bin/"]);
     let r = client(&plan(
         s.port,
@@ -735,6 +742,12 @@ fn rfc3875_a_cgi_program_answers_over_h2c_and_a_body_is_sent_back_to_http1() {
             req("GET", "/cgi-bin/t.sh", &[], ""),
             req("HEAD", "/cgi-bin/t.sh", &[], ""),
             req("POST", "/cgi-bin/t.sh", &[], ", \"body\": \"x=1\""),
+            req(
+                "POST",
+                "/cgi-bin/count.sh",
+                &[("content-length", "3000000")],
+                ", \"body_len\": 3000000",
+            ),
         ],
     ));
     assert_eq!(
@@ -744,5 +757,12 @@ fn rfc3875_a_cgi_program_answers_over_h2c_and_a_body_is_sent_back_to_http1() {
     );
     assert_eq!(r.responses[0].header("x-mine"), Some("1"));
     assert_eq!((r.responses[1].status, r.responses[1].len), (200, 0));
+    // No content-length: HTTP/1.1 would spool it first; over HTTP/2, not yet.
     assert_eq!(r.responses[2].reset, Some(0xd), "HTTP_1_1_REQUIRED");
+    // 3 MB through the program's stdin, paced by the window.
+    assert_eq!(
+        (r.responses[3].status, r.responses[3].len),
+        (200, 7),
+        "{r:?}"
+    );
 }

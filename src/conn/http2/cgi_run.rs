@@ -50,6 +50,31 @@ impl Http2 {
             return false;
         };
         let mut progress = run.pump_stderr();
+        // The request body held for the program, as far as its stdin takes it; then the
+        // window it kept shut, and the end of its input once the client's side ended.
+        if matches!(s.sink, Sink::Program) && !s.held.is_empty() {
+            match run.feed(&s.held) {
+                cgi::Feed::Took(k) => {
+                    s.held.drain(..k);
+                    progress = true;
+                }
+                cgi::Feed::Full => {}
+                cgi::Feed::Refused => {
+                    s.held.clear();
+                    s.sink = Sink::Drop;
+                }
+            }
+            if s.held.is_empty() {
+                if s.recv_closed {
+                    run.end_body();
+                    s.sink = Sink::Drop;
+                } else if s.recv_consumed > 0 {
+                    frame::write_window_update(&mut self.ctrl, s.id, s.recv_consumed);
+                    s.recv_window += s.recv_consumed as i64;
+                    s.recv_consumed = 0;
+                }
+            }
+        }
         if s.piece_pos < s.piece.len() {
             return progress;
         }

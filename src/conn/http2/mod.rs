@@ -32,10 +32,12 @@
 //! upload is paced by the disk. While more than `MAX_CTRL_QUEUED` bytes of our frames wait
 //! for a client that does not read, nothing more is read from it.
 //!
-//! CGI (`cgi_run.rs`): a program answering a request without a body runs as over HTTP/1.1, its
-//! output sent as DATA as the client's window takes it. Not yet: a CGI request with a body,
-//! and writes whose credentials must be verified off the loop, are answered with
-//! RST_STREAM HTTP_1_1_REQUIRED (RFC 9113 §7: the client retries over HTTP/1.1).
+//! CGI (`cgi_run.rs`): a program runs as over HTTP/1.1, the request body from DATA to its
+//! stdin (the window given back as it takes it), its output sent as DATA as the client's
+//! window takes it. Not yet: a CGI request with a body of unknown length (no
+//! content-length, which HTTP/1.1 spools first), and writes whose credentials must be
+//! verified off the loop, are answered with RST_STREAM HTTP_1_1_REQUIRED (RFC 9113 §7: the
+//! client retries over HTTP/1.1).
 
 use super::Next;
 use super::transport::{Fill, Flushed, Linger, Transport};
@@ -128,6 +130,9 @@ enum Sink {
     /// A WebDAV request whose body is read whole, then the request (kept as an HTTP/1.1
     /// head) dispatched again.
     Buffer(Vec<u8>, Vec<u8>),
+    /// The stdin of the stream's CGI program (`Stream::cgi`); what it did not take yet
+    /// waits in `Stream::held`, and the stream's window is not given back meanwhile.
+    Program,
 }
 
 struct Stream {
@@ -165,6 +170,8 @@ struct Stream {
     /// The CGI program answering, and when it must have finished (`--cgi-timeout`).
     cgi: Option<Box<cgi::Run>>,
     cgi_by: u64,
+    /// Request body bytes the program has not taken yet (at most the stream's window).
+    held: Vec<u8>,
 }
 
 impl Stream {
@@ -194,6 +201,7 @@ impl Stream {
             line: Vec::new(),
             cgi: None,
             cgi_by: 0,
+            held: Vec::new(),
         }
     }
 
@@ -622,6 +630,7 @@ impl Http2 {
         s.sink = Sink::Drop;
         // Dropping the run kills the program if it still runs.
         s.cgi = None;
+        s.held.clear();
         if self.spare.len() < SPARE_STREAMS {
             self.spare.push(s);
         }

@@ -275,15 +275,19 @@ impl Http2 {
                     let _ = self.end_of_body(t, w, i);
                 }
             }
-            Answer::Cgi(mut run) if end_stream => {
-                run.end_body(); // no request body: EOF on the program's stdin
+            Answer::Cgi(mut run) => {
+                if end_stream {
+                    run.end_body(); // no request body: EOF on the program's stdin
+                } else {
+                    self.streams[i].sink = Sink::Program;
+                }
                 self.streams[i].log = crate::log::Pending::default();
                 self.begin_program(w, i, run);
             }
-            // A CGI request with a body, and off-loop credential checks, are not wired to
-            // this session yet: the client is told to retry over HTTP/1.1 (§7). A started
-            // program is killed as `run` is dropped.
-            Answer::Cgi(_) | Answer::CgiBuffer(_) | Answer::Verify(_) => {
+            // A CGI request with a body of unknown length, and off-loop credential checks,
+            // are not wired to this session yet: the client is told to retry over HTTP/1.1
+            // (§7).
+            Answer::CgiBuffer(_) | Answer::Verify(_) => {
                 self.streams[i].log = crate::log::Pending::default();
                 self.reset(w, id, ErrorCode::Http11Required);
             }
@@ -355,6 +359,19 @@ impl Http2 {
         }
         let failed = match &mut s.sink {
             Sink::Drop => None,
+            Sink::Program => {
+                match s.cgi.as_mut() {
+                    Some(run) if s.held.is_empty() => match run.feed(data) {
+                        cgi::Feed::Took(k) => s.held.extend_from_slice(&data[k..]),
+                        cgi::Feed::Full => s.held.extend_from_slice(data),
+                        // The program will not read its input: the rest is dropped.
+                        cgi::Feed::Refused => s.sink = Sink::Drop,
+                    },
+                    Some(_) => s.held.extend_from_slice(data),
+                    None => s.sink = Sink::Drop,
+                }
+                None
+            }
             Sink::Upload(up) => up.write(data).err(),
             Sink::Buffer(_, body) => {
                 if body.len() + data.len() > handler::MAX_DAV_BODY {
@@ -382,7 +399,8 @@ impl Http2 {
             return Ok(());
         }
         s.recv_consumed += flow_len;
-        if s.recv_consumed >= STREAM_WINDOW / 2 {
+        // Bytes a program has not taken yet keep the window shut: they are all it may send.
+        if s.recv_consumed >= STREAM_WINDOW / 2 && s.held.is_empty() {
             frame::write_window_update(&mut self.ctrl, id, s.recv_consumed);
             s.recv_window += s.recv_consumed as i64;
             s.recv_consumed = 0;
@@ -423,6 +441,19 @@ impl Http2 {
         }
         match std::mem::replace(&mut s.sink, Sink::Drop) {
             Sink::Drop => {
+                if s.sent_end {
+                    self.close_stream(w, i);
+                }
+            }
+            Sink::Program => {
+                // EOF on the program's stdin once it has taken what is held.
+                if s.held.is_empty() {
+                    if let Some(run) = s.cgi.as_mut() {
+                        run.end_body();
+                    }
+                } else {
+                    s.sink = Sink::Program;
+                }
                 if s.sent_end {
                     self.close_stream(w, i);
                 }
