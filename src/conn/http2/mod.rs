@@ -433,6 +433,10 @@ impl Http2 {
             // 3. Our frames: control first, then DATA.
             if t.out_sent() && self.produce(t, w) {
                 progress = true;
+                // The send timeout runs from when there is something to send.
+                if self.send_by <= w.now {
+                    self.send_by = w.now + w.send_ms;
+                }
             }
             if !t.out_sent() {
                 let res = t.flush(&mut budget, false);
