@@ -766,3 +766,42 @@ fn rfc3875_a_cgi_program_answers_over_h2c_with_its_stdin_from_data_frames() {
         "{r:?}"
     );
 }
+
+#[test]
+fn rfc7617_a_put_with_credentials_waits_for_their_check_then_writes_its_body() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.dir("up");
+    let users = root.base.join("users");
+    std::fs::write(
+        &users,
+        format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap()),
+    )
+    .unwrap();
+    let s = h2c(
+        &root.www,
+        &["--write", "/up/", "--auth-file", users.to_str().unwrap()],
+    );
+    // alice:s3cret, and a wrong password.
+    let good = ("authorization", "Basic YWxpY2U6czNjcmV0");
+    let bad = ("authorization", "Basic YWxpY2U6d3Jvbmc=");
+    let r = client(&plan(
+        s.port,
+        ", \"window\": 65535",
+        &[
+            req("PUT", "/up/a.bin", &[good], ", \"body_len\": 300000"),
+            req("PUT", "/up/b.bin", &[bad], ", \"body_len\": 1000"),
+            req("PUT", "/up/c.bin", &[], ", \"body_len\": 10"),
+        ],
+    ));
+    assert_eq!(r.responses[0].status, 201, "{r:?}");
+    assert_eq!(
+        std::fs::read(root.www.join("up/a.bin")).unwrap(),
+        vec![b'x'; 300_000]
+    );
+    assert_eq!(r.responses[1].status, 401, "{r:?}");
+    assert_eq!(r.responses[2].status, 401, "{r:?}");
+    assert!(!root.www.join("up/b.bin").exists() && !root.www.join("up/c.bin").exists());
+}

@@ -124,7 +124,7 @@ impl Conn {
         match &mut self.session {
             Session::Http1(s) => s.resume(),
             #[cfg(feature = "h2")]
-            Session::Http2(_) => false,
+            Session::Http2(s) => s.resume(),
         }
     }
 

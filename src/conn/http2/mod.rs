@@ -35,9 +35,9 @@
 //! CGI (`cgi_run.rs`): a program runs as over HTTP/1.1, the request body from DATA to its
 //! stdin (the window given back as it takes it), its output sent as DATA as the client's
 //! window takes it. Not yet: a CGI request with a body of unknown length (no
-//! content-length, which HTTP/1.1 spools first), and writes whose credentials must be
-//! verified off the loop, are answered with RST_STREAM HTTP_1_1_REQUIRED (RFC 9113 §7: the
-//! client retries over HTTP/1.1).
+//! content-length, which HTTP/1.1 spools first) is answered with RST_STREAM
+//! HTTP_1_1_REQUIRED (RFC 9113 §7: the client retries over HTTP/1.1). Writes whose
+//! credentials are verified off the loop wait for the verdict with their body held.
 
 use super::Next;
 use super::transport::{Fill, Flushed, Linger, Transport};
@@ -130,6 +130,8 @@ enum Sink {
     /// A WebDAV request whose body is read whole, then the request (kept as an HTTP/1.1
     /// head) dispatched again.
     Buffer(Vec<u8>, Vec<u8>),
+    /// Held in `Stream::held` while the request's credentials are verified.
+    Held,
     /// The stdin of the stream's CGI program (`Stream::cgi`); what it did not take yet
     /// waits in `Stream::held`, and the stream's window is not given back meanwhile.
     Program,
@@ -170,8 +172,11 @@ struct Stream {
     /// The CGI program answering, and when it must have finished (`--cgi-timeout`).
     cgi: Option<Box<cgi::Run>>,
     cgi_by: u64,
-    /// Request body bytes the program has not taken yet (at most the stream's window).
+    /// Request body bytes the program has not taken yet, or that came while the
+    /// credentials were verified (at most the stream's window).
     held: Vec<u8>,
+    /// The request, kept as an HTTP/1.1 head while its credentials are verified.
+    verify_head: Option<Vec<u8>>,
 }
 
 impl Stream {
@@ -202,6 +207,7 @@ impl Stream {
             cgi: None,
             cgi_by: 0,
             held: Vec::new(),
+            verify_head: None,
         }
     }
 
@@ -287,6 +293,8 @@ pub struct Http2 {
     lingering: bool,
     send_by: u64,
     last_read: u64,
+    /// A verdict on credentials came for this connection (`resume`).
+    resumed: bool,
     /// `--trace`: the calls made since the last stream was shown.
     trace: crate::sys::trace::Log,
 }
@@ -336,6 +344,7 @@ impl Http2 {
             lingering: false,
             send_by: 0,
             last_read: now,
+            resumed: false,
             trace: crate::sys::trace::Log::default(),
         }
     }
@@ -371,6 +380,13 @@ impl Http2 {
         self.block_stream != 0 || (!self.served && self.streams.is_empty())
     }
 
+    /// A verdict on credentials came: true if a stream waits for one (the worker then drives
+    /// the connection, which dispatches those streams again).
+    pub fn resume(&mut self) -> bool {
+        self.resumed = self.streams.iter().any(|s| s.verify_head.is_some());
+        self.resumed
+    }
+
     /// Calls recorded for this connection by the worker (accept, the wake-up, closes).
     pub fn add_trace(&mut self) {
         crate::sys::trace::take_into(&mut self.trace);
@@ -394,6 +410,9 @@ impl Http2 {
         }
         if self.settings_sent.is_none() && !self.preface_done && self.ctrl.is_empty() {
             self.greet(w.now);
+        }
+        if std::mem::take(&mut self.resumed) {
+            self.resume_verified(t, w);
         }
         let mut budget = WRITE_BUDGET;
         loop {
@@ -635,6 +654,7 @@ impl Http2 {
         // Dropping the run kills the program if it still runs.
         s.cgi = None;
         s.held.clear();
+        s.verify_head = None;
         if self.spare.len() < SPARE_STREAMS {
             self.spare.push(s);
         }
