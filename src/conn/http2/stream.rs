@@ -223,27 +223,25 @@ impl Http2 {
                 Held::None,
             )
         };
-        if w.log.enabled() {
-            let client = self.peer;
-            w.log.begin(
-                &mut self.streams[i].log,
-                client.as_ref(),
-                &w.clock.clf,
-                &self.line,
-                status,
-                referer,
-                agent,
-            );
-        }
         match answer {
             Answer::Done => {
                 let _ = body_len;
+                if w.log.enabled() {
+                    let client = self.peer;
+                    w.log.begin(
+                        &mut self.streams[i].log,
+                        client.as_ref(),
+                        &w.clock.clf,
+                        &self.line,
+                        status,
+                        referer,
+                        agent,
+                    );
+                }
                 self.emit_head(w, i, status);
             }
             Answer::Upload(up) => {
-                self.streams[i].status = 0;
-                w.log.finish(&mut self.streams[i].log, 0);
-                self.streams[i].log = crate::log::Pending::default();
+                // Logged when it is finished, with the bytes received.
                 self.streams[i].sink = Sink::Upload(up);
                 if end_stream {
                     let _ = self.end_of_body(t, w, i);
@@ -251,7 +249,6 @@ impl Http2 {
             }
             Answer::DavBody => {
                 let head = held_head(&self.line, host, &headers[..n], end_stream);
-                self.streams[i].log = crate::log::Pending::default();
                 self.streams[i].sink = Sink::Buffer(head, Vec::new());
                 if end_stream {
                     let _ = self.end_of_body(t, w, i);
@@ -259,7 +256,6 @@ impl Http2 {
             }
             Answer::Verify(pending) => {
                 let head = held_head(&self.line, host, &headers[..n], end_stream);
-                self.streams[i].log = crate::log::Pending::default();
                 self.verify(t, w, i, *pending, head);
             }
             Answer::Cgi(mut run) => {
@@ -268,13 +264,11 @@ impl Http2 {
                 } else {
                     self.streams[i].sink = Sink::Program;
                 }
-                self.streams[i].log = crate::log::Pending::default();
                 self.begin_program(w, i, run);
             }
             // A CGI request with a body of unknown length is not wired to this session yet:
             // the client is told to retry over HTTP/1.1 (§7).
             Answer::CgiBuffer(_) => {
-                self.streams[i].log = crate::log::Pending::default();
                 self.reset(w, id, ErrorCode::Http11Required);
             }
         }
