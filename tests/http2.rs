@@ -805,3 +805,45 @@ fn rfc7617_a_put_with_credentials_waits_for_their_check_then_writes_its_body() {
     assert_eq!(r.responses[2].status, 401, "{r:?}");
     assert!(!root.www.join("up/b.bin").exists() && !root.www.join("up/c.bin").exists());
 }
+
+/// The server's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn limit_a_ping_flood_from_a_client_that_does_not_read_stops_being_read() {
+    if common::emulated() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("a.txt", b"a");
+    let s = h2c(&root.www, &["--workers", "1"]);
+    let before = rss_kib(s.pid());
+    let mut c = open(s.port, 65_535, &[]);
+    c.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    // PINGs, never reading the ACKs: the server owes 17 bytes for each 17 it reads.
+    let burst: Vec<u8> = (0..4096)
+        .flat_map(|_| frame(6, 0, 0, b"pingpong"))
+        .collect();
+    let mut sent = 0usize;
+    while sent < 256 << 20 {
+        match c.write(&burst) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    assert!(
+        sent < 64 << 20,
+        "the server kept reading PINGs it could not answer: {sent} bytes taken"
+    );
+    let grown = rss_kib(s.pid()).saturating_sub(before);
+    assert!(grown < 16 * 1024, "RSS grew by {grown} KiB");
+    // Others are still served.
+    assert_eq!(s.get("/a.txt").status, 200);
+}
