@@ -703,7 +703,9 @@ impl Http2 {
     /// Fill the transport's queue: frames owed, then DATA round-robin. True if anything
     /// was queued.
     pub(super) fn produce(&mut self, t: &mut Transport, w: &mut Worker) -> bool {
-        let out = t.out_buf();
+        // The queue is sent (`out_sent`): start it over, with a buffer from the pool if the
+        // connection gave its own back while idle (no allocation per batch).
+        let (out, _) = t.new_response(&mut w.pool);
         let before = out.len();
         out.extend_from_slice(&self.ctrl);
         self.ctrl.clear();
