@@ -620,26 +620,28 @@ impl Http2 {
     pub(super) fn emit_head(&mut self, w: &mut Worker, i: usize, status: u16) {
         let _ = w;
         self.served = true;
-        let head_end = self
-            .scratch
-            .windows(4)
-            .position(|x| x == b"\r\n\r\n")
-            .map_or(self.scratch.len(), |p| p + 4);
         self.hblock.clear();
         self.enc.status(status, &mut self.hblock);
-        let first = self.scratch[..head_end]
-            .windows(2)
-            .position(|x| x == b"\r\n")
-            .map_or(head_end, |p| p + 2);
-        let mut at = first;
-        while at + 2 < head_end {
-            let end = at
-                + self.scratch[at..head_end]
-                    .windows(2)
-                    .position(|x| x == b"\r\n")
-                    .unwrap_or(head_end - at);
-            let line = &self.scratch[at..end];
-            at = end + 2;
+        // One pass over the head, a line at a time (each ends with CRLF; the status line
+        // first, a blank line last); what follows the blank line is the small body.
+        let buf = &self.scratch;
+        let line_end = |from: usize| {
+            buf[from..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(buf.len(), |p| from + p)
+        };
+        let mut at = (line_end(0) + 1).min(buf.len());
+        let mut head_end = buf.len();
+        while at < buf.len() {
+            let nl = line_end(at);
+            let end = if nl > at && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+            let line = &buf[at..end];
+            at = (nl + 1).min(buf.len());
+            if line.is_empty() {
+                head_end = at;
+                break;
+            }
             let Some(colon) = line.iter().position(|&b| b == b':') else {
                 continue;
             };
