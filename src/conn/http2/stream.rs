@@ -635,7 +635,11 @@ impl Http2 {
         let mut head_end = buf.len();
         while at < buf.len() {
             let nl = line_end(at);
-            let end = if nl > at && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
+            let end = if nl > at && buf[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
             let line = &buf[at..end];
             at = (nl + 1).min(buf.len());
             if line.is_empty() {
