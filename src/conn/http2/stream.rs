@@ -558,7 +558,9 @@ impl Http2 {
         out.extend_from_slice(&self.ctrl);
         self.ctrl.clear();
         loop {
-            if out.len() >= OUT_TARGET || self.send_window <= 0 {
+            // A shut connection window is seen per stream below, so that the streams it
+            // holds are marked stalled (and timed out) as those held by their own window are.
+            if out.len() >= OUT_TARGET {
                 break;
             }
             let mut sent_any = false;
