@@ -203,7 +203,12 @@ fn rfc9113_5_2_a_small_client_window_paces_the_body_and_it_arrives_whole() {
         s.port,
         ", \"window\": 1000",
         &[
-            req("GET", "/w.bin", &[], &format!(", \"out\": \"{}\"", out.display())),
+            req(
+                "GET",
+                "/w.bin",
+                &[],
+                &format!(", \"out\": \"{}\"", out.display()),
+            ),
             req("GET", "/w.bin", &[], ""),
         ],
     ));
@@ -249,6 +254,24 @@ fn rfc9110_9_3_4_put_then_get_then_delete_over_h2c() {
     let r = client(&plan(s.port, "", &[req("DELETE", "/up/new.bin", &[], "")]));
     assert_eq!(r.responses[0].status, 204);
     assert!(!root.www.join("up/new.bin").exists());
+    // WebDAV: MKCOL, then a PROPFIND whose XML body comes in DATA frames.
+    let body = r#"<?xml version=\"1.0\"?><propfind xmlns=\"DAV:\"><prop><resourcetype/></prop></propfind>"#;
+    let r = client(&plan(
+        s.port,
+        "",
+        &[
+            req("MKCOL", "/up/col/", &[], ""),
+            req(
+                "PROPFIND",
+                "/up/",
+                &[("depth", "1"), ("content-type", "application/xml")],
+                &format!(", \"body\": \"{body}\""),
+            ),
+        ],
+    ));
+    assert_eq!(r.responses[0].status, 201, "{r:?}");
+    assert_eq!(r.responses[1].status, 207, "{r:?}");
+    assert!(root.www.join("up/col").is_dir());
 }
 
 #[test]
@@ -293,7 +316,8 @@ fn rfc9113_6_8_shutdown_sends_goaway_and_the_stream_in_flight_finishes() {
     block.extend_from_slice(&[0x01, 1, b'x']);
     out.extend(frame(1, 0x5, 1, &block));
     c.write_all(&out).unwrap();
-    let (mut got, mut body, mut killed, mut goaway, mut ended) = (Vec::new(), 0, false, None, false);
+    let (mut got, mut body, mut killed, mut goaway, mut ended) =
+        (Vec::new(), 0, false, None, false);
     let mut buf = [0u8; 65536];
     while !(ended && goaway.is_some()) {
         let Ok(n) = c.read(&mut buf) else { break };
@@ -318,7 +342,11 @@ fn rfc9113_6_8_shutdown_sends_goaway_and_the_stream_in_flight_finishes() {
                     body += len;
                     ended |= flags & 1 != 0;
                 }
-                7 => goaway = Some(u32::from_be_bytes(got[at + 13..at + 17].try_into().unwrap())),
+                7 => {
+                    goaway = Some(u32::from_be_bytes(
+                        got[at + 13..at + 17].try_into().unwrap(),
+                    ))
+                }
                 _ => {}
             }
             at += 9 + len;
@@ -360,7 +388,12 @@ fn frames(bytes: &[u8]) -> Vec<(u8, u8, u32, Vec<u8>)> {
         let len = u32::from_be_bytes([0, bytes[at], bytes[at + 1], bytes[at + 2]]) as usize;
         let end = (at + 9 + len).min(bytes.len());
         let stream = u32::from_be_bytes(bytes[at + 5..at + 9].try_into().unwrap()) & 0x7fff_ffff;
-        v.push((bytes[at + 3], bytes[at + 4], stream, bytes[at + 9..end].to_vec()));
+        v.push((
+            bytes[at + 3],
+            bytes[at + 4],
+            stream,
+            bytes[at + 9..end].to_vec(),
+        ));
         at = end;
     }
     v
@@ -412,7 +445,11 @@ fn rfc9113_6_5_settings_ping_and_frame_errors_by_raw_frames() {
     // Without h2c the preface is an HTTP/1.1 request this server does not answer.
     let plain = Server::start(&root.www, &[]);
     let got = raw(plain.port, &[]);
-    assert!(got.starts_with(b"HTTP/1.1 "), "{:?}", String::from_utf8_lossy(&got));
+    assert!(
+        got.starts_with(b"HTTP/1.1 "),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 #[test]
@@ -424,7 +461,11 @@ fn limit_continuation_flood_is_a_connection_error_before_the_block_grows() {
     for _ in 0..40 {
         out.extend(frame(9, 0, 1, &[]));
     }
-    assert_eq!(goaway_code(&raw(s.port, &out)), Some(11), "ENHANCE_YOUR_CALM");
+    assert_eq!(
+        goaway_code(&raw(s.port, &out)),
+        Some(11),
+        "ENHANCE_YOUR_CALM"
+    );
     // A block over MAX_HEADER_BLOCK bytes.
     let mut out = frame(1, 0, 1, &[0x82]);
     for _ in 0..3 {
@@ -477,14 +518,24 @@ fn over_tls_alpn_h2_serves_files_byte_identical() {
             .find(|w| w.starts_with("https://"))
             .unwrap()
             .to_string();
-        url.trim_end_matches('/').rsplit(':').next().unwrap().parse::<u16>().unwrap()
+        url.trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap()
     };
     let out = root.base.join("h2-tls.out");
     let r = client(&plan(
         port,
         &format!(", \"tls\": true, \"ca\": \"{}\"", cert.display()),
         &[
-            req("GET", "/big.bin", &[], &format!(", \"out\": \"{}\"", out.display())),
+            req(
+                "GET",
+                "/big.bin",
+                &[],
+                &format!(", \"out\": \"{}\"", out.display()),
+            ),
             req("GET", "/nope", &[], ""),
         ],
     ));
@@ -494,4 +545,171 @@ fn over_tls_alpn_h2_serves_files_byte_identical() {
     let _ = std::fs::remove_file(&out);
     assert!(got == big);
     assert_eq!(r.responses[1].status, 404);
+}
+
+/// A HEADERS block for `GET path` (static table and literals, no dynamic table state).
+fn get_block(path: &str) -> Vec<u8> {
+    let mut b = vec![0x82, 0x86, 0x04, path.len() as u8];
+    b.extend_from_slice(path.as_bytes());
+    b.extend_from_slice(&[0x01, 1, b'x']);
+    b
+}
+
+/// Frames from the server until `done` says so or `limit` passes (read whatever comes).
+fn read_until(
+    c: &mut TcpStream,
+    limit: Duration,
+    mut done: impl FnMut(&[(u8, u8, u32, Vec<u8>)]) -> bool,
+) -> Vec<(u8, u8, u32, Vec<u8>)> {
+    c.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let end = std::time::Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while std::time::Instant::now() < end {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+        if done(&frames(&got)) {
+            break;
+        }
+    }
+    frames(&got)
+}
+
+/// Connect, send the preface and SETTINGS (`initial_window`), then `frames`.
+fn open(port: u16, initial_window: u32, rest: &[u8]) -> TcpStream {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    let mut s = vec![0, 4];
+    s.extend_from_slice(&initial_window.to_be_bytes());
+    out.extend(frame(4, 0, 0, &s));
+    out.extend_from_slice(rest);
+    c.write_all(&out).unwrap();
+    c
+}
+
+/// The error code of the GOAWAY among `f`, if one came.
+fn goaway_in(f: &[(u8, u8, u32, Vec<u8>)]) -> Option<u32> {
+    f.iter()
+        .find(|x| x.0 == 7)
+        .map(|x| u32::from_be_bytes(x.3[4..8].try_into().unwrap()))
+}
+
+fn rst_code(f: &[(u8, u8, u32, Vec<u8>)], stream: u32) -> Option<u32> {
+    f.iter()
+        .find(|x| x.0 == 3 && x.2 == stream)
+        .map(|x| u32::from_be_bytes(x.3[..4].try_into().unwrap()))
+}
+
+#[test]
+fn limit_max_concurrent_streams_refuses_the_one_past_it() {
+    let root = TempRoot::new();
+    root.file("a.txt", b"a body that cannot go out while the window is 0");
+    let s = h2c(&root.www, &[]);
+    // Window 0: no answer can finish, so every stream stays open.
+    let mut out = Vec::new();
+    for i in 0..101u32 {
+        out.extend(frame(1, 0x5, 1 + 2 * i, &get_block("/a.txt")));
+    }
+    let mut c = open(s.port, 0, &out);
+    let f = read_until(&mut c, Duration::from_secs(10), |f| {
+        rst_code(f, 201).is_some()
+    });
+    assert_eq!(rst_code(&f, 201), Some(7), "REFUSED_STREAM");
+    assert_eq!(rst_code(&f, 199), None);
+    assert_eq!(f.iter().filter(|x| x.0 == 1).count(), 100, "100 answered");
+}
+
+#[test]
+fn limit_rapid_reset_gets_goaway_enhance_your_calm() {
+    let root = TempRoot::new();
+    root.file("a.txt", b"a body");
+    let s = h2c(&root.www, &[]);
+    let mut out = Vec::new();
+    for i in 0..260u32 {
+        out.extend(frame(1, 0x5, 1 + 2 * i, &get_block("/a.txt")));
+        out.extend(frame(3, 0, 1 + 2 * i, &8u32.to_be_bytes()));
+    }
+    let mut c = open(s.port, 0, &out);
+    let f = read_until(&mut c, Duration::from_secs(10), |f| {
+        f.iter().any(|x| x.0 == 7)
+    });
+    assert_eq!(goaway_in(&f), Some(11), "ENHANCE_YOUR_CALM");
+    // The server is still there for others.
+    assert_eq!(s.get("/a.txt").status, 200);
+}
+
+#[test]
+fn limit_header_list_over_max_is_431_and_the_connection_goes_on() {
+    let root = TempRoot::new();
+    root.file("a.txt", b"a");
+    let s = h2c(&root.www, &[]);
+    // A 17,000-byte literal value (name "x-big", without indexing): over MAX_HEADER_LIST.
+    let mut block = get_block("/a.txt");
+    block.extend_from_slice(&[0x00, 5]);
+    block.extend_from_slice(b"x-big");
+    let n = 17_000usize;
+    // Length as an HPACK integer with a 7-bit prefix.
+    block.push(0x7f);
+    let mut rest = n - 127;
+    while rest >= 128 {
+        block.push((rest % 128) as u8 | 0x80);
+        rest /= 128;
+    }
+    block.push(rest as u8);
+    block.extend(std::iter::repeat_n(b'v', n));
+    let mut out = frame(1, 0x1, 1, &block[..16_000]);
+    out.extend(frame(9, 0x4, 1, &block[16_000..]));
+    out.extend(frame(1, 0x5, 3, &get_block("/a.txt")));
+    let mut c = open(s.port, 65_535, &out);
+    let f = read_until(&mut c, Duration::from_secs(10), |f| {
+        f.iter().filter(|x| x.0 == 0 && x.1 & 1 != 0).count() == 2
+    });
+    let heads: Vec<&(u8, u8, u32, Vec<u8>)> = f.iter().filter(|x| x.0 == 1).collect();
+    assert_eq!(heads.len(), 2, "{f:?}");
+    // The first field of each block is :status, from the static table: 431 is a literal.
+    let first = heads.iter().find(|x| x.2 == 1).unwrap();
+    assert!(first.3.windows(3).any(|w| w == b"431"), "{:?}", first.3);
+    assert_eq!(
+        heads.iter().find(|x| x.2 == 3).unwrap().3[0],
+        0x88,
+        ":status 200"
+    );
+}
+
+#[test]
+fn limit_a_stream_without_window_is_reset_and_a_shut_connection_window_closes() {
+    let root = TempRoot::new();
+    root.file("a.txt", b"a body that waits for a window");
+    root.file("big.bin", &pattern(200_000, 2));
+    let s = h2c(&root.www, &["--send-timeout", "1"]);
+    let mut c = open(s.port, 0, &frame(1, 0x5, 1, &get_block("/a.txt")));
+    let f = read_until(&mut c, Duration::from_secs(15), |f| {
+        rst_code(f, 1).is_some()
+    });
+    assert_eq!(rst_code(&f, 1), Some(8), "CANCEL after --send-timeout");
+    // The connection's window (65,535, never opened) runs out in the middle of the file.
+    let mut c = open(s.port, 1 << 30, &frame(1, 0x5, 1, &get_block("/big.bin")));
+    let f = read_until(&mut c, Duration::from_secs(15), |f| {
+        f.iter().any(|x| x.0 == 7)
+    });
+    let data: usize = f.iter().filter(|x| x.0 == 0).map(|x| x.3.len()).sum();
+    assert_eq!(data, 65_535);
+    assert_eq!(goaway_in(&f), Some(3), "FLOW_CONTROL");
+}
+
+#[test]
+fn limit_a_header_block_left_open_times_out() {
+    let root = TempRoot::new();
+    let s = h2c(&root.www, &["--header-timeout", "1"]);
+    let mut c = open(s.port, 65_535, &frame(1, 0x1, 1, &[0x82]));
+    let f = read_until(&mut c, Duration::from_secs(15), |f| {
+        f.iter().any(|x| x.0 == 7)
+    });
+    assert!(f.iter().any(|x| x.0 == 7), "GOAWAY after --header-timeout");
 }

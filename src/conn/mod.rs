@@ -37,6 +37,9 @@ pub struct Conn {
 
 /// The session speaking over the transport: HTTP/1.1 until the connection shows it speaks
 /// HTTP/2 (ALPN, or the h2c preface), which is known before any request is answered.
+/// The HTTP/1.1 session is held inline (no indirection on the hot path); the rarer, larger
+/// HTTP/2 one boxed.
+#[allow(clippy::large_enum_variant)]
 pub enum Session {
     Http1(Http1),
     #[cfg(feature = "h2")]
@@ -194,9 +197,7 @@ impl Conn {
 
     /// Calls recorded for this connection by the worker (accept, the wake-up, closes).
     pub fn add_trace(&mut self) {
-        if let Session::Http1(s) = &mut self.session {
-            s.add_trace();
-        }
+        each!(&mut self.session, s => s.add_trace());
     }
 }
 

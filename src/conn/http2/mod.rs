@@ -95,12 +95,29 @@ pub const SETTINGS_ACK_MS: u64 = 10_000;
 pub const MAX_DISCARD: u64 = 64 * 1024;
 /// Body bytes of one DATA frame we send (at most the peer's SETTINGS_MAX_FRAME_SIZE).
 pub const DATA_CHUNK: usize = 16 * 1024;
+/// Finished streams kept per connection for their buffers (a client with this many
+/// requests in flight allocates no stream state in steady state; h2load -m 10 has 10).
+const SPARE_STREAMS: usize = 16;
 /// Bytes queued per fill of the transport's queue before it is flushed (one write).
 const OUT_TARGET: usize = 64 * 1024;
 /// Bytes one connection may write in one turn of the event loop before others get theirs.
 const WRITE_BUDGET: usize = 1 << 20;
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER_MS: u64 = 2_000;
+
+/// Frame type names for `--trace`, by type.
+const FRAME_NAMES: [&str; 10] = [
+    "DATA",
+    "HEADERS",
+    "PRIORITY",
+    "RST_STREAM",
+    "SETTINGS",
+    "PUSH_PROMISE",
+    "PING",
+    "GOAWAY",
+    "WINDOW_UPDATE",
+    "CONTINUATION",
+];
 
 /// What becomes of a stream's request body.
 enum Sink {
@@ -141,6 +158,8 @@ struct Stream {
     log: crate::log::Pending,
     status: u16,
     body_sent: u64,
+    /// The request line, for `--trace` (its capacity kept with the stream).
+    line: Vec<u8>,
 }
 
 impl Stream {
@@ -167,6 +186,7 @@ impl Stream {
             log: crate::log::Pending::default(),
             status: 0,
             body_sent: 0,
+            line: Vec::new(),
         }
     }
 
@@ -249,6 +269,8 @@ pub struct Http2 {
     lingering: bool,
     send_by: u64,
     last_read: u64,
+    /// `--trace`: the calls made since the last stream was shown.
+    trace: crate::sys::trace::Log,
 }
 
 impl Http2 {
@@ -295,6 +317,7 @@ impl Http2 {
             lingering: false,
             send_by: 0,
             last_read: now,
+            trace: crate::sys::trace::Log::default(),
         }
     }
 
@@ -303,7 +326,10 @@ impl Http2 {
         frame::write_settings(
             &mut self.ctrl,
             &[
-                (frame::SETTINGS_MAX_CONCURRENT_STREAMS, MAX_CONCURRENT_STREAMS),
+                (
+                    frame::SETTINGS_MAX_CONCURRENT_STREAMS,
+                    MAX_CONCURRENT_STREAMS,
+                ),
                 (frame::SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW),
                 (frame::SETTINGS_MAX_FRAME_SIZE, MAX_FRAME),
                 (frame::SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST),
@@ -324,6 +350,11 @@ impl Http2 {
     /// A header block is arriving, or the first one has not come yet.
     pub fn reading_head(&self) -> bool {
         self.block_stream != 0 || (!self.served && self.streams.is_empty())
+    }
+
+    /// Calls recorded for this connection by the worker (accept, the wake-up, closes).
+    pub fn add_trace(&mut self) {
+        crate::sys::trace::take_into(&mut self.trace);
     }
 
     pub fn set_idle(&mut self, w: &Worker, idle: bool) {
@@ -403,7 +434,12 @@ impl Http2 {
                 break;
             }
         }
-        if (self.closing || self.draining) && self.streams.is_empty() && self.ctrl.is_empty() {
+        let done = if self.closing {
+            self.ctrl.is_empty() && t.out_sent()
+        } else {
+            self.draining && self.streams.is_empty() && self.ctrl.is_empty() && t.out_sent()
+        };
+        if done {
             // Everything owed is out: close, reading what the client still sends for a
             // moment so the close does not reset the GOAWAY in flight.
             t.shutdown_write();
@@ -490,6 +526,19 @@ impl Http2 {
         if buf.len() < end {
             return Read::More;
         }
+        if crate::sys::trace::enabled() {
+            let kind = FRAME_NAMES
+                .get(h.kind as usize)
+                .copied()
+                .unwrap_or("UNKNOWN");
+            crate::sys::trace::note(
+                "h2",
+                format!(
+                    "recv {kind} stream {} len {} flags {:#x}",
+                    h.stream, h.len, h.flags
+                ),
+            );
+        }
         // The payload borrows the buffer while the frame is handled; `t` is only read.
         let res = {
             let t_ro: &Transport = t;
@@ -498,7 +547,9 @@ impl Http2 {
                 Ok(f) => self.on_frame(t_ro, w, &h, f),
                 Err(FrameError::Connection(code)) => Err(code),
                 Err(FrameError::Stream(id, code)) => {
-                    if self.block_stream != 0 {
+                    // A HEADERS frame's block was not decoded: HPACK's state would be lost
+                    // with it, so its error is the connection's.
+                    if self.block_stream != 0 || h.kind == frame::HEADERS {
                         Err(ErrorCode::Protocol)
                     } else {
                         if id > self.last_stream && h.kind != frame::PRIORITY {
@@ -537,10 +588,21 @@ impl Http2 {
         if s.status != 0 {
             w.stats().response(s.status, s.body_sent);
             w.log.finish(&mut s.log, s.body_sent);
+            if crate::sys::trace::enabled() {
+                // The calls since the last stream shown: on a connection with many streams
+                // at once they are shared, and shown with the stream that ends first.
+                crate::sys::trace::take_into(&mut self.trace);
+                let f = w.served.config.trace_filter.as_deref().unwrap_or("");
+                let path = s.line.split(|&b| b == b' ').nth(1).unwrap_or(b"");
+                if path.starts_with(f.as_bytes()) {
+                    crate::sys::trace::render(&mut w.trace_pending, &s.line, s.status, &self.trace);
+                }
+                self.trace = crate::sys::trace::Log::default();
+            }
         }
         s.body = Body::None;
         s.sink = Sink::Drop;
-        if self.spare.len() < 8 {
+        if self.spare.len() < SPARE_STREAMS {
             self.spare.push(s);
         }
     }

@@ -15,10 +15,12 @@ impl Http2 {
     ) -> Result<(), ErrorCode> {
         self.hbuf.clear();
         self.fields.clear();
-        let too_large = match self
-            .dec
-            .decode(block, &mut self.hbuf, &mut self.fields, MAX_HEADER_LIST as usize)
-        {
+        let too_large = match self.dec.decode(
+            block,
+            &mut self.hbuf,
+            &mut self.fields,
+            MAX_HEADER_LIST as usize,
+        ) {
             Ok(()) => false,
             Err(hpack::Error::TooLarge) => true,
             // §4.3: the decoding state is lost with the block.
@@ -40,7 +42,7 @@ impl Http2 {
             }
             return self.end_of_body(t, w, i);
         }
-        if id % 2 == 0 {
+        if id.is_multiple_of(2) {
             return Err(ErrorCode::Protocol);
         }
         if id <= self.last_stream {
@@ -134,6 +136,9 @@ impl Http2 {
         self.line.push(b' ');
         self.line.extend_from_slice(&self.hbuf[path.clone()]);
         self.line.extend_from_slice(b" HTTP/2.0");
+        let s = &mut self.streams[i];
+        s.line.clear();
+        s.line.extend_from_slice(&self.line);
         let buf = &self.hbuf;
         let mut headers = [Header::default(); MAX_HEADERS];
         let mut n = 0;
@@ -207,7 +212,16 @@ impl Http2 {
         let (answer, status, body_len) = {
             let s = &mut self.streams[i];
             s.head_only = head_only;
-            dispatch(&req, t, w, self.peer, &mut self.scratch, &mut s.body, head_only, Held::None)
+            dispatch(
+                &req,
+                t,
+                w,
+                self.peer,
+                &mut self.scratch,
+                &mut s.body,
+                head_only,
+                Held::None,
+            )
         };
         if w.log.enabled() {
             let client = self.peer;
@@ -511,7 +525,10 @@ impl Http2 {
                 .extend(line[..colon].iter().map(|b| b.to_ascii_lowercase()));
             if matches!(
                 &self.lname[..],
-                b"connection" | b"keep-alive" | b"transfer-encoding" | b"upgrade"
+                b"connection"
+                    | b"keep-alive"
+                    | b"transfer-encoding"
+                    | b"upgrade"
                     | b"proxy-connection"
             ) {
                 continue;
@@ -536,6 +553,16 @@ impl Http2 {
         s.sent_end = end;
         let max = self.peer_max_frame as usize;
         frame::write_headers(&mut self.ctrl, s.id, &self.hblock, end, max);
+        if crate::sys::trace::enabled() {
+            crate::sys::trace::note(
+                "h2",
+                format!(
+                    "send HEADERS stream {} status {status} block {} bytes",
+                    s.id,
+                    self.hblock.len()
+                ),
+            );
+        }
         if end {
             self.finish_sent(w, i);
         }
@@ -558,9 +585,16 @@ impl Http2 {
         out.extend_from_slice(&self.ctrl);
         self.ctrl.clear();
         loop {
-            // A shut connection window is seen per stream below, so that the streams it
-            // holds are marked stalled (and timed out) as those held by their own window are.
-            if out.len() >= OUT_TARGET {
+            if self.closing || out.len() >= OUT_TARGET {
+                break;
+            }
+            if self.send_window <= 0 {
+                // The connection's window is shut: every stream with body waits on it.
+                for s in &mut self.streams {
+                    if s.answered && !s.sent_end && s.has_body() {
+                        s.stalled_since.get_or_insert(w.now);
+                    }
+                }
                 break;
             }
             let mut sent_any = false;
@@ -586,9 +620,8 @@ impl Http2 {
                 match take_body(s, out, room) {
                     Ok(got) => {
                         let done = !s.has_body();
-                        let mut h = Vec::new();
                         let flags = if done { frame::FLAG_END_STREAM } else { 0 };
-                        frame::write_head(&mut h, got, frame::DATA, flags, s.id);
+                        let h = frame::head_bytes(got, frame::DATA, flags, s.id);
                         out[at..at + HEADER_LEN].copy_from_slice(&h);
                         if got == 0 && !done {
                             // A stream source with nothing now: no empty frame.
@@ -654,7 +687,10 @@ impl Http2 {
             self.fail(ErrorCode::Protocol);
             return self.drive(t, w);
         }
-        if self.settings_sent.is_some_and(|at| w.now >= at + SETTINGS_ACK_MS) {
+        if self
+            .settings_sent
+            .is_some_and(|at| w.now >= at + SETTINGS_ACK_MS)
+        {
             self.fail(ErrorCode::SettingsTimeout);
             return self.drive(t, w);
         }
@@ -664,7 +700,13 @@ impl Http2 {
             }
             self.send_by = w.now + w.send_ms;
         }
-        // Streams that had no window for a whole send timeout go.
+        // Streams that had no window for a whole send timeout go; if it was the
+        // connection's window that stayed shut, the connection goes with them.
+        let conn_shut = self.send_window <= 0
+            && self
+                .streams
+                .iter()
+                .any(|s| s.stalled_since.is_some_and(|at| w.now >= at + w.send_ms));
         let mut k = 0;
         while k < self.streams.len() {
             let s = &self.streams[k];
@@ -674,6 +716,10 @@ impl Http2 {
                 continue;
             }
             k += 1;
+        }
+        if conn_shut {
+            self.fail(ErrorCode::FlowControl);
+            return self.drive(t, w);
         }
         if self.streams.iter().any(|s| !s.recv_closed) && w.now >= self.last_read + w.header_ms {
             // A request body stopped coming.

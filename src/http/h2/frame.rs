@@ -236,7 +236,7 @@ pub fn parse<'a>(h: &Head, p: &'a [u8], max_frame: u32) -> Result<Frame<'a>, Fra
             if ack && !p.is_empty() {
                 return Err(Conn(E::FrameSize));
             }
-            if p.len() % 6 != 0 {
+            if !p.len().is_multiple_of(6) {
                 return Err(Conn(E::FrameSize));
             }
             for (id, value) in settings(p) {
@@ -352,12 +352,17 @@ fn check_setting(id: u16, value: u32) -> Result<(), FrameError> {
 
 // ---- writing ----
 
-/// Append a frame header.
-pub fn write_head(out: &mut Vec<u8>, len: usize, kind: u8, flags: u8, stream: u32) {
+/// A frame header's bytes.
+pub fn head_bytes(len: usize, kind: u8, flags: u8, stream: u32) -> [u8; HEADER_LEN] {
     debug_assert!(len <= MAX_MAX_FRAME as usize);
     let l = (len as u32).to_be_bytes();
-    out.extend_from_slice(&[l[1], l[2], l[3], kind, flags]);
-    out.extend_from_slice(&(stream & MAX_WINDOW).to_be_bytes());
+    let s = (stream & MAX_WINDOW).to_be_bytes();
+    [l[1], l[2], l[3], kind, flags, s[0], s[1], s[2], s[3]]
+}
+
+/// Append a frame header.
+pub fn write_head(out: &mut Vec<u8>, len: usize, kind: u8, flags: u8, stream: u32) {
+    out.extend_from_slice(&head_bytes(len, kind, flags, stream));
 }
 
 /// A SETTINGS frame with these parameters.
@@ -455,7 +460,12 @@ mod tests {
 
     #[test]
     fn data_padding_and_stream_zero() {
-        let f = frame(DATA, FLAG_PADDED | FLAG_END_STREAM, 1, &[2, b'h', b'i', 0, 0]);
+        let f = frame(
+            DATA,
+            FLAG_PADDED | FLAG_END_STREAM,
+            1,
+            &[2, b'h', b'i', 0, 0],
+        );
         assert_eq!(
             p(&f),
             Ok(Frame::Data {
@@ -471,7 +481,10 @@ mod tests {
             p(&frame(DATA, FLAG_PADDED, 1, &[4, 0, 0, 0])),
             Err(Conn(E::Protocol))
         );
-        assert_eq!(p(&frame(DATA, FLAG_PADDED, 1, &[])), Err(Conn(E::FrameSize)));
+        assert_eq!(
+            p(&frame(DATA, FLAG_PADDED, 1, &[])),
+            Err(Conn(E::FrameSize))
+        );
     }
 
     #[test]
@@ -493,15 +506,24 @@ mod tests {
         );
         let f = frame(HEADERS, FLAG_PRIORITY, 3, &[0, 0, 0, 3, 16]);
         assert_eq!(p(&f), Err(Strm(3, E::Protocol)));
-        assert_eq!(p(&frame(PRIORITY, 0, 5, &[0, 0, 0, 5, 1])), Err(Strm(5, E::Protocol)));
-        assert_eq!(p(&frame(PRIORITY, 0, 5, &[0, 0, 0, 1])), Err(Strm(5, E::FrameSize)));
+        assert_eq!(
+            p(&frame(PRIORITY, 0, 5, &[0, 0, 0, 5, 1])),
+            Err(Strm(5, E::Protocol))
+        );
+        assert_eq!(
+            p(&frame(PRIORITY, 0, 5, &[0, 0, 0, 1])),
+            Err(Strm(5, E::FrameSize))
+        );
         assert_eq!(p(&frame(PRIORITY, 0, 0, &[0; 5])), Err(Conn(E::Protocol)));
     }
 
     #[test]
     fn settings_rules() {
         assert_eq!(p(&frame(SETTINGS, 0, 1, &[])), Err(Conn(E::Protocol)));
-        assert_eq!(p(&frame(SETTINGS, FLAG_ACK, 0, &[0; 6])), Err(Conn(E::FrameSize)));
+        assert_eq!(
+            p(&frame(SETTINGS, FLAG_ACK, 0, &[0; 6])),
+            Err(Conn(E::FrameSize))
+        );
         assert_eq!(p(&frame(SETTINGS, 0, 0, &[0; 5])), Err(Conn(E::FrameSize)));
         let bad = |id: u16, v: u32| {
             let mut pl = id.to_be_bytes().to_vec();
@@ -513,8 +535,14 @@ mod tests {
             bad(SETTINGS_INITIAL_WINDOW_SIZE, 1 << 31),
             Some(Conn(E::FlowControl))
         );
-        assert_eq!(bad(SETTINGS_MAX_FRAME_SIZE, 16_383), Some(Conn(E::Protocol)));
-        assert_eq!(bad(SETTINGS_MAX_FRAME_SIZE, 1 << 24), Some(Conn(E::Protocol)));
+        assert_eq!(
+            bad(SETTINGS_MAX_FRAME_SIZE, 16_383),
+            Some(Conn(E::Protocol))
+        );
+        assert_eq!(
+            bad(SETTINGS_MAX_FRAME_SIZE, 1 << 24),
+            Some(Conn(E::Protocol))
+        );
         assert_eq!(bad(SETTINGS_MAX_FRAME_SIZE, 16_384), None);
         assert_eq!(bad(0xff, u32::MAX), None, "unknown settings are ignored");
     }
@@ -525,10 +553,22 @@ mod tests {
         assert_eq!(p(&frame(PING, 0, 1, &[0; 8])), Err(Conn(E::Protocol)));
         assert_eq!(p(&frame(GOAWAY, 0, 0, &[0; 7])), Err(Conn(E::FrameSize)));
         assert_eq!(p(&frame(RST_STREAM, 0, 0, &[0; 4])), Err(Conn(E::Protocol)));
-        assert_eq!(p(&frame(RST_STREAM, 0, 1, &[0; 3])), Err(Conn(E::FrameSize)));
-        assert_eq!(p(&frame(WINDOW_UPDATE, 0, 0, &[0; 4])), Err(Conn(E::Protocol)));
-        assert_eq!(p(&frame(WINDOW_UPDATE, 0, 1, &[0; 4])), Err(Strm(1, E::Protocol)));
-        assert_eq!(p(&frame(WINDOW_UPDATE, 0, 1, &[0; 5])), Err(Conn(E::FrameSize)));
+        assert_eq!(
+            p(&frame(RST_STREAM, 0, 1, &[0; 3])),
+            Err(Conn(E::FrameSize))
+        );
+        assert_eq!(
+            p(&frame(WINDOW_UPDATE, 0, 0, &[0; 4])),
+            Err(Conn(E::Protocol))
+        );
+        assert_eq!(
+            p(&frame(WINDOW_UPDATE, 0, 1, &[0; 4])),
+            Err(Strm(1, E::Protocol))
+        );
+        assert_eq!(
+            p(&frame(WINDOW_UPDATE, 0, 1, &[0; 5])),
+            Err(Conn(E::FrameSize))
+        );
         assert_eq!(
             p(&frame(WINDOW_UPDATE, 0, 1, &[0x80, 0, 0, 9])),
             Ok(Frame::WindowUpdate {
@@ -536,7 +576,10 @@ mod tests {
                 increment: 9
             })
         );
-        assert_eq!(p(&frame(PUSH_PROMISE, 0, 1, &[0; 4])), Err(Conn(E::Protocol)));
+        assert_eq!(
+            p(&frame(PUSH_PROMISE, 0, 1, &[0; 4])),
+            Err(Conn(E::Protocol))
+        );
         assert_eq!(p(&frame(0x42, 0, 0, b"whatever")), Ok(Frame::Unknown));
         let big = vec![0u8; MIN_MAX_FRAME as usize + 1];
         assert_eq!(p(&frame(0x42, 0, 0, &big)), Err(Conn(E::FrameSize)));
