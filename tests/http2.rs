@@ -713,3 +713,137 @@ fn limit_a_header_block_left_open_times_out() {
     });
     assert!(f.iter().any(|x| x.0 == 7), "GOAWAY after --header-timeout");
 }
+
+#[test]
+fn rfc3875_a_cgi_program_answers_over_h2c_with_its_stdin_from_data_frames() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.dir("cgi-bin");
+    let script = root.file(
+        "cgi-bin/t.sh",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nX-Mine: 1\\r\\n\\r\\n'\nhead -c 70000 /dev/zero\n",
+    );
+    // Echoes the byte count of its stdin.
+    let count = root.file(
+        "cgi-bin/count.sh",
+        b"#!/bin/sh\nn=$(wc -c)\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"$n\"\n",
+    );
+    use std::os::unix::fs::PermissionsExt;
+    for f in [&script, &count] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let s = h2c(&root.www, &["--cgi", "/cgi-bin/"]);
+    let r = client(&plan(
+        s.port,
+        ", \"window\": 5000",
+        &[
+            req("GET", "/cgi-bin/t.sh", &[], ""),
+            req("HEAD", "/cgi-bin/t.sh", &[], ""),
+            req("POST", "/cgi-bin/t.sh", &[], ", \"body\": \"x=1\""),
+            req(
+                "POST",
+                "/cgi-bin/count.sh",
+                &[("content-length", "3000000")],
+                ", \"body_len\": 3000000",
+            ),
+        ],
+    ));
+    assert_eq!(
+        (r.responses[0].status, r.responses[0].len),
+        (200, 70_000),
+        "{r:?}"
+    );
+    assert_eq!(r.responses[0].header("x-mine"), Some("1"));
+    assert_eq!((r.responses[1].status, r.responses[1].len), (200, 0));
+    // No content-length: HTTP/1.1 would spool it first; over HTTP/2, not yet.
+    assert_eq!(r.responses[2].reset, Some(0xd), "HTTP_1_1_REQUIRED");
+    // 3 MB through the program's stdin, paced by the window.
+    assert_eq!(
+        (r.responses[3].status, r.responses[3].len),
+        (200, 7),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn rfc7617_a_put_with_credentials_waits_for_their_check_then_writes_its_body() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.dir("up");
+    let users = root.base.join("users");
+    std::fs::write(
+        &users,
+        format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap()),
+    )
+    .unwrap();
+    let s = h2c(
+        &root.www,
+        &["--write", "/up/", "--auth-file", users.to_str().unwrap()],
+    );
+    // alice:s3cret, and a wrong password.
+    let good = ("authorization", "Basic YWxpY2U6czNjcmV0");
+    let bad = ("authorization", "Basic YWxpY2U6d3Jvbmc=");
+    let r = client(&plan(
+        s.port,
+        ", \"window\": 65535",
+        &[
+            req("PUT", "/up/a.bin", &[good], ", \"body_len\": 300000"),
+            req("PUT", "/up/b.bin", &[bad], ", \"body_len\": 1000"),
+            req("PUT", "/up/c.bin", &[], ", \"body_len\": 10"),
+        ],
+    ));
+    assert_eq!(r.responses[0].status, 201, "{r:?}");
+    assert_eq!(
+        std::fs::read(root.www.join("up/a.bin")).unwrap(),
+        vec![b'x'; 300_000]
+    );
+    assert_eq!(r.responses[1].status, 401, "{r:?}");
+    assert_eq!(r.responses[2].status, 401, "{r:?}");
+    assert!(!root.www.join("up/b.bin").exists() && !root.www.join("up/c.bin").exists());
+}
+
+/// The server's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn limit_a_ping_flood_from_a_client_that_does_not_read_stops_being_read() {
+    if common::emulated() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("a.txt", b"a");
+    let s = h2c(&root.www, &["--workers", "1"]);
+    let before = rss_kib(s.pid());
+    let mut c = open(s.port, 65_535, &[]);
+    c.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    // PINGs, never reading the ACKs: the server owes 17 bytes for each 17 it reads.
+    let burst: Vec<u8> = (0..4096)
+        .flat_map(|_| frame(6, 0, 0, b"pingpong"))
+        .collect();
+    let mut sent = 0usize;
+    while sent < 256 << 20 {
+        match c.write(&burst) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    assert!(
+        sent < 64 << 20,
+        "the server kept reading PINGs it could not answer: {sent} bytes taken"
+    );
+    let grown = rss_kib(s.pid()).saturating_sub(before);
+    assert!(grown < 16 * 1024, "RSS grew by {grown} KiB");
+    // Others are still served.
+    assert_eq!(s.get("/a.txt").status, 200);
+}

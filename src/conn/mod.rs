@@ -124,7 +124,7 @@ impl Conn {
         match &mut self.session {
             Session::Http1(s) => s.resume(),
             #[cfg(feature = "h2")]
-            Session::Http2(_) => false,
+            Session::Http2(s) => s.resume(),
         }
     }
 
@@ -146,7 +146,7 @@ impl Conn {
                 #[cfg(feature = "h2")]
                 if s.wants_h2 {
                     s.set_idle(w, false);
-                    let h2 = http2::Http2::new(s.peer(), w.now, w.header_ms);
+                    let h2 = http2::Http2::new(s.id(), s.peer(), w.now, w.header_ms);
                     self.session = Session::Http2(Box::new(h2));
                     return self.drive(w);
                 }

@@ -170,6 +170,11 @@ impl Http1 {
         }
     }
 
+    /// The connection's place in its worker (for the session that takes over, HTTP/2).
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
     /// The connection's peer (for the session that takes over, HTTP/2).
     pub fn peer(&self) -> Option<SocketAddr> {
         self.peer

@@ -32,8 +32,12 @@
 //! upload is paced by the disk. While more than `MAX_CTRL_QUEUED` bytes of our frames wait
 //! for a client that does not read, nothing more is read from it.
 //!
-//! Not yet: CGI and writes whose credentials must be verified off the loop are answered with
-//! RST_STREAM HTTP_1_1_REQUIRED (RFC 9113 §7: the client retries over HTTP/1.1).
+//! CGI (`cgi_run.rs`): a program runs as over HTTP/1.1, the request body from DATA to its
+//! stdin (the window given back as it takes it), its output sent as DATA as the client's
+//! window takes it. Not yet: a CGI request with a body of unknown length (no
+//! content-length, which HTTP/1.1 spools first) is answered with RST_STREAM
+//! HTTP_1_1_REQUIRED (RFC 9113 §7: the client retries over HTTP/1.1). Writes whose
+//! credentials are verified off the loop wait for the verdict with their body held.
 
 use super::Next;
 use super::transport::{Fill, Flushed, Linger, Transport};
@@ -42,7 +46,7 @@ use crate::http::h2::frame::{self, ErrorCode, Frame, FrameError, HEADER_LEN, Hea
 use crate::http::h2::hpack;
 use crate::http::h2::request;
 use crate::http::parse::{self, Framing, Header, MAX_HEADERS, Method, Request, Version};
-use crate::worker::{Route, Worker};
+use crate::worker::{ConnId, Route, Worker};
 use std::net::SocketAddr;
 
 // ---- Limits (each defended; tests/http2.rs hits them) ----
@@ -126,6 +130,11 @@ enum Sink {
     /// A WebDAV request whose body is read whole, then the request (kept as an HTTP/1.1
     /// head) dispatched again.
     Buffer(Vec<u8>, Vec<u8>),
+    /// Held in `Stream::held` while the request's credentials are verified.
+    Held,
+    /// The stdin of the stream's CGI program (`Stream::cgi`); what it did not take yet
+    /// waits in `Stream::held`, and the stream's window is not given back meanwhile.
+    Program,
 }
 
 struct Stream {
@@ -160,6 +169,14 @@ struct Stream {
     body_sent: u64,
     /// The request line, for `--trace` (its capacity kept with the stream).
     line: Vec<u8>,
+    /// The CGI program answering, and when it must have finished (`--cgi-timeout`).
+    cgi: Option<Box<cgi::Run>>,
+    cgi_by: u64,
+    /// Request body bytes the program has not taken yet, or that came while the
+    /// credentials were verified (at most the stream's window).
+    held: Vec<u8>,
+    /// The request, kept as an HTTP/1.1 head while its credentials are verified.
+    verify_head: Option<Vec<u8>>,
 }
 
 impl Stream {
@@ -187,12 +204,17 @@ impl Stream {
             status: 0,
             body_sent: 0,
             line: Vec::new(),
+            cgi: None,
+            cgi_by: 0,
+            held: Vec::new(),
+            verify_head: None,
         }
     }
 
     /// Whether body bytes remain to be sent.
     fn has_body(&self) -> bool {
-        self.inline_pos < self.inline.len()
+        self.cgi.is_some()
+            || self.inline_pos < self.inline.len()
             || self.piece_pos < self.piece.len()
             || self.piece_more
             || !matches!(self.body, Body::None)
@@ -210,6 +232,8 @@ enum Read {
 }
 
 pub struct Http2 {
+    /// The connection's place in its worker (for its CGI programs' pipe token).
+    id: ConnId,
     peer: Option<SocketAddr>,
     /// Monotonic ms at which the current wait times out.
     pub deadline: u64,
@@ -269,13 +293,16 @@ pub struct Http2 {
     lingering: bool,
     send_by: u64,
     last_read: u64,
+    /// A verdict on credentials came for this connection (`resume`).
+    resumed: bool,
     /// `--trace`: the calls made since the last stream was shown.
     trace: crate::sys::trace::Log,
 }
 
 impl Http2 {
-    pub fn new(peer: Option<SocketAddr>, now: u64, header_ms: u64) -> Http2 {
+    pub fn new(id: ConnId, peer: Option<SocketAddr>, now: u64, header_ms: u64) -> Http2 {
         Http2 {
+            id,
             peer,
             deadline: now + header_ms,
             idle_since: now,
@@ -317,6 +344,7 @@ impl Http2 {
             lingering: false,
             send_by: 0,
             last_read: now,
+            resumed: false,
             trace: crate::sys::trace::Log::default(),
         }
     }
@@ -352,6 +380,13 @@ impl Http2 {
         self.block_stream != 0 || (!self.served && self.streams.is_empty())
     }
 
+    /// A verdict on credentials came: true if a stream waits for one (the worker then drives
+    /// the connection, which dispatches those streams again).
+    pub fn resume(&mut self) -> bool {
+        self.resumed = self.streams.iter().any(|s| s.verify_head.is_some());
+        self.resumed
+    }
+
     /// Calls recorded for this connection by the worker (accept, the wake-up, closes).
     pub fn add_trace(&mut self) {
         crate::sys::trace::take_into(&mut self.trace);
@@ -375,6 +410,9 @@ impl Http2 {
         }
         if self.settings_sent.is_none() && !self.preface_done && self.ctrl.is_empty() {
             self.greet(w.now);
+        }
+        if std::mem::take(&mut self.resumed) {
+            self.resume_verified(t, w);
         }
         let mut budget = WRITE_BUDGET;
         loop {
@@ -407,9 +445,17 @@ impl Http2 {
                     }
                 }
             }
-            // 2. Our frames: control first, then DATA.
+            // 2. CGI programs' output, for the streams whose previous piece is sent.
+            if self.pump_programs(t, w) {
+                progress = true;
+            }
+            // 3. Our frames: control first, then DATA.
             if t.out_sent() && self.produce(t, w) {
                 progress = true;
+                // The send timeout runs from when there is something to send.
+                if self.send_by <= w.now {
+                    self.send_by = w.now + w.send_ms;
+                }
             }
             if !t.out_sent() {
                 let res = t.flush(&mut budget, false);
@@ -483,6 +529,9 @@ impl Http2 {
             d = d.min(self.send_by);
         }
         for s in &self.streams {
+            if s.cgi.is_some() {
+                d = d.min(s.cgi_by);
+            }
             if let Some(at) = s.stalled_since {
                 d = d.min(at + w.send_ms);
             }
@@ -602,6 +651,10 @@ impl Http2 {
         }
         s.body = Body::None;
         s.sink = Sink::Drop;
+        // Dropping the run kills the program if it still runs.
+        s.cgi = None;
+        s.held.clear();
+        s.verify_head = None;
         if self.spare.len() < SPARE_STREAMS {
             self.spare.push(s);
         }
@@ -750,4 +803,5 @@ impl Http2 {
     }
 }
 
+mod cgi_run;
 mod stream;

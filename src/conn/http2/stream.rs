@@ -223,70 +223,60 @@ impl Http2 {
                 Held::None,
             )
         };
-        if w.log.enabled() {
-            let client = self.peer;
-            w.log.begin(
-                &mut self.streams[i].log,
-                client.as_ref(),
-                &w.clock.clf,
-                &self.line,
-                status,
-                referer,
-                agent,
-            );
-        }
         match answer {
             Answer::Done => {
                 let _ = body_len;
+                if w.log.enabled() {
+                    let client = self.peer;
+                    w.log.begin(
+                        &mut self.streams[i].log,
+                        client.as_ref(),
+                        &w.clock.clf,
+                        &self.line,
+                        status,
+                        referer,
+                        agent,
+                    );
+                }
                 self.emit_head(w, i, status);
             }
             Answer::Upload(up) => {
-                self.streams[i].status = 0;
-                w.log.finish(&mut self.streams[i].log, 0);
-                self.streams[i].log = crate::log::Pending::default();
+                // Logged when it is finished, with the bytes received.
                 self.streams[i].sink = Sink::Upload(up);
                 if end_stream {
                     let _ = self.end_of_body(t, w, i);
                 }
             }
             Answer::DavBody => {
-                // Kept as an HTTP/1.1 head, to be parsed and dispatched again with its body.
-                let mut head = Vec::with_capacity(256);
-                head.extend_from_slice(&self.line[..self.line.len() - b"2.0".len()]);
-                head.extend_from_slice(b"1.1\r\n");
-                if let Some(h) = host {
-                    head.extend_from_slice(b"host: ");
-                    head.extend_from_slice(h);
-                    head.extend_from_slice(b"\r\n");
-                }
-                for h in &headers[..n] {
-                    if h.name == b"host" || h.name == b"content-length" {
-                        continue;
-                    }
-                    head.extend_from_slice(h.name);
-                    head.extend_from_slice(b": ");
-                    head.extend_from_slice(h.value);
-                    head.extend_from_slice(b"\r\n");
-                }
-                head.extend_from_slice(b"\r\n");
-                self.streams[i].log = crate::log::Pending::default();
+                let head = held_head(&self.line, host, &headers[..n], end_stream);
                 self.streams[i].sink = Sink::Buffer(head, Vec::new());
                 if end_stream {
                     let _ = self.end_of_body(t, w, i);
                 }
             }
-            // CGI and off-loop credential checks are not wired to this session yet: the
-            // client is told to retry over HTTP/1.1 (§7). A started program is killed as
-            // `run` is dropped.
-            Answer::Cgi(_) | Answer::CgiBuffer(_) | Answer::Verify(_) => {
-                self.streams[i].log = crate::log::Pending::default();
+            Answer::Verify(pending) => {
+                let head = held_head(&self.line, host, &headers[..n], end_stream);
+                self.verify(t, w, i, *pending, head);
+            }
+            Answer::Cgi(mut run) => {
+                if end_stream {
+                    run.end_body(); // no request body: EOF on the program's stdin
+                } else {
+                    self.streams[i].sink = Sink::Program;
+                }
+                self.begin_program(w, i, run);
+            }
+            // A CGI request with a body of unknown length is not wired to this session yet:
+            // the client is told to retry over HTTP/1.1 (§7).
+            Answer::CgiBuffer(_) => {
                 self.reset(w, id, ErrorCode::Http11Required);
             }
         }
     }
 
-    /// An error answer of our own (431 for a header list over the limit).
-    fn answer_error(&mut self, t: &Transport, w: &mut Worker, i: usize, status: u16) {
+    /// An error answer of our own (431 for a header list over the limit, 502 for a CGI
+    /// program that failed).
+    pub(super) fn answer_error(&mut self, t: &Transport, w: &mut Worker, i: usize, status: u16) {
         let site = w.served.extras(None, t.is_tls());
         let s = &mut self.streams[i];
         s.body = Body::None;
@@ -349,6 +339,23 @@ impl Http2 {
         }
         let failed = match &mut s.sink {
             Sink::Drop => None,
+            Sink::Held => {
+                s.held.extend_from_slice(data);
+                None
+            }
+            Sink::Program => {
+                match s.cgi.as_mut() {
+                    Some(run) if s.held.is_empty() => match run.feed(data) {
+                        cgi::Feed::Took(k) => s.held.extend_from_slice(&data[k..]),
+                        cgi::Feed::Full => s.held.extend_from_slice(data),
+                        // The program will not read its input: the rest is dropped.
+                        cgi::Feed::Refused => s.sink = Sink::Drop,
+                    },
+                    Some(_) => s.held.extend_from_slice(data),
+                    None => s.sink = Sink::Drop,
+                }
+                None
+            }
             Sink::Upload(up) => up.write(data).err(),
             Sink::Buffer(_, body) => {
                 if body.len() + data.len() > handler::MAX_DAV_BODY {
@@ -376,7 +383,8 @@ impl Http2 {
             return Ok(());
         }
         s.recv_consumed += flow_len;
-        if s.recv_consumed >= STREAM_WINDOW / 2 {
+        // Bytes a program has not taken yet keep the window shut: they are all it may send.
+        if s.recv_consumed >= STREAM_WINDOW / 2 && s.held.is_empty() {
             frame::write_window_update(&mut self.ctrl, id, s.recv_consumed);
             s.recv_window += s.recv_consumed as i64;
             s.recv_consumed = 0;
@@ -421,6 +429,19 @@ impl Http2 {
                     self.close_stream(w, i);
                 }
             }
+            Sink::Program => {
+                // EOF on the program's stdin once it has taken what is held.
+                if s.held.is_empty() {
+                    if let Some(run) = s.cgi.as_mut() {
+                        run.end_body();
+                    }
+                } else {
+                    s.sink = Sink::Program;
+                }
+                if s.sent_end {
+                    self.close_stream(w, i);
+                }
+            }
             Sink::Upload(up) => {
                 let site = w.served.extras(None, t.is_tls());
                 s.body = Body::None;
@@ -451,45 +472,147 @@ impl Http2 {
                 self.streams[i].status = 0;
                 w.stats().response(status, 0);
             }
-            Sink::Buffer(head, body) => {
-                let mut headers = [Header::default(); MAX_HEADERS];
-                let Ok(Some((req, _))) = parse::parse(&head, &mut headers) else {
-                    self.reset(w, id, ErrorCode::Internal);
-                    return Ok(());
-                };
-                let head_only = req.method == Method::Head;
-                let s = &mut self.streams[i];
-                let (answer, status, _) = dispatch(
-                    &req,
-                    t,
-                    w,
-                    self.peer,
-                    &mut self.scratch,
-                    &mut s.body,
-                    head_only,
-                    Held::Body(body),
-                );
-                if w.log.enabled() {
-                    let client = self.peer;
-                    let line = req.line.to_vec();
-                    let line_h2 = [&line[..line.len() - 3], b"2.0"].concat();
-                    w.log.begin(
-                        &mut self.streams[i].log,
-                        client.as_ref(),
-                        &w.clock.clf,
-                        &line_h2,
-                        status,
-                        None,
-                        req.header("user-agent"),
-                    );
-                }
-                match answer {
-                    Answer::Done => self.emit_head(w, i, status),
-                    _ => self.reset(w, id, ErrorCode::Internal),
-                }
-            }
+            Sink::Buffer(head, body) => self.redispatch(t, w, i, &head, Held::Body(body)),
+            // Still being verified: the body waits in `held` (`resume_verified`).
+            Sink::Held => s.sink = Sink::Held,
         }
         Ok(())
+    }
+
+    /// Dispatch again a request kept as an HTTP/1.1 head (a WebDAV request whose body is now
+    /// read, a write whose credentials are now verified).
+    fn redispatch(&mut self, t: &Transport, w: &mut Worker, i: usize, head: &[u8], held: Held) {
+        let id = self.streams[i].id;
+        let mut headers = [Header::default(); MAX_HEADERS];
+        let Ok(Some((req, _))) = parse::parse(head, &mut headers) else {
+            self.reset(w, id, ErrorCode::Internal);
+            return;
+        };
+        let head_only = req.method == Method::Head;
+        let s = &mut self.streams[i];
+        let (answer, status, _) = dispatch(
+            &req,
+            t,
+            w,
+            self.peer,
+            &mut self.scratch,
+            &mut s.body,
+            head_only,
+            held,
+        );
+        s.head_only = head_only;
+        let begin_log = |w: &mut Worker, log: &mut crate::log::Pending| {
+            if w.log.enabled() {
+                let line = req.line;
+                let line_h2 = [&line[..line.len() - 3], b"2.0"].concat();
+                w.log.begin(
+                    log,
+                    self.peer.as_ref(),
+                    &w.clock.clf,
+                    &line_h2,
+                    status,
+                    req.header("referer"),
+                    req.header("user-agent"),
+                );
+            }
+        };
+        match answer {
+            Answer::Done => {
+                begin_log(w, &mut self.streams[i].log);
+                self.emit_head(w, i, status);
+            }
+            Answer::Upload(mut up) => {
+                // What came while the credentials were checked goes first.
+                let s = &mut self.streams[i];
+                let held = std::mem::take(&mut s.held);
+                if let Err(e) = up.write(&held) {
+                    self.answer_failure(t, w, i, e);
+                    return;
+                }
+                let s = &mut self.streams[i];
+                s.held = held;
+                s.held.clear();
+                s.sink = Sink::Upload(up);
+                if s.recv_closed {
+                    s.recv_closed = false;
+                    let _ = self.end_of_body(t, w, i);
+                } else if s.recv_consumed > 0 {
+                    frame::write_window_update(&mut self.ctrl, id, s.recv_consumed);
+                    s.recv_window += s.recv_consumed as i64;
+                    s.recv_consumed = 0;
+                }
+            }
+            Answer::DavBody => {
+                let s = &mut self.streams[i];
+                let body = std::mem::take(&mut s.held);
+                s.sink = Sink::Buffer(head.to_vec(), body);
+                if s.recv_closed {
+                    s.recv_closed = false;
+                    let _ = self.end_of_body(t, w, i);
+                } else if s.recv_consumed > 0 {
+                    frame::write_window_update(&mut self.ctrl, id, s.recv_consumed);
+                    s.recv_window += s.recv_consumed as i64;
+                    s.recv_consumed = 0;
+                }
+            }
+            // Another stream's verdict woke the connection before this one's came (or it
+            // was dropped meanwhile): asked again.
+            Answer::Verify(pending) => self.verify(t, w, i, *pending, head.to_vec()),
+            // A program: the client retries over HTTP/1.1 (§7).
+            _ => self.reset(w, id, ErrorCode::Http11Required),
+        }
+    }
+
+    /// Hand a write's credentials to the verifier threads; the stream waits, its body held
+    /// (bounded by its window, which is not given back meanwhile), until the verdict comes
+    /// (`resume`). Refused (too many from this client, or the queue full): 429 or 503.
+    fn verify(
+        &mut self,
+        t: &Transport,
+        w: &mut Worker,
+        i: usize,
+        pending: crate::handler::auth::Pending,
+        head: Vec<u8>,
+    ) {
+        use crate::handler::auth::Refused;
+        let served = w.served.clone();
+        let Some(auth) = served.auth.as_ref() else {
+            return self.answer_error(t, w, i, 500);
+        };
+        let mailbox = w.mailbox.clone();
+        let (conn, token, generation) = (self.id, pending.token.clone(), pending.generation);
+        let done = Box::new(move |ok| {
+            mailbox.post(crate::worker::Verdict {
+                conn,
+                token,
+                ok,
+                generation,
+            })
+        });
+        match auth.submit(pending, done) {
+            Ok(()) => {
+                // What is held already stays (a second submission keeps the body so far).
+                let s = &mut self.streams[i];
+                s.sink = Sink::Held;
+                s.verify_head = Some(head);
+            }
+            Err(Refused::Limited) => self.answer_failure(t, w, i, handler::Error::TooManyAttempts),
+            Err(Refused::Busy) => self.answer_failure(t, w, i, handler::Error::Busy),
+        }
+    }
+
+    /// Verdicts came: the streams waiting for them are dispatched again.
+    pub(super) fn resume_verified(&mut self, t: &Transport, w: &mut Worker) {
+        let mut k = 0;
+        while k < self.streams.len() {
+            let before = self.streams.len();
+            if let Some(head) = self.streams[k].verify_head.take() {
+                self.redispatch(t, w, k, &head, Held::None);
+            }
+            if self.streams.len() == before {
+                k += 1;
+            }
+        }
     }
 
     /// Turn the head the handler wrote into `scratch` into a HEADERS frame (HPACK), and
@@ -569,7 +692,7 @@ impl Http2 {
     }
 
     /// Our END_STREAM is queued: the stream closes if the client's side is closed too.
-    fn finish_sent(&mut self, w: &mut Worker, i: usize) {
+    pub(super) fn finish_sent(&mut self, w: &mut Worker, i: usize) {
         // A body still coming is read and dropped (up to `MAX_DISCARD`, see `on_data`),
         // so its frames are still checked against the stream's state.
         if self.streams[i].recv_closed {
@@ -700,6 +823,30 @@ impl Http2 {
             }
             self.send_by = w.now + w.send_ms;
         }
+        // CGI programs past --cgi-timeout are killed: 504 if they had not answered yet
+        // (RFC 9110 §15.6.5), else the stream is cut short.
+        let mut k = 0;
+        while k < self.streams.len() {
+            let s = &mut self.streams[k];
+            if s.cgi.is_none() || w.now < s.cgi_by {
+                k += 1;
+                continue;
+            }
+            if let Some(run) = s.cgi.take() {
+                crate::sys::log_error(format_args!(
+                    "barehttpd: cgi {}: killed after --cgi-timeout",
+                    run.script
+                ));
+            }
+            s.piece_more = false;
+            if s.answered {
+                let id = s.id;
+                self.reset(w, id, ErrorCode::Internal);
+                continue;
+            }
+            self.answer_error(t, w, k, 504);
+            k += 1;
+        }
         // Streams that had no window for a whole send timeout go; if it was the
         // connection's window that stayed shut, the connection goes with them.
         let conn_shut = self.send_window <= 0
@@ -784,6 +931,8 @@ fn take_body(s: &mut Stream, out: &mut Vec<u8>, room: usize) -> Result<usize, ()
             continue;
         }
         match &mut s.body {
+            // A CGI program's next piece comes when it writes it (`pump_programs`).
+            Body::None if s.cgi.is_some() => break,
             Body::None => {
                 s.piece_more = false;
                 break;
@@ -893,4 +1042,34 @@ fn dispatch(
         rule: ctx.rule_at,
     };
     (answer, reply.status, reply.body_len)
+}
+
+/// A request kept as an HTTP/1.1 head, to be parsed and dispatched again (`redispatch`): its
+/// request line, Host, and fields; a body of unknown length as chunked, so the framing the
+/// handlers see is what HTTP/1.1 would give them.
+fn held_head(line: &[u8], host: Option<&[u8]>, headers: &[Header], end_stream: bool) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(&line[..line.len() - b"2.0".len()]);
+    head.extend_from_slice(b"1.1\r\n");
+    if let Some(h) = host {
+        head.extend_from_slice(b"host: ");
+        head.extend_from_slice(h);
+        head.extend_from_slice(b"\r\n");
+    }
+    let mut length = false;
+    for h in headers {
+        if h.name == b"host" {
+            continue;
+        }
+        length |= h.name == b"content-length";
+        head.extend_from_slice(h.name);
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(h.value);
+        head.extend_from_slice(b"\r\n");
+    }
+    if !length && !end_stream {
+        head.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
 }
