@@ -745,7 +745,7 @@ fn steady_state_reuses_every_buffer() {
         block.clear();
         out.clear();
         fields.clear();
-        e.status(if i % 3 == 0 { 200 } else { 302 }, &mut block);
+        e.status(if i.is_multiple_of(3) { 200 } else { 302 }, &mut block);
         let date = format!("Sat, 05 Dec 2026 05:{:02}:{:02} GMT", i / 60 % 60, i % 60);
         e.field(b"date", date.as_bytes(), &mut block);
         e.field(
