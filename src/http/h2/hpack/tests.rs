@@ -732,3 +732,55 @@ fn random_fields_round_trip() {
         }
     }
 }
+
+/// No allocation per block in steady state: once the buffers have grown to what the blocks
+/// need, a thousand more blocks (entering, naming and evicting entries, Huffman strings)
+/// leave every buffer where it was and as large as it was.
+#[test]
+fn steady_state_reuses_every_buffer() {
+    let mut e = Encoder::new();
+    let mut d = Decoder::new(4096);
+    let (mut block, mut out, mut fields) = (Vec::new(), Vec::new(), Vec::new());
+    let mut round = |i: usize, e: &mut Encoder, d: &mut Decoder| {
+        block.clear();
+        out.clear();
+        fields.clear();
+        e.status(if i.is_multiple_of(3) { 200 } else { 302 }, &mut block);
+        let date = format!("Sat, 05 Dec 2026 05:{:02}:{:02} GMT", i / 60 % 60, i % 60);
+        e.field(b"date", date.as_bytes(), &mut block);
+        e.field(
+            b"content-type",
+            [&b"text/plain"[..], b"image/png"][i % 2],
+            &mut block,
+        );
+        e.field(b"content-length", i.to_string().as_bytes(), &mut block);
+        // A field the encoder indexes, with a value that changes: the tables churn.
+        e.field(b"vary", format!("x-{i:0100}").as_bytes(), &mut block);
+        d.decode(&block, &mut out, &mut fields, 16 * 1024).unwrap();
+        assert_eq!(fields.len(), 5);
+        (block.as_ptr(), out.as_ptr(), fields.as_ptr())
+    };
+    let buffers = |e: &Encoder, d: &Decoder| {
+        [
+            (e.table.bytes.as_ptr(), e.table.bytes.capacity()),
+            (d.table.bytes.as_ptr(), d.table.bytes.capacity()),
+            (d.scratch.as_ptr(), d.scratch.capacity()),
+            (std::ptr::null(), e.table.entries.capacity()),
+            (std::ptr::null(), d.table.entries.capacity()),
+        ]
+    };
+    let mut first = None;
+    for i in 0..100 {
+        first = Some(round(i, &mut e, &mut d));
+    }
+    let before = buffers(&e, &d);
+    for i in 100..1100 {
+        assert_eq!(Some(round(i, &mut e, &mut d)), first, "round {i}");
+    }
+    assert_eq!(buffers(&e, &d), before);
+    assert!(
+        d.table_size() > ENCODER_TABLE_SIZE - 200,
+        "table not full: {}",
+        d.table_size()
+    );
+}
