@@ -91,6 +91,9 @@ pub struct Config {
     pub tls_client_ca: Option<PathBuf>,
     /// Plain listeners answer 308 to the https URL (`--redirect-https`).
     pub redirect_https: bool,
+    /// Plain listeners take HTTP/2 with prior knowledge (`--h2c`): a connection that
+    /// begins with the HTTP/2 preface speaks HTTP/2 (RFC 9113 §3.3).
+    pub h2c: bool,
     /// Strict-Transport-Security max-age on HTTPS answers (`--hsts`).
     pub hsts: Option<u64>,
     /// Names to obtain a certificate for by ACME (`--acme`), and how.
@@ -274,6 +277,10 @@ pub fn help() -> String {
         let at = text.find("\nExamples:").unwrap_or(text.len());
         text.insert_str(at, HELP_PROXY);
     }
+    if cfg!(feature = "h2") {
+        let at = text.find("\nExamples:").unwrap_or(text.len());
+        text.insert_str(at, HELP_H2);
+    }
     #[cfg(feature = "compress")]
     {
         let at = text.find("      --follow-symlinks").unwrap_or(text.len());
@@ -281,6 +288,14 @@ pub fn help() -> String {
     }
     text
 }
+
+/// The HTTP/2 part of `--help` (builds with the `h2` feature).
+const HELP_H2: &str = "
+HTTP/2:
+      --h2c                   plain listeners also speak HTTP/2 to clients that begin with
+                              its preface (prior knowledge, RFC 9113 3.3); HTTPS listeners
+                              offer h2 by ALPN whenever the build has HTTP/2
+";
 
 /// The compression flag's line of `--help` (builds with the `compress` feature).
 #[cfg(feature = "compress")]
@@ -602,6 +617,7 @@ fn parse_flags(args: Vec<std::ffi::OsString>) -> Result<Command, ConfigError> {
     let mut tls_keys: Vec<PathBuf> = Vec::new();
     let mut tls_client_ca = None;
     let mut redirect_https = false;
+    let mut h2c = false;
     let mut hsts = None;
     let mut acme = Vec::new();
     let mut acme_ca = None;
@@ -747,6 +763,8 @@ fn parse_flags(args: Vec<std::ffi::OsString>) -> Result<Command, ConfigError> {
             Long("tls-client-ca") => tls_client_ca = Some(PathBuf::from(p.value().map_err(lex)?)),
             #[cfg(feature = "tls")]
             Long("redirect-https") => redirect_https = true,
+            #[cfg(feature = "h2")]
+            Long("h2c") => h2c = true,
             #[cfg(feature = "tls")]
             Long("hsts") => {
                 let v = string_value(&mut p)?;
@@ -1000,6 +1018,7 @@ fn parse_flags(args: Vec<std::ffi::OsString>) -> Result<Command, ConfigError> {
         tls_pairs,
         tls_client_ca,
         redirect_https,
+        h2c,
         hsts,
         acme,
         acme_ca: acme_ca.unwrap_or_else(|| ACME_DEFAULT_CA.to_string()),

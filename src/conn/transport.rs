@@ -191,6 +191,22 @@ impl Transport {
         false
     }
 
+    /// The name the TLS client asked for (SNI).
+    pub fn sni(&self) -> Option<&str> {
+        #[cfg(feature = "tls")]
+        return self.tls.as_deref().and_then(|s| s.server_name());
+        #[cfg(not(feature = "tls"))]
+        None
+    }
+
+    /// The TLS client and we agreed on HTTP/2 (ALPN `h2`).
+    pub fn alpn_h2(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.as_deref().is_some_and(|s| s.alpn_h2());
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     /// The socket, for registering it with the poller and for the local address a CGI
     /// program is told. Not for reading or writing: that is this module's job.
     pub fn socket(&self) -> BorrowedFd<'_> {

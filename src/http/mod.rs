@@ -16,6 +16,7 @@ pub mod date;
 #[cfg(feature = "dav")]
 pub mod dav;
 pub mod forwarded;
+#[cfg(feature = "h2")]
 pub mod h2;
 pub mod host;
 #[cfg(feature = "dav")]

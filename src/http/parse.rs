@@ -58,7 +58,7 @@ pub enum Method {
 }
 
 impl Method {
-    fn from_token(t: &[u8]) -> Method {
+    pub fn from_token(t: &[u8]) -> Method {
         // Methods are case-sensitive (RFC 9110 §9.1).
         match t {
             b"GET" => Method::Get,

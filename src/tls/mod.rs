@@ -163,7 +163,12 @@ fn server_config(
         }
     };
     let mut tls = builder.with_cert_resolver(store);
-    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/2 first where the build has it (RFC 9113 §3.2), HTTP/1.1 for the others.
+    tls.alpn_protocols = if cfg!(feature = "h2") {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     if !config.acme.is_empty() {
         // RFC 8737 §3: the CA's validation handshake offers only this protocol.
         tls.alpn_protocols.push(certs::ALPN_ACME.to_vec());

@@ -117,6 +117,11 @@ impl Session {
         self.conn.alpn_protocol() == Some(ALPN_ACME)
     }
 
+    /// The handshake chose HTTP/2 (ALPN `h2`).
+    pub fn alpn_h2(&self) -> bool {
+        self.conn.alpn_protocol() == Some(b"h2")
+    }
+
     /// The name the client asked for (SNI), which picks the certificate and, for the
     /// requests on this connection, the site (`handler::site::pick`).
     pub fn server_name(&self) -> Option<&str> {

@@ -129,6 +129,10 @@ pub struct Http1 {
     /// request line and status of the response in progress (when it is to be shown).
     trace: trace::Log,
     trace_req: Option<(Vec<u8>, u16)>,
+    /// The connection turned out to speak HTTP/2 (ALPN `h2`, or the h2c preface): `Conn`
+    /// hands it to the HTTP/2 session, with what was read still in the buffer.
+    #[cfg(feature = "h2")]
+    pub wants_h2: bool,
 }
 
 impl Http1 {
@@ -161,7 +165,19 @@ impl Http1 {
             resp_status: 0,
             trace: trace::Log::default(),
             trace_req: None,
+            #[cfg(feature = "h2")]
+            wants_h2: false,
         }
+    }
+
+    /// The connection's place in its worker (for the session that takes over, HTTP/2).
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The connection's peer (for the session that takes over, HTTP/2).
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
     }
 
     /// The client of the request being answered (see `client`).
@@ -231,6 +247,10 @@ impl Http1 {
                     }
                 }
                 Phase::Reading => {
+                    #[cfg(feature = "h2")]
+                    if self.wants_h2 {
+                        return Next::Yield;
+                    }
                     if self.receive_body(t, w).is_err() {
                         return Next::Close;
                     }
@@ -310,6 +330,22 @@ impl Http1 {
     /// Parse and answer one request if the buffer holds a whole head. Returns true when a
     /// response (or the reception of a body) was started.
     fn try_request(&mut self, t: &mut Transport, w: &mut Worker) -> bool {
+        #[cfg(feature = "h2")]
+        if !self.served {
+            // HTTP/2 by ALPN, or by its preface on a plain listener with --h2c: "PRI " starts
+            // no HTTP/1.1 request this server answers (RFC 9113 §3.4).
+            const PRI: &[u8] = b"PRI ";
+            let p = t.buffered();
+            let n = p.len().min(PRI.len());
+            let h2c = w.served.config.h2c && !t.is_tls() && p[..n] == PRI[..n];
+            if t.alpn_h2() || (h2c && n == PRI.len()) {
+                self.wants_h2 = true;
+                return true;
+            }
+            if h2c {
+                return false;
+            }
+        }
         #[cfg(feature = "ops")]
         {
             self.client = self.peer;

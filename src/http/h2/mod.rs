@@ -2,4 +2,7 @@
 //! I/O: pure functions and state machines over bytes, as the rest of `http/`. The session
 //! that drives them over a transport is `conn/http2/`.
 
+pub mod frame;
 pub mod hpack;
+mod huffman;
+pub mod request;
