@@ -75,7 +75,8 @@ mod under_load {
     /// Ok when the answer is 200 with hello.txt's body.
     fn get_once(addr: &str, prefix: &[u8]) -> Result<(), String> {
         let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_read_timeout(Some(scaled(Duration::from_secs(30))))
+            .unwrap();
         let mut req = prefix.to_vec();
         req.extend_from_slice(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         s.write_all(&req)
@@ -165,7 +166,7 @@ mod under_load {
         /// One GET with Connection: close over a fresh TLS connection (certificate verified).
         pub fn get_once(addr: &str, config: &Arc<ClientConfig>) -> Result<(), String> {
             let sock = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-            sock.set_read_timeout(Some(Duration::from_secs(10)))
+            sock.set_read_timeout(Some(scaled(Duration::from_secs(30))))
                 .unwrap();
             let name = ServerName::try_from("127.0.0.1").unwrap();
             let conn = ClientConnection::new(config.clone(), name).unwrap();
@@ -244,7 +245,8 @@ mod under_load {
             let mut slot = conn.lock().unwrap();
             if slot.is_none() {
                 let s = TcpStream::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                s.set_read_timeout(Some(scaled(Duration::from_secs(30))))
+                    .unwrap();
                 *slot = Some((s, 0));
             }
             let (s, served) = slot.as_mut().unwrap();
