@@ -264,6 +264,14 @@ pub struct Http2 {
     lname: Vec<u8>,
     /// Encoded response header block.
     hblock: Vec<u8>,
+    /// The last head that encoded to a block without changing the HPACK table, and that
+    /// block: the same head again (the same file answered again, within the same second of
+    /// its Date) is sent as the same block while the encoder's state (`memo_state`) has not
+    /// moved, with no parsing or encoding. Measured: the conversion and encoding were a
+    /// third of the server's CPU per 13-byte response at h2load -c50 -m10.
+    memo_head: Vec<u8>,
+    memo_block: Vec<u8>,
+    memo_state: Option<u64>,
     /// The head a handler writes through `Reply`.
     scratch: Vec<u8>,
     /// The highest stream the client opened.
@@ -325,6 +333,9 @@ impl Http2 {
             line: Vec::new(),
             lname: Vec::new(),
             hblock: Vec::new(),
+            memo_head: Vec::new(),
+            memo_block: Vec::new(),
+            memo_state: None,
             scratch: Vec::new(),
             last_stream: 0,
             closed_ids: [0; 32],

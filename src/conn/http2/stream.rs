@@ -621,6 +621,34 @@ impl Http2 {
         let _ = w;
         self.served = true;
         self.hblock.clear();
+        let buf = &self.scratch;
+        // The same head as the last one memoized (it ends with its blank line, so a match
+        // is the whole head), with the encoder where it was then: the same block.
+        let state = self.enc.state();
+        let head_end = if state.is_some()
+            && state == self.memo_state
+            && !self.memo_head.is_empty()
+            && buf.starts_with(&self.memo_head)
+        {
+            self.hblock.extend_from_slice(&self.memo_block);
+            self.memo_head.len()
+        } else {
+            let head_end = self.encode_head(status);
+            if state.is_some() && self.enc.state() == state {
+                self.memo_head.clear();
+                self.memo_head.extend_from_slice(&self.scratch[..head_end]);
+                self.memo_block.clear();
+                self.memo_block.extend_from_slice(&self.hblock);
+                self.memo_state = state;
+            }
+            head_end
+        };
+        self.finish_head(w, i, status, head_end);
+    }
+
+    /// Encode the HTTP/1.1 head in `scratch` into `hblock`; returns where the head ends
+    /// (after its blank line), that is where a small body copied behind it starts.
+    fn encode_head(&mut self, status: u16) -> usize {
         self.enc.status(status, &mut self.hblock);
         // One pass over the head, a line at a time (each ends with CRLF; the status line
         // first, a blank line last); what follows the blank line is the small body.
@@ -665,6 +693,12 @@ impl Http2 {
             let value = parse::trim_ows(&line[colon + 1..]);
             self.enc.field(&self.lname, value, &mut self.hblock);
         }
+        head_end
+    }
+
+    /// The head is encoded in `hblock`: queue the HEADERS, and keep the small body that
+    /// followed the head (from `head_end` in `scratch`) for the DATA to come.
+    fn finish_head(&mut self, w: &mut Worker, i: usize, status: u16, head_end: usize) {
         let s = &mut self.streams[i];
         s.status = status;
         s.answered = true;

@@ -613,6 +613,9 @@ pub struct Encoder {
     /// Size updates owed at the start of the next block (§4.2): the smallest size the
     /// table went down to since the last block, then the size it is now.
     pending: Option<(usize, usize)>,
+    /// Bumped by every change of the table (an insertion, a new size): two blocks encoded
+    /// from the same fields with the same count between them are the same bytes.
+    changes: u64,
 }
 
 impl Encoder {
@@ -624,7 +627,16 @@ impl Encoder {
         Encoder {
             table,
             pending: Some((ENCODER_TABLE_SIZE, ENCODER_TABLE_SIZE)),
+            changes: 0,
         }
+    }
+
+    /// Where the encoder's state stands, for a caller that keeps an encoded block to send
+    /// again: the same fields encoded at the same `state` give the same block, and a block
+    /// encoded without moving the state can be reused while it stays put. `None` while a
+    /// size update is owed (the next block carries it).
+    pub fn state(&self) -> Option<u64> {
+        self.pending.is_none().then_some(self.changes)
     }
 
     /// The dynamic table's size as RFC 7541 §4.1 counts it.
@@ -641,6 +653,7 @@ impl Encoder {
         }
         let low = self.pending.map_or(size, |(low, _)| low.min(size));
         self.pending = Some((low, size));
+        self.changes += 1;
         self.table.set_max(size);
     }
 
@@ -698,6 +711,7 @@ impl Encoder {
             }
             put_integer(out, 0x40, 6, static_index);
             self.table.insert(NameSrc::Bytes(name), value);
+            self.changes += 1;
         } else {
             put_integer(out, 0, 4, static_index);
         }

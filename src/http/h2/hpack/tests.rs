@@ -784,3 +784,46 @@ fn steady_state_reuses_every_buffer() {
         d.table_size()
     );
 }
+
+/// `Encoder::state`: a block that changed nothing in the table is the block the same fields
+/// give again while the state stays, and a change of the table (an insertion, a new size)
+/// moves the state.
+#[test]
+fn the_state_tells_when_a_block_may_be_sent_again() {
+    let mut enc = Encoder::new();
+    let mut first = Vec::new();
+    enc.status(200, &mut first);
+    assert_eq!(
+        enc.state(),
+        Some(0),
+        "the size update went out with the first block"
+    );
+    enc.field(b"content-type", b"text/plain", &mut first);
+    let after_insert = enc.state();
+    assert_ne!(after_insert, Some(0), "an insertion moves the state");
+    let encode = |enc: &mut Encoder| {
+        let mut b = Vec::new();
+        enc.status(200, &mut b);
+        enc.field(b"content-type", b"text/plain", &mut b);
+        enc.field(b"etag", b"\"abc\"", &mut b);
+        b
+    };
+    let second = encode(&mut enc);
+    let third = encode(&mut enc);
+    assert_eq!(
+        enc.state(),
+        after_insert,
+        "references and literals change nothing"
+    );
+    assert_eq!(second, third);
+    let mut dec = Decoder::new(4096);
+    let (mut out, mut fields) = (Vec::new(), Vec::new());
+    for b in [&first, &second, &third] {
+        dec.decode(b, &mut out, &mut fields, 1 << 16).unwrap();
+    }
+    enc.set_max_table(256);
+    assert_eq!(enc.state(), None, "a size update is owed");
+    let mut b = Vec::new();
+    enc.status(200, &mut b);
+    assert_ne!(enc.state(), after_insert);
+}
