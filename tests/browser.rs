@@ -14,38 +14,14 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A name that is markup if a page ever inserts it as HTML.
 const XSS: &str = "<img src=x onerror=alert(1)>.txt";
 
-fn missing() -> Option<String> {
-    for (prog, arg) in [("chromium", "--version"), ("chromedriver", "--version")] {
-        let ok = Command::new(prog)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return Some(format!("{prog} is not installed"));
-        }
-    }
-    let ok = Command::new("python3")
-        .args(["-c", "import selenium"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        return Some("python3 with selenium (pip install selenium) is not installed".into());
-    }
-    None
-}
-
 #[test]
 fn the_folder_page_in_chromium() {
-    if let Some(why) = missing() {
+    if let Some(why) = browser_missing() {
         eprintln!("SKIPPED: browser test: {why}");
         return;
     }
@@ -110,43 +86,25 @@ writers = ["alice"]
     std::fs::create_dir_all(&out).unwrap();
     let work = TempRoot::new();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/page.py");
-    use std::os::unix::process::CommandExt;
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(format!("http://{}/dav/", s.addr()))
-        .arg(root.www.join("dav"))
-        .arg(&auth_url)
-        .arg(conf.www.join("site/priv"))
-        .arg(&out)
-        .arg(&work.www)
-        .arg(if cfg!(feature = "dav") {
+    let args: Vec<std::ffi::OsString> = vec![
+        format!("http://{}/dav/", s.addr()).into(),
+        root.www.join("dav").into(),
+        auth_url.into(),
+        conf.www.join("site/priv").into(),
+        out.clone().into(),
+        work.www.clone().into(),
+        if cfg!(feature = "dav") {
             "dav"
         } else {
             "files"
-        })
-        .arg(format!("http://{}/w/", ws.addr()))
-        .arg(w.www.join("w"))
-        .stdout(std::fs::File::create(work.www.join("log.txt")).unwrap())
-        .stderr(std::fs::File::create(work.www.join("err.txt")).unwrap())
-        // Its own process group, so that a stuck browser can be ended with it.
-        .process_group(0)
-        .spawn()
-        .expect("python3");
+        }
+        .into(),
+        format!("http://{}/w/", ws.addr()).into(),
+        w.www.join("w").into(),
+    ];
     // Bounded: the script's own waits are shorter; past this the browser is stuck.
-    let status = wait_child(&mut child, scaled(Duration::from_secs(240)));
-    if status.is_none() {
-        // The script, chromedriver and chromium: the whole group it leads.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", child.id())])
-            .status();
-        let _ = child.wait();
-    }
-    let read = |n: &str| std::fs::read_to_string(work.www.join(n)).unwrap_or_default();
-    let text = format!("{}{}", read("log.txt"), read("err.txt"));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "the browser script failed ({status:?}):\n{text}"
-    );
+    let (ok, text) = run_browser_script(&script, &args, &work.www, Duration::from_secs(240));
+    assert!(ok, "the browser script failed {text}");
     eprintln!("{text}");
     // What the page did, seen on disk.
     let dav = root.www.join("dav");

@@ -14,33 +14,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn missing() -> Option<String> {
-    for (prog, arg) in [
-        ("chromium", "--version"),
-        ("chromedriver", "--version"),
-        ("openssl", "version"),
-    ] {
-        let ok = Command::new(prog)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return Some(format!("{prog} is not installed"));
-        }
-    }
-    let ok = Command::new("python3")
-        .args(["-c", "import selenium"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    (!ok).then(|| "python3 with selenium (pip install selenium) is not installed".into())
-}
-
 #[test]
 fn chromium_speaks_http2_to_the_folder_over_https() {
-    if let Some(why) = missing() {
+    if let Some(why) =
+        browser_missing().or_else(|| (!have("openssl")).then(|| "openssl is not installed".into()))
+    {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
         eprintln!("SKIPPED: browser over HTTP/2: {why}");
         return;
@@ -101,30 +79,9 @@ fn chromium_speaks_http2_to_the_folder_over_https() {
     };
     let work = TempRoot::new();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/h2.py");
-    use std::os::unix::process::CommandExt;
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .arg(format!("{url}dav/"))
-        .arg(&work.www)
-        .stdout(std::fs::File::create(work.www.join("log.txt")).unwrap())
-        .stderr(std::fs::File::create(work.www.join("err.txt")).unwrap())
-        // Its own process group, so that a stuck browser can be ended with it.
-        .process_group(0)
-        .spawn()
-        .expect("python3");
-    let status = wait_child(&mut child, scaled(Duration::from_secs(120)));
-    if status.is_none() {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", child.id())])
-            .status();
-        let _ = child.wait();
-    }
-    let read = |n: &str| std::fs::read_to_string(work.www.join(n)).unwrap_or_default();
-    let text = format!("{}{}", read("log.txt"), read("err.txt"));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "the browser script failed ({status:?}):\n{text}"
-    );
+    let args: Vec<std::ffi::OsString> = vec![format!("{url}dav/").into(), work.www.clone().into()];
+    let (ok, text) = run_browser_script(&script, &args, &work.www, Duration::from_secs(120));
+    assert!(ok, "the browser script failed {text}");
     eprintln!("{text}");
     assert_eq!(
         std::fs::read(root.www.join("dav/made-over-h2.txt")).unwrap(),

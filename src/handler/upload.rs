@@ -248,6 +248,36 @@ pub fn begin(
 
 /// Check everything that can be checked before the body arrives, then create the temporary
 /// file.
+/// Where a PUT or a resumable upload's chunk writes, checked: the target's folder (opened
+/// beneath the write prefix; RFC 9110 §9.3.4: no intermediate folders are made), its name,
+/// the request's preconditions (evaluated against the file there now) and the scope of the
+/// locks that guard it (the file's, or its folder's for a new one), already checked.
+struct Target<'r> {
+    dir: OwnedFd,
+    name: CString,
+    pre: Preconditions<'r>,
+    scope: lock::Scope,
+}
+
+fn target_of<'r>(req: &Request<'r, '_>, ctx: &mut Ctx, path: &[u8]) -> Result<Target<'r>, Error> {
+    let place = split_parent(ctx, path)?;
+    let dir = open_parent(ctx, &place).map_err(Error::Parent)?;
+    let name = place.name;
+    let pre = Preconditions::of(req);
+    let scope = if check_target(&dir, &name, &pre)? {
+        lock::Scope::Content
+    } else {
+        lock::Scope::Member
+    };
+    lock::check_write(req, ctx, path, scope)?;
+    Ok(Target {
+        dir,
+        name,
+        pre,
+        scope,
+    })
+}
+
 fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<Upload>, Error> {
     if path.ends_with(b"/") {
         return Err(Error::Conflict);
@@ -262,20 +292,17 @@ fn put(req: &Request, ctx: &mut Ctx, r: &mut Reply, path: &[u8]) -> Result<Box<U
         r.close = true;
         return Err(Error::TooLarge);
     }
-    let place = split_parent(ctx, path)?;
-    // RFC 9110 §9.3.4: no intermediate directories are created; the client must.
-    let dir = open_parent(ctx, &place).map_err(Error::Parent)?;
-    let name = place.name;
     // Checked now, so that a PUT bound to fail is refused before its body is sent (and
     // before 100 Continue), and again at commit.
-    let pre = Preconditions::of(req);
-    let existed = check_target(&dir, &name, &pre)?;
-    let scope = if existed {
-        lock::Scope::Content
-    } else {
-        lock::Scope::Member
-    };
-    lock::check_write(req, ctx, path, scope)?;
+    let Target {
+        dir,
+        name,
+        pre,
+        scope,
+    } = target_of(req, ctx, path)?;
+    // Kept for the commit's second look at the locks (`lock::Guard`, feature `dav`).
+    #[cfg(not(feature = "dav"))]
+    let _ = scope;
     let (tmp, tmp_name) = create_temp(&dir, ctx.pid)?;
     let mut location = Vec::with_capacity(path.len() + 8);
     target::encode_path(path, &mut location);
@@ -353,19 +380,17 @@ fn patch(
     if offset.is_some() && req.header("content-type") != Some(PART_TYPE) {
         return Err(Error::UnsupportedMediaType);
     }
-    let place = split_parent(ctx, path)?;
-    let dir = open_parent(ctx, &place).map_err(Error::Parent)?;
-    let name = place.name;
-    let pre = Preconditions::of(req);
-    let existed = check_target(&dir, &name, &pre)?;
-    // Locks as for a PUT: each chunk, and the question of how much is staged, needs the
-    // token of a lock on the target (or on its folder, for a new file).
-    let scope = if existed {
-        lock::Scope::Content
-    } else {
-        lock::Scope::Member
-    };
-    lock::check_write(req, ctx, path, scope)?;
+    // Checks and locks as for a PUT: each chunk, and the question of how much is staged,
+    // needs the token of a lock on the target (or on its folder, for a new file).
+    let Target {
+        dir,
+        name,
+        pre,
+        scope,
+    } = target_of(req, ctx, path)?;
+    // Kept for the commit's second look at the locks (`lock::Guard`, feature `dav`).
+    #[cfg(not(feature = "dav"))]
+    let _ = scope;
     let part_name = staging::part_name(name.as_bytes(), total);
     let have = staging::staged_len(&dir, &part_name)?;
     let Some(offset) = offset else {

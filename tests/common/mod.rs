@@ -835,3 +835,57 @@ pub fn exhaust_descriptors(
     );
     (fillers, ours)
 }
+
+/// Why a test that drives Chromium through Selenium cannot run here, if it cannot: chromium,
+/// Debian's chromedriver or Python's selenium is missing.
+pub fn browser_missing() -> Option<String> {
+    for prog in ["chromium", "chromedriver"] {
+        let ok = Command::new(prog)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Some(format!("{prog} is not installed"));
+        }
+    }
+    let ok = Command::new("python3")
+        .args(["-c", "import selenium"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (!ok).then(|| "python3 with selenium (pip install selenium) is not installed".into())
+}
+
+/// Run the Python script `script` with `args`, its output kept in `work`, in a process group
+/// of its own so that past `limit` it is ended with the browser it started: whether it
+/// succeeded, and what it printed.
+pub fn run_browser_script(
+    script: &Path,
+    args: &[std::ffi::OsString],
+    work: &Path,
+    limit: Duration,
+) -> (bool, String) {
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdout(std::fs::File::create(work.join("log.txt")).unwrap())
+        .stderr(std::fs::File::create(work.join("err.txt")).unwrap())
+        .process_group(0)
+        .spawn()
+        .expect("python3");
+    let status = wait_child(&mut child, scaled(limit));
+    if status.is_none() {
+        // The script, chromedriver and chromium: the whole group it leads.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .status();
+        let _ = child.wait();
+    }
+    let read = |n: &str| std::fs::read_to_string(work.join(n)).unwrap_or_default();
+    let text = format!("{}{}", read("log.txt"), read("err.txt"));
+    let ok = status.is_some_and(|s| s.success());
+    (ok, format!("({status:?})\n{text}"))
+}

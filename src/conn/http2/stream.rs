@@ -277,6 +277,18 @@ impl Http2 {
     /// An error answer of our own (431 for a header list over the limit, 502 for a CGI
     /// program that failed).
     pub(super) fn answer_error(&mut self, t: &Transport, w: &mut Worker, i: usize, status: u16) {
+        self.answer_own(t, w, i, |reply| reply.error(status));
+    }
+
+    /// An answer of the session's own on stream `i`, written by `write` through a `Reply`
+    /// with the default site's extras, then sent.
+    fn answer_own(
+        &mut self,
+        t: &Transport,
+        w: &mut Worker,
+        i: usize,
+        write: impl FnOnce(&mut Reply),
+    ) {
         let site = w.served.extras(None, t.is_tls());
         let s = &mut self.streams[i];
         s.body = Body::None;
@@ -290,7 +302,8 @@ impl Http2 {
             false,
             false,
         );
-        reply.error(status);
+        write(&mut reply);
+        let status = reply.status;
         self.emit_head(w, i, status);
     }
 
@@ -394,22 +407,7 @@ impl Http2 {
 
     /// A handler's error, answered on stream `i` (an upload that failed).
     fn answer_failure(&mut self, t: &Transport, w: &mut Worker, i: usize, e: handler::Error) {
-        let site = w.served.extras(None, t.is_tls());
-        let s = &mut self.streams[i];
-        s.body = Body::None;
-        self.scratch.clear();
-        let mut reply = Reply::new(
-            &mut self.scratch,
-            &mut s.body,
-            &w.clock.imf,
-            site,
-            false,
-            false,
-            false,
-        );
-        reply.fail(e);
-        let status = reply.status;
-        self.emit_head(w, i, status);
+        self.answer_own(t, w, i, |reply| reply.fail(e));
     }
 
     /// The client's END_STREAM: check the length, then finish an upload or a buffered
