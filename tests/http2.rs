@@ -731,7 +731,7 @@ fn rfc3875_a_cgi_program_answers_over_h2c_with_its_stdin_from_data_frames() {
     root.dir("cgi-bin");
     let script = root.file(
         "cgi-bin/t.sh",
-        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nX-Mine: 1\\r\\n\\r\\n'\nhead -c 70000 /dev/zero\n",
+        b"#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nX-Mine: 1\\r\\nX-Proto: %s\\r\\n\\r\\n' \"$SERVER_PROTOCOL\"\nhead -c 70000 /dev/zero\n",
     );
     // Echoes the byte count of its stdin.
     let count = root.file(
@@ -764,6 +764,8 @@ fn rfc3875_a_cgi_program_answers_over_h2c_with_its_stdin_from_data_frames() {
         "{r:?}"
     );
     assert_eq!(r.responses[0].header("x-mine"), Some("1"));
+    // RFC 3875 §4.1.16: the protocol the request came in.
+    assert_eq!(r.responses[0].header("x-proto"), Some("HTTP/2.0"));
     assert_eq!((r.responses[1].status, r.responses[1].len), (200, 0));
     // No content-length: HTTP/1.1 would spool it first; over HTTP/2, not yet.
     assert_eq!(r.responses[2].reset, Some(0xd), "HTTP_1_1_REQUIRED");

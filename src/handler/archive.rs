@@ -100,7 +100,7 @@ pub fn answer(
         Kind::Tar => (b".tar", b"application/x-tar"),
     };
     filename.extend_from_slice(ext);
-    let chunked = req.version == Version::Http11;
+    let chunked = req.version != Version::Http10;
     let head_only = req.method == crate::http::parse::Method::Head;
     let stream = if head_only {
         None

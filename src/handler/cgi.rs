@@ -335,7 +335,7 @@ pub fn start(
         script: String::from_utf8_lossy(script_name).into_owned(),
         head: Vec::new(),
         head_sent: false,
-        chunked: req.version == Version::Http11,
+        chunked: req.version != Version::Http10,
         head_only: req.method == Method::Head,
         line: req.line.to_vec(),
         agent: req.header("user-agent").map(<[u8]>::to_vec),
@@ -367,10 +367,11 @@ fn environment(
     set("GATEWAY_INTERFACE", b"CGI/1.1");
     set(
         "SERVER_PROTOCOL",
-        if req.version == Version::Http10 {
-            b"HTTP/1.0"
-        } else {
-            b"HTTP/1.1"
+        match req.version {
+            Version::Http10 => b"HTTP/1.0",
+            Version::Http11 => b"HTTP/1.1",
+            // As Apache's mod_http2 says it: RFC 3875 §4.1.16's "HTTP/" digit "." digit.
+            Version::Http2 => b"HTTP/2.0",
         },
     );
     set("SERVER_SOFTWARE", crate::http::response::SERVER.as_bytes());

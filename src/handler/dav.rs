@@ -560,7 +560,7 @@ fn propfind(
     };
     describe(&mut out, &fd, &st, &href, display, &find, &lk);
     // HTTP/1.1: the members are described while they are sent, a piece at a time.
-    if is_dir && depth == Depth::One && req.version == Version::Http11 {
+    if is_dir && depth == Depth::One && req.version != Version::Http10 {
         let entries = tree::Entries::open(&fd)?;
         r.start(207);
         r.header("Content-Type", b"application/xml; charset=utf-8");

@@ -522,7 +522,7 @@ fn send_streamed(
     (mime, charset): (&'static str, bool),
 ) -> Result<Result<(), Error>, OwnedFd> {
     let len = st.st_size.max(0) as u64;
-    if len <= compress::MAX_LEN || req.version != crate::http::parse::Version::Http11 {
+    if len <= compress::MAX_LEN || req.version == crate::http::parse::Version::Http10 {
         return Err(file);
     }
     let Some(c) =

@@ -86,6 +86,10 @@ impl Method {
 pub enum Version {
     Http10,
     Http11,
+    /// A request that came as an HTTP/2 stream (`conn/http2/`): never parsed from a request
+    /// line, and answered as HTTP/1.1 would be (bodies of unknown length are framed by the
+    /// session, as chunks are over HTTP/1.1).
+    Http2,
 }
 
 /// How the request's body is delimited (RFC 9112 §6.3).
@@ -480,7 +484,8 @@ fn interpret<'b, 'h>(
         }
     };
     let keep_alive = match version {
-        Version::Http11 => !close,
+        // (A request line never says HTTP/2: the parser's versions are the two above.)
+        Version::Http11 | Version::Http2 => !close,
         Version::Http10 => keep_alive_token && !close,
     };
     Ok(Request {

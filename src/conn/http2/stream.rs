@@ -199,7 +199,7 @@ impl Http2 {
             method: Method::from_token(method_raw),
             method_raw,
             target: &buf[path],
-            version: Version::Http11,
+            version: Version::Http2,
             line: &self.line,
             headers: &headers[..n],
             host,
@@ -482,10 +482,12 @@ impl Http2 {
     fn redispatch(&mut self, t: &Transport, w: &mut Worker, i: usize, head: &[u8], held: Held) {
         let id = self.streams[i].id;
         let mut headers = [Header::default(); MAX_HEADERS];
-        let Ok(Some((req, _))) = parse::parse(head, &mut headers) else {
+        let Ok(Some((mut req, _))) = parse::parse(head, &mut headers) else {
             self.reset(w, id, ErrorCode::Internal);
             return;
         };
+        // Kept as HTTP/1.1 text, it still came as a stream.
+        req.version = Version::Http2;
         let head_only = req.method == Method::Head;
         let s = &mut self.streams[i];
         let (answer, status, _) = dispatch(
