@@ -424,6 +424,7 @@ fn barehttpd(buf: &[u8]) -> Outcome {
             minor: match r.version {
                 parse::Version::Http10 => 0,
                 parse::Version::Http11 => 1,
+                parse::Version::Http2 => unreachable!("no request line says HTTP/2"),
             },
             headers: r
                 .headers

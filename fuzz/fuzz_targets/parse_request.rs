@@ -80,6 +80,7 @@ fn check_complete(buf: &[u8], req: &Request, n: usize) {
     let version: &[u8] = match req.version {
         Version::Http10 => b"HTTP/1.0",
         Version::Http11 => b"HTTP/1.",
+        Version::Http2 => panic!("a request line never says HTTP/2"),
     };
     let mut line = [req.method_raw, b" ", req.target, b" "].concat();
     assert!(req.line.starts_with(&line), "request line {:?}", req.line);
