@@ -11,7 +11,6 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 #[test]
@@ -25,35 +24,7 @@ fn chromium_speaks_http2_to_the_folder_over_https() {
     }
     let root = TempRoot::new();
     root.file("dav/hello.txt", b"hello over h2\n");
-    let certs = root.base.join("certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "c.pem",
-        ])
-        .current_dir(&certs)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(made, "openssl could not make a certificate");
+    let (cert, key) = self_signed(&root.base.join("certs"));
     let s = Server::start(
         &root.www,
         &[
@@ -63,20 +34,12 @@ fn chromium_speaks_http2_to_the_folder_over_https() {
             "--tls-listen",
             "127.0.0.1:0",
             "--tls-cert",
-            certs.join("c.pem").to_str().unwrap(),
+            cert.to_str().unwrap(),
             "--tls-key",
-            certs.join("k.pem").to_str().unwrap(),
+            key.to_str().unwrap(),
         ],
     );
-    let url = {
-        let lines = s.stderr.lock().unwrap();
-        lines
-            .iter()
-            .flat_map(|l| l.split_whitespace())
-            .find(|w| w.starts_with("https://"))
-            .expect("an https:// URL in the banner")
-            .to_string()
-    };
+    let url = s.https_url();
     let work = TempRoot::new();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/h2.py");
     let args: Vec<std::ffi::OsString> = vec![format!("{url}dav/").into(), work.www.clone().into()];

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, TempRoot, have, pattern};
+use common::{Server, TempRoot, have, pattern, self_signed};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -490,23 +490,7 @@ fn over_tls_alpn_h2_serves_files_byte_identical() {
     let root = TempRoot::new();
     let big = pattern(1 << 20, 9);
     root.file("big.bin", &big);
-    let dir = root.base.join("h2-certs");
-    std::fs::create_dir_all(&dir).unwrap();
-    let ok = Command::new("sh")
-        .args([
-            "-c",
-            "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-             -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-             -keyout k.pem -out c.pem",
-        ])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+    let (cert, key) = self_signed(&root.base.join("h2-certs"));
     let s = Server::start(
         &root.www,
         &[
@@ -518,21 +502,7 @@ fn over_tls_alpn_h2_serves_files_byte_identical() {
             key.to_str().unwrap(),
         ],
     );
-    let port = {
-        let lines = s.stderr.lock().unwrap();
-        let url = lines
-            .iter()
-            .flat_map(|l| l.split_whitespace())
-            .find(|w| w.starts_with("https://"))
-            .unwrap()
-            .to_string();
-        url.trim_end_matches('/')
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse::<u16>()
-            .unwrap()
-    };
+    let port = s.https_port();
     let out = root.base.join("h2-tls.out");
     let r = client(&plan(
         port,
@@ -547,7 +517,6 @@ fn over_tls_alpn_h2_serves_files_byte_identical() {
             req("GET", "/nope", &[], ""),
         ],
     ));
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(r.alpn, "h2");
     let got = std::fs::read(&out).unwrap();
     let _ = std::fs::remove_file(&out);

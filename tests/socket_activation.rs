@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{HELLO, Server, TempRoot, have, run_cli, server_argv, wait_child};
+use common::{HELLO, Server, TempRoot, have, run_cli, self_signed, server_argv, wait_child};
 use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -247,36 +247,7 @@ fn a_socket_named_https_serves_tls() {
         return;
     }
     let r = root();
-    let dir = r.base.join("tls");
-    std::fs::create_dir_all(&dir).unwrap();
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "c.pem",
-        ])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "openssl req");
-    let (cert, key) = (dir.join("c.pem"), dir.join("k.pem"));
+    let (cert, key) = self_signed(&r.base.join("tls"));
     let mut cmd = passing(
         LISTENING,
         &[("LISTEN_FDS", "1"), ("LISTEN_FDNAMES", "https")],
@@ -294,11 +265,7 @@ fn a_socket_named_https_serves_tls() {
     );
     cmd.env("NO_PROXY", "*");
     let srv = Server::start_command(cmd);
-    let banner = srv.stderr_text();
-    let https = banner
-        .split_whitespace()
-        .find(|w| w.starts_with("https://"))
-        .unwrap_or_else(|| panic!("no https listener: {banner}"));
+    let https = srv.https_url();
     let out = Command::new("curl")
         .args(["-sk", "--max-time", "20", &format!("{https}hello.txt")])
         .output()

@@ -108,18 +108,7 @@ fn start(root: &Path, extra: &[&str]) -> (Server, u16) {
 }
 
 fn tls_port(s: &Server) -> u16 {
-    let lines = s.stderr.lock().unwrap();
-    let url = lines
-        .iter()
-        .flat_map(|l| l.split_whitespace())
-        .find(|w| w.starts_with("https://"))
-        .expect("an https:// URL in the banner");
-    url.trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    s.https_port()
 }
 
 type Tls = StreamOwned<ClientConnection, TcpStream>;

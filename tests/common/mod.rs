@@ -314,6 +314,25 @@ impl Server {
         wait_child(&mut self.child, limit)
     }
 
+    /// The first https:// URL of the banner (ending in '/').
+    pub fn https_url(&self) -> String {
+        let text = self.stderr_text();
+        text.split_whitespace()
+            .find(|w| w.starts_with("https://"))
+            .unwrap_or_else(|| panic!("no https:// URL in the banner: {text}"))
+            .to_string()
+    }
+
+    /// The port of `https_url`.
+    pub fn https_port(&self) -> u16 {
+        let url = self.https_url();
+        url.trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {url}"))
+    }
+
     pub fn stderr_text(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
     }
@@ -888,4 +907,33 @@ pub fn run_browser_script(
     let text = format!("{}{}", read("log.txt"), read("err.txt"));
     let ok = status.is_some_and(|s| s.success());
     (ok, format!("({status:?})\n{text}"))
+}
+
+/// A self-signed P-256 certificate for `localhost` and 127.0.0.1, made by openssl in `dir`
+/// (created if need be): the paths of the certificate and of its key.
+pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-keyout", "k.pem", "-out", "c.pem"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "openssl could not make a certificate in {}",
+        dir.display()
+    );
+    (dir.join("c.pem"), dir.join("k.pem"))
 }
