@@ -980,24 +980,13 @@ fn take_body(s: &mut Stream, out: &mut Vec<u8>, room: usize) -> Result<usize, ()
                 break;
             }
             Body::Shared { data, pos } => {
-                let n = want.min(data.len() - *pos);
-                out.extend_from_slice(&data[*pos..*pos + n]);
-                *pos += n;
-                got += n;
+                got += take_mem(data, pos, want, out);
                 if *pos == data.len() {
                     s.body = Body::None;
                 }
             }
             Body::File { file, offset, end } => {
-                let n = want.min((*end - *offset) as usize);
-                let at = out.len();
-                out.resize(at + n, 0);
-                let r = crate::sys::fs::pread_full(&*file, &mut out[at..], *offset);
-                if r < n {
-                    return Err(());
-                }
-                *offset += n as u64;
-                got += n;
+                got += take_file(file, offset, *end, want, out)?;
                 if *offset == *end {
                     s.body = Body::None;
                 }
@@ -1005,24 +994,13 @@ fn take_body(s: &mut Stream, out: &mut Vec<u8>, room: usize) -> Result<usize, ()
             Body::Parts { file, segments } => match segments.front_mut() {
                 None => s.body = Body::None,
                 Some(Segment::Mem { data, pos }) => {
-                    let n = want.min(data.len() - *pos);
-                    out.extend_from_slice(&data[*pos..*pos + n]);
-                    *pos += n;
-                    got += n;
+                    got += take_mem(data, pos, want, out);
                     if *pos == data.len() {
                         segments.pop_front();
                     }
                 }
                 Some(Segment::File { offset, end }) => {
-                    let n = want.min((*end - *offset) as usize);
-                    let at = out.len();
-                    out.resize(at + n, 0);
-                    let r = crate::sys::fs::pread_full(&*file, &mut out[at..], *offset);
-                    if r < n {
-                        return Err(());
-                    }
-                    *offset += n as u64;
-                    got += n;
+                    got += take_file(file, offset, *end, want, out)?;
                     if *offset == *end {
                         segments.pop_front();
                     }
@@ -1114,4 +1092,31 @@ fn held_head(line: &[u8], host: Option<&[u8]>, headers: &[Header], end_stream: b
     }
     head.extend_from_slice(b"\r\n");
     head
+}
+
+/// Append at most `want` bytes of `data` from `pos` to `out`, moving `pos`: how many.
+fn take_mem(data: &[u8], pos: &mut usize, want: usize, out: &mut Vec<u8>) -> usize {
+    let n = want.min(data.len() - *pos);
+    out.extend_from_slice(&data[*pos..*pos + n]);
+    *pos += n;
+    n
+}
+
+/// Append at most `want` bytes of `file` from `offset` (up to `end`) to `out`, moving
+/// `offset`: how many. A file that ends early (it shrank since it was opened) is an error.
+fn take_file(
+    file: &crate::sys::OwnedFd,
+    offset: &mut u64,
+    end: u64,
+    want: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, ()> {
+    let n = want.min((end - *offset) as usize);
+    let at = out.len();
+    out.resize(at + n, 0);
+    if crate::sys::fs::pread_full(file, &mut out[at..], *offset) < n {
+        return Err(());
+    }
+    *offset += n as u64;
+    Ok(n)
 }
