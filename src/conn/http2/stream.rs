@@ -63,7 +63,7 @@ impl Http2 {
             frame::write_rst(&mut self.ctrl, id, ErrorCode::RefusedStream);
             return self.count_reset(w);
         }
-        let mut s = self.spare.pop().unwrap_or_else(Stream::new);
+        let mut s = self.spare.pop().unwrap_or_else(|| Box::new(Stream::new()));
         s.id = id;
         s.recv_closed = end_stream;
         s.answered = false;
