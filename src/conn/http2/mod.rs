@@ -135,6 +135,12 @@ enum Sink {
     /// The stdin of the stream's CGI program (`Stream::cgi`); what it did not take yet
     /// waits in `Stream::held`, and the stream's window is not given back meanwhile.
     Program,
+    /// A body of unknown length for a CGI program, spooled to an unnamed file first (the
+    /// program is told CONTENT_LENGTH), with the request kept as an HTTP/1.1 head, and the
+    /// program found (its `--cgi-max` slot taken) before the body came. As over HTTP/1.1:
+    /// at most `--cgi-max-body` bytes (413 past it), all of it within `--cgi-timeout` of
+    /// the head (`Stream::cgi_by`; 408 after).
+    Spool(Vec<u8>, std::fs::File, Box<cgi::Program>),
 }
 
 struct Stream {
@@ -169,9 +175,15 @@ struct Stream {
     body_sent: u64,
     /// The request line, for `--trace` (its capacity kept with the stream).
     line: Vec<u8>,
-    /// The CGI program answering, and when it must have finished (`--cgi-timeout`).
+    /// The CGI program answering, and when it must have finished (`--cgi-timeout`), or
+    /// when a spooled body must have come whole (`Sink::Spool`).
     cgi: Option<Box<cgi::Run>>,
     cgi_by: u64,
+    /// CGI local redirects followed for this stream's request (`cgi::MAX_LOCAL_REDIRECTS`).
+    redirects: u8,
+    /// The client of this stream's request: the connection's peer, or the address a trusted
+    /// proxy forwarded in this stream's own fields (`--trusted-proxy`).
+    client: Option<SocketAddr>,
     /// Request body bytes the program has not taken yet, or that came while the
     /// credentials were verified (at most the stream's window).
     held: Vec<u8>,
@@ -206,6 +218,8 @@ impl Stream {
             line: Vec::new(),
             cgi: None,
             cgi_by: 0,
+            redirects: 0,
+            client: None,
             held: Vec::new(),
             verify_head: None,
         }
@@ -540,7 +554,7 @@ impl Http2 {
             d = d.min(self.send_by);
         }
         for s in &self.streams {
-            if s.cgi.is_some() {
+            if s.cgi.is_some() || matches!(s.sink, Sink::Spool(..)) {
                 d = d.min(s.cgi_by);
             }
             if let Some(at) = s.stalled_since {
