@@ -1,8 +1,9 @@
-//! A CGI program answering one stream (a request without a body): its pipes are watched with
+//! A CGI program answering one stream: its pipes are watched with
 //! the connection's pipe token, so the worker drives the connection when it writes; its
 //! header block becomes the stream's HEADERS and its output the stream's DATA, one piece at a
 //! time, read only when the previous piece is sent (backpressure towards the program, as over
-//! HTTP/1.1). The program's environment, pipes and header rules are the CGI handler's.
+//! HTTP/1.1). A local redirect is dispatched again on the same stream (`local_redirect`).
+//! The program's environment, pipes and header rules are the CGI handler's.
 
 use super::*;
 use crate::handler::cgi::Output;
@@ -210,9 +211,11 @@ impl Http2 {
             head_only: run.head_only,
             agent: run.agent.clone(),
         };
-        // The rest of the request body is not wanted by a GET.
+        // The rest of the request body is not wanted by a GET: what was held for the
+        // program goes, and the window it kept shut opens.
         s.sink = Sink::Drop;
         s.held.clear();
+        self.reopen_window(i);
         self.redispatch(t, w, i, &head, Held::None, Some(redirect));
     }
 }

@@ -34,10 +34,17 @@
 //!
 //! CGI (`cgi_run.rs`): a program runs as over HTTP/1.1, the request body from DATA to its
 //! stdin (the window given back as it takes it), its output sent as DATA as the client's
-//! window takes it. Not yet: a CGI request with a body of unknown length (no
-//! content-length, which HTTP/1.1 spools first) is answered with RST_STREAM
-//! HTTP_1_1_REQUIRED (RFC 9113 §7: the client retries over HTTP/1.1). Writes whose
+//! window takes it. A body of unknown length (no content-length) is spooled first to an
+//! unnamed file, as HTTP/1.1 spools a chunked one (`--cgi-max-body`, all of it within
+//! `--cgi-timeout`), and the program starts with it on END_STREAM; a local redirect
+//! (RFC 3875 §6.2.2) is dispatched again as a GET on the same stream. Writes whose
 //! credentials are verified off the loop wait for the verdict with their body held.
+//!
+//! As the HTTP/1.1 session does per request, per stream: `expect: 100-continue` gets an
+//! interim HEADERS (:status 100) once a handler takes the body (an upload, a program, a
+//! spool, a WebDAV body; after the credentials' check if there is one), none when the
+//! answer comes at once; with `--trusted-proxy`, the client each stream's own forwarding
+//! fields name is what its CGI program, rules, credential limits and log line see.
 
 use super::Next;
 use super::transport::{Fill, Flushed, Linger, Transport};

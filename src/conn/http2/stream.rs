@@ -688,7 +688,7 @@ impl Http2 {
     }
 
     /// Give back the window a stream kept shut while its body was held.
-    fn reopen_window(&mut self, i: usize) {
+    pub(super) fn reopen_window(&mut self, i: usize) {
         let s = &mut self.streams[i];
         if !s.recv_closed && s.recv_consumed > 0 {
             frame::write_window_update(&mut self.ctrl, s.id, s.recv_consumed);
@@ -1220,7 +1220,11 @@ fn held_head(line: &[u8], host: Option<&[u8]>, headers: &[Header], end_stream: b
     }
     let mut length = false;
     for h in headers {
-        if h.name == b"host" {
+        // An expectation other than 100-continue, which this session does not act on,
+        // would make the head one the HTTP/1.1 parser refuses (417).
+        if h.name == b"host"
+            || (h.name == b"expect" && !h.value.eq_ignore_ascii_case(b"100-continue"))
+        {
             continue;
         }
         length |= h.name == b"content-length";
