@@ -180,10 +180,9 @@ impl Http2 {
         let Some(run) = s.cgi.as_mut() else {
             return;
         };
-        if s.answered
-            || s.redirects > cgi::MAX_LOCAL_REDIRECTS
-            || loc.iter().any(|&b| !(0x21..0x7f).contains(&b))
-        {
+        let head = cgi::redirect_head(loc, &run.host);
+        let Some(head) = head.filter(|_| !s.answered && s.redirects <= cgi::MAX_LOCAL_REDIRECTS)
+        else {
             crate::sys::log_error(format_args!(
                 "barehttpd: cgi {}: bad or looping local redirect",
                 run.script
@@ -195,16 +194,7 @@ impl Http2 {
             s.cgi = None;
             s.piece_more = false;
             return self.answer_error(t, w, i, 502);
-        }
-        let mut head = b"GET ".to_vec();
-        head.extend_from_slice(loc);
-        head.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-        head.extend_from_slice(if parse::valid_host(&run.host) {
-            &run.host
-        } else {
-            b"localhost"
-        });
-        head.extend_from_slice(b"\r\n\r\n");
+        };
         // The program that asked is done: its `--cgi-max` slot is free for the next one.
         run.retire();
         let redirect = stream::Redirected {
