@@ -18,6 +18,10 @@ struct Resp {
     len: u64,
     reset: Option<u32>,
     headers: Vec<(String, String)>,
+    /// Interim (1xx) statuses before the final one.
+    interim: Vec<u16>,
+    /// The body, when at most 4 KiB.
+    body: Vec<u8>,
 }
 
 impl Resp {
@@ -87,13 +91,23 @@ fn client(plan: &str) -> Report {
                     status: f[0].parse().unwrap_or(0),
                     len: f[1].parse().unwrap(),
                     reset: f[2].parse().ok(),
-                    headers: Vec::new(),
+                    ..Resp::default()
                 });
             }
             "h" => {
                 let (n, v) = rest.split_once(' ').unwrap_or((rest, ""));
                 let last = r.responses.last_mut().unwrap();
                 last.headers.push((n.to_string(), v.to_string()));
+            }
+            "i" => {
+                let last = r.responses.last_mut().unwrap();
+                last.interim.push(rest.parse().unwrap());
+            }
+            "b" => {
+                let last = r.responses.last_mut().unwrap();
+                last.body = (0..rest.len() / 2)
+                    .map(|k| u8::from_str_radix(&rest[2 * k..2 * k + 2], 16).unwrap())
+                    .collect();
             }
             _ => {}
         }
@@ -736,8 +750,12 @@ fn rfc3875_a_cgi_program_answers_over_h2c_with_its_stdin_from_data_frames() {
     // RFC 3875 §4.1.16: the protocol the request came in.
     assert_eq!(r.responses[0].header("x-proto"), Some("HTTP/2.0"));
     assert_eq!((r.responses[1].status, r.responses[1].len), (200, 0));
-    // No content-length: HTTP/1.1 would spool it first; over HTTP/2, not yet.
-    assert_eq!(r.responses[2].reset, Some(0xd), "HTTP_1_1_REQUIRED");
+    // No content-length: spooled first, as over HTTP/1.1 (the program ignores it).
+    assert_eq!(
+        (r.responses[2].status, r.responses[2].len),
+        (200, 70_000),
+        "{r:?}"
+    );
     // 3 MB through the program's stdin, paced by the window.
     assert_eq!(
         (r.responses[3].status, r.responses[3].len),
@@ -825,4 +843,335 @@ fn limit_a_ping_flood_from_a_client_that_does_not_read_stops_being_read() {
     assert!(grown < 16 * 1024, "RSS grew by {grown} KiB");
     // Others are still served.
     assert_eq!(s.get("/a.txt").status, 200);
+}
+
+/// A server listening for h2c (`--h2c`) and for h2 over TLS (ALPN), and the plan options
+/// that reach each: the same requests go over both. Without openssl, h2c only.
+fn both(root: &TempRoot, extra: &[&str]) -> (Server, Vec<(u16, String)>) {
+    let mut args = vec!["--h2c".to_string()];
+    let tls = have("openssl");
+    let mut cert = None;
+    if tls {
+        let (c, k) = self_signed(&root.base.join("h2-certs"));
+        args.extend(
+            [
+                "--tls-listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                c.to_str().unwrap(),
+                "--tls-key",
+                k.to_str().unwrap(),
+            ]
+            .map(String::from),
+        );
+        cert = Some(c);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let s = Server::start(&root.www, &args);
+    let mut ways = vec![(s.port, String::new())];
+    if let Some(c) = cert {
+        ways.push((
+            s.https_port(),
+            format!(", \"tls\": true, \"ca\": \"{}\"", c.display()),
+        ));
+    }
+    (s, ways)
+}
+
+/// Executable scripts under the root's cgi-bin/.
+fn scripts(root: &TempRoot, list: &[(&str, &str)]) {
+    use std::os::unix::fs::PermissionsExt;
+    root.dir("cgi-bin");
+    for (name, text) in list {
+        let f = root.file(&format!("cgi-bin/{name}"), text.as_bytes());
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// Prints CONTENT_LENGTH and the bytes its stdin held.
+const COUNT_SH: &str = "#!/bin/sh\nn=$(wc -c)\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s %s' \"${CONTENT_LENGTH:-none}\" \"$n\"\n";
+
+fn body_text(r: &Resp) -> String {
+    String::from_utf8_lossy(&r.body).trim().to_string()
+}
+
+#[test]
+fn rfc3875_4_1_2_a_cgi_body_without_content_length_is_spooled_then_run_with_its_length() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    scripts(&root, &[("count.sh", COUNT_SH)]);
+    let (s, ways) = both(&root, &["--cgi", "/cgi-bin/", "--cgi-max-body", "4m"]);
+    for (port, opts) in ways {
+        // No content-length: the client ends the body with END_STREAM. 3 MB is past the
+        // stream's window (1 MiB), so the window must be given back while spooling.
+        let r = client(&plan(
+            port,
+            &opts,
+            &[
+                req("POST", "/cgi-bin/count.sh", &[], ", \"body\": \"x=1\""),
+                req("POST", "/cgi-bin/count.sh", &[], ", \"body_len\": 3000000"),
+                // Past --cgi-max-body: 413, as over HTTP/1.1.
+                req("POST", "/cgi-bin/count.sh", &[], ", \"body_len\": 4200000"),
+            ],
+        ));
+        assert_eq!(r.responses[0].status, 200, "{opts}: {r:?}");
+        assert_eq!(body_text(&r.responses[0]), "3 3", "{opts}");
+        assert_eq!(r.responses[1].status, 200, "{opts}: {r:?}");
+        assert_eq!(body_text(&r.responses[1]), "3000000 3000000", "{opts}");
+        assert_eq!(r.responses[2].status, 413, "{opts}: {r:?}");
+    }
+    // The same request over HTTP/1.1 (chunked) is answered the same way.
+    let mut c = s.connect();
+    c.send(b"POST /cgi-bin/count.sh HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nx=1\r\n0\r\n\r\n");
+    let text = String::from_utf8_lossy(&c.read_to_end()).to_string();
+    assert!(text.contains("\r\n3 3\r\n"), "{text}");
+}
+
+#[test]
+fn rfc3875_6_2_2_a_cgi_local_redirect_is_followed_on_the_same_stream() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("hello.txt", b"Hello, world\n");
+    scripts(
+        &root,
+        &[
+            (
+                "to-file.sh",
+                "#!/bin/sh\nprintf 'Location: /hello.txt\\r\\n\\r\\n'\n",
+            ),
+            (
+                "to-cgi.sh",
+                "#!/bin/sh\nprintf 'Location: /cgi-bin/q.sh?from=redirect\\r\\n\\r\\n'\n",
+            ),
+            (
+                "q.sh",
+                "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s %s' \"$REQUEST_METHOD\" \"$QUERY_STRING\"\n",
+            ),
+            (
+                "loop.sh",
+                "#!/bin/sh\nprintf 'Location: /cgi-bin/loop.sh\\r\\n\\r\\n'\n",
+            ),
+        ],
+    );
+    // --cgi-max 1: the program that redirects gives its slot to the one it names.
+    let (_s, ways) = both(&root, &["--cgi", "/cgi-bin/", "--cgi-max", "1"]);
+    for (port, opts) in ways {
+        let r = client(&plan(
+            port,
+            &opts,
+            &[req("GET", "/cgi-bin/to-file.sh", &[], "")],
+        ));
+        let x = &r.responses[0];
+        assert_eq!(
+            (x.status, x.body.as_slice()),
+            (200, &b"Hello, world\n"[..]),
+            "{opts}: {r:?}"
+        );
+        let r = client(&plan(
+            port,
+            &opts,
+            &[req(
+                "POST",
+                "/cgi-bin/to-cgi.sh",
+                &[],
+                ", \"body_len\": 100000",
+            )],
+        ));
+        // RFC 3875 §6.2.2: the redirect is a GET, whatever the first request was.
+        assert_eq!(r.responses[0].status, 200, "{opts}: {r:?}");
+        assert_eq!(body_text(&r.responses[0]), "GET from=redirect", "{opts}");
+        let r = client(&plan(
+            port,
+            &opts,
+            &[req("HEAD", "/cgi-bin/to-file.sh", &[], "")],
+        ));
+        let x = &r.responses[0];
+        assert_eq!((x.status, x.len), (200, 0), "{opts}: {r:?}");
+        assert_eq!(x.header("content-length"), Some("13"));
+        // A loop ends at cgi::MAX_LOCAL_REDIRECTS with 502, as over HTTP/1.1.
+        let r = client(&plan(
+            port,
+            &opts,
+            &[req("GET", "/cgi-bin/loop.sh", &[], "")],
+        ));
+        assert_eq!(r.responses[0].status, 502, "{opts}: {r:?}");
+    }
+}
+
+#[test]
+fn rfc9110_10_1_1_expect_100_continue_gets_an_interim_100_only_when_the_body_is_wanted() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.dir("up");
+    root.file("hello.txt", b"Hello, world\n");
+    scripts(&root, &[("count.sh", COUNT_SH)]);
+    let users = root.base.join("users");
+    std::fs::write(
+        &users,
+        format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap()),
+    )
+    .unwrap();
+    let (_s, ways) = both(
+        &root,
+        &[
+            "--write",
+            "/up/",
+            "--auth-file",
+            users.to_str().unwrap(),
+            "--cgi",
+            "/cgi-bin/",
+            "--max-body",
+            "1m",
+        ],
+    );
+    let good = ("authorization", "Basic YWxpY2U6czNjcmV0");
+    let bad = ("authorization", "Basic YWxpY2U6d3Jvbmc=");
+    let exp = ("expect", "100-continue");
+    let wait = |n: usize| format!(", \"body_len\": {n}, \"wait_100\": true");
+    let propfind = r#", "body": "<?xml version=\"1.0\"?><propfind xmlns=\"DAV:\"><prop><getcontentlength/></prop></propfind>", "wait_100": true"#;
+    for (port, opts) in ways {
+        // One write at a time: credentials are verified one request at a time per client
+        // (more at once are refused with 429).
+        let mut r = Report::default();
+        for one in [
+            // Credentials verified off the loop, then the upload reads the body.
+            req("PUT", "/up/a.bin", &[good, exp], &wait(5000)),
+            // Answered at once: no 100, and the body is never sent.
+            req("PUT", "/up/b.bin", &[bad, exp], &wait(5000)),
+            req(
+                "PUT",
+                "/up/c.bin",
+                &[good, exp, ("content-length", "2000000")],
+                &wait(2_000_000),
+            ),
+            req("PUT", "/hello.txt", &[good, exp], &wait(10)),
+        ] {
+            r.responses
+                .extend(client(&plan(port, &opts, &[one])).responses);
+        }
+        let rest = client(&plan(
+            port,
+            &opts,
+            &[
+                // A CGI program with a length, and one whose body is spooled.
+                req(
+                    "POST",
+                    "/cgi-bin/count.sh",
+                    &[exp, ("content-length", "7")],
+                    &wait(7),
+                ),
+                req("POST", "/cgi-bin/count.sh", &[exp], &wait(9)),
+                // A WebDAV body read whole.
+                req("PROPFIND", "/up/", &[exp, ("depth", "0")], propfind),
+                // No body at all: nothing to continue.
+                req("GET", "/hello.txt", &[exp], ""),
+            ],
+        ));
+        r.responses.extend(rest.responses);
+        let got: Vec<(u16, &[u16])> = r
+            .responses
+            .iter()
+            .map(|x| (x.status, x.interim.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (201, &[100][..]),
+                (401, &[][..]),
+                (413, &[][..]),
+                (405, &[][..]),
+                (200, &[100][..]),
+                (200, &[100][..]),
+                (207, &[100][..]),
+                (200, &[][..]),
+            ],
+            "{opts}: {r:?}"
+        );
+        assert_eq!(body_text(&r.responses[4]), "7 7");
+        assert_eq!(body_text(&r.responses[5]), "9 9");
+        assert_eq!(
+            std::fs::read(root.www.join("up/a.bin")).unwrap().len(),
+            5000
+        );
+        assert!(!root.www.join("up/b.bin").exists() && !root.www.join("up/c.bin").exists());
+        std::fs::remove_file(root.www.join("up/a.bin")).unwrap();
+    }
+}
+
+/// The access log once it holds at least `lines` lines (polled: it is written behind).
+fn log_lines(path: &Path, lines: usize) -> Vec<String> {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= lines || std::time::Instant::now() > end {
+            return text.lines().map(String::from).collect();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn trusted_proxy_each_stream_names_its_own_client_and_untrusted_peers_are_not_believed() {
+    if !python_h2() {
+        return;
+    }
+    let addr_sh = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"$REMOTE_ADDR\"\n";
+    for (trusted, believed) in [("127.0.0.1", true), ("10.0.0.0/8", false)] {
+        let root = TempRoot::new();
+        scripts(&root, &[("addr.sh", addr_sh)]);
+        root.file("hello.txt", b"hi");
+        let log = root.base.join("access.log");
+        let (_s, ways) = both(
+            &root,
+            &[
+                "--cgi",
+                "/cgi-bin/",
+                "--trusted-proxy",
+                trusted,
+                "--access-log",
+                log.to_str().unwrap(),
+            ],
+        );
+        for (k, (port, opts)) in ways.into_iter().enumerate() {
+            // Different clients per transport, so each one's log lines are its own.
+            let a = format!("203.0.113.{}", 7 + k);
+            let b = format!("198.51.100.{}", 9 + k);
+            let c = format!("192.0.2.{}", 60 + k);
+            let fwd = format!("for={c};proto=https");
+            let r = client(&plan(
+                port,
+                &opts,
+                &[
+                    req("GET", "/cgi-bin/addr.sh", &[("x-forwarded-for", &a)], ""),
+                    req("GET", "/cgi-bin/addr.sh", &[("x-forwarded-for", &b)], ""),
+                    req("GET", "/cgi-bin/addr.sh", &[("forwarded", &fwd)], ""),
+                    req("GET", "/cgi-bin/addr.sh", &[], ""),
+                    req("GET", "/hello.txt", &[("x-forwarded-for", &a)], ""),
+                ],
+            ));
+            let said: Vec<String> = r.responses[..4].iter().map(body_text).collect();
+            let want: Vec<&str> = if believed {
+                vec![&a, &b, &c, "127.0.0.1"]
+            } else {
+                vec!["127.0.0.1"; 4]
+            };
+            assert_eq!(said, want, "{trusted} {opts}: {r:?}");
+            assert_eq!(r.responses[4].status, 200);
+            // The access log names the same clients, the file's too.
+            let lines = log_lines(&log, 5 * (k + 1));
+            let count = |who: &str| {
+                let lead = format!("{who} ");
+                lines.iter().filter(|l| l.starts_with(&lead)).count()
+            };
+            let want = if believed { [2, 1, 1] } else { [0, 0, 0] };
+            assert_eq!([count(&a), count(&b), count(&c)], want, "{opts}: {lines:?}");
+        }
+    }
 }

@@ -578,3 +578,71 @@ fn silent_client_is_closed_at_the_header_timeout() {
     );
     assert!(o.closed_after.unwrap() >= Duration::from_millis(HEADER_TIMEOUT * 1000 / 2));
 }
+
+/// A CGI request without content-length whose body trickles: the body is spooled for the
+/// program and must come whole within `--cgi-timeout` of the head, as over HTTP/1.1 (a
+/// trickle cannot hold a `--cgi-max` slot and the disk for ever). Past it: 408 on the
+/// stream, and the slot is free for the next request on the same connection.
+#[test]
+fn a_trickled_cgi_body_to_spool_gets_408_at_the_cgi_timeout_and_frees_its_slot() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = TempRoot::new();
+    let count = root.file(
+        "cgi-bin/count.sh",
+        b"#!/bin/sh\nn=$(wc -c)\nprintf 'Content-Type: text/plain\\r\\n\\r\\n%s %s' \"$CONTENT_LENGTH\" \"$n\"\n",
+    );
+    std::fs::set_permissions(&count, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Server::start(
+        &root.www,
+        &[
+            "--h2c",
+            "--cgi",
+            "/cgi-bin/",
+            "--cgi-max",
+            "1",
+            "--cgi-timeout",
+            "1",
+            "--header-timeout",
+            "20",
+        ],
+    );
+    let mut post = vec![0x83, 0x86];
+    hpack_int(&mut post, 0, 4, 4);
+    hpack_str(&mut post, b"/cgi-bin/count.sh");
+    hpack_int(&mut post, 0, 4, 1);
+    hpack_str(&mut post, b"localhost");
+    let mut c = Conn::open(&server.addr(), &[]);
+    c.handshake(scaled(Duration::from_secs(10)));
+    c.send(&headers(1, &post, false, true)).unwrap();
+    let sent = Instant::now();
+    // A byte every 200 ms, so the connection itself is never idle.
+    let limit = sent + scaled(Duration::from_secs(15));
+    let mut o = Outcome::default();
+    while o.statuses.is_empty() && Instant::now() < limit {
+        c.send(&data(1, b"x", false)).unwrap();
+        o = watch(&mut c, Duration::from_millis(200), true, |o| {
+            !o.statuses.is_empty()
+        });
+        assert!(!o.closed, "the connection closed: {o:?}");
+    }
+    assert_eq!(o.statuses, [(1, 408)], "{o:?}");
+    assert!(
+        sent.elapsed() >= Duration::from_millis(900),
+        "408 before --cgi-timeout: {:?}",
+        sent.elapsed()
+    );
+    if !o.ended.contains(&1) {
+        // The 408's body, to its END_STREAM.
+        watch(&mut c, scaled(Duration::from_secs(10)), true, |o| {
+            o.ended.contains(&1)
+        });
+    }
+    // The same connection, the slot free again (--cgi-max 1): a body spooled and run.
+    c.send(&headers(3, &post, false, true)).unwrap();
+    c.send(&data(3, b"abcde", true)).unwrap();
+    let o = watch(&mut c, scaled(Duration::from_secs(10)), true, |o| {
+        o.ended.contains(&3)
+    });
+    assert_eq!(o.statuses, [(3, 200)], "{o:?}");
+    assert_eq!(o.data_bytes, 3, "the program's '5 5': {o:?}");
+}

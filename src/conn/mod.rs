@@ -201,5 +201,13 @@ impl Conn {
     }
 }
 
+/// An unnamed temporary file for a request body of unknown length on its way to a CGI
+/// program (both sessions spool it first, so the program is told CONTENT_LENGTH).
+fn spool_file() -> Option<std::fs::File> {
+    crate::sys::fs::temp_file("/tmp")
+        .ok()
+        .map(crate::sys::OwnedFd::into_file)
+}
+
 #[cfg(test)]
 mod tests;

@@ -43,6 +43,26 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Local redirects followed for one request.
 pub const MAX_LOCAL_REDIRECTS: u8 = 5;
 
+/// RFC 3875 §6.2.2: the request a local redirect to `loc` stands for, a GET of that path on
+/// the program's host, as an HTTP/1.1 head for a session to dispatch (both do). None: `loc`
+/// holds a byte that no request target may (a space, a control), and the program failed.
+pub fn redirect_head(loc: &[u8], host: &[u8]) -> Option<Vec<u8>> {
+    if loc.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
+        return None;
+    }
+    let mut head = b"GET ".to_vec();
+    head.extend_from_slice(loc);
+    head.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    let host = if crate::http::parse::valid_host(host) {
+        host
+    } else {
+        b"localhost"
+    };
+    head.extend_from_slice(host);
+    head.extend_from_slice(b"\r\n\r\n");
+    Some(head)
+}
+
 /// `--cgi-max` slots taken, all workers together: programs running, and chunked requests
 /// whose body is being spooled for a program (`Slot`).
 static RUNNING: AtomicUsize = AtomicUsize::new(0);

@@ -103,6 +103,22 @@ where
     last
 }
 
+/// The client a trusted proxy names in a request's `Forwarded` fields, else in its
+/// `X-Forwarded-For` fields (both sessions ask, HTTP/2 per stream).
+#[cfg(feature = "ops")]
+pub fn request_client(req: &crate::http::parse::Request, ranges: &[Cidr]) -> Option<SocketAddr> {
+    let values = |name: &'static str| {
+        req.headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|h| h.value)
+    };
+    if values("forwarded").next().is_some() {
+        return client(values("forwarded"), Kind::Forwarded, ranges);
+    }
+    client(values("x-forwarded-for"), Kind::XForwardedFor, ranges)
+}
+
 /// The `for=` node of one `Forwarded` element (RFC 7239 §4, §6).
 fn forwarded_for(element: &str) -> Option<SocketAddr> {
     let pair = element.split(';').find_map(|p| {

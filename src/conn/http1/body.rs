@@ -242,10 +242,3 @@ fn buffer(body: &mut Vec<u8>, data: &[u8]) -> Result<(), Error> {
     body.extend_from_slice(data);
     Ok(())
 }
-
-/// An unnamed temporary file for a chunked request body on its way to a CGI program.
-pub(super) fn spool_file() -> Option<std::fs::File> {
-    crate::sys::fs::temp_file("/tmp")
-        .ok()
-        .map(crate::sys::OwnedFd::into_file)
-}

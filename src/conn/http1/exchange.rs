@@ -283,24 +283,14 @@ impl Http1 {
         loc: &[u8],
     ) -> Next {
         self.redirects += 1;
-        if self.redirects > cgi::MAX_LOCAL_REDIRECTS
-            || loc.iter().any(|&b| !(0x21..0x7f).contains(&b))
-        {
+        let head = cgi::redirect_head(loc, &run.host);
+        let Some(head) = head.filter(|_| self.redirects <= cgi::MAX_LOCAL_REDIRECTS) else {
             crate::sys::log_error(format_args!(
                 "barehttpd: cgi {}: bad or looping local redirect",
                 run.script
             ));
             return self.program_failed(t, w, run, 502);
-        }
-        let mut head = b"GET ".to_vec();
-        head.extend_from_slice(loc);
-        head.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-        head.extend_from_slice(if parse::valid_host(&run.host) {
-            &run.host
-        } else {
-            b"localhost"
-        });
-        head.extend_from_slice(b"\r\n\r\n");
+        };
         // The program that asked is done: its slot is free for the next one (`--cgi-max 1`
         // must not refuse a redirect to another program).
         run.retire();

@@ -29,6 +29,7 @@
 mod body;
 mod exchange;
 
+use super::spool_file;
 use super::transport::{Fill, Flushed, Linger, Queue, Transport};
 use crate::handler::Error;
 use crate::handler::auth::{Pending, Refused};
@@ -37,7 +38,7 @@ use crate::http::parse::{self, Framing, Header, MAX_HEAD, MAX_HEADERS, Request, 
 use crate::http::response;
 use crate::sys::trace;
 use crate::worker::{ConnId, Route, Verdict, Worker};
-use body::{MAX_DISCARD, Remaining, Sink, spool_file};
+use body::{MAX_DISCARD, Remaining, Sink};
 use std::net::SocketAddr;
 
 /// How long a closing connection keeps reading what the client still sends.
@@ -402,7 +403,9 @@ impl Http1 {
         };
         #[cfg(feature = "ops")]
         if !w.served.config.trusted_proxies.is_empty() && w.served.trusts(self.peer) {
-            self.client = forwarded_client(&req, &w.served.config.trusted_proxies).or(self.peer);
+            self.client =
+                crate::http::forwarded::request_client(&req, &w.served.config.trusted_proxies)
+                    .or(self.peer);
         }
         let (status, body_len, close, answer, route) =
             dispatch(&req, queue, w, self.client(), how, Held::None);
@@ -836,23 +839,6 @@ fn dispatch(
     // A streamed body's length is counted as it goes.
     let len = (!reply.streamed).then_some(reply.body_len);
     (reply.status, len, reply.close, answer, route)
-}
-
-/// The client a trusted proxy names in the request's `Forwarded` fields, else in its
-/// `X-Forwarded-For` fields (rules in `http::forwarded`).
-#[cfg(feature = "ops")]
-fn forwarded_client(req: &Request, trusted: &[crate::http::forwarded::Cidr]) -> Option<SocketAddr> {
-    use crate::http::forwarded::{Kind, client};
-    let values = |name: &'static str| {
-        req.headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| h.value)
-    };
-    if values("forwarded").next().is_some() {
-        return client(values("forwarded"), Kind::Forwarded, trusted);
-    }
-    client(values("x-forwarded-for"), Kind::XForwardedFor, trusted)
 }
 
 /// The request line at the start of `head`, for the log of an answer given before the

@@ -1,8 +1,9 @@
-//! A CGI program answering one stream (a request without a body): its pipes are watched with
+//! A CGI program answering one stream: its pipes are watched with
 //! the connection's pipe token, so the worker drives the connection when it writes; its
 //! header block becomes the stream's HEADERS and its output the stream's DATA, one piece at a
 //! time, read only when the previous piece is sent (backpressure towards the program, as over
-//! HTTP/1.1). The program's environment, pipes and header rules are the CGI handler's.
+//! HTTP/1.1). A local redirect is dispatched again on the same stream (`local_redirect`).
+//! The program's environment, pipes and header rules are the CGI handler's.
 
 use super::*;
 use crate::handler::cgi::Output;
@@ -111,7 +112,7 @@ impl Http2 {
                 if w.log.enabled() {
                     w.log.begin(
                         &mut s.log,
-                        self.peer.as_ref(),
+                        s.client.as_ref(),
                         &w.clock.clf,
                         &line,
                         status,
@@ -150,12 +151,12 @@ impl Http2 {
                     self.finish_sent(w, i);
                 }
             }
-            out @ (Output::Redirect(_) | Output::Failed(_)) => {
+            Output::Redirect(loc) => {
+                self.local_redirect(t, w, i, &loc);
+                return true;
+            }
+            Output::Failed(why) => {
                 progress = true;
-                let why = match out {
-                    Output::Failed(why) => why,
-                    _ => "a local redirect (not followed over HTTP/2)",
-                };
                 crate::sys::log_error(format_args!("barehttpd: cgi {}: {why}", run.script));
                 if s.answered {
                     let id = s.id;
@@ -168,5 +169,43 @@ impl Http2 {
             }
         }
         progress
+    }
+
+    /// RFC 3875 §6.2.2: the program answered only `Location: /local/path`: answer as if
+    /// the client had asked for that path with GET, on the same stream, as HTTP/1.1 does
+    /// (at most `cgi::MAX_LOCAL_REDIRECTS` for one request, then 502).
+    fn local_redirect(&mut self, t: &Transport, w: &mut Worker, i: usize, loc: &[u8]) {
+        let s = &mut self.streams[i];
+        s.redirects += 1;
+        let Some(run) = s.cgi.as_mut() else {
+            return;
+        };
+        let head = cgi::redirect_head(loc, &run.host);
+        let Some(head) = head.filter(|_| !s.answered && s.redirects <= cgi::MAX_LOCAL_REDIRECTS)
+        else {
+            crate::sys::log_error(format_args!(
+                "barehttpd: cgi {}: bad or looping local redirect",
+                run.script
+            ));
+            if s.answered {
+                let id = s.id;
+                return self.reset(w, id, ErrorCode::Internal);
+            }
+            s.cgi = None;
+            s.piece_more = false;
+            return self.answer_error(t, w, i, 502);
+        };
+        // The program that asked is done: its `--cgi-max` slot is free for the next one.
+        run.retire();
+        let redirect = stream::Redirected {
+            head_only: run.head_only,
+            agent: run.agent.clone(),
+        };
+        // The rest of the request body is not wanted by a GET: what was held for the
+        // program goes, and the window it kept shut opens.
+        s.sink = Sink::Drop;
+        s.held.clear();
+        self.reopen_window(i);
+        self.redispatch(t, w, i, &head, Held::None, Some(redirect));
     }
 }

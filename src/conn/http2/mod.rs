@@ -34,10 +34,17 @@
 //!
 //! CGI (`cgi_run.rs`): a program runs as over HTTP/1.1, the request body from DATA to its
 //! stdin (the window given back as it takes it), its output sent as DATA as the client's
-//! window takes it. Not yet: a CGI request with a body of unknown length (no
-//! content-length, which HTTP/1.1 spools first) is answered with RST_STREAM
-//! HTTP_1_1_REQUIRED (RFC 9113 §7: the client retries over HTTP/1.1). Writes whose
+//! window takes it. A body of unknown length (no content-length) is spooled first to an
+//! unnamed file, as HTTP/1.1 spools a chunked one (`--cgi-max-body`, all of it within
+//! `--cgi-timeout`), and the program starts with it on END_STREAM; a local redirect
+//! (RFC 3875 §6.2.2) is dispatched again as a GET on the same stream. Writes whose
 //! credentials are verified off the loop wait for the verdict with their body held.
+//!
+//! As the HTTP/1.1 session does per request, per stream: `expect: 100-continue` gets an
+//! interim HEADERS (:status 100) once a handler takes the body (an upload, a program, a
+//! spool, a WebDAV body; after the credentials' check if there is one), none when the
+//! answer comes at once; with `--trusted-proxy`, the client each stream's own forwarding
+//! fields name is what its CGI program, rules, credential limits and log line see.
 
 use super::Next;
 use super::transport::{Fill, Flushed, Linger, Transport};
@@ -135,6 +142,12 @@ enum Sink {
     /// The stdin of the stream's CGI program (`Stream::cgi`); what it did not take yet
     /// waits in `Stream::held`, and the stream's window is not given back meanwhile.
     Program,
+    /// A body of unknown length for a CGI program, spooled to an unnamed file first (the
+    /// program is told CONTENT_LENGTH), with the request kept as an HTTP/1.1 head, and the
+    /// program found (its `--cgi-max` slot taken) before the body came. As over HTTP/1.1:
+    /// at most `--cgi-max-body` bytes (413 past it), all of it within `--cgi-timeout` of
+    /// the head (`Stream::cgi_by`; 408 after).
+    Spool(Vec<u8>, std::fs::File, Box<cgi::Program>),
 }
 
 struct Stream {
@@ -169,9 +182,15 @@ struct Stream {
     body_sent: u64,
     /// The request line, for `--trace` (its capacity kept with the stream).
     line: Vec<u8>,
-    /// The CGI program answering, and when it must have finished (`--cgi-timeout`).
+    /// The CGI program answering, and when it must have finished (`--cgi-timeout`), or
+    /// when a spooled body must have come whole (`Sink::Spool`).
     cgi: Option<Box<cgi::Run>>,
     cgi_by: u64,
+    /// CGI local redirects followed for this stream's request (`cgi::MAX_LOCAL_REDIRECTS`).
+    redirects: u8,
+    /// The client of this stream's request: the connection's peer, or the address a trusted
+    /// proxy forwarded in this stream's own fields (`--trusted-proxy`).
+    client: Option<SocketAddr>,
     /// Request body bytes the program has not taken yet, or that came while the
     /// credentials were verified (at most the stream's window).
     held: Vec<u8>,
@@ -206,6 +225,8 @@ impl Stream {
             line: Vec::new(),
             cgi: None,
             cgi_by: 0,
+            redirects: 0,
+            client: None,
             held: Vec::new(),
             verify_head: None,
         }
@@ -544,7 +565,7 @@ impl Http2 {
             d = d.min(self.send_by);
         }
         for s in &self.streams {
-            if s.cgi.is_some() {
+            if s.cgi.is_some() || matches!(s.sink, Sink::Spool(..)) {
                 d = d.min(s.cgi_by);
             }
             if let Some(at) = s.stalled_since {

@@ -81,6 +81,8 @@ impl Http2 {
         s.stalled_since = None;
         s.status = 0;
         s.body_sent = 0;
+        s.redirects = 0;
+        s.client = self.peer;
         self.streams.push(s);
         let i = self.streams.len() - 1;
         if too_large {
@@ -144,6 +146,13 @@ impl Http2 {
         let mut n = 0;
         let mut host_field = None;
         let mut overflow = false;
+        // Fields looked at only for a request with a body to come (`expect`) or from a
+        // trusted proxy (forwarding): a plain GET pays one test per field.
+        let mut seen = Seen {
+            trusted: trusted_peer(w, self.peer),
+            ..Seen::default()
+        };
+        let watch = !end_stream || seen.trusted;
         for f in &self.fields {
             let name = &buf[f.name.clone()];
             if name.starts_with(b":") || (cookie.is_some() && name == b"cookie") {
@@ -151,6 +160,9 @@ impl Http2 {
             }
             if name == b"host" {
                 host_field = Some(&buf[f.value.clone()]);
+            }
+            if watch {
+                seen.note(name, &buf[f.value.clone()]);
             }
             if n == MAX_HEADERS {
                 overflow = true;
@@ -205,8 +217,13 @@ impl Http2 {
             host,
             framing,
             keep_alive: true,
-            expect_continue: false,
+            // RFC 9110 §10.1.1: only while the body is still to come.
+            expect_continue: seen.expect_continue && !end_stream,
         };
+        if seen.forwarded {
+            self.streams[i].client = forwarded_client(w, &req, self.peer);
+        }
+        let client = self.streams[i].client;
         let head_only = req.method == Method::Head;
         let (referer, agent) = (req.header("referer"), req.header("user-agent"));
         let (answer, status, body_len) = {
@@ -216,18 +233,27 @@ impl Http2 {
                 &req,
                 t,
                 w,
-                self.peer,
+                client,
                 &mut self.scratch,
                 &mut s.body,
                 head_only,
                 Held::None,
             )
         };
+        if req.expect_continue
+            && matches!(
+                answer,
+                Answer::Upload(_) | Answer::DavBody | Answer::Cgi(_) | Answer::CgiBuffer(_)
+            )
+        {
+            let max = self.peer_max_frame as usize;
+            let (enc, block) = (&mut self.enc, &mut self.hblock);
+            write_continue(enc, block, &mut self.ctrl, &self.streams[i], max);
+        }
         match answer {
             Answer::Done => {
                 let _ = body_len;
                 if w.log.enabled() {
-                    let client = self.peer;
                     w.log.begin(
                         &mut self.streams[i].log,
                         client.as_ref(),
@@ -266,10 +292,9 @@ impl Http2 {
                 }
                 self.begin_program(w, i, run);
             }
-            // A CGI request with a body of unknown length is not wired to this session yet:
-            // the client is told to retry over HTTP/1.1 (§7).
-            Answer::CgiBuffer(_) => {
-                self.reset(w, id, ErrorCode::Http11Required);
+            Answer::CgiBuffer(program) => {
+                let head = held_head(&self.line, host, &headers[..n], end_stream);
+                self.begin_spool(t, w, i, head, program);
             }
         }
     }
@@ -370,6 +395,7 @@ impl Http2 {
                 None
             }
             Sink::Upload(up) => up.write(data).err(),
+            Sink::Spool(_, file, _) => spool(file, data, s.received, w),
             Sink::Buffer(_, body) => {
                 if body.len() + data.len() > handler::MAX_DAV_BODY {
                     Some(handler::Error::TooLarge)
@@ -457,7 +483,7 @@ impl Http2 {
                 up.finish(&mut reply);
                 let status = reply.status;
                 w.log.line(
-                    self.peer.as_ref(),
+                    s.client.as_ref(),
                     &w.clock.clf,
                     &line,
                     status,
@@ -470,7 +496,18 @@ impl Http2 {
                 self.streams[i].status = 0;
                 w.stats().response(status, 0);
             }
-            Sink::Buffer(head, body) => self.redispatch(t, w, i, &head, Held::Body(body)),
+            Sink::Buffer(head, body) => self.redispatch(t, w, i, &head, Held::Body(body), None),
+            Sink::Spool(head, file, program) => {
+                if crate::sys::fs::rewind(&file).is_err() {
+                    self.answer_error(t, w, i, 500);
+                    return Ok(());
+                }
+                let spooled = cgi::Spooled {
+                    program,
+                    body: file,
+                };
+                self.redispatch(t, w, i, &head, Held::Spooled(spooled), None);
+            }
             // Still being verified: the body waits in `held` (`resume_verified`).
             Sink::Held => s.sink = Sink::Held,
         }
@@ -478,8 +515,17 @@ impl Http2 {
     }
 
     /// Dispatch again a request kept as an HTTP/1.1 head (a WebDAV request whose body is now
-    /// read, a write whose credentials are now verified).
-    fn redispatch(&mut self, t: &Transport, w: &mut Worker, i: usize, head: &[u8], held: Held) {
+    /// read, a write whose credentials are now verified, a CGI request whose body is now
+    /// spooled, a CGI local redirect: `redirect`).
+    pub(super) fn redispatch(
+        &mut self,
+        t: &Transport,
+        w: &mut Worker,
+        i: usize,
+        head: &[u8],
+        held: Held,
+        redirect: Option<Redirected>,
+    ) {
         let id = self.streams[i].id;
         let mut headers = [Header::default(); MAX_HEADERS];
         let Ok(Some((mut req, _))) = parse::parse(head, &mut headers) else {
@@ -488,40 +534,51 @@ impl Http2 {
         };
         // Kept as HTTP/1.1 text, it still came as a stream.
         req.version = Version::Http2;
-        let head_only = req.method == Method::Head;
+        let head_only = redirect
+            .as_ref()
+            .map_or(req.method == Method::Head, |r| r.head_only);
         let s = &mut self.streams[i];
         let (answer, status, _) = dispatch(
             &req,
             t,
             w,
-            self.peer,
+            s.client,
             &mut self.scratch,
             &mut s.body,
             head_only,
             held,
         );
         s.head_only = head_only;
-        let begin_log = |w: &mut Worker, log: &mut crate::log::Pending| {
-            if w.log.enabled() {
-                let line = req.line;
-                let line_h2 = [&line[..line.len() - 3], b"2.0"].concat();
-                w.log.begin(
-                    log,
-                    self.peer.as_ref(),
-                    &w.clock.clf,
-                    &line_h2,
-                    status,
-                    req.header("referer"),
-                    req.header("user-agent"),
-                );
-            }
-        };
+        // RFC 9110 §10.1.1: the body the client holds back is now read.
+        let expect = req.expect_continue && !s.recv_closed;
         match answer {
             Answer::Done => {
-                begin_log(w, &mut self.streams[i].log);
+                let s = &mut self.streams[i];
+                // A program that redirected is done with (killed if it still runs).
+                s.cgi = None;
+                s.piece_more = false;
+                if w.log.enabled() {
+                    // The stream's own request line, whatever head was dispatched.
+                    let agent = match &redirect {
+                        Some(r) => r.agent.as_deref(),
+                        None => req.header("user-agent"),
+                    };
+                    w.log.begin(
+                        &mut s.log,
+                        s.client.as_ref(),
+                        &w.clock.clf,
+                        &s.line,
+                        status,
+                        req.header("referer"),
+                        agent,
+                    );
+                }
                 self.emit_head(w, i, status);
             }
             Answer::Upload(mut up) => {
+                if expect {
+                    self.send_continue(i);
+                }
                 // What came while the credentials were checked goes first.
                 let s = &mut self.streams[i];
                 let held = std::mem::take(&mut s.held);
@@ -536,30 +593,107 @@ impl Http2 {
                 if s.recv_closed {
                     s.recv_closed = false;
                     let _ = self.end_of_body(t, w, i);
-                } else if s.recv_consumed > 0 {
-                    frame::write_window_update(&mut self.ctrl, id, s.recv_consumed);
-                    s.recv_window += s.recv_consumed as i64;
-                    s.recv_consumed = 0;
+                } else {
+                    self.reopen_window(i);
                 }
             }
             Answer::DavBody => {
+                if expect {
+                    self.send_continue(i);
+                }
                 let s = &mut self.streams[i];
                 let body = std::mem::take(&mut s.held);
                 s.sink = Sink::Buffer(head.to_vec(), body);
                 if s.recv_closed {
                     s.recv_closed = false;
                     let _ = self.end_of_body(t, w, i);
-                } else if s.recv_consumed > 0 {
-                    frame::write_window_update(&mut self.ctrl, id, s.recv_consumed);
-                    s.recv_window += s.recv_consumed as i64;
-                    s.recv_consumed = 0;
+                } else {
+                    self.reopen_window(i);
                 }
+            }
+            Answer::Cgi(mut run) => {
+                let s = &mut self.streams[i];
+                // Logged with the stream's request line (the head kept is HTTP/1.1 text).
+                run.line.clear();
+                run.line.extend_from_slice(&s.line);
+                run.head_only = head_only;
+                if !run.wants_body() {
+                    // A spooled body is its stdin already; a redirect's GET has none.
+                    s.sink = Sink::Drop;
+                    s.held.clear();
+                    self.reopen_window(i);
+                } else if s.recv_closed && s.held.is_empty() {
+                    run.end_body();
+                    s.sink = Sink::Drop;
+                } else {
+                    // What is held is fed first (`pump_one`), then the window given back.
+                    s.sink = Sink::Program;
+                    if expect {
+                        self.send_continue(i);
+                    }
+                }
+                self.begin_program(w, i, run);
+            }
+            Answer::CgiBuffer(program) => {
+                if expect {
+                    self.send_continue(i);
+                }
+                self.begin_spool(t, w, i, head.to_vec(), program);
             }
             // Another stream's verdict woke the connection before this one's came (or it
             // was dropped meanwhile): asked again.
             Answer::Verify(pending) => self.verify(t, w, i, *pending, head.to_vec()),
-            // A program: the client retries over HTTP/1.1 (§7).
-            _ => self.reset(w, id, ErrorCode::Http11Required),
+        }
+    }
+
+    /// A CGI request with a body of unknown length: the body goes to a spool file
+    /// (`Sink::Spool`, with what is held already), and the program starts with it as its
+    /// stdin once the client's END_STREAM came (`end_of_body`), as over HTTP/1.1.
+    fn begin_spool(
+        &mut self,
+        t: &Transport,
+        w: &mut Worker,
+        i: usize,
+        head: Vec<u8>,
+        program: Box<cgi::Program>,
+    ) {
+        let Some(file) = crate::conn::spool_file() else {
+            return self.answer_error(t, w, i, 500);
+        };
+        let s = &mut self.streams[i];
+        let failed = spool(&file, &s.held, s.received, w);
+        s.held.clear();
+        if let Some(e) = failed {
+            return self.answer_failure(t, w, i, e);
+        }
+        s.sink = Sink::Spool(head, file, program);
+        // The whole body must arrive within --cgi-timeout of its head (`on_timeout`).
+        s.cgi_by = w.now + w.cgi_ms;
+        if s.recv_closed {
+            s.recv_closed = false;
+            let _ = self.end_of_body(t, w, i);
+        } else {
+            self.reopen_window(i);
+        }
+    }
+
+    /// RFC 9110 §10.1.1, RFC 9113 §8.1: the handler will read the body a client holds back
+    /// for `expect: 100-continue`: an interim HEADERS with :status 100 and no END_STREAM,
+    /// before the final one. A literal without indexing, it leaves the HPACK table, and so
+    /// the memo of `emit_head`, as they were.
+    pub(super) fn send_continue(&mut self, i: usize) {
+        let max = self.peer_max_frame as usize;
+        let (enc, block) = (&mut self.enc, &mut self.hblock);
+        write_continue(enc, block, &mut self.ctrl, &self.streams[i], max);
+    }
+
+    /// Give back the window a stream kept shut while its body was held.
+    pub(super) fn reopen_window(&mut self, i: usize) {
+        let s = &mut self.streams[i];
+        if !s.recv_closed && s.recv_consumed > 0 {
+            frame::write_window_update(&mut self.ctrl, s.id, s.recv_consumed);
+            s.recv_window += s.recv_consumed as i64;
+            s.recv_consumed = 0;
         }
     }
 
@@ -607,7 +741,7 @@ impl Http2 {
         while k < self.streams.len() {
             let before = self.streams.len();
             if let Some(head) = self.streams[k].verify_head.take() {
-                self.redispatch(t, w, k, &head, Held::None);
+                self.redispatch(t, w, k, &head, Held::None, None);
             }
             if self.streams.len() == before {
                 k += 1;
@@ -870,6 +1004,14 @@ impl Http2 {
         let mut k = 0;
         while k < self.streams.len() {
             let s = &mut self.streams[k];
+            if matches!(s.sink, Sink::Spool(..)) && w.now >= s.cgi_by {
+                // RFC 9110 §15.5.9: the body to spool did not come whole in time (as over
+                // HTTP/1.1); dropping the spool frees its program's slot.
+                s.sink = Sink::Drop;
+                self.answer_error(t, w, k, 408);
+                k += 1;
+                continue;
+            }
             if s.cgi.is_none() || w.now < s.cgi_by {
                 k += 1;
                 continue;
@@ -1078,7 +1220,11 @@ fn held_head(line: &[u8], host: Option<&[u8]>, headers: &[Header], end_stream: b
     }
     let mut length = false;
     for h in headers {
-        if h.name == b"host" {
+        // An expectation other than 100-continue, which this session does not act on,
+        // would make the head one the HTTP/1.1 parser refuses (417).
+        if h.name == b"host"
+            || (h.name == b"expect" && !h.value.eq_ignore_ascii_case(b"100-continue"))
+        {
             continue;
         }
         length |= h.name == b"content-length";
@@ -1119,4 +1265,85 @@ fn take_file(
     }
     *offset += n as u64;
     Ok(n)
+}
+
+/// A CGI local redirect being followed (RFC 3875 §6.2.2): a HEAD's answer has no body, and
+/// the access log keeps the User-Agent of the request that ran the program.
+pub(super) struct Redirected {
+    pub head_only: bool,
+    pub agent: Option<Vec<u8>>,
+}
+
+/// What the field walk of `begin_request` noted beside the request's fields.
+#[derive(Default)]
+struct Seen {
+    /// The peer is a trusted proxy: its forwarding fields are looked for.
+    trusted: bool,
+    /// `expect: 100-continue` (RFC 9110 §10.1.1).
+    expect_continue: bool,
+    /// A `forwarded` or `x-forwarded-for` field from a trusted proxy.
+    forwarded: bool,
+}
+
+impl Seen {
+    /// One field (its name lowercase, RFC 9113 §8.2.1).
+    fn note(&mut self, name: &[u8], value: &[u8]) {
+        match name {
+            b"expect" => self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue"),
+            b"forwarded" | b"x-forwarded-for" => self.forwarded |= self.trusted,
+            _ => {}
+        }
+    }
+}
+
+/// Whether the connection's peer is one of `--trusted-proxy`'s (none given: no one).
+fn trusted_peer(w: &Worker, peer: Option<SocketAddr>) -> bool {
+    #[cfg(feature = "ops")]
+    return !w.served.config.trusted_proxies.is_empty() && w.served.trusts(peer);
+    #[cfg(not(feature = "ops"))]
+    {
+        let _ = (w, peer);
+        false
+    }
+}
+
+/// The client a trusted proxy names in this request's fields, else the peer.
+fn forwarded_client(w: &Worker, req: &Request, peer: Option<SocketAddr>) -> Option<SocketAddr> {
+    #[cfg(feature = "ops")]
+    return crate::http::forwarded::request_client(req, &w.served.config.trusted_proxies).or(peer);
+    #[cfg(not(feature = "ops"))]
+    {
+        let _ = (w, req);
+        peer
+    }
+}
+
+/// Append request-body bytes to a CGI request's spool file: at most `--cgi-max-body` in all
+/// (`received`, these included), 413 past it, as over HTTP/1.1.
+fn spool(file: &std::fs::File, data: &[u8], received: u64, w: &Worker) -> Option<handler::Error> {
+    if received > w.served.config.cgi_max_body {
+        return Some(handler::Error::TooLarge);
+    }
+    crate::sys::fs::write_all(file, data)
+        .err()
+        .map(|_| handler::Error::Internal)
+}
+
+/// `Http2::send_continue`, on the session's parts (`begin_request` has its fields borrowed).
+fn write_continue(
+    enc: &mut hpack::Encoder,
+    block: &mut Vec<u8>,
+    ctrl: &mut Vec<u8>,
+    s: &Stream,
+    max: usize,
+) {
+    if s.recv_closed || s.answered {
+        return;
+    }
+    block.clear();
+    enc.status(100, block);
+    frame::write_headers(ctrl, s.id, block, false, max);
+    if crate::sys::trace::enabled() {
+        crate::sys::trace::note("h2", format!("send HEADERS stream {} status 100", s.id));
+    }
 }
