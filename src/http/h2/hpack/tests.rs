@@ -638,6 +638,49 @@ fn encoder_round_trips_and_indexing_pays() {
     eprintln!("block sizes with indexing: {sizes:?}");
 }
 
+/// The same answer again on a connection (a file asked twice, within the second of its
+/// Date) is a byte per field: its ETag, Last-Modified and Content-Length are in the table
+/// too. A Location or Content-Range stays out of it, and a Set-Cookie goes as a
+/// never-indexed literal (§7.1.3), which the peer's decoder takes as any literal.
+#[test]
+fn a_repeated_response_is_a_byte_per_field_and_secrets_are_never_indexed() {
+    let mut e = Encoder::new();
+    let mut d = Decoder::new(4096);
+    let fields = response("Sat, 05 Dec 2026 05:00:00 GMT", "13");
+    let first = encode(&mut e, 200, &fields);
+    decode(&mut d, &first).unwrap();
+    let again = encode(&mut e, 200, &fields);
+    assert_eq!(decode(&mut d, &again).unwrap(), with_status(200, &fields));
+    assert_eq!(again.len(), 1 + fields.len(), "{again:x?}");
+    assert!(
+        again.iter().all(|&b| b & 0x80 != 0),
+        "all indexed: {again:x?}"
+    );
+
+    let before = e.table_size();
+    for (name, value) in [
+        ("location", "/elsewhere/"),
+        ("content-range", "bytes 0-9/100"),
+        ("set-cookie", "session=s3cr3t"),
+    ] {
+        let mut b = Vec::new();
+        e.field(name.as_bytes(), value.as_bytes(), &mut b);
+        let twice = b.len();
+        e.field(name.as_bytes(), value.as_bytes(), &mut b);
+        assert_eq!(b.len(), 2 * twice, "{name} is not indexed");
+        let kind = b[0] & 0xF0;
+        assert_eq!(
+            kind,
+            if name == "set-cookie" { 0x10 } else { 0x00 },
+            "{name}"
+        );
+        let (mut bytes, mut got) = (Vec::new(), Vec::new());
+        d.decode(&b, &mut bytes, &mut got, usize::MAX).unwrap();
+        assert_eq!(&bytes[got[1].value.clone()], value.as_bytes());
+    }
+    assert_eq!(e.table_size(), before);
+}
+
 /// §4.2: the peer shrinks its table to 0 then allows more again before our next block: we
 /// signal the smallest size, then the size we use; the peer's decoder follows.
 #[test]
@@ -805,7 +848,7 @@ fn the_state_tells_when_a_block_may_be_sent_again() {
         let mut b = Vec::new();
         enc.status(200, &mut b);
         enc.field(b"content-type", b"text/plain", &mut b);
-        enc.field(b"etag", b"\"abc\"", &mut b);
+        enc.field(b"location", b"/abc", &mut b);
         b
     };
     let second = encode(&mut enc);
