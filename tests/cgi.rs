@@ -1386,6 +1386,34 @@ fn rfc3875_6_2_2_local_redirect_to_a_program_under_cgi_max_1() {
     assert_eq!(r.status, 200);
 }
 
+/// RFC 9110 §9.3.2: a HEAD that a program redirects locally to another program gets the
+/// head alone; the body the second program writes is not sent, so the next answer on the
+/// connection is read where it starts.
+#[test]
+fn rfc9110_9_3_2_head_through_a_local_redirect_to_a_program_has_no_body() {
+    let root = cgi_root();
+    script(
+        &root,
+        "cgi-bin/chain.cgi",
+        "#!/bin/sh\nprintf 'Location: /cgi-bin/hello.cgi\\r\\n\\r\\n'\n",
+    );
+    let s = start(&root, &[]);
+    let mut w = Wire::connect(&s);
+    w.send(b"HEAD /cgi-bin/chain.cgi HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (r, n) = loop {
+        match parse_response(&w.buf, true).expect("a response head") {
+            Some(v) => break v,
+            None => assert!(w.fill(), "stream ended before the head"),
+        }
+    };
+    assert_eq!(r.status, 200);
+    w.buf.drain(..n);
+    // Whatever followed the head (a body, wrongly) would be read as the next answer.
+    w.send(&get_req("/cgi-bin/hello.cgi"));
+    let (r, _) = w.response();
+    assert_eq!((r.status, r.body_str().as_str()), (200, "hello from cgi\n"));
+}
+
 // ---------------------------------------------------------------------------------------
 // The host a program is told (RFC 9112 §3.2.2)
 // ---------------------------------------------------------------------------------------

@@ -1175,3 +1175,42 @@ fn trusted_proxy_each_stream_names_its_own_client_and_untrusted_peers_are_not_be
         }
     }
 }
+
+/// RFC 9110 §10.1.1: an expectation other than 100-continue gets 417, as over HTTP/1.1.
+/// The session's own answers (that 417, a 431 for a header list over the limit) are in
+/// the access log like the handlers' ones.
+#[test]
+fn rfc9110_10_1_1_an_unknown_expectation_is_417_and_the_session_s_own_answers_are_logged() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("hello.txt", b"hi");
+    let log = root.base.join("access.log");
+    let (_s, ways) = both(&root, &["--access-log", log.to_str().unwrap()]);
+    let big = "x".repeat(17 * 1024);
+    for (k, (port, opts)) in ways.into_iter().enumerate() {
+        let r = client(&plan(
+            port,
+            &opts,
+            &[
+                req("GET", "/hello.txt", &[("expect", "the-moon")], ""),
+                req("GET", "/hello.txt", &[("x-big", &big)], ""),
+                req("GET", "/hello.txt", &[("expect", "100-continue")], ""),
+            ],
+        ));
+        let statuses: Vec<u16> = r.responses.iter().map(|x| x.status).collect();
+        assert_eq!(statuses, [417, 431, 200], "{opts}: {r:?}");
+        let lines = log_lines(&log, 3 * (k + 1));
+        let mine = &lines[3 * k..];
+        assert!(
+            mine.iter()
+                .any(|l| l.contains("\"GET /hello.txt HTTP/2.0\" 417 ")),
+            "{opts}: {lines:?}"
+        );
+        assert!(
+            mine.iter().any(|l| l.contains(" 431 ")),
+            "{opts}: {lines:?}"
+        );
+    }
+}

@@ -300,7 +300,11 @@ impl Http1 {
                 // The new program replaces this one, which is killed (with its process
                 // group, if still running) as it is dropped by this assignment; the new one
                 // gets a whole --cgi-timeout of its own.
+                // The new run was asked for by a GET; the client's HEAD still wants the
+                // head alone.
+                let head_only = run.head_only;
                 *run = *next_run;
+                run.head_only |= head_only;
                 watch_pipes(w, self.id, run);
                 self.deadline = w.now + w.cgi_ms;
                 Next::Wait

@@ -83,6 +83,7 @@ impl Http2 {
         s.body_sent = 0;
         s.redirects = 0;
         s.client = self.peer;
+        s.line.clear();
         self.streams.push(s);
         let i = self.streams.len() - 1;
         if too_large {
@@ -148,11 +149,8 @@ impl Http2 {
         let mut overflow = false;
         // Fields looked at only for a request with a body to come (`expect`) or from a
         // trusted proxy (forwarding): a plain GET pays one test per field.
-        let mut seen = Seen {
-            trusted: trusted_peer(w, self.peer),
-            ..Seen::default()
-        };
-        let watch = !end_stream || seen.trusted;
+        let trusted = trusted_peer(w, self.peer);
+        let mut forwarded = false;
         for f in &self.fields {
             let name = &buf[f.name.clone()];
             if name.starts_with(b":") || (cookie.is_some() && name == b"cookie") {
@@ -161,8 +159,10 @@ impl Http2 {
             if name == b"host" {
                 host_field = Some(&buf[f.value.clone()]);
             }
-            if watch {
-                seen.note(name, &buf[f.value.clone()]);
+            // Forwarding fields count only from a trusted proxy: a plain request pays one
+            // test per field.
+            if trusted {
+                forwarded |= matches!(name, b"forwarded" | b"x-forwarded-for");
             }
             if n == MAX_HEADERS {
                 overflow = true;
@@ -202,6 +202,11 @@ impl Http2 {
             self.answer_error(t, w, i, 431);
             return;
         }
+        if p.expect_other {
+            // RFC 9110 §10.1.1: an expectation the server cannot meet.
+            self.answer_error(t, w, i, 417);
+            return;
+        }
         let framing = match p.content_length {
             Some(n) => Framing::Length(n),
             None if end_stream => Framing::None,
@@ -218,9 +223,9 @@ impl Http2 {
             framing,
             keep_alive: true,
             // RFC 9110 §10.1.1: only while the body is still to come.
-            expect_continue: seen.expect_continue && !end_stream,
+            expect_continue: p.expect_continue && !end_stream,
         };
-        if seen.forwarded {
+        if forwarded {
             self.streams[i].client = forwarded_client(w, &req, self.peer);
         }
         let client = self.streams[i].client;
@@ -329,6 +334,21 @@ impl Http2 {
         );
         write(&mut reply);
         let status = reply.status;
+        if w.log.enabled() && !s.log.is_open() {
+            // Logged as the handlers' answers are (HTTP/1.1 logs its own errors too); a
+            // header block too large to keep has no request line.
+            let line: &[u8] = if s.line.is_empty() { b"-" } else { &s.line };
+            let client = s.client;
+            w.log.begin(
+                &mut s.log,
+                client.as_ref(),
+                &w.clock.clf,
+                line,
+                status,
+                None,
+                None,
+            );
+        }
         self.emit_head(w, i, status);
     }
 
@@ -1272,28 +1292,6 @@ fn take_file(
 pub(super) struct Redirected {
     pub head_only: bool,
     pub agent: Option<Vec<u8>>,
-}
-
-/// What the field walk of `begin_request` noted beside the request's fields.
-#[derive(Default)]
-struct Seen {
-    /// The peer is a trusted proxy: its forwarding fields are looked for.
-    trusted: bool,
-    /// `expect: 100-continue` (RFC 9110 §10.1.1).
-    expect_continue: bool,
-    /// A `forwarded` or `x-forwarded-for` field from a trusted proxy.
-    forwarded: bool,
-}
-
-impl Seen {
-    /// One field (its name lowercase, RFC 9113 §8.2.1).
-    fn note(&mut self, name: &[u8], value: &[u8]) {
-        match name {
-            b"expect" => self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue"),
-            b"forwarded" | b"x-forwarded-for" => self.forwarded |= self.trusted,
-            _ => {}
-        }
-    }
 }
 
 /// Whether the connection's peer is one of `--trusted-proxy`'s (none given: no one).

@@ -19,6 +19,10 @@ pub struct Pseudo {
     pub content_length: Option<u64>,
     /// How many `cookie` fields (crumbs to join, §8.2.3).
     pub cookies: usize,
+    /// `expect: 100-continue` came (RFC 9110 §10.1.1), and whether another expectation
+    /// did, which the server cannot meet (417, as over HTTP/1.1).
+    pub expect_continue: bool,
+    pub expect_other: bool,
 }
 
 /// Fields that mean something only to one HTTP/1.1 connection (§8.2.2).
@@ -70,6 +74,8 @@ pub fn check(buf: &[u8], fields: &[Field]) -> Result<Pseudo, &'static str> {
                 p.content_length = Some(n);
             }
             b"cookie" => p.cookies += 1,
+            b"expect" if value.eq_ignore_ascii_case(b"100-continue") => p.expect_continue = true,
+            b"expect" => p.expect_other = true,
             _ => {}
         }
     }
