@@ -256,6 +256,35 @@ pub fn pread_full(fd: impl AsFd, buf: &mut [u8], offset: u64) -> usize {
     got
 }
 
+/// Append up to `n` bytes of `fd` from `offset` to `out`, read straight into its spare
+/// capacity (not zero-filled first: that pass over every byte was 4% of the CPU of an
+/// 8 MiB download over h2c); returns how many, fewer if the file ended or a read failed.
+pub fn pread_append(fd: impl AsFd, out: &mut Vec<u8>, n: usize, offset: u64) -> usize {
+    let fd = fd.as_fd();
+    out.reserve(n);
+    let mut got = 0;
+    while got < n {
+        let spare = &mut out.spare_capacity_mut()[..n - got];
+        let len = spare.len();
+        let at = offset + got as u64;
+        let r = traced!(
+            name::PREAD,
+            ("{}, {len}, {at}", fd.as_raw_fd()),
+            rustix::io::pread(fd, spare, at).map(|(init, _)| init.len())
+        );
+        match r {
+            Ok(0) | Err(_) => break,
+            Ok(k) => {
+                // SAFETY: the read initialised these `k` bytes of the spare capacity, which
+                // directly follow the vector's length.
+                unsafe { out.set_len(out.len() + k) };
+                got += k;
+            }
+        }
+    }
+    got
+}
+
 /// Call `each` with the names in a directory (without `.` and `..`), from its start, in the
 /// order the directory gives them, and whether each is a directory as its entry tells (`None`
 /// when it does not say), until `each` answers false. Nothing is collected here: a directory

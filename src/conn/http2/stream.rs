@@ -1278,9 +1278,7 @@ fn take_file(
     out: &mut Vec<u8>,
 ) -> Result<usize, ()> {
     let n = want.min((end - *offset) as usize);
-    let at = out.len();
-    out.resize(at + n, 0);
-    if crate::sys::fs::pread_full(file, &mut out[at..], *offset) < n {
+    if crate::sys::fs::pread_append(file, out, n, *offset) < n {
         return Err(());
     }
     *offset += n as u64;
