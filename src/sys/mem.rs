@@ -1,6 +1,6 @@
-//! Byte copies and comparisons for the static build on x86_64 (musl): `memcpy`, `memmove`,
-//! `memcmp` and `bcmp`, which every `extend_from_slice`, struct move and slice comparison in
-//! the program ends in.
+//! Byte copies and comparisons for the static builds (musl): `memcpy` and `memmove` on
+//! x86_64, `memcmp` and `bcmp` on every architecture, which every `extend_from_slice`, struct
+//! move and slice comparison in the program ends in.
 //!
 //! Why the program brings its own: musl's x86_64 `memcpy` is `rep movsq` followed by a
 //! loop of single `movsb` instructions, whatever the length, and its `memcmp` compares one
@@ -13,19 +13,24 @@
 //! which CPUs with ERMS/FSRM (every x86_64 server CPU since 2013/2019) run at full width.
 //! Comparisons go eight bytes at a time.
 //!
-//! The functions are exported under the C names only in the static musl build on x86_64
-//! (`export` below): the linker then takes them instead of libc's members, for Rust's
-//! calls and libc's own alike. Everywhere else (glibc, macOS, aarch64) libc's are
-//! used; the tests exercise these on any x86_64 host against plain byte loops.
+//! The functions are exported under the C names only in the static musl builds (`export`
+//! below): the linker then takes them instead of libc's members, for Rust's calls and
+//! libc's own alike. musl's aarch64 `memcpy` is already written for the CPU, so only the
+//! comparisons are replaced there. Everywhere else (glibc, macOS) libc's are used; the
+//! tests exercise these on any host against plain byte loops.
 //!
 //! A loop that copies or compares memory may be turned by the compiler into a call to
 //! `memcpy`, `memmove` or `bcmp`: inside them, that would recurse. So the bulk copy is
 //! inline assembly, and the only loops (in `compare`) branch out on the first difference,
 //! which no such rewrite matches. A recursion would overflow the stack at the first call.
 
+#[cfg(target_arch = "x86_64")]
 use core::arch::asm;
-use core::ptr::{read_unaligned as ld, write_unaligned as st};
+use core::ptr::read_unaligned as ld;
+#[cfg(target_arch = "x86_64")]
+use core::ptr::write_unaligned as st;
 
+#[cfg(target_arch = "x86_64")]
 /// Copy `n` bytes from `src` to `dst`, which may overlap.
 ///
 /// # Safety
@@ -65,11 +70,13 @@ pub unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 /// Up to this many bytes, a forward copy is a loop of 32-byte moves: `rep movsb` costs
 /// about as much to start as such a loop takes for a few hundred bytes (measured: a
 /// 368-byte record's moves were 8% of the server's CPU through `rep movsb`).
 const MID: usize = 512;
 
+#[cfg(target_arch = "x86_64")]
 /// A forward copy of 65 to `MID` bytes: the last 32 bytes are loaded first, then 32-byte
 /// blocks are copied from the start (the last one may run into those 32), then the last 32
 /// are stored. With `dst` below `src` no block reads what an earlier one wrote.
@@ -103,6 +110,7 @@ unsafe fn medium(dst: *mut u8, src: *const u8, n: usize) {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 /// Up to 64 bytes: every byte is loaded before any is stored, so overlap is harmless. Two
 /// overlapping words cover any length between one word and two.
 #[inline(always)]
@@ -196,11 +204,12 @@ fn order(x: u64, y: u64) -> i32 {
     }
 }
 
-/// The C names, in the static musl build only (see the module's comment).
+/// The C names, in the static musl builds only (see the module's comment).
 #[cfg(target_env = "musl")]
 mod export {
     /// # Safety
     /// As C's `memcpy`.
+    #[cfg(target_arch = "x86_64")]
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
         // SAFETY: the buffers are live and at least `n` bytes long.
@@ -210,6 +219,7 @@ mod export {
 
     /// # Safety
     /// As C's `memmove`.
+    #[cfg(target_arch = "x86_64")]
     #[unsafe(no_mangle)]
     pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
         // SAFETY: the buffers are live and at least `n` bytes long.
@@ -244,6 +254,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn copy_matches_a_byte_loop_for_every_length_and_alignment() {
         for n in 0..600 {
             for (sa, da) in [(0, 0), (1, 0), (0, 3), (5, 7), (15, 1)] {
@@ -262,6 +273,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn copy_handles_overlap_both_ways() {
         for n in [1, 3, 7, 8, 15, 16, 31, 32, 33, 64, 65, 100, 257, 4096] {
             for shift in [1, 2, 7, 8, 9, 16, 63, 64, 65] {

@@ -46,7 +46,6 @@ pub mod alloc;
 pub mod fs;
 #[cfg(feature = "ops")]
 pub mod handover;
-#[cfg(target_arch = "x86_64")]
 pub mod mem;
 pub mod net;
 pub mod poll;
