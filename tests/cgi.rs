@@ -713,11 +713,7 @@ fn rfc3875_6_2_local_and_client_redirects() {
         "cgi-bin/client.cgi",
         "#!/bin/sh\nprintf 'Location: http://example.test/elsewhere?a=1\\r\\n\\r\\n'\n",
     );
-    script(
-        &root,
-        "cgi-bin/chain.cgi",
-        "#!/bin/sh\nprintf 'Location: /cgi-bin/hello.cgi\\r\\n\\r\\n'\n",
-    );
+    chain_script(&root);
     let s = start(&root, &[]);
     let mut w = Wire::connect(&s);
     w.send(&get_req("/cgi-bin/local.cgi"));
@@ -1359,17 +1355,22 @@ fn rfc9110_15_6_4_cgi_max_holds_for_simultaneous_requests() {
     }
 }
 
+/// `cgi-bin/chain.cgi`: a program that answers with a local redirect to `hello.cgi`.
+fn chain_script(root: &TempRoot) {
+    script(
+        root,
+        "cgi-bin/chain.cgi",
+        "#!/bin/sh\nprintf 'Location: /cgi-bin/hello.cgi\\r\\n\\r\\n'\n",
+    );
+}
+
 /// RFC 3875 §6.2.2: a local redirect to another program under `--cgi-max 1`. The program
 /// that asked for the redirect is done, so its slot goes to the program the server runs
 /// next; it used to be still counted, and the client got 503.
 #[test]
 fn rfc3875_6_2_2_local_redirect_to_a_program_under_cgi_max_1() {
     let root = cgi_root();
-    script(
-        &root,
-        "cgi-bin/chain.cgi",
-        "#!/bin/sh\nprintf 'Location: /cgi-bin/hello.cgi\\r\\n\\r\\n'\n",
-    );
+    chain_script(&root);
     let s = start(&root, &["--cgi-max", "1"]);
     let mut w = Wire::connect(&s);
     for i in 0..3 {
@@ -1392,11 +1393,7 @@ fn rfc3875_6_2_2_local_redirect_to_a_program_under_cgi_max_1() {
 #[test]
 fn rfc9110_9_3_2_head_through_a_local_redirect_to_a_program_has_no_body() {
     let root = cgi_root();
-    script(
-        &root,
-        "cgi-bin/chain.cgi",
-        "#!/bin/sh\nprintf 'Location: /cgi-bin/hello.cgi\\r\\n\\r\\n'\n",
-    );
+    chain_script(&root);
     let s = start(&root, &[]);
     let mut w = Wire::connect(&s);
     w.send(b"HEAD /cgi-bin/chain.cgi HTTP/1.1\r\nHost: x\r\n\r\n");
