@@ -29,6 +29,9 @@ const POOL_MAX: usize = 512;
 /// requests use it, while answers begun under the old one keep what they hold (open files,
 /// an upload's folder, a CGI program).
 pub struct Served {
+    /// Which reading of the configuration this is (1 at start, one more per reload): a
+    /// `Route` taken under another reading names sites and rules that may have moved.
+    pub reading: u64,
     pub config: Config,
     pub sites: Vec<handler::site::Site>,
     /// The site for unknown names.
@@ -91,7 +94,9 @@ impl Served {
             }
             _ => crate::tls::Tls::load(&config)?,
         };
+        static READINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Served {
+            reading: READINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
             config,
             sites,
             default_site,
@@ -337,6 +342,8 @@ impl Token {
 pub struct Route {
     pub site: usize,
     pub rule: usize,
+    /// The `Served::reading` the indexes are into.
+    pub reading: u64,
 }
 
 /// A worker's state that connections use while being driven.
@@ -492,11 +499,15 @@ impl Worker {
 
 impl Served {
     /// What answers carry on `route` (the site and rule of the request being answered),
-    /// or, before a request was routed (a malformed one), those of the default site's "/".
+    /// or, before a request was routed (a malformed one) or when it was routed under
+    /// another reading of the configuration, those of the default site's "/".
     pub fn extras(&self, route: Option<Route>, secure: bool) -> &handler::Extras {
         let served = self;
         let base = served.sites[served.default_site].base();
+        // An answer finished after a reload (an upload's 201, a program's head) whose rule
+        // is gone or moved gets the default site's, not another rule's.
         let rule = route
+            .filter(|r| r.reading == served.reading)
             .and_then(|r| served.sites.get(r.site)?.rules.get(r.rule))
             .unwrap_or(base);
         &rule.extras[usize::from(secure)]

@@ -1214,3 +1214,51 @@ fn rfc9110_10_1_1_an_unknown_expectation_is_417_and_the_session_s_own_answers_ar
         );
     }
 }
+
+/// An answer made after the request was dispatched (a program's head, an upload's 201) over
+/// HTTP/2 carries the headers of the rule that answered, as over HTTP/1.1, not those of the
+/// default site's "/".
+#[test]
+fn a_program_s_head_and_an_upload_s_201_carry_their_rule_s_headers() {
+    if !python_h2() {
+        return;
+    }
+    let root = TempRoot::new();
+    scripts(
+        &root,
+        &[(
+            "hi.sh",
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhi'\n",
+        )],
+    );
+    root.dir("up");
+    let cfg = root.outside(
+        "site.toml",
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\naccess_log = \"off\"\n\n[[site]]\n\
+             root = \"{}\"\ndefault = true\nheaders = {{ \"X-Rule\" = \"site\" }}\n\n\
+             [[site.path]]\nprefix = \"/cgi-bin/\"\ncgi = true\nheaders = {{ \"X-Rule\" = \"cgi\" }}\n\n\
+             [[site.path]]\nprefix = \"/up/\"\nwrite = true\nheaders = {{ \"X-Rule\" = \"up\" }}\n",
+            root.www.display()
+        )
+        .as_bytes(),
+    );
+    let s = Server::start_args(&[
+        "--config".into(),
+        cfg.to_str().unwrap().into(),
+        "--h2c".into(),
+    ]);
+    let r = client(&plan(
+        s.port,
+        "",
+        &[
+            req("GET", "/cgi-bin/hi.sh", &[], ""),
+            req("PUT", "/up/f.txt", &[], ", \"body\": \"abc\""),
+        ],
+    ));
+    assert_eq!(r.responses[0].status, 200, "{r:?}");
+    assert_eq!(r.responses[0].header("x-rule"), Some("cgi"), "{r:?}");
+    assert_eq!(r.responses[1].status, 201, "{r:?}");
+    assert_eq!(r.responses[1].header("x-rule"), Some("up"), "{r:?}");
+    assert_eq!(std::fs::read(root.www.join("up/f.txt")).unwrap(), b"abc");
+}

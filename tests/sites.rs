@@ -509,3 +509,45 @@ fn burst(addr: &str, n: usize) -> Result<usize, String> {
     }
     Ok(n)
 }
+
+/// An upload begun before a reload is not lost (its temporary file was swept as an earlier
+/// process's), and when the reload moved its rule it is answered with the headers of a rule
+/// of the new reading (the default site's "/"), never with those of the rule that now sits
+/// at the old one's index.
+#[test]
+fn an_upload_across_a_reload_that_moved_its_rule_gets_no_other_rule_s_headers() {
+    let setup = Setup::new();
+    setup.dir.dir("a/up");
+    let conf = |first: &str, second: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\naccess_log = \"off\"\n\n[[site]]\nroot = \"a\"\n\
+             default = true\nheaders = {{ \"X-Rule\" = \"site\" }}\n\n{first}\n{second}"
+        )
+    };
+    let up = "[[site.path]]\nprefix = \"/up/\"\nwrite = true\nheaders = { \"X-Rule\" = \"up\" }\n";
+    let other = "[[site.path]]\nprefix = \"/other/\"\nheaders = { \"X-Rule\" = \"other\" }\n";
+    let s = setup.start(&conf(up, other));
+    let mut c = Client::connect(&s.addr());
+    c.send(b"PUT /up/f.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nabc");
+    // The upload is under way (its first bytes are in) when the rules swap places.
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !s.stderr_text().contains("reload: ") {
+        if std::time::Instant::now() > end {
+            break;
+        }
+        // Rules go longest prefix first: this one takes index 0, and /other/ the index
+        // /up/ had.
+        let longer = "[[site.path]]\nprefix = \"/a-longer-one/\"\n";
+        setup.write(&conf(up, &format!("{other}\n{longer}")));
+        s.signal("HUP");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    c.send(b"def");
+    let r = c.response();
+    assert_eq!(r.status, 201, "{}", s.stderr_text());
+    assert_ne!(r.header("x-rule"), Some("other"));
+    assert_eq!(
+        std::fs::read(setup.dir.www.join("a/up/f.txt")).unwrap(),
+        b"abcdef"
+    );
+}

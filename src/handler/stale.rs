@@ -77,10 +77,16 @@ impl Swept {
     }
 }
 
-/// Remove the temporary upload files of processes gone, and of `own_pid` (this process,
-/// which has not begun an upload yet), below each of the `write` prefixes (as in Config:
-/// "/dav/") of the tree at `root`.
-pub fn sweep(root: BorrowedFd<'_>, write: &[String], dotfiles: bool, own_pid: u32) -> Swept {
+/// Remove the temporary upload files of processes gone, and of `own_pid` (this process at
+/// its start, which has not begun an upload yet; `None` at a reload, when the files with
+/// this process's id are its uploads in progress), below each of the `write` prefixes (as
+/// in Config: "/dav/") of the tree at `root`.
+pub fn sweep(
+    root: BorrowedFd<'_>,
+    write: &[String],
+    dotfiles: bool,
+    own_pid: Option<u32>,
+) -> Swept {
     sweep_at_most(root, write, dotfiles, own_pid, MAX_ENTRIES)
 }
 
@@ -88,7 +94,7 @@ fn sweep_at_most(
     root: BorrowedFd<'_>,
     write: &[String],
     dotfiles: bool,
-    own_pid: u32,
+    own_pid: Option<u32>,
     max_entries: usize,
 ) -> Swept {
     let mut s = Sweep {
@@ -127,7 +133,7 @@ fn sweep_at_most(
 }
 
 struct Sweep {
-    own_pid: u32,
+    own_pid: Option<u32>,
     /// The time now, in seconds since the epoch: staging files older than
     /// `staging::STALE_SECS` go.
     now: i64,
@@ -230,7 +236,7 @@ impl Sweep {
         if let Some(&(_, v)) = self.verdicts.iter().find(|(p, _)| *p == pid) {
             return v;
         }
-        let v = pid == self.own_pid || !sys::process_exists(pid);
+        let v = Some(pid) == self.own_pid || !sys::process_exists(pid);
         self.verdicts.push((pid, v));
         v
     }
@@ -292,7 +298,7 @@ mod tests {
     fn run(root: &Path, write: &[&str], dotfiles: bool, own: u32, max: usize) -> Swept {
         let fd = fs::open_root(root).unwrap();
         let write: Vec<String> = write.iter().map(|s| s.to_string()).collect();
-        sweep_at_most(fd.as_fd(), &write, dotfiles, own, max)
+        sweep_at_most(fd.as_fd(), &write, dotfiles, Some(own), max)
     }
 
     #[test]

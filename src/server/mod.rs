@@ -168,7 +168,7 @@ impl Server {
         let shared = Shared::new(served);
         // Once the start can no longer fail (a start that does leaves the disk as it was),
         // and before any worker can begin an upload of this process's own.
-        sweep_report(&shared.served(), shared.pid);
+        sweep_report(&shared.served(), Some(shared.pid));
         Ok(Server {
             shared: Arc::new(shared),
             addrs,
@@ -340,11 +340,12 @@ impl Server {
     }
 }
 
-/// Remove what killed servers' uploads left in every site's write prefixes, and say so.
-fn sweep_report(served: &Served, pid: u32) {
+/// Remove what killed servers' uploads left in every site's write prefixes, and say so;
+/// `own_pid` as `stale::sweep` takes it.
+fn sweep_report(served: &Served, own_pid: Option<u32>) {
     for site in &served.sites {
         let prefixes = site.write_prefixes();
-        let swept = stale::sweep(site.root.as_fd(), &prefixes, site.dotfiles, pid);
+        let swept = stale::sweep(site.root.as_fd(), &prefixes, site.dotfiles, own_pid);
         if let Some(line) = swept.report().filter(|_| !served.config.quiet) {
             eprintln!("barehttpd: {line}");
         }

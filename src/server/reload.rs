@@ -72,8 +72,9 @@ impl Server {
         config::check_write_exposure(&config, config.plain_listen()).map_err(|e| e.0)?;
         let next = Served::new(config, listeners, Some(old))?;
         // New write prefixes may hold what a killed server left; the running uploads'
-        // temporary files carry this process's id and are left alone.
-        sweep_report(&next, self.shared.pid);
+        // temporary files carry this process's id and are left alone (they were removed
+        // here as an earlier process's, so a SIGHUP lost every upload in progress).
+        sweep_report(&next, None);
         Ok(next)
     }
 }

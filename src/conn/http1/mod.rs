@@ -820,6 +820,7 @@ fn dispatch(
             Err(s) => (s, true),
         };
     let (out, body) = queue.new_response(&mut w.pool);
+    let reading = w.served.reading;
     let mut ctx = w.ctx(peer.map(|a| a.ip()), secure, site, misdirected);
     let (date, site_extras) = (ctx.date, ctx.extras);
     let mut reply = Reply::new(
@@ -835,6 +836,7 @@ fn dispatch(
     let route = Some(Route {
         site,
         rule: ctx.rule_at,
+        reading,
     });
     // A streamed body's length is counted as it goes.
     let len = (!reply.streamed).then_some(reply.body_len);

@@ -94,7 +94,7 @@ impl Http2 {
             }
             Output::Head(head, rest) => {
                 progress = true;
-                let site = w.served.extras(None, t.is_tls());
+                let site = w.served.extras(s.route, t.is_tls());
                 let mut body = Body::None;
                 self.scratch.clear();
                 let mut reply = Reply::new(

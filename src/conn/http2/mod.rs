@@ -196,6 +196,9 @@ struct Stream {
     held: Vec<u8>,
     /// The request, kept as an HTTP/1.1 head while its credentials are verified.
     verify_head: Option<Vec<u8>>,
+    /// The site and rule that answered: what an answer made later carries (an upload's
+    /// 201, a program's head, an error of the session's own).
+    route: Option<Route>,
 }
 
 impl Stream {
@@ -229,6 +232,7 @@ impl Stream {
             client: None,
             held: Vec::new(),
             verify_head: None,
+            route: None,
         }
     }
 

@@ -83,6 +83,7 @@ impl Http2 {
         s.body_sent = 0;
         s.redirects = 0;
         s.client = self.peer;
+        s.route = None;
         s.line.clear();
         self.streams.push(s);
         let i = self.streams.len() - 1;
@@ -231,7 +232,7 @@ impl Http2 {
         let client = self.streams[i].client;
         let head_only = req.method == Method::Head;
         let (referer, agent) = (req.header("referer"), req.header("user-agent"));
-        let (answer, status, body_len) = {
+        let (answer, status, body_len, route) = {
             let s = &mut self.streams[i];
             s.head_only = head_only;
             dispatch(
@@ -245,6 +246,7 @@ impl Http2 {
                 Held::None,
             )
         };
+        self.streams[i].route = Some(route);
         if req.expect_continue
             && matches!(
                 answer,
@@ -319,7 +321,7 @@ impl Http2 {
         i: usize,
         write: impl FnOnce(&mut Reply),
     ) {
-        let site = w.served.extras(None, t.is_tls());
+        let site = w.served.extras(self.streams[i].route, t.is_tls());
         let s = &mut self.streams[i];
         s.body = Body::None;
         self.scratch.clear();
@@ -487,7 +489,7 @@ impl Http2 {
                 }
             }
             Sink::Upload(up) => {
-                let site = w.served.extras(None, t.is_tls());
+                let site = w.served.extras(s.route, t.is_tls());
                 s.body = Body::None;
                 self.scratch.clear();
                 let (line, agent, received) = (up.line.clone(), up.agent.clone(), up.received);
@@ -558,7 +560,7 @@ impl Http2 {
             .as_ref()
             .map_or(req.method == Method::Head, |r| r.head_only);
         let s = &mut self.streams[i];
-        let (answer, status, _) = dispatch(
+        let (answer, status, _, route) = dispatch(
             &req,
             t,
             w,
@@ -569,6 +571,7 @@ impl Http2 {
             held,
         );
         s.head_only = head_only;
+        s.route = Some(route);
         // RFC 9110 §10.1.1: the body the client holds back is now read.
         let expect = req.expect_continue && !s.recv_closed;
         match answer {
@@ -1198,7 +1201,7 @@ fn dispatch(
     body: &mut Body,
     head_only: bool,
     held: Held,
-) -> (Answer, u16, u64) {
+) -> (Answer, u16, u64, Route) {
     let peers = cgi::Peers {
         remote: peer,
         sock: t.socket(),
@@ -1215,15 +1218,17 @@ fn dispatch(
     }
     head.clear();
     *body = Body::None;
+    let reading = w.served.reading;
     let mut ctx = w.ctx(peer.map(|a| a.ip()), secure, site, misdirected);
     let (date, extras) = (ctx.date, ctx.extras);
     let mut reply = Reply::new(head, body, date, extras, false, false, head_only);
     let answer = handler::dispatch(req, &mut ctx, &mut reply, peers, held);
-    let _ = Route {
+    let route = Route {
         site,
         rule: ctx.rule_at,
+        reading,
     };
-    (answer, reply.status, reply.body_len)
+    (answer, reply.status, reply.body_len, route)
 }
 
 /// A request kept as an HTTP/1.1 head, to be parsed and dispatched again (`redispatch`): its
