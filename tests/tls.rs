@@ -794,7 +794,11 @@ fn a_reload_to_other_certificate_files_leaves_one_watcher() {
     // A thread names itself once it runs, which may come a moment after the banner.
     let deadline = Instant::now() + scaled(Duration::from_secs(10));
     while watchers() != 1 {
-        assert!(Instant::now() < deadline, "{} watchers at start", watchers());
+        assert!(
+            Instant::now() < deadline,
+            "{} watchers at start",
+            watchers()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     for (i, (cert, key, name)) in [("b.pem", "b.key", "b.test"), ("a.pem", "a.key", "a.test")]

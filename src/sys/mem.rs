@@ -21,8 +21,9 @@
 //!
 //! A loop that copies or compares memory may be turned by the compiler into a call to
 //! `memcpy`, `memmove` or `bcmp`: inside them, that would recurse. So the bulk copy is
-//! inline assembly, and the only loops (in `compare`) branch out on the first difference,
-//! which no such rewrite matches. A recursion would overflow the stack at the first call.
+//! inline assembly, the word loop in `compare` branches out on the first difference (which
+//! no such rewrite matches), and its last bytes are looked at one by one, unrolled. A
+//! recursion would overflow the stack at the first call.
 
 #[cfg(target_arch = "x86_64")]
 use core::arch::asm;
@@ -184,7 +185,11 @@ pub unsafe fn compare(a: *const u8, b: *const u8, n: usize) -> i32 {
             let (x, y): (u32, u32) = (ld(a.add(n - 4).cast()), ld(b.add(n - 4).cast()));
             return order(u32::from_be(x) as u64, u32::from_be(y) as u64);
         }
-        for i in 0..n {
+        // Up to three bytes, each on its own (no loop the compiler could make a call of).
+        for i in [0, 1, 2] {
+            if i == n {
+                break;
+            }
             let (x, y) = (*a.add(i), *b.add(i));
             if x != y {
                 return x as i32 - y as i32;
