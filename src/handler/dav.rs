@@ -870,10 +870,10 @@ fn lock_method(
             lock::Refreshed::Done(l) => lock_answer(r, 200, &l),
             // §6.4: another principal's token is as if not submitted. A refresh changes the
             // locked resource's lock state, so it gets what any write of a locked resource
-            // without its token gets: 423 with `lock-token-submitted` naming the lock's root
-            // (§16), one answer for every write made with another principal's token. UNLOCK's 403
-            // is §9.11.1's, for UNLOCK alone; a 412 would say the token matched no lock,
-            // which is false. The lock is left as it was.
+            // without its token gets: 423 with `lock-token-submitted` naming the lock's
+            // root (§16), one answer for every write made with another principal's token.
+            // UNLOCK's 403 is §9.11.1's, for UNLOCK alone; a 412 would say the token
+            // matched no lock, which is false. The lock is left as it was.
             lock::Refreshed::NotYours(root) => Err(lock::refused(ctx, &root)),
             lock::Refreshed::Unknown => Err(Error::PreconditionFailed),
         };
