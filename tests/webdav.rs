@@ -1,7 +1,8 @@
 //! WebDAV class 1 under `--write /dav/` (RFC 4918): OPTIONS, MKCOL, PROPFIND, PROPPATCH,
 //! COPY and MOVE, their error cases, hostile XML, a streamed PROPFIND of a large folder, dead
-//! properties across a restart, the safety rules of COPY and MOVE, and the litmus suites
-//! when `litmus` is installed.
+//! properties across a restart, the safety rules of COPY and MOVE, class 2 locks (tied to
+//! the user who took them under `--auth-file`), and the litmus suites, with and without
+//! credentials, when `litmus` is installed.
 
 #![cfg(feature = "dav")]
 
