@@ -1,7 +1,8 @@
 //! WebDAV class 1 under `--write /dav/` (RFC 4918): OPTIONS, MKCOL, PROPFIND, PROPPATCH,
 //! COPY and MOVE, their error cases, hostile XML, a streamed PROPFIND of a large folder, dead
-//! properties across a restart, the safety rules of COPY and MOVE, and the litmus suites
-//! when `litmus` is installed.
+//! properties across a restart, the safety rules of COPY and MOVE, class 2 locks (tied to
+//! the user who took them under `--auth-file`), and the litmus suites, with and without
+//! credentials, when `litmus` is installed.
 
 #![cfg(feature = "dav")]
 
@@ -15,6 +16,17 @@ fn dav_server(root: &TempRoot, extra: &[&str]) -> Server {
     let mut args = vec!["--write", "/dav/"];
     args.extend_from_slice(extra);
     Server::start(&root.www, &args)
+}
+
+/// `dav_server` with `--auth-file`: a credentials file of these users and passwords
+/// (bcrypt at its lowest cost, so that each check is quick).
+fn dav_server_for(root: &TempRoot, users: &[(&str, &str)]) -> Server {
+    let lines: String = users
+        .iter()
+        .map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap()))
+        .collect();
+    let file = root.outside("users", lines.as_bytes());
+    dav_server(root, &["--auth-file", file.to_str().unwrap()])
 }
 
 /// A request with `fields` and `body`, on a connection of its own.
@@ -443,12 +455,28 @@ fn no_method_follows_a_symlink_out_of_the_root() {
 /// Skipped, saying why, where it is not installed; bounded by its own timeout.
 #[test]
 fn litmus_suites_pass() {
+    let root = basic_root();
+    let s = dav_server(&root, &[]);
+    run_litmus(&root, &s, &[]);
+}
+
+/// The same suites with `--auth-file`, every request with one user's credentials: tying a
+/// lock to the user who took it (RFC 4918 §6.4) changes nothing for a client that is one
+/// principal throughout.
+#[test]
+fn litmus_suites_pass_with_credentials() {
+    let root = basic_root();
+    let s = dav_server_for(&root, &[("alice", "s3cret")]);
+    run_litmus(&root, &s, &["alice", "s3cret"]);
+}
+
+/// Run litmus's suites against `s`'s /dav/ (with `credentials`, a user and a password, if
+/// any) and check that none fails or warns; skipped, saying so, without litmus.
+fn run_litmus(root: &TempRoot, s: &Server, credentials: &[&str]) {
     if !have("litmus") {
         eprintln!("SKIPPED: litmus is not installed (apt-get install litmus)");
         return;
     }
-    let root = basic_root();
-    let s = dav_server(&root, &[]);
     let url = format!("http://{}/dav/", s.addr());
     let cwd = root.base.join("litmus");
     std::fs::create_dir_all(&cwd).unwrap();
@@ -459,6 +487,7 @@ fn litmus_suites_pass() {
             "-k",
             &url,
         ])
+        .args(credentials)
         .env("TESTS", "basic copymove props locks http")
         .current_dir(&cwd)
         .output()
@@ -801,12 +830,7 @@ fn locks_survive_a_reload() {
     root.file("dav/r.txt", b"r");
     let s = dav_server(&root, &[]);
     let t = token_of(&call(&s, "LOCK", "/dav/r.txt", &[], LOCK_EXCL));
-    s.signal("HUP");
-    let deadline = std::time::Instant::now() + scaled(Duration::from_secs(10));
-    while !s.stderr_text().contains("reload") {
-        assert!(std::time::Instant::now() < deadline, "{}", s.stderr_text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    reload(&s);
     assert_eq!(call(&s, "PUT", "/dav/r.txt", &[], "x").status, 423);
     let r = call(&s, "PUT", "/dav/r.txt", &[("If", &if_token(&t))], "x");
     assert_eq!(r.status, 204);
@@ -892,11 +916,7 @@ fn rfc4918_9_6_1_partial_failures_are_named_in_a_207() {
 #[test]
 fn windows_style_requests() {
     let root = basic_root();
-    let users = root.outside(
-        "users",
-        format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap()).as_bytes(),
-    );
-    let s = dav_server(&root, &["--auth-file", users.to_str().unwrap()]);
+    let s = dav_server_for(&root, &[("alice", "s3cret")]);
     let r = call(&s, "OPTIONS", "/dav/", &[], "");
     assert_eq!(r.status, 200, "no credentials asked for OPTIONS");
     assert_eq!(r.header("dav"), Some("1, 2"));
@@ -957,6 +977,184 @@ fn windows_style_requests() {
     assert_eq!(s.get("/dav/Renamed/a.txt").body, b"a");
     assert_eq!(call(&s, "DELETE", "/dav/Renamed", &[auth], "").status, 204);
     assert!(!root.www.join("dav/Renamed").exists());
+}
+
+/// An UNLOCK of `path`'s lock `token` by the user of `who` (an Authorization field).
+fn unlock_as(s: &Server, path: &str, token: &str, who: (&str, &str)) -> Response {
+    let field = format!("<{token}>");
+    call(s, "UNLOCK", path, &[who, ("Lock-Token", &field)], "")
+}
+
+/// Send a SIGHUP and wait until the server says it reloaded.
+fn reload(s: &Server) {
+    s.signal("HUP");
+    let deadline = std::time::Instant::now() + scaled(Duration::from_secs(10));
+    while !s.stderr_text().contains("reload") {
+        assert!(std::time::Instant::now() < deadline, "{}", s.stderr_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// RFC 4918 §6.4: with `--auth-file` a lock is tied to the user who took it. Another
+/// writer who submits its token is treated as if it had not (423 with
+/// `lock-token-submitted`, for every method that writes, a refresh included), may not
+/// UNLOCK it (403), and the lock stays; its creator's token works as before. The user
+/// name is not shown: `lockdiscovery`'s owner is what the client sent.
+#[test]
+fn rfc4918_6_4_a_lock_token_counts_only_from_the_user_who_took_the_lock() {
+    let root = basic_root();
+    root.file("dav/a.txt", b"old");
+    root.file("dav/other.txt", b"o");
+    let s = dav_server_for(&root, &[("alice", "s3cret"), ("bob", "hunter2")]);
+    let alice = ("Authorization", "Basic YWxpY2U6czNjcmV0"); // alice:s3cret
+    let bob = ("Authorization", "Basic Ym9iOmh1bnRlcjI="); // bob:hunter2
+    let r = call(
+        &s,
+        "LOCK",
+        "/dav/a.txt",
+        &[alice, ("Timeout", "Second-600"), ("Depth", "0")],
+        LOCK_EXCL,
+    );
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let t = token_of(&r);
+    let if_t = if_token(&t);
+    let with_t = |who| [who, ("If", if_t.as_str())];
+    // Bob is a writer: what is not locked he may change.
+    assert_eq!(call(&s, "PUT", "/dav/other.txt", &[bob], "bob").status, 204);
+
+    let names_the_lock = |r: &Response, what: &str| {
+        assert_eq!(r.status, 423, "{what}: {}", r.body_str());
+        assert!(
+            r.body_str().contains(
+                "<D:lock-token-submitted><D:href>/dav/a.txt</D:href></D:lock-token-submitted>"
+            ),
+            "{what}: {}",
+            r.body_str()
+        );
+    };
+    names_the_lock(&call(&s, "PUT", "/dav/a.txt", &with_t(bob), "bob"), "PUT");
+    names_the_lock(
+        &call(&s, "DELETE", "/dav/a.txt", &with_t(bob), ""),
+        "DELETE",
+    );
+    names_the_lock(
+        &send_to(&s, "MOVE", "/dav/a.txt", "/dav/b.txt", &with_t(bob)),
+        "MOVE",
+    );
+    let props = r#"<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><Z:x xmlns:Z="urn:z">1</Z:x></D:prop></D:set></D:propertyupdate>"#;
+    names_the_lock(
+        &call(&s, "PROPPATCH", "/dav/a.txt", &with_t(bob), props),
+        "PROPPATCH",
+    );
+    // A COPY onto it, the token in a list tagged with the destination.
+    let tagged = format!("</dav/a.txt> {if_t}");
+    names_the_lock(
+        &send_to(
+            &s,
+            "COPY",
+            "/dav/other.txt",
+            "/dav/a.txt",
+            &[bob, ("If", &tagged)],
+        ),
+        "COPY",
+    );
+    // A refresh (no body) is a write of the lock: the same 423, and the timeout not reset.
+    let r = call(
+        &s,
+        "LOCK",
+        "/dav/a.txt",
+        &[bob, ("If", &if_t), ("Timeout", "Second-3600")],
+        "",
+    );
+    names_the_lock(&r, "a refresh");
+    // §9.11.1: 403 for an UNLOCK by a principal who may not remove the lock.
+    let r = unlock_as(&s, "/dav/a.txt", &t, bob);
+    assert_eq!(r.status, 403, "{}", r.body_str());
+
+    // Nothing bob asked happened; the lock is still alice's, as she took it.
+    assert_eq!(std::fs::read(root.www.join("dav/a.txt")).unwrap(), b"old");
+    assert!(!root.www.join("dav/b.txt").exists());
+    let r = call(&s, "PROPFIND", "/dav/a.txt", &[("Depth", "0")], ALLPROP);
+    let b = r.body_str();
+    assert!(b.contains(&t), "the lock stays: {b}");
+    assert!(b.contains("<D:timeout>Second-600</D:timeout>"), "{b}");
+    assert!(
+        b.contains("mailto:tester@example.org"),
+        "the owner as sent: {b}"
+    );
+    assert!(
+        !b.contains("alice") && !b.contains("bob"),
+        "no user name shown: {b}"
+    );
+    assert_eq!(call(&s, "PUT", "/dav/a.txt", &[bob], "bob").status, 423);
+    assert_eq!(call(&s, "PUT", "/dav/a.txt", &[alice], "a").status, 423);
+
+    // Alice's token works for her.
+    let r = call(
+        &s,
+        "LOCK",
+        "/dav/a.txt",
+        &[alice, ("If", &if_t), ("Timeout", "Second-900")],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    assert!(r.body_str().contains("<D:timeout>Second-900</D:timeout>"));
+    assert_eq!(
+        call(&s, "PUT", "/dav/a.txt", &with_t(alice), "alice").status,
+        204
+    );
+    assert_eq!(s.get("/dav/a.txt").body, b"alice");
+    assert_eq!(
+        call(&s, "PROPPATCH", "/dav/a.txt", &with_t(alice), props).status,
+        207
+    );
+    let r = unlock_as(&s, "/dav/a.txt", &t, alice);
+    assert_eq!(r.status, 204);
+    // Unlocked, it is anyone's to write again.
+    assert_eq!(call(&s, "PUT", "/dav/a.txt", &[bob], "bob").status, 204);
+    assert_eq!(s.get("/dav/a.txt").body, b"bob");
+
+    // A deep lock on a collection: bob's new member under alice's lock, the token tagged
+    // as clients send it, is refused too, and so is his MOVE of it; alice's member goes in.
+    root.dir("dav/d");
+    let r = call(&s, "LOCK", "/dav/d/", &[alice], LOCK_EXCL);
+    assert_eq!(r.status, 200, "{}", r.body_str());
+    let tagged = format!("</dav/d/> {}", if_token(&token_of(&r)));
+    let r = call(&s, "PUT", "/dav/d/n.txt", &[bob, ("If", &tagged)], "n");
+    assert_eq!(r.status, 423);
+    assert!(!root.www.join("dav/d/n.txt").exists());
+    let r = call(&s, "PUT", "/dav/d/n.txt", &[alice, ("If", &tagged)], "n");
+    assert_eq!(r.status, 201);
+    let r = send_to(&s, "MOVE", "/dav/d/", "/dav/e/", &[bob, ("If", &tagged)]);
+    assert_eq!(r.status, 423, "a MOVE of the locked collection");
+    assert!(root.www.join("dav/d/n.txt").exists());
+
+    // A reload keeps the locks, and whose they are.
+    reload(&s);
+    let r = call(&s, "PUT", "/dav/d/m.txt", &[bob, ("If", &tagged)], "m");
+    assert_eq!(r.status, 423, "after a reload");
+    let r = call(&s, "PUT", "/dav/d/m.txt", &[alice, ("If", &tagged)], "m");
+    assert_eq!(r.status, 201, "after a reload");
+}
+
+/// Without `--auth-file` a lock has no principal: its token is enough, from anyone (and
+/// credentials a client sends anyway change nothing).
+#[test]
+fn without_auth_a_lock_token_is_enough() {
+    let root = basic_root();
+    root.file("dav/a.txt", b"old");
+    let s = dav_server(&root, &[]);
+    let alice = ("Authorization", "Basic YWxpY2U6czNjcmV0");
+    let r = call(&s, "LOCK", "/dav/a.txt", &[alice], LOCK_EXCL);
+    assert_eq!(r.status, 200);
+    let t = token_of(&r);
+    let bob = ("Authorization", "Basic Ym9iOmh1bnRlcjI=");
+    let r = call(&s, "PUT", "/dav/a.txt", &[bob, ("If", &if_token(&t))], "b");
+    assert_eq!(r.status, 204);
+    let r = call(&s, "LOCK", "/dav/a.txt", &[("If", &if_token(&t))], "");
+    assert_eq!(r.status, 200, "a refresh without credentials");
+    let r = unlock_as(&s, "/dav/a.txt", &t, bob);
+    assert_eq!(r.status, 204);
 }
 
 /// §7.5: a depth-0 lock on a collection protects its membership (adding or removing a

@@ -862,11 +862,21 @@ fn lock_method(
         // §9.10.2: a refresh names its lock in the If field.
         let field = req.header("if").ok_or(Error::BadRequest)?;
         let f = if_header::parse(field).map_err(|_| Error::BadRequest)?;
-        let l = ctx
+        let who = lock::principal(req, ctx);
+        return match ctx
             .locks
-            .refresh(site, path, f.tokens(), timeout, ctx.unix)
-            .ok_or(Error::PreconditionFailed)?;
-        return lock_answer(r, 200, &l);
+            .refresh(site, path, f.tokens(), who.as_deref(), timeout, ctx.unix)
+        {
+            lock::Refreshed::Done(l) => lock_answer(r, 200, &l),
+            // §6.4: another principal's token is as if not submitted. A refresh changes the
+            // locked resource's lock state, so it gets what any write of a locked resource
+            // without its token gets: 423 with `lock-token-submitted` naming the lock's
+            // root (§16), one answer for every write made with another principal's token.
+            // UNLOCK's 403 is §9.11.1's, for UNLOCK alone; a 412 would say the token
+            // matched no lock, which is false. The lock is left as it was.
+            lock::Refreshed::NotYours(root) => Err(lock::refused(ctx, &root)),
+            lock::Refreshed::Unknown => Err(Error::PreconditionFailed),
+        };
     }
     let info = dav::parse_lockinfo(body).map_err(|_| Error::BadRequest)?;
     if info
@@ -900,6 +910,8 @@ fn lock_method(
         exclusive: info.exclusive,
         deep: depth == Depth::Infinity,
         owner: info.owner.map(String::into_boxed_str),
+        // §6.4: the lock is this principal's (nobody's without authentication).
+        user: lock::principal(req, ctx),
         timeout,
         expires: ctx.unix.saturating_add(timeout),
     };
@@ -916,7 +928,9 @@ fn lock_method(
             }
             Err(Errno::EXIST) => {}
             Err(e) => {
-                ctx.locks.release(site, path, l.token.as_bytes(), ctx.unix);
+                let who = l.user.as_deref();
+                ctx.locks
+                    .release(site, path, l.token.as_bytes(), who, ctx.unix);
                 return Err(Error::Os(e));
             }
         }
@@ -941,17 +955,21 @@ fn lock_answer(r: &mut Reply, status: u16, l: &Lock) -> Result<(), Error> {
 }
 
 /// UNLOCK (§9.11): the lock named in Lock-Token goes, if it covers the target (else 409,
-/// `lock-token-matches-request-uri`).
+/// `lock-token-matches-request-uri`) and it is the requester's (§6.4; else 403, which
+/// §9.11.1 gives for a principal without permission to remove the lock, and it stays).
 fn unlock(req: &Request, ctx: &Ctx, r: &mut Reply, path: &[u8]) -> Result<(), Error> {
     let token = req
         .header("lock-token")
         .and_then(dav::lock_token)
         .ok_or(Error::BadRequest)?;
-    if !ctx
+    let who = lock::principal(req, ctx);
+    match ctx
         .locks
-        .release(lock::site_key(ctx), path, token, ctx.unix)
+        .release(lock::site_key(ctx), path, token, who.as_deref(), ctx.unix)
     {
-        return Err(Error::Conflict);
+        lock::Released::Done => {}
+        lock::Released::NotYours => return Err(Error::Forbidden),
+        lock::Released::Unknown => return Err(Error::Conflict),
     }
     r.start(204);
     r.no_body();

@@ -10,8 +10,23 @@
 //! rename made outside WebDAV, and a MOVE or DELETE that is allowed drops the locks of what
 //! it moved or removed. Expired locks are dropped lazily, whenever the table is used.
 //!
+//! A lock is tied to the principal who took it (RFC 4918 §6.4): when the server
+//! authenticates writes (`--auth-file`), a LOCK records the user name of its verified
+//! credentials with the lock, and a write, refresh or UNLOCK that submits the lock's token
+//! counts only from that same user (`Lock::allows`); from another user, or from none, the
+//! token is as if not submitted for that lock (423 `lock-token-submitted`; an UNLOCK is 403
+//! and the lock stays). Without authentication (no `--auth-file`, writes open to anyone
+//! with `--write-without-auth`) a lock has no principal and its token alone is enough. The
+//! `If` field's conditions are not about principals: a token of a lock on the resource
+//! makes its condition true whoever sends it, so another user's write with that token is
+//! 423, not 412. The user name is never shown: `lockdiscovery`'s `owner` is what the client
+//! sent.
+//!
 //! It does not parse XML or the `If` field (`http::dav`, `http::if_header`) and answers no
-//! request itself; `dav` answers LOCK and UNLOCK with it.
+//! request itself; `dav` answers LOCK and UNLOCK with it. It does not verify credentials:
+//! the router has (`handler::authorize`, off the event loop when needed) before any write
+//! reaches a handler, so the user name of a write's `Authorization` field is its
+//! verified principal (`principal`).
 
 use super::ctx::Ctx;
 use super::error::Error;
@@ -20,8 +35,10 @@ use crate::http::parse::Request;
 use std::sync::{Mutex, PoisonError};
 
 /// Most locks held at once, all sites together: each costs its path, token and owner
-/// (under 6 KiB at worst, a few hundred bytes as clients send them), so the table stays
-/// within about 12 MiB whatever a flood of LOCKs asks; past it a LOCK gets 503.
+/// (under 6 KiB at worst, a few hundred bytes as clients send them), and with
+/// `--auth-file` its creator's user name (one of the credentials file's, verified, so no
+/// longer than the file's longest), so the table stays within about 12 MiB plus that many
+/// names whatever a flood of LOCKs asks; past it a LOCK gets 503.
 pub const MAX_LOCKS: usize = 2048;
 /// Longest timeout granted, in seconds, whatever the client asks (`Infinite` included):
 /// a client that vanishes holds its lock at most this long. Clients refresh well before
@@ -44,6 +61,9 @@ pub struct Lock {
     pub deep: bool,
     /// The `owner` element's content as the client sent it (XML).
     pub owner: Option<Box<str>>,
+    /// The principal who took it (§6.4): the user name of the LOCK's verified credentials
+    /// when writes are authenticated; `None` without authentication. Never shown to clients.
+    pub user: Option<Box<[u8]>>,
     /// Seconds granted, and when they run out (Unix seconds).
     pub timeout: u64,
     pub expires: u64,
@@ -56,6 +76,28 @@ pub enum Refused {
     Conflict,
     /// `MAX_LOCKS` are held (503).
     Full,
+}
+
+/// What a refresh (§9.10.2) found.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// The lock, its timeout started again.
+    Done(Lock),
+    /// The only locks the tokens name on this path are another principal's: the root of
+    /// one of them, left as it was.
+    NotYours(Box<[u8]>),
+    /// No lock on this path has any of the tokens.
+    Unknown,
+}
+
+/// What an UNLOCK (§9.11) found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Released {
+    Done,
+    /// The lock with that token covers the path but is another principal's: it stays.
+    NotYours,
+    /// No lock with that token covers the path.
+    Unknown,
 }
 
 /// The process's locks.
@@ -84,6 +126,13 @@ impl Lock {
     /// Whether this lock applies to `path` (a key): it is its root, or a member of a deep one.
     pub fn covers(&self, site: &str, path: &[u8]) -> bool {
         &*self.site == site && (&*self.path == path || (self.deep && is_under(path, &self.path)))
+    }
+
+    /// Whether a request from `principal` that submits this lock's token may use it
+    /// (§6.4): a lock taken by a user only by that same user; one taken without
+    /// authentication by anyone who has the token.
+    pub fn allows(&self, principal: Option<&[u8]>) -> bool {
+        self.user.as_deref().is_none_or(|u| principal == Some(u))
     }
 }
 
@@ -160,36 +209,62 @@ impl Locks {
         })
     }
 
-    /// §9.10.2: a refresh of the lock covering `path` whose token is one of `tokens`: its
-    /// timeout starts again. The lock as refreshed, or `None` when none matches.
+    /// §9.10.2: a refresh by `principal` of the lock covering `path` whose token is one of
+    /// `tokens`: its timeout starts again. Another principal's lock is not refreshed (§6.4).
     pub fn refresh<'t>(
         &self,
         site: &str,
         path: &[u8],
-        mut tokens: impl Iterator<Item = &'t [u8]>,
+        tokens: impl Iterator<Item = &'t [u8]>,
+        principal: Option<&[u8]>,
         timeout: u64,
         now: u64,
-    ) -> Option<Lock> {
+    ) -> Refreshed {
         let path = key(path);
         self.with(now, |t| {
-            let l = tokens.find_map(|tok| {
-                t.iter()
-                    .position(|l| l.token.as_bytes() == tok && l.covers(site, path))
-            })?;
-            let l = &mut t[l];
-            l.timeout = timeout;
-            l.expires = now.saturating_add(timeout);
-            Some(l.clone())
+            let mut theirs = None;
+            for tok in tokens {
+                let named = t
+                    .iter()
+                    .position(|l| l.token.as_bytes() == tok && l.covers(site, path));
+                let Some(i) = named else { continue };
+                if !t[i].allows(principal) {
+                    theirs.get_or_insert_with(|| t[i].path.clone());
+                    continue;
+                }
+                let l = &mut t[i];
+                l.timeout = timeout;
+                l.expires = now.saturating_add(timeout);
+                return Refreshed::Done(l.clone());
+            }
+            theirs.map_or(Refreshed::Unknown, Refreshed::NotYours)
         })
     }
 
-    /// §9.11: remove the lock with `token` if it covers `path`; whether there was one.
-    pub fn release(&self, site: &str, path: &[u8], token: &[u8], now: u64) -> bool {
+    /// §9.11: remove the lock with `token` if it covers `path` and `principal` may use it
+    /// (§6.4); another principal's lock stays.
+    pub fn release(
+        &self,
+        site: &str,
+        path: &[u8],
+        token: &[u8],
+        principal: Option<&[u8]>,
+        now: u64,
+    ) -> Released {
         let path = key(path);
         self.with(now, |t| {
-            let before = t.len();
-            t.retain(|l| !(l.token.as_bytes() == token && l.covers(site, path)));
-            t.len() != before
+            // Tokens are unique (122 random bits), so at most one lock has this one.
+            let Some(i) = t
+                .iter()
+                .position(|l| l.token.as_bytes() == token && l.covers(site, path))
+            else {
+                return Released::Unknown;
+            };
+            if !t[i].allows(principal) {
+                return Released::NotYours;
+            }
+            t.remove(i);
+            Released::Done
         })
     }
 
@@ -234,6 +309,25 @@ pub fn site_key<'c>(ctx: &'c Ctx) -> &'c str {
     ctx.site.names.first().map_or("", String::as_str)
 }
 
+/// The principal a write comes from (§6.4): with `--auth-file`, the user name of its Basic
+/// credentials, which the router verified before the request reached a handler (every
+/// method that calls into this module is a write under a write prefix, and there the
+/// router asks for credentials whenever a credentials file is in force); without one,
+/// nobody: writes are open and a lock's token is enough.
+pub fn principal(req: &Request, ctx: &Ctx) -> Option<Box<[u8]>> {
+    ctx.auth?;
+    super::auth::user(req.header("authorization")).map(Vec::into_boxed_slice)
+}
+
+/// The 423 of a write that did not submit a token it may use for the lock rooted at
+/// `root`: the body names that root (`lock-token-submitted`, RFC 4918 §16).
+pub fn refused(ctx: &Ctx, root: &[u8]) -> Error {
+    let mut r = ctx.locked.borrow_mut();
+    r.clear();
+    crate::http::target::encode_path(root, &mut r);
+    Error::Locked
+}
+
 /// The check every write makes before it changes anything (RFC 4918 §7, §10.4): a method
 /// that writes `path` calls it first, saying what the write changes (`Scope`).
 ///
@@ -241,8 +335,9 @@ pub fn site_key<'c>(ctx: &'c Ctx) -> &'c str {
 /// 2. An `If` field whose lists all fail, tested against the lock table and the
 ///    resources' current entity tags: 412.
 /// 3. A lock that covers what is written (with `Member`, or a lock of its collection; with
-///    `Tree`, or of one of its members) whose token the `If` field does not submit: 423
-///    with `lock-token-submitted`.
+///    `Tree`, or of one of its members) whose token the `If` field does not submit, or
+///    submits from another principal than the lock's (§6.4, `Lock::allows`): 423 with
+///    `lock-token-submitted`.
 ///
 /// The field is evaluated before the locks, as mod_dav does and litmus expects: a field
 /// that fails is 412 even on a locked resource; one that holds without the lock's token
@@ -261,6 +356,8 @@ pub struct Guard {
     scope: Scope,
     /// The state tokens the request's `If` field submitted.
     tokens: Vec<Box<[u8]>>,
+    /// Who submitted them (`principal`).
+    principal: Option<Box<[u8]>>,
 }
 
 impl Guard {
@@ -276,16 +373,21 @@ impl Guard {
             path: path.into(),
             scope,
             tokens,
+            principal: principal(req, ctx),
         }
     }
 
-    /// Whether every lock on the path now has its token among those submitted.
+    /// Whether every lock on the path now has its token among those submitted, by a
+    /// principal who may use it.
     pub fn still_allowed(&self) -> bool {
         let now = crate::sys::time::unix_secs();
         self.locks
             .affecting(&self.site, &self.path, self.scope, now)
             .iter()
-            .all(|l| self.tokens.iter().any(|t| **t == *l.token.as_bytes()))
+            .all(|l| {
+                l.allows(self.principal.as_deref())
+                    && self.tokens.iter().any(|t| **t == *l.token.as_bytes())
+            })
     }
 }
 
@@ -305,7 +407,7 @@ mod imp {
     use super::super::ctx::Ctx;
     use super::super::error::Error;
     use super::super::etag;
-    use super::{Scope, key, site_key};
+    use super::{Scope, key, principal, refused, site_key};
     use crate::http::dav;
     use crate::http::if_header::{self, Resources};
     use crate::http::parse::Request;
@@ -335,15 +437,18 @@ mod imp {
         if locks {
             let site = site_key(ctx);
             let held = ctx.locks.affecting(site, path, scope, ctx.unix);
+            // Looked up only when a lock is in the way (it decodes the credentials).
+            let who = if held.is_empty() {
+                None
+            } else {
+                principal(req, ctx)
+            };
             for l in &held {
                 let submitted = parsed
                     .as_ref()
                     .is_some_and(|f| f.tokens().any(|t| t == l.token.as_bytes()));
-                if !submitted {
-                    let mut root = ctx.locked.borrow_mut();
-                    root.clear();
-                    target::encode_path(&l.path, &mut root);
-                    return Err(Error::Locked);
+                if !submitted || !l.allows(who.as_deref()) {
+                    return Err(refused(ctx, &l.path));
                 }
             }
         }
@@ -421,6 +526,7 @@ mod tests {
             exclusive,
             deep,
             owner: None,
+            user: None,
             timeout: 10,
             expires: 110,
         }
@@ -448,14 +554,69 @@ mod tests {
         // §7.5: adding or removing a member of /e (locked at depth 0) needs its token.
         assert_eq!(t.affecting("", b"/e/new", Scope::Content, 100).len(), 0);
         assert_eq!(t.affecting("", b"/e/new", Scope::Member, 100).len(), 1);
-        assert!(t.release("", b"/d/x", b"a", 100), "released from a member");
-        assert!(
-            !t.release("", b"/e", b"b", 100),
+        assert_eq!(
+            t.release("", b"/d/x", b"a", None, 100),
+            Released::Done,
+            "released from a member"
+        );
+        assert_eq!(
+            t.release("", b"/e", b"b", None, 100),
+            Released::Unknown,
             "not this resource's token"
         );
         // Expired locks are gone.
         assert_eq!(t.len(110), 3, "a lock lasts at least its timeout");
         assert_eq!(t.len(111), 0);
+    }
+
+    /// §6.4: a lock taken by a user is that user's to refresh and release; one taken
+    /// without authentication is anyone's who has its token.
+    #[test]
+    fn rfc4918_6_4_a_lock_is_its_principals() {
+        let t = Locks::default();
+        let mut a = lock("/a", true, false, "ta");
+        a.user = Some(b"alice"[..].into());
+        assert_eq!(t.grant(a, 100), Ok(()));
+        assert_eq!(t.grant(lock("/n", true, false, "tn"), 100), Ok(()));
+        let a = t.covering("", b"/a", 100).remove(0);
+        assert!(a.allows(Some(b"alice")));
+        assert!(!a.allows(Some(b"bob")) && !a.allows(Some(b"alicex")) && !a.allows(None));
+        let n = t.covering("", b"/n", 100).remove(0);
+        assert!(n.allows(None) && n.allows(Some(b"bob")));
+
+        let tokens = || [&b"ta"[..]].into_iter();
+        let r = t.refresh("", b"/a", tokens(), Some(b"bob"), 50, 101);
+        assert!(
+            matches!(&r, Refreshed::NotYours(root) if &**root == b"/a"),
+            "{r:?}"
+        );
+        assert_eq!(t.covering("", b"/a", 101)[0].expires, 110, "not refreshed");
+        let r = t.refresh("", b"/a", tokens(), None, 50, 101);
+        assert!(matches!(r, Refreshed::NotYours(_)), "{r:?}");
+        let r = t.refresh("", b"/a", tokens(), Some(b"alice"), 50, 101);
+        assert!(
+            matches!(&r, Refreshed::Done(l) if l.expires == 151),
+            "{r:?}"
+        );
+        let r = t.refresh("", b"/a", [&b"zz"[..]].into_iter(), Some(b"alice"), 50, 101);
+        assert!(matches!(r, Refreshed::Unknown), "{r:?}");
+
+        assert_eq!(
+            t.release("", b"/a", b"ta", Some(b"bob"), 101),
+            Released::NotYours
+        );
+        assert_eq!(t.release("", b"/a", b"ta", None, 101), Released::NotYours);
+        assert_eq!(t.len(101), 2, "the lock stays");
+        assert_eq!(
+            t.release("", b"/a", b"ta", Some(b"alice"), 101),
+            Released::Done
+        );
+        assert_eq!(
+            t.release("", b"/n", b"tn", Some(b"bob"), 101),
+            Released::Done,
+            "a lock without a principal goes with its token"
+        );
+        assert!(t.is_empty(101));
     }
 
     #[test]
