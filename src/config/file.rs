@@ -304,6 +304,8 @@ impl Reader<'_> {
         let mut default = false;
         let (mut cert, mut key) = (None, None);
         let mut acme = None;
+        // Set only in builds with HTTPS; others refuse the keys.
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let (mut hsts, mut redirect_https) = (None, None);
         let mut base = RuleDraft {
             prefix: "/".into(),
