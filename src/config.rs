@@ -1514,10 +1514,6 @@ mod tests {
             assert!(e.contains(":8: ") && e.contains(want), "{key}: {e}");
             assert!(!e.contains('\n'), "{e}");
         }
-        let e = load(&format!("{server}[[site]]\nroot = \".\"\ndefault = true\n"))
-            .map(|_| ())
-            .unwrap_err();
-        assert!(e.contains("needs a certificate"), "{e}");
         let e =
             load(&site("dotfiles = false").replace("hsts = 60", "hsts = \"a year\"")).unwrap_err();
         assert!(

@@ -7,8 +7,9 @@
 //! `[[site]]` is a root, its host names, its certificate or ACME names, and its path rules
 //! (`site.rs`); the site's own keys are its rule for "/", and `[[site.path]]` tables add
 //! rules below it. A site's `hsts` and `redirect_https` override the server's keys of those
-//! names (`SiteConfig::hsts_under`). The sites' certificates and ACME names become `--tls-cert`/`--tls-key`
-//! pairs and `--acme` names too: the certificate store chooses by SNI among all of them.
+//! names (`SiteConfig::hsts_under`). The sites' certificates and ACME names become
+//! `--tls-cert`/`--tls-key` pairs and `--acme` names too: the certificate store chooses by
+//! SNI among all of them.
 //!
 //! It opens nothing but the file and checks the paths it names exist; opening the roots and
 //! reading certificates is the server's, at start and at each reload.
