@@ -309,8 +309,9 @@ const HELP_COMPRESS: &str =
 const HELP_PROXY: &str = "
 Several sites (a config file):
       --config FILE           read [server] settings (the flags' names as keys), [[site]]
-                              tables (names, root, certificate or acme, and the rules of
-                              the site) and [[site.path]] rules by URL prefix (listing,
+                              tables (names, root, certificate or acme, hsts and
+                              redirect_https over the server's, and the rules of the
+                              site) and [[site.path]] rules by URL prefix (listing,
                               write, writers, readers, cgi, headers, cache_control,
                               fallback, error_pages) from a TOML file; flags beside it that
                               are not about a site win over the file. SIGHUP reads it again
