@@ -309,8 +309,9 @@ const HELP_COMPRESS: &str =
 const HELP_PROXY: &str = "
 Several sites (a config file):
       --config FILE           read [server] settings (the flags' names as keys), [[site]]
-                              tables (names, root, certificate or acme, and the rules of
-                              the site) and [[site.path]] rules by URL prefix (listing,
+                              tables (names, root, certificate or acme, hsts and
+                              redirect_https over the server's, and the rules of the
+                              site) and [[site.path]] rules by URL prefix (listing,
                               write, writers, readers, cgi, headers, cache_control,
                               fallback, error_pages) from a TOML file; flags beside it that
                               are not about a site win over the file. SIGHUP reads it again
@@ -559,6 +560,19 @@ fn from_file(
     };
     config.sites = f.sites;
     config.config_file = Some(std::fs::canonicalize(path).unwrap_or(path.to_path_buf()));
+    // As `--redirect-https` and `--hsts` without `--tls-listen`: a site cannot be sent to,
+    // or promise, an HTTPS the server does not serve.
+    #[cfg(feature = "tls")]
+    let https = !config.tls_listen.is_empty()
+        || !config.proxy_tls_listen.is_empty()
+        || config.activated.iter().any(|a| a.tls);
+    #[cfg(feature = "tls")]
+    if !https && let Some((s, key)) = config.sites.iter().find_map(|s| Some((s, s.https_key()?))) {
+        return err(format!(
+            "{}: site.{key}: needs tls_listen = [\"ADDR:PORT\"] in [server] (or --tls-listen) to serve HTTPS on",
+            s.origin
+        ));
+    }
     let users = config
         .sites
         .iter()
@@ -768,12 +782,7 @@ fn parse_flags(args: Vec<std::ffi::OsString>) -> Result<Command, ConfigError> {
             #[cfg(feature = "tls")]
             Long("hsts") => {
                 let v = string_value(&mut p)?;
-                // RFC 6797 §6.1.1: delta-seconds; 0 tells browsers to forget the policy.
-                hsts = Some(v.parse::<u32>().map_err(|_| {
-                    ConfigError(format!(
-                        "--hsts {v:?}: expected a number of seconds, e.g. 31536000 (a year)"
-                    ))
-                })? as u64);
+                hsts = Some(parse_hsts(&v).map_err(|why| ConfigError(format!("--hsts {why}")))?);
             }
             #[cfg(feature = "tls")]
             Long("acme") => {
@@ -1073,6 +1082,16 @@ pub fn acme_name_problem(d: &str) -> Option<&'static str> {
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
     (d.len() > 253 || !d.contains('.') || !d.split('.').all(label)).then_some("not a DNS name")
+}
+
+/// The max-age of `--hsts` and of a site's `hsts`; the error names the value, for its
+/// caller to put the flag or the key before it. RFC 6797 §6.1.1: delta-seconds; 0 tells
+/// browsers to forget the policy.
+#[cfg(feature = "tls")]
+pub fn parse_hsts(v: &str) -> Result<u64, String> {
+    v.parse::<u32>()
+        .map(u64::from)
+        .map_err(|_| format!("{v:?}: expected a number of seconds, e.g. 31536000 (a year)"))
 }
 
 /// `Name: value` for `--header`: a token name and a value without control characters.
@@ -1432,6 +1451,91 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((c.hsts, c.tls_pairs.len()), (Some(0), 1));
+    }
+
+    #[test]
+    #[cfg(all(feature = "tls", feature = "ops"))]
+    fn a_site_s_hsts_and_redirect_https_override_the_server_s() {
+        let dir = std::env::temp_dir().join(format!("barehttpd-site-hsts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("sites.toml");
+        let load = |toml: &str| {
+            std::fs::write(&file, toml).unwrap();
+            run(&["--config", file.to_str().unwrap()])
+        };
+        let server =
+            "[server]\nlisten = [\"127.0.0.1:0\"]\ntls_listen = [\"127.0.0.1:0\"]\nhsts = 60\n";
+        let c = load(&format!(
+            "{server}[[site]]\nnames = [\"a.test\"]\nroot = \".\"\ntls_cert = \"c\"\ntls_key = \"k\"\n\
+             hsts = 31_536_000\nredirect_https = true\n\
+             [[site]]\nnames = [\"b.test\"]\nroot = \".\"\nhsts = false\nredirect_https = false\n\
+             [[site]]\nnames = [\"c.test\"]\nroot = \".\"\nhsts = \"0\"\n\
+             [[site]]\nnames = [\"d.test\"]\nroot = \".\"\n"
+        ))
+        .unwrap();
+        let got: Vec<_> = c
+            .sites
+            .iter()
+            .map(|s| (s.hsts_under(&c), s.redirects_under(&c)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(31_536_000), true),
+                (None, false),
+                (Some(0), false),
+                (Some(60), false),
+            ],
+            "the site's own, off, zero (forget the policy), the server's"
+        );
+        // The server's values and messages, at the site key's line (line 8).
+        let site = |key: &str| format!("{server}[[site]]\nroot = \".\"\ndefault = true\n{key}\n");
+        let hsts = "site.hsts: \"a year\": expected a number of seconds, e.g. 31536000 (a year)";
+        for (key, want) in [
+            ("hsts = \"a year\"", hsts),
+            (
+                "hsts = -1",
+                "site.hsts: \"-1\": expected a number of seconds",
+            ),
+            (
+                "hsts = 4294967296",
+                "site.hsts: \"4294967296\": expected a number",
+            ),
+            (
+                "hsts = true",
+                "site.hsts: \"true\": expected a number of seconds",
+            ),
+            ("hsts = 1.5", "site.hsts: expected a string or a number"),
+            (
+                "redirect_https = \"yes\"",
+                "site.redirect_https: expected true or false",
+            ),
+        ] {
+            let e = load(&site(key)).unwrap_err();
+            assert!(e.contains(":8: ") && e.contains(want), "{key}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        let e =
+            load(&site("dotfiles = false").replace("hsts = 60", "hsts = \"a year\"")).unwrap_err();
+        assert!(
+            e.contains(":4: server.hsts: --hsts \"a year\": expected a number of seconds"),
+            "{e}"
+        );
+        // A site that asks for HTTPS on a server without a TLS listener, as the flags.
+        let plain =
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n[[site]]\nroot = \".\"\ndefault = true\n";
+        for key in ["redirect_https = true", "hsts = 0"] {
+            let e = load(&format!("{plain}{key}\n")).unwrap_err();
+            let name = key.split(' ').next().unwrap();
+            assert!(
+                e.contains(&format!(":3: site.{name}: needs tls_listen")),
+                "{key}: {e}"
+            );
+        }
+        for key in ["redirect_https = false", "hsts = false"] {
+            assert!(load(&format!("{plain}{key}\n")).is_ok(), "{key}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Served {
         sys::fs::set_follow_symlinks(config.follow_symlinks);
         let mut sites = Vec::with_capacity(config.sites.len());
         for s in &config.sites {
-            sites.push(handler::site::Site::open(s, config.hsts)?);
+            sites.push(handler::site::Site::open(s, &config)?);
         }
         let default_site = config.sites.iter().position(|s| s.default).unwrap_or(0);
         let same_auth = |p: &Served| p.config.auth_file == config.auth_file;

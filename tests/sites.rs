@@ -332,6 +332,20 @@ fn config_errors_name_the_file_the_line_and_the_key_and_change_nothing() {
             "a.test is a name of the site",
         ),
         ("[server\n", ":1:"),
+        // The values of `--hsts`, and what it needs (a build without HTTPS refuses the
+        // keys themselves, at the same place).
+        (
+            "[[site]]\nroot = \"a\"\ndefault = true\nhsts = \"a year\"\n",
+            ":4: site.hsts",
+        ),
+        (
+            "[[site]]\nroot = \"a\"\ndefault = true\nredirect_https = 1\n",
+            ":4: site.redirect_https",
+        ),
+        (
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n[[site]]\nroot = \"a\"\ndefault = true\nredirect_https = true\n",
+            "site.redirect_https",
+        ),
     ];
     for (toml, want) in cases {
         let cfg = setup.write(toml);

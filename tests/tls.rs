@@ -834,3 +834,167 @@ fn a_reload_to_other_certificate_files_leaves_one_watcher() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Three sites from a config file on one plain and one TLS port, as `[[site]]` tables:
+/// a.test and b.test with their own certificates, and localhost (the default site, under
+/// a.pem, which names it too) with no certificate of its own. `server` adds to `[server]`,
+/// `a` and `b` to those sites.
+#[cfg(feature = "ops")]
+fn three_sites(root: &TempRoot, server: &str, a: &str, b: &str) -> String {
+    let c = Certs::get();
+    format!(
+        r#"
+[server]
+listen = ["127.0.0.1:0"]
+tls_listen = ["127.0.0.1:0"]
+access_log = "off"
+{server}
+
+[[site]]
+names = ["a.test"]
+root = "{www}/a"
+tls_cert = "{ac}"
+tls_key = "{ak}"
+{a}
+
+[[site]]
+names = ["b.test"]
+root = "{www}/b"
+tls_cert = "{bc}"
+tls_key = "{bk}"
+{b}
+
+[[site]]
+names = ["localhost"]
+root = "{www}/c"
+default = true
+"#,
+        www = root.www.display(),
+        ac = c.path("a.pem"),
+        ak = c.path("a.key"),
+        bc = c.path("b.pem"),
+        bk = c.path("b.key"),
+    )
+}
+
+#[cfg(feature = "ops")]
+fn three_roots() -> TempRoot {
+    let root = TempRoot::new();
+    for (dir, body) in [("a", "site A\n"), ("b", "site B\n"), ("c", "site C\n")] {
+        root.file(&format!("{dir}/index.html"), body.as_bytes());
+    }
+    root
+}
+
+/// `GET /` over HTTPS to `name` (the SNI name, checked against the certificate, and the
+/// Host).
+#[cfg(feature = "ops")]
+fn https_get(port: u16, name: &str) -> common::Response {
+    let req = format!("GET / HTTP/1.1\r\nHost: {name}\r\n\r\n");
+    exchange(
+        &mut connect_with(port, both(), name),
+        req.as_bytes(),
+        &mut Vec::new(),
+    )
+}
+
+#[cfg(feature = "ops")]
+fn plain_get(s: &Server, host: &str) -> common::Response {
+    s.request(format!("GET /?q=1 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+}
+
+/// RFC 6797 §6.1 and RFC 9110 §15.4.9 per site, as nginx sets them per `server` block: a
+/// site's `hsts` and `redirect_https` apply to its names only (by Host over plain HTTP, by
+/// SNI and Host over HTTPS), `hsts = false` turns the server's off, and a site that says
+/// nothing takes the server's.
+#[test]
+#[cfg(feature = "ops")]
+fn rfc6797_hsts_and_the_https_redirect_are_set_per_site_over_the_server_s() {
+    let root = three_roots();
+    let toml = three_sites(
+        &root,
+        "hsts = 600",
+        "hsts = 31536000\nredirect_https = true",
+        "hsts = false",
+    );
+    let cfg = root.outside("sites.toml", toml.as_bytes());
+    let s = Server::start_args(&["--config".into(), cfg.to_str().unwrap().into()]);
+    let port = tls_port(&s);
+    let sts = "strict-transport-security";
+    for (name, body, want) in [
+        ("a.test", "site A\n", Some("max-age=31536000")),
+        ("b.test", "site B\n", None),
+        ("localhost", "site C\n", Some("max-age=600")),
+    ] {
+        let r = https_get(port, name);
+        assert_eq!((r.status, r.body_str().as_str()), (200, body), "{name}");
+        assert_eq!(r.header(sts), want, "HTTPS to {name}");
+    }
+    // Plain HTTP: a.test is sent to https, the others are served, and none gets the header
+    // (RFC 6797 §7.2).
+    let r = plain_get(&s, "a.test");
+    assert_eq!(r.status, 308, "a.test over plain HTTP");
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://a.test:{port}/?q=1").as_str())
+    );
+    assert_eq!(r.header(sts), None);
+    for (host, body) in [
+        ("b.test", "site B\n"),
+        ("localhost", "site C\n"),
+        ("unknown.test", "site C\n"),
+    ] {
+        let r = plain_get(&s, host);
+        assert_eq!((r.status, r.body_str().as_str()), (200, body), "{host}");
+        assert_eq!(r.header(sts), None, "{host} over plain HTTP");
+    }
+}
+
+/// The server's `redirect_https` is every site's unless the site says otherwise, and a
+/// SIGHUP puts a site's new `hsts` and `redirect_https` in force for new requests.
+#[test]
+#[cfg(feature = "ops")]
+fn a_reload_turns_a_site_s_hsts_on_and_its_redirect_off() {
+    let root = three_roots();
+    let cfg = root.outside(
+        "sites.toml",
+        three_sites(&root, "redirect_https = true", "", "redirect_https = false").as_bytes(),
+    );
+    let s = Server::start_args(&["--config".into(), cfg.to_str().unwrap().into()]);
+    let port = tls_port(&s);
+    let sts = "strict-transport-security";
+    assert_eq!(https_get(port, "b.test").header(sts), None);
+    assert_eq!(plain_get(&s, "b.test").status, 200, "b.test opts out");
+    assert_eq!(plain_get(&s, "a.test").status, 308, "the server's default");
+    assert_eq!(
+        plain_get(&s, "localhost").status,
+        308,
+        "the server's default"
+    );
+    std::fs::write(
+        &cfg,
+        three_sites(
+            &root,
+            "redirect_https = true",
+            "redirect_https = false",
+            "redirect_https = false\nhsts = 86400",
+        ),
+    )
+    .unwrap();
+    s.signal("HUP");
+    let deadline = Instant::now() + scaled(Duration::from_secs(10));
+    while !s.stderr_text().contains("reload:") {
+        assert!(Instant::now() < deadline, "{}", s.stderr_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        s.stderr_text().contains("reload: 3 sites"),
+        "{}",
+        s.stderr_text()
+    );
+    assert_eq!(https_get(port, "b.test").header(sts), Some("max-age=86400"));
+    assert_eq!(https_get(port, "a.test").header(sts), None);
+    let r = plain_get(&s, "a.test");
+    assert_eq!((r.status, r.body_str().as_str()), (200, "site A\n"));
+    assert_eq!(plain_get(&s, "localhost").status, 308, "unchanged");
+}

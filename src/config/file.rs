@@ -6,8 +6,10 @@
 //! the same code as the command line, so a value means the same in both places. Each
 //! `[[site]]` is a root, its host names, its certificate or ACME names, and its path rules
 //! (`site.rs`); the site's own keys are its rule for "/", and `[[site.path]]` tables add
-//! rules below it. The sites' certificates and ACME names become `--tls-cert`/`--tls-key`
-//! pairs and `--acme` names too: the certificate store chooses by SNI among all of them.
+//! rules below it. A site's `hsts` and `redirect_https` override the server's keys of those
+//! names (`SiteConfig::hsts_under`). The sites' certificates and ACME names become
+//! `--tls-cert`/`--tls-key` pairs and `--acme` names too: the certificate store chooses by
+//! SNI among all of them.
 //!
 //! It opens nothing but the file and checks the paths it names exist; opening the roots and
 //! reading certificates is the server's, at start and at each reload.
@@ -303,6 +305,9 @@ impl Reader<'_> {
         let mut default = false;
         let (mut cert, mut key) = (None, None);
         let mut acme = None;
+        // Set only in builds with HTTPS; others refuse the keys.
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+        let (mut hsts, mut redirect_https) = (None, None);
         let mut base = RuleDraft {
             prefix: "/".into(),
             origin: origin.clone(),
@@ -336,6 +341,31 @@ impl Reader<'_> {
                 "tls_cert" => cert = Some(self.path(&self.string(v, &name)?)),
                 "tls_key" => key = Some(self.path(&self.string(v, &name)?)),
                 "acme" => acme = Some((self.bool(v, &name)?, v)),
+                // The server's keys of the same names, for this site only: the same values
+                // and the same messages as `--hsts` and `--redirect-https`.
+                #[cfg(feature = "tls")]
+                "hsts" => {
+                    hsts = Some(match v.get_ref() {
+                        DeValue::Boolean(false) => None,
+                        DeValue::Boolean(true) => {
+                            return self.fail(v, &name, super::parse_hsts("true").unwrap_err());
+                        }
+                        _ => match super::parse_hsts(&self.scalar(v, &name)?) {
+                            Ok(age) => Some(age),
+                            Err(why) => return self.fail(v, &name, why),
+                        },
+                    });
+                }
+                #[cfg(feature = "tls")]
+                "redirect_https" => redirect_https = Some(self.bool(v, &name)?),
+                #[cfg(not(feature = "tls"))]
+                "hsts" | "redirect_https" => {
+                    return self.fail(
+                        v,
+                        &name,
+                        "this barehttpd was built without HTTPS (cargo feature `tls`)",
+                    );
+                }
                 "path" => {
                     let Some(list) = v.get_ref().as_array() else {
                         return self.fail(v, &name, "expected [[site.path]] tables");
@@ -434,6 +464,8 @@ impl Reader<'_> {
             dotfiles,
             default,
             rules,
+            hsts,
+            redirect_https,
             origin,
         })
     }

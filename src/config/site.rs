@@ -33,8 +33,40 @@ pub struct SiteConfig {
     /// The site for names no site lists (and for requests without a name).
     pub default: bool,
     pub rules: Vec<RuleConfig>,
+    /// `hsts` as the site sets it: `Some(None)` (`hsts = false`) sends none, `None` leaves
+    /// the server's `--hsts` (`hsts_under`).
+    pub hsts: Option<Option<u64>>,
+    /// `redirect_https` as the site sets it; `None` leaves the server's `--redirect-https`
+    /// (`redirects_under`).
+    pub redirect_https: Option<bool>,
     /// Where the site is described, for messages: "FILE:LINE" or "the command line".
     pub origin: String,
+}
+
+impl SiteConfig {
+    /// The Strict-Transport-Security max-age of the site's HTTPS answers: its own `hsts`,
+    /// else the server's, as nginx's `add_header` in a `server` block overrides `http`'s.
+    pub fn hsts_under(&self, server: &super::Config) -> Option<u64> {
+        self.hsts.unwrap_or(server.hsts)
+    }
+
+    /// Plain requests for the site are sent to https: its own `redirect_https`, else the
+    /// server's.
+    pub fn redirects_under(&self, server: &super::Config) -> bool {
+        self.redirect_https.unwrap_or(server.redirect_https)
+    }
+
+    /// The key that asks for HTTPS (`redirect_https = true`, or an `hsts` max-age), for the
+    /// refusal of a server with no TLS listener to answer it.
+    pub fn https_key(&self) -> Option<&'static str> {
+        if self.redirect_https == Some(true) {
+            Some("redirect_https")
+        } else if matches!(self.hsts, Some(Some(_))) {
+            Some("hsts")
+        } else {
+            None
+        }
+    }
 }
 
 /// What one path prefix allows and adds, with everything inherited already filled in.
@@ -197,6 +229,9 @@ pub fn from_flags(c: &super::Config) -> Result<SiteConfig, ConfigError> {
         dotfiles: c.dotfiles,
         default: true,
         rules: materialize(drafts)?,
+        // The flags' `--hsts` and `--redirect-https` are the server's, and so the site's.
+        hsts: None,
+        redirect_https: None,
         origin: "the command line".into(),
     })
 }

@@ -197,10 +197,10 @@ fn route<'a>(
     if ctx.misdirected {
         return Err(Error::Misdirected);
     }
-    // --redirect-https: a plain request is sent to its https URL, whatever it asks
-    // (RFC 9110 §15.4.9: 308 keeps the method and body), except ACME's HTTP-01 challenges,
-    // which must be answered over plain HTTP (RFC 8555 §8.3).
-    if ctx.cfg.redirect_https
+    // --redirect-https, or the site's redirect_https: a plain request is sent to its https
+    // URL, whatever it asks (RFC 9110 §15.4.9: 308 keeps the method and body), except
+    // ACME's HTTP-01 challenges, which must be answered over plain HTTP (RFC 8555 §8.3).
+    if ctx.site.redirect_https
         && !ctx.secure
         && let Ok(t) = &split
         && !t.asterisk

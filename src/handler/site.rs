@@ -6,7 +6,7 @@
 //! router for every request. It owns no I/O after it is built.
 
 use super::reply::Extras;
-use crate::config::{RuleConfig, SiteConfig};
+use crate::config::{Config, RuleConfig, SiteConfig};
 use crate::sys::{self, OwnedFd};
 use std::ffi::CString;
 use std::path::PathBuf;
@@ -21,10 +21,13 @@ pub struct Site {
     pub rules: Vec<Rule>,
     /// Some rule allows writes (the router's question for every request, answered once).
     pub writes: bool,
+    /// Plain requests are answered 308 to https (the site's `redirect_https`, else
+    /// `--redirect-https`).
+    pub redirect_https: bool,
 }
 
 /// What a path prefix allows, and what its answers carry over plain HTTP (`extras[0]`) and
-/// HTTPS (`extras[1]`, with `--hsts`).
+/// HTTPS (`extras[1]`, with the site's `hsts` or `--hsts`).
 pub struct Rule {
     pub prefix: String,
     pub listing: bool,
@@ -39,8 +42,10 @@ pub struct Rule {
 }
 
 impl Site {
-    /// Open the root and render the rules' extras. One-line errors.
-    pub fn open(c: &SiteConfig, hsts: Option<u64>) -> Result<Site, String> {
+    /// Open the root and render the rules' extras, with what the site takes from the
+    /// server's settings (`server`). One-line errors.
+    pub fn open(c: &SiteConfig, server: &Config) -> Result<Site, String> {
+        let hsts = c.hsts_under(server);
         let root = sys::fs::open_root(&c.root).map_err(|e| {
             let why = std::io::Error::from_raw_os_error(e.raw_os_error());
             format!(
@@ -62,6 +67,7 @@ impl Site {
             dotfiles: c.dotfiles,
             writes: rules.iter().any(|r: &Rule| r.write.is_some()),
             rules,
+            redirect_https: c.redirects_under(server),
         })
     }
 
