@@ -10,7 +10,9 @@
 
 mod common;
 
-use common::{HELLO, Server, TempRoot, have, run_cli, self_signed, server_argv, wait_child};
+#[cfg(feature = "tls")]
+use common::self_signed;
+use common::{HELLO, Server, TempRoot, have, run_cli, server_argv, wait_child};
 use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
