@@ -511,10 +511,15 @@ impl Http2 {
                     None,
                     agent.as_deref(),
                 );
+                let id = self.streams[i].id;
                 self.emit_head(w, i, status);
-                // Logged above, with the bytes received.
-                self.streams[i].status = 0;
-                w.stats().response(status, 0);
+                // Logged above, with the bytes received. An answer without a body (204)
+                // closed the stream already, which counted it, and `i` may now name
+                // another stream: look it up again.
+                if let Some(k) = self.find(id) {
+                    self.streams[k].status = 0;
+                    w.stats().response(status, 0);
+                }
             }
             Sink::Buffer(head, body) => self.redispatch(t, w, i, &head, Held::Body(body), None),
             Sink::Spool(head, file, program) => {

@@ -1,0 +1,295 @@
+//! HTTP/2 against an implementation of its own: Node's built-in `http2` module (nghttp2
+//! inside), driven by tests/h2/node_client.js with a JSON plan, over `--h2c` and over TLS by
+//! ALPN on the same server. What a real client does that the Python client of
+//! tests/http2.rs and the raw frames of tests/http2_attacks.rs do not: its own HPACK decoder
+//! and window management, uploads paced by its own flow control, RST_STREAM mid-upload,
+//! request trailers, SETTINGS changes mid-connection.
+#![cfg(feature = "h2")]
+
+mod common;
+
+use common::{Server, TempRoot, have, self_signed};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// Whether Node with its `http2` module is there. Without it a test says SKIPPED, except
+/// in CI (`CI=true`), where .ci/run installs it: there its absence fails the test.
+fn node() -> bool {
+    let ok = Command::new("node")
+        .args(["-e", "require('http2')"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let why = "node (Debian package nodejs) is not installed";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+        eprintln!("SKIPPED: {why}");
+    }
+    ok
+}
+
+/// What node_client.js reported for one request.
+#[derive(Debug, Default)]
+struct Resp {
+    status: Option<u16>,
+    len: u64,
+    fnv: u32,
+    rst: Option<u32>,
+    error: Option<String>,
+    headers: Vec<(String, String)>,
+    trailers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    alpn: String,
+    settings: Vec<(String, String)>,
+    /// Per request step, its responses in the plan's order.
+    steps: Vec<Vec<Resp>>,
+    goaway: Option<u32>,
+    error: Option<String>,
+}
+
+/// FNV-1a, 32 bits: what node_client.js reports of each body.
+fn fnv(data: &[u8]) -> u32 {
+    data.iter()
+        .fold(0x811c_9dc5, |h, &b| (h ^ b as u32).wrapping_mul(16_777_619))
+}
+
+/// The request body node_client.js sends for `body_len` n and `seed` s.
+fn node_body(n: usize, seed: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i * 7 + seed) % 251) as u8).collect()
+}
+
+/// A running node_client.js (for plans with "signal" steps).
+struct Node {
+    child: Child,
+    out: BufReader<std::process::ChildStdout>,
+    text: String,
+}
+
+impl Node {
+    fn start(plan: &str) -> Node {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/h2/node_client.js");
+        let mut child = Command::new("node")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node");
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(plan.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Node {
+            child,
+            out,
+            text: String::new(),
+        }
+    }
+
+    /// Read the report up to the next "signal" line (true), or to its end (false).
+    fn until_signal(&mut self) -> bool {
+        loop {
+            let mut line = String::new();
+            if self.out.read_line(&mut line).unwrap_or(0) == 0 {
+                return false;
+            }
+            if line == "signal\n" {
+                return true;
+            }
+            self.text.push_str(&line);
+        }
+    }
+
+    /// Let a plan waiting at a "signal" step go on.
+    fn go_on(&mut self) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+    }
+
+    fn report(mut self) -> Report {
+        while self.until_signal() {
+            self.go_on();
+        }
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "node_client.js failed:\n{}", self.text);
+        parse(&self.text)
+    }
+}
+
+fn last(r: &mut Report) -> &mut Resp {
+    r.steps.last_mut().unwrap().last_mut().unwrap()
+}
+
+fn parse(text: &str) -> Report {
+    let mut r = Report::default();
+    for line in text.lines() {
+        let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let pair = |rest: &str| {
+            let (n, v) = rest.split_once(' ').unwrap_or((rest, ""));
+            (n.to_string(), v.to_string())
+        };
+        match kind {
+            "alpn" => r.alpn = rest.to_string(),
+            "setting" => r.settings.push(pair(rest)),
+            "step" => r.steps.push(Vec::new()),
+            "resp" => {
+                let f: Vec<&str> = rest.split(' ').collect();
+                r.steps.last_mut().unwrap().push(Resp {
+                    status: f[0].parse().ok(),
+                    len: f[1].parse().unwrap(),
+                    fnv: u32::from_str_radix(f[2], 16).unwrap(),
+                    rst: f[3].parse().ok(),
+                    error: (f[4] != "-").then(|| f[4].to_string()),
+                    ..Resp::default()
+                });
+            }
+            "h" => last(&mut r).headers.push(pair(rest)),
+            "t" => last(&mut r).trailers.push(pair(rest)),
+            "b" => {
+                last(&mut r).body = (0..rest.len() / 2)
+                    .map(|k| u8::from_str_radix(&rest[2 * k..2 * k + 2], 16).unwrap())
+                    .collect()
+            }
+            "goaway" => r.goaway = rest.parse().ok(),
+            "error" => r.error = (rest != "-").then(|| rest.to_string()),
+            _ => {}
+        }
+    }
+    r
+}
+
+/// Run a plan to its end.
+fn run(plan: &str) -> Report {
+    Node::start(plan).report()
+}
+
+/// One server that speaks HTTP/2 both ways: `--h2c` on its plain listener, and by ALPN on
+/// a TLS listener when openssl is there to make its certificate.
+struct Both {
+    s: Server,
+    /// The TLS listener's port and the certificate that signs itself.
+    tls: Option<(u16, PathBuf)>,
+}
+
+impl Both {
+    fn start(root: &TempRoot, extra: &[&str]) -> Both {
+        let mut args = vec!["--h2c"];
+        args.extend_from_slice(extra);
+        if !have("openssl") {
+            return Both {
+                s: Server::start(&root.www, &args),
+                tls: None,
+            };
+        }
+        let (cert, key) = self_signed(&root.base.join("certs"));
+        let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        args.extend([
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            c,
+            "--tls-key",
+            k,
+        ]);
+        let s = Server::start(&root.www, &args);
+        let port = s.https_port();
+        Both {
+            s,
+            tls: Some((port, cert)),
+        }
+    }
+
+    /// The start of a plan for each way: `"port": N` and, over TLS, its certificate.
+    fn ways(&self) -> Vec<String> {
+        let mut v = vec![format!("\"port\": {}", self.s.port)];
+        if let Some((port, cert)) = &self.tls {
+            v.push(format!(
+                "\"port\": {port}, \"tls\": true, \"ca\": \"{}\"",
+                cert.display()
+            ));
+        }
+        v
+    }
+}
+
+/// A plan: `way` (from `Both::ways`), more top-level members (`extra`, each with its
+/// leading comma), and its steps.
+fn plan(way: &str, extra: &str, steps: &[String]) -> String {
+    format!("{{{way}{extra}, \"steps\": [{}]}}", steps.join(", "))
+}
+
+/// A step of requests sent at once.
+fn batch(reqs: &[String]) -> String {
+    format!("{{\"requests\": [{}]}}", reqs.join(", "))
+}
+
+/// A request: method, path, then more members (each with its leading comma).
+fn rq(method: &str, path: &str, extra: &str) -> String {
+    format!("{{\"method\": \"{method}\", \"path\": \"{path}\"{extra}}}")
+}
+
+/// The report's connection ended well: no error, no GOAWAY but NO_ERROR.
+fn clean(r: &Report) {
+    assert_eq!(r.error, None, "{r:#?}");
+    assert!(r.goaway.is_none_or(|c| c == 0), "{r:#?}");
+}
+
+#[test]
+fn rfc9110_9_3_4_put_replacing_a_file_gets_204_on_its_stream_and_the_connection_goes_on() {
+    if !node() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.dir("up");
+    let both = Both::start(&root, &["--write", "/up/"]);
+    for (k, way) in both.ways().iter().enumerate() {
+        let name = |n: &str| format!("/up/{n}{k}");
+        // A new file, then the same again: 201 then 204 (no body, so the stream closes as
+        // its HEADERS are queued), each alone on the connection and then among others.
+        let put = |n: &str, len: usize, seed: usize| {
+            rq(
+                "PUT",
+                &name(n),
+                &format!(", \"body_len\": {len}, \"seed\": {seed}"),
+            )
+        };
+        let r = run(&plan(
+            way,
+            "",
+            &[
+                batch(&[put("a", 10, 1)]),
+                batch(&[put("a", 11, 2)]),
+                batch(&[put("a", 12, 3), put("b", 100, 4), put("c", 5, 5)]),
+                batch(&[put("b", 200_000, 6), put("c", 7, 7), put("a", 13, 8)]),
+                batch(&[rq("GET", &name("a"), ", \"keep_body\": true")]),
+            ],
+        ));
+        clean(&r);
+        let st = |s: usize| -> Vec<Option<u16>> { r.steps[s].iter().map(|x| x.status).collect() };
+        assert_eq!(st(0), [Some(201)], "{r:#?}");
+        assert_eq!(st(1), [Some(204)], "{r:#?}");
+        assert_eq!(st(2), [Some(204), Some(201), Some(201)], "{r:#?}");
+        assert_eq!(st(3), [Some(204), Some(204), Some(204)], "{r:#?}");
+        assert_eq!(r.steps[4][0].body, node_body(13, 8));
+        let on_disk = |n: &str| std::fs::read(root.www.join(&name(n)[1..])).unwrap();
+        assert!(on_disk("b") == node_body(200_000, 6));
+        assert_eq!(on_disk("c"), node_body(7, 7));
+    }
+    // Not a request handler that panicked: the server's stderr says nothing of it.
+    assert!(!both.s.stderr_text().contains("panicked"));
+}
