@@ -7,7 +7,10 @@
 //        announce), "session": {...} (more http2.connect options), "timeout_ms": N,
 //        "steps": [STEP...]}
 // A step runs after the previous one finished:
-//   {"requests": [REQ...]}      all at once (multiplexed); waits for every one to end
+//   {"requests": [REQ...]}      all at once (multiplexed); waits for every one to end,
+//                               or with "nowait": true, only until they are sent
+//   {"wait": true}              waits for every "nowait" step before it to end
+//   {"sleep_ms": N}             waits N ms
 //   {"settings": {...}}         new SETTINGS mid-connection; waits for their ACK
 //   {"ping": true}              a PING; waits for its ACK
 //   {"window": N}               the connection's receive window set to N (WINDOW_UPDATE)
@@ -18,9 +21,10 @@
 //       "body_len": n (a body of n bytes of a pattern: byte i is (i*7+seed)%251),
 //       "seed": s, "no_length": true (no content-length: the body in pieces),
 //       "piece": bytes per write (default 64 KiB), "trailers": {...} (sent after the body),
-//       "rst_after": n (RST_STREAM CANCEL once n body bytes are written),
+//       "rst_after": n (RST_STREAM CANCEL, without END_STREAM, once n body bytes are written),
 //       "abort_after": n (RST_STREAM CANCEL once n response bytes arrived),
 //       "close_after": n (destroy the whole connection once n response bytes arrived),
+//       "pause_ms": n (read none of the body for n ms after the head),
 //       "keep_body": true (the body in the report)}
 // Report, as lines (values are JSON strings where they may hold spaces):
 //   "alpn A|-", "setting NAME VALUE" per remote setting, then per request step "step",
@@ -132,6 +136,19 @@ function start() {
   });
 }
 
+// RST_STREAM CANCEL now, the body cut short. `close` ends the body first (END_STREAM, then
+// RST_STREAM), which a server must take as a whole body: the stream's native handle sends
+// the RST_STREAM alone, as a browser does when an upload is cancelled.
+function cancel(req) {
+  const k = Object.getOwnPropertySymbols(req).find((s) => s.description === 'kHandle');
+  if (k && req[k] && typeof req[k].rstStream === 'function') {
+    req[k].rstStream(http2.constants.NGHTTP2_CANCEL);
+    req.destroy();
+  } else {
+    throw new Error('no native handle to send RST_STREAM alone with');
+  }
+}
+
 function request(r) {
   return new Promise((resolve) => {
     const res = { status: null, headers: {}, len: 0, fnv: 2166136261, rst: null, error: null,
@@ -162,6 +179,11 @@ function request(r) {
     };
     if (r.trailers) req.on('wantTrailers', () => req.sendTrailers(r.trailers));
     req.on('response', (h) => {
+      if (r.pause_ms) {
+        // Read nothing for a while: the stream's window fills and the server must wait.
+        req.pause();
+        setTimeout(() => req.resume(), r.pause_ms);
+      }
       res.status = h[':status'];
       for (const [k, v] of Object.entries(h)) if (k !== ':status') res.headers[k] = v;
     });
@@ -190,7 +212,7 @@ function request(r) {
       const pump = () => {
         while (sent < bodyLen) {
           if (r.rst_after !== undefined && sent >= r.rst_after) {
-            req.close(http2.constants.NGHTTP2_CANCEL);
+            cancel(req);
             return;
           }
           const n = Math.min(piece, bodyLen - sent);
@@ -217,6 +239,8 @@ function waitLine() {
   });
 }
 
+const waiting = [];
+
 async function run() {
   for (const step of plan.steps || []) {
     if (step.requests) {
@@ -224,7 +248,20 @@ async function run() {
       for (const r of step.requests) {
         for (let k = 0; k < (r.repeat || 1); k++) all.push(request(r));
       }
-      out.steps.push(await Promise.all(all));
+      const at = out.steps.length;
+      out.steps.push([]);
+      const got = Promise.all(all).then((res) => { out.steps[at] = res; });
+      if (step.nowait) {
+        waiting.push(got);
+        // Let its HEADERS go out before the next step.
+        await new Promise((resolve) => setImmediate(resolve));
+      } else {
+        await got;
+      }
+    } else if (step.wait) {
+      await Promise.all(waiting.splice(0));
+    } else if (step.sleep_ms) {
+      await new Promise((resolve) => setTimeout(resolve, step.sleep_ms));
     } else if (step.settings) {
       await new Promise((resolve) => session.settings(step.settings, resolve));
     } else if (step.ping) {
@@ -242,5 +279,6 @@ async function run() {
       await waitLine();
     }
   }
+  await Promise.all(waiting);
 }
 
