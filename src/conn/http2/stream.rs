@@ -198,6 +198,12 @@ impl Http2 {
             self.reset(w, id, ErrorCode::Protocol);
             return;
         }
+        // As HTTP/1.1 answers a request line this long (the path is most of it; its limit
+        // counts the line's CR too).
+        if self.line.len() >= parse::MAX_REQUEST_LINE {
+            self.answer_error(t, w, i, 414);
+            return;
+        }
         if overflow {
             self.answer_error(t, w, i, 431);
             return;
