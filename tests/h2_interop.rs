@@ -293,3 +293,273 @@ fn rfc9110_9_3_4_put_replacing_a_file_gets_204_on_its_stream_and_the_connection_
     // Not a request handler that panicked: the server's stderr says nothing of it.
     assert!(!both.s.stderr_text().contains("panicked"));
 }
+
+/// An HTTP/1.1 request for the same resource, with the same authority as node's, on a
+/// connection of its own (read to its close, so a chunked body is read whole too).
+fn h1(s: &Server, method: &str, path: &str, fields: &[(&str, &str)]) -> common::Response {
+    let mut c = s.connect();
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
+    for (n, v) in fields {
+        text.push_str(&format!("{n}: {v}\r\n"));
+    }
+    text.push_str("Connection: close\r\n\r\n");
+    c.send(text.as_bytes());
+    let all = c.read_to_end();
+    let end = common::find(&all, b"\r\n\r\n").expect("a whole head") + 4;
+    let head = String::from_utf8_lossy(&all[..end]).into_owned();
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap();
+    let mut r = common::Response {
+        version: status_line[..8].to_string(),
+        status: status_line[9..12].parse().unwrap(),
+        reason: status_line[13..].to_string(),
+        headers: lines
+            .filter_map(|l| l.split_once(": "))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body: Vec::new(),
+    };
+    if method != "HEAD" {
+        r.body = if r.header("transfer-encoding").is_some() {
+            common::dechunk(&all[end..])
+        } else {
+            all[end..].to_vec()
+        };
+    }
+    r
+}
+
+/// A response's fields as HTTP/2 carries them: names lowercase, without Date (it moves)
+/// and the fields of HTTP/1.1 connection management, sorted.
+fn comparable(fields: &[(String, String)]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = fields
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .filter(|(n, _)| {
+            !matches!(
+                n.as_str(),
+                "date" | "connection" | "keep-alive" | "transfer-encoding"
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn rfc9113_8_3_answers_over_h2_are_http1_s_answers_status_fields_and_bytes() {
+    if !node() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("hello.txt", b"Hello, world\n");
+    root.file("empty.txt", b"");
+    root.file("big.bin", &common::pattern(3 << 20, 5));
+    let words: Vec<u8> = (0..200_000u32)
+        .flat_map(|i| format!("word{} ", i % 97).into_bytes())
+        .collect();
+    root.file("text.txt", &words);
+    root.file("dir/x.txt", b"x");
+    root.file(".hidden", b"h");
+    let both = Both::start(&root, &["--listing"]);
+    let etag = h1(&both.s, "GET", "/big.bin", &[])
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let modified = h1(&both.s, "GET", "/big.bin", &[])
+        .header("last-modified")
+        .unwrap()
+        .to_string();
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+        ("GET", "/hello.txt", vec![]),
+        ("HEAD", "/hello.txt", vec![]),
+        ("GET", "/empty.txt", vec![]),
+        ("HEAD", "/big.bin", vec![]),
+        ("GET", "/big.bin", vec![]),
+        ("GET", "/big.bin", vec![("range", "bytes=10-19")]),
+        ("GET", "/big.bin", vec![("range", "bytes=0-9,100-109,-5")]),
+        ("GET", "/big.bin", vec![("range", "bytes=9999999-")]),
+        ("HEAD", "/big.bin", vec![("range", "bytes=1-2")]),
+        ("GET", "/big.bin", vec![("if-none-match", &etag)]),
+        ("GET", "/big.bin", vec![("if-modified-since", &modified)]),
+        (
+            "GET",
+            "/big.bin",
+            vec![("range", "bytes=0-3"), ("if-range", &etag)],
+        ),
+        (
+            "GET",
+            "/big.bin",
+            vec![("range", "bytes=0-3"), ("if-range", "\"other\"")],
+        ),
+        ("GET", "/text.txt", vec![("accept-encoding", "gzip")]),
+        ("GET", "/text.txt", vec![("accept-encoding", "br")]),
+        (
+            "GET",
+            "/text.txt",
+            vec![("accept-encoding", "gzip;q=0, identity")],
+        ),
+        ("HEAD", "/text.txt", vec![("accept-encoding", "br")]),
+        ("GET", "/dir", vec![]),
+        ("GET", "/dir/", vec![]),
+        ("GET", "/dir/?download=tar", vec![]),
+        ("GET", "/missing", vec![]),
+        ("GET", "/.hidden", vec![]),
+        ("POST", "/hello.txt", vec![]),
+        ("DELETE", "/hello.txt", vec![]),
+        ("OPTIONS", "/hello.txt", vec![]),
+        ("GET", "/a/../../etc/passwd", vec![]),
+    ];
+    // A path as long as HTTP/1.1 takes, and one byte past it (414).
+    let longest = format!("/{}", "a".repeat(8192 - "GET / HTTP/1.1\r".len()));
+    let too_long = format!("{longest}a");
+    let mut cases = cases;
+    cases.push(("GET", &longest, vec![]));
+    cases.push(("GET", &too_long, vec![]));
+    let expected: Vec<common::Response> =
+        cases.iter().map(|(m, p, f)| h1(&both.s, m, p, f)).collect();
+    assert_eq!(expected[0].status, 200);
+    assert_eq!(expected.last().unwrap().status, 414);
+    let reqs: Vec<String> = cases
+        .iter()
+        .map(|(m, p, f)| {
+            let fields: Vec<String> = f
+                .iter()
+                .map(|(n, v)| format!("\"{n}\": \"{}\"", v.replace('"', "\\\"")))
+                .collect();
+            rq(
+                m,
+                p,
+                &format!(
+                    ", \"keep_body\": true, \"headers\": {{{}}}",
+                    fields.join(", ")
+                ),
+            )
+        })
+        .collect();
+    for way in both.ways() {
+        let r = run(&plan(&way, "", &[batch(&reqs)]));
+        clean(&r);
+        for (k, (got, want)) in r.steps[0].iter().zip(&expected).enumerate() {
+            let what = format!("{} {} {:?}", cases[k].0, cases[k].1, cases[k].2);
+            let what = &what[..what.len().min(120)];
+            assert_eq!(got.status, Some(want.status), "{what}");
+            // A multipart boundary is drawn per response.
+            let mut want_fields = comparable(&want.headers);
+            let mut got_fields = comparable(&got.headers);
+            if want.status == 206
+                && want
+                    .header("content-type")
+                    .unwrap()
+                    .starts_with("multipart")
+            {
+                want_fields.retain(|(n, _)| n != "content-type");
+                got_fields.retain(|(n, _)| n != "content-type");
+                assert_eq!(got.len, want.body.len() as u64, "{what}");
+            } else if cases[k].1.contains("download=") {
+                // An archive says no length (chunked over HTTP/1.1); its bytes are the same.
+                assert_eq!(got.fnv, fnv(&want.body), "{what}");
+            } else {
+                assert_eq!(got.len, want.body.len() as u64, "{what}");
+                assert_eq!(got.fnv, fnv(&want.body), "{what}");
+            }
+            let location = |f: &mut Vec<(String, String)>| {
+                for (n, v) in f.iter_mut() {
+                    if n == "location" {
+                        *v = v
+                            .rsplit_once("://localhost")
+                            .map_or(v.clone(), |(_, p)| p.to_string());
+                        *v = v
+                            .trim_start_matches(|c: char| c == ':' || c.is_ascii_digit())
+                            .to_string();
+                    }
+                }
+            };
+            location(&mut want_fields);
+            location(&mut got_fields);
+            assert_eq!(got_fields, want_fields, "{what}");
+        }
+    }
+}
+
+/// The access log once it holds at least `lines` lines (polled: it is written behind).
+fn log_lines(path: &Path, lines: usize) -> Vec<String> {
+    let end = std::time::Instant::now() + common::scaled(std::time::Duration::from_secs(10));
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= lines || std::time::Instant::now() > end {
+            return text.lines().map(String::from).collect();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn rfc7617_uploads_whose_credentials_were_checked_are_written_and_logged_as_http2() {
+    if !node() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.dir("up");
+    let users = root.base.join("users");
+    std::fs::write(
+        &users,
+        format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap()),
+    )
+    .unwrap();
+    let log = root.base.join("access.log");
+    let both = Both::start(
+        &root,
+        &[
+            "--write",
+            "/up/",
+            "--auth-file",
+            users.to_str().unwrap(),
+            "--access-log",
+            log.to_str().unwrap(),
+        ],
+    );
+    // alice:s3cret, and a wrong password.
+    let good = ", \"headers\": {\"authorization\": \"Basic YWxpY2U6czNjcmV0\"}";
+    let bad = ", \"headers\": {\"authorization\": \"Basic YWxpY2U6d3Jvbmc=\"}";
+    let mut lines = 0;
+    for (k, way) in both.ways().iter().enumerate() {
+        // One at a time: a client has at most two checks waiting (429 past them).
+        let r = run(&plan(
+            way,
+            "",
+            &[
+                batch(&[rq(
+                    "PUT",
+                    &format!("/up/a{k}"),
+                    &format!("{good}, \"body_len\": 300000, \"seed\": 1"),
+                )]),
+                batch(&[rq(
+                    "PUT",
+                    &format!("/up/b{k}"),
+                    &format!("{good}, \"body_len\": 200000, \"seed\": 2, \"no_length\": true"),
+                )]),
+                batch(&[rq(
+                    "PUT",
+                    &format!("/up/c{k}"),
+                    &format!("{bad}, \"body_len\": 1000"),
+                )]),
+            ],
+        ));
+        clean(&r);
+        let st: Vec<Option<u16>> = r.steps.iter().map(|s| s[0].status).collect();
+        assert_eq!(st, [Some(201), Some(201), Some(401)], "{r:#?}");
+        assert!(std::fs::read(root.www.join(format!("up/a{k}"))).unwrap() == node_body(300_000, 1));
+        assert!(std::fs::read(root.www.join(format!("up/b{k}"))).unwrap() == node_body(200_000, 2));
+        assert!(!root.www.join(format!("up/c{k}")).exists());
+        lines += 3;
+        let got = log_lines(&log, lines);
+        for (name, status, bytes) in [("a", 201, 300_000), ("b", 201, 200_000)] {
+            let want = format!("\"PUT /up/{name}{k} HTTP/2.0\" {status} {bytes} ");
+            assert!(
+                got.iter().any(|l| l.contains(&want)),
+                "no {want} in {got:#?}"
+            );
+        }
+    }
+}

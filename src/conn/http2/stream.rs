@@ -620,6 +620,9 @@ impl Http2 {
                 let s = &mut self.streams[i];
                 s.held = held;
                 s.held.clear();
+                // Logged with the stream's request line (the head kept is HTTP/1.1 text).
+                up.line.clear();
+                up.line.extend_from_slice(&s.line);
                 s.sink = Sink::Upload(up);
                 if s.recv_closed {
                     s.recv_closed = false;
