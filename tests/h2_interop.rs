@@ -563,3 +563,424 @@ fn rfc7617_uploads_whose_credentials_were_checked_are_written_and_logged_as_http
         }
     }
 }
+
+#[test]
+fn rfc7541_4_2_responses_decode_in_step_with_every_header_table_size_and_its_changes() {
+    if !node() {
+        return;
+    }
+    // Files whose ETag, Last-Modified and Content-Length all differ, asked in an order that
+    // repeats some and churns the encoder's table.
+    let root = TempRoot::new();
+    let files = 120;
+    for k in 0..files {
+        let p = root.file(&format!("f/{k}.txt"), &vec![b'y'; k * 37 % 1000]);
+        let when =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000 + k as u64 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+    let both = Both::start(&root, &[]);
+    let want: Vec<common::Response> = (0..files)
+        .map(|k| h1(&both.s, "GET", &format!("/f/{k}.txt"), &[]))
+        .collect();
+    let mut order = Vec::new();
+    let mut x = 7usize;
+    for _ in 0..150 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345) % (1 << 31);
+        order.push(x % files);
+    }
+    let step = |from: usize| {
+        let reqs: Vec<String> = order[from..from + 50]
+            .iter()
+            .map(|k| rq("GET", &format!("/f/{k}.txt"), ""))
+            .collect();
+        batch(&reqs)
+    };
+    let table = |n: u32| format!("{{\"settings\": {{\"headerTableSize\": {n}}}}}");
+    let runs = [
+        // The table size the client announces first, then its changes between steps.
+        (0, vec![step(0), step(50), step(100)]),
+        (100, vec![step(0), step(50), step(100)]),
+        (4096, vec![step(0), step(50), step(100)]),
+        (65536, vec![step(0), step(50), step(100)]),
+        (
+            4096,
+            vec![
+                step(0),
+                table(0),
+                step(50),
+                table(200),
+                table(3000),
+                step(100),
+            ],
+        ),
+        (
+            0,
+            vec![step(0), table(65536), step(50), table(100), step(100)],
+        ),
+    ];
+    for way in both.ways() {
+        for (size, steps) in &runs {
+            let r = run(&plan(
+                &way,
+                &format!(", \"settings\": {{\"headerTableSize\": {size}}}"),
+                steps,
+            ));
+            clean(&r);
+            let got: Vec<&Resp> = r.steps.iter().flatten().collect();
+            assert_eq!(got.len(), 150);
+            for (resp, &k) in got.iter().zip(&order) {
+                for name in ["etag", "last-modified", "content-length", "content-type"] {
+                    assert_eq!(
+                        resp.header(name),
+                        want[k].header(name),
+                        "{name} of /f/{k}.txt, table {size}: {steps:?}"
+                    );
+                }
+                assert_eq!(resp.fnv, fnv(&want[k].body));
+            }
+        }
+    }
+}
+
+#[test]
+fn rfc9113_8_1_an_upload_reset_midway_leaves_nothing_and_trailers_end_a_body() {
+    if !node() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.dir("up");
+    root.file("hello.txt", b"Hello, world\n");
+    let both = Both::start(&root, &["--write", "/up/"]);
+    for (k, way) in both.ways().iter().enumerate() {
+        let p = |n: &str| format!("/up/{n}{k}");
+        let r = run(&plan(
+            way,
+            "",
+            &[
+                batch(&[
+                    // RST_STREAM CANCEL after 2 MB of 5, with and without content-length.
+                    rq(
+                        "PUT",
+                        &p("cut"),
+                        ", \"body_len\": 5000000, \"rst_after\": 2000000",
+                    ),
+                    rq(
+                        "PUT",
+                        &p("cutnl"),
+                        ", \"body_len\": 5000000, \"rst_after\": 2000000, \"no_length\": true",
+                    ),
+                    // Request trailers (§8.1) end the body, with and without a length.
+                    rq(
+                        "PUT",
+                        &p("tr"),
+                        ", \"body_len\": 100000, \"seed\": 3, \"trailers\": {\"x-sum\": \"1\"}",
+                    ),
+                    rq(
+                        "PUT",
+                        &p("trnl"),
+                        ", \"body_len\": 1000, \"seed\": 4, \"no_length\": true, \"trailers\": {\"x-sum\": \"1\"}",
+                    ),
+                    rq("PUT", &p("tr0"), ", \"trailers\": {\"x-sum\": \"1\"}"),
+                ]),
+                // The connection goes on.
+                batch(&[
+                    rq("GET", "/hello.txt", ""),
+                    rq("GET", &p("cut"), ""),
+                    rq("GET", &p("cutnl"), ""),
+                ]),
+            ],
+        ));
+        clean(&r);
+        let st = |s: usize| -> Vec<Option<u16>> { r.steps[s].iter().map(|x| x.status).collect() };
+        assert_eq!(st(0)[2..], [Some(201), Some(201), Some(201)], "{r:#?}");
+        assert_eq!(st(1), [Some(200), Some(404), Some(404)], "{r:#?}");
+        let on_disk = |n: &str| std::fs::read(root.www.join(&p(n)[1..])).unwrap();
+        assert!(on_disk("tr") == node_body(100_000, 3));
+        assert_eq!(on_disk("trnl"), node_body(1000, 4));
+        assert_eq!(on_disk("tr0"), b"");
+    }
+    // Nothing half-written, not even under a temporary name.
+    let mut names: Vec<String> = std::fs::read_dir(root.www.join("up"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let want: Vec<String> = (0..both.ways().len())
+        .flat_map(|k| ["tr", "tr0", "trnl"].map(|n| format!("{n}{k}")))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(names, want);
+}
+
+#[test]
+fn rfc9113_6_9_windows_and_settings_the_client_changes_mid_connection_pace_whole_bodies() {
+    if !node() {
+        return;
+    }
+    let root = TempRoot::new();
+    let big = common::pattern(1 << 20, 11);
+    let text: Vec<u8> = (0..300_000u32)
+        .flat_map(|i| format!("w{} ", i % 89).into_bytes())
+        .collect();
+    root.file("big.bin", &big);
+    root.file("text.txt", &text);
+    root.file("hello.txt", b"Hello, world\n");
+    let both = Both::start(&root, &[]);
+    let gz = h1(&both.s, "GET", "/text.txt", &[("accept-encoding", "gzip")]);
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let downloads = || {
+        batch(&[
+            rq("GET", "/big.bin", ""),
+            rq("GET", "/hello.txt", ""),
+            rq(
+                "GET",
+                "/text.txt",
+                ", \"headers\": {\"accept-encoding\": \"gzip\"}",
+            ),
+            rq(
+                "GET",
+                "/big.bin",
+                ", \"headers\": {\"range\": \"bytes=1000-\"}",
+            ),
+        ])
+    };
+    let check = |r: &Report, what: &str| {
+        clean(r);
+        for step in &r.steps {
+            let want = [
+                (200, fnv(&big)),
+                (200, fnv(b"Hello, world\n")),
+                (200, fnv(&gz.body)),
+                (206, fnv(&big[1000..])),
+            ];
+            let got: Vec<(u16, u32)> = step
+                .iter()
+                .map(|x| (x.status.unwrap_or(0), x.fnv))
+                .collect();
+            assert_eq!(got, want, "{what}");
+        }
+    };
+    for way in both.ways() {
+        // Stream windows of 0, opened by SETTINGS while the answers wait (§6.9.2: the
+        // difference applies to every open stream), after a PING.
+        let nowait = downloads().replacen('{', "{\"nowait\": true, ", 1);
+        let r = run(&plan(
+            &way,
+            ", \"settings\": {\"initialWindowSize\": 0}",
+            &[
+                nowait,
+                "{\"sleep_ms\": 200}".into(),
+                "{\"ping\": true}".into(),
+                "{\"settings\": {\"initialWindowSize\": 1}}".into(),
+                "{\"settings\": {\"initialWindowSize\": 65535}}".into(),
+                "{\"wait\": true}".into(),
+                downloads(),
+            ],
+        ));
+        check(&r, "window 0 then opened");
+        // Small, odd and huge windows; the largest frame size a client may announce (DATA
+        // stays within it, and within ours), then the smallest again.
+        for (settings, what) in [
+            ("{\"initialWindowSize\": 100}", "window 100"),
+            ("{\"initialWindowSize\": 16385}", "window 16385"),
+            ("{\"initialWindowSize\": 2147483647}", "window 2^31-1"),
+            ("{\"maxFrameSize\": 16777215}", "frames of 16 MiB"),
+        ] {
+            let r = run(&plan(
+                &way,
+                &format!(", \"settings\": {settings}"),
+                &[
+                    downloads(),
+                    "{\"settings\": {\"maxFrameSize\": 16384, \"initialWindowSize\": 30000}}"
+                        .into(),
+                    downloads(),
+                ],
+            ));
+            check(&r, what);
+        }
+    }
+}
+
+#[test]
+fn rfc9113_5_1_2_thousands_of_requests_and_big_beside_small_on_one_connection() {
+    if !node() {
+        return;
+    }
+    let root = TempRoot::new();
+    let big = common::pattern(4 << 20, 13);
+    root.file("big.bin", &big);
+    root.file("hello.txt", b"Hello, world\n");
+    root.dir("up");
+    let both = Both::start(&root, &["--write", "/up/"]);
+    for (k, way) in both.ways().iter().enumerate() {
+        // Past the 100 streams the server allows at once: the client queues the rest.
+        let r = run(&plan(
+            way,
+            ", \"timeout_ms\": 60000",
+            &[
+                batch(&[
+                    rq("GET", "/big.bin", ""),
+                    rq("GET", "/hello.txt", ", \"repeat\": 300"),
+                    rq("GET", "/big.bin", ""),
+                    rq(
+                        "PUT",
+                        &format!("/up/u{k}"),
+                        ", \"body_len\": 20000000, \"seed\": 9",
+                    ),
+                    rq("HEAD", "/big.bin", ", \"repeat\": 50"),
+                ]),
+                batch(&[rq("GET", "/hello.txt", ", \"repeat\": 2500")]),
+                "{\"ping\": true}".into(),
+                batch(&[rq("GET", &format!("/up/u{k}"), "")]),
+            ],
+        ));
+        clean(&r);
+        let count = |s: usize, status: u16, fnv_: u32| {
+            r.steps[s]
+                .iter()
+                .filter(|x| x.status == Some(status) && x.fnv == fnv_)
+                .count()
+        };
+        assert_eq!(count(0, 200, fnv(&big)), 2);
+        assert_eq!(count(0, 200, fnv(b"Hello, world\n")), 300);
+        assert_eq!(count(0, 201, fnv(b"Created\n")), 1);
+        assert_eq!(count(0, 200, fnv(b"")), 50);
+        assert_eq!(count(1, 200, fnv(b"Hello, world\n")), 2500);
+        assert_eq!(r.steps[2][0].fnv, fnv(&node_body(20_000_000, 9)));
+        assert_eq!(r.steps[2][0].len, 20_000_000);
+    }
+}
+
+#[test]
+fn rfc9113_6_8_graceful_shutdown_finishes_the_streams_in_flight_over_h2c_and_tls() {
+    if !node() {
+        return;
+    }
+    let root = TempRoot::new();
+    let big = common::pattern(3 << 20, 17);
+    root.file("big.bin", &big);
+    root.file("hello.txt", b"Hello, world\n");
+    let mut both = Both::start(&root, &[]);
+    // Each way on a connection of its own, both with answers held back by a client that
+    // does not read (its windows full) when SIGTERM comes.
+    let mut nodes: Vec<Node> = both
+        .ways()
+        .iter()
+        .map(|way| {
+            let n = Node::start(&plan(
+                way,
+                ", \"settings\": {\"initialWindowSize\": 65535}",
+                &[
+                    format!(
+                        "{{\"nowait\": true, \"requests\": [{}, {}]}}",
+                        rq("GET", "/big.bin", ", \"pause_ms\": 1500"),
+                        rq("GET", "/hello.txt", ", \"pause_ms\": 1500"),
+                    ),
+                    "{\"signal\": true}".into(),
+                    "{\"sleep_ms\": 300}".into(),
+                    // After the GOAWAY: not sent (the client knows the session is going).
+                    batch(&[rq("GET", "/hello.txt", "")]),
+                ],
+            ));
+            n
+        })
+        .collect();
+    for n in &mut nodes {
+        assert!(n.until_signal());
+    }
+    both.s.signal("TERM");
+    for n in &mut nodes {
+        n.go_on();
+    }
+    for n in nodes {
+        let r = n.report();
+        assert_eq!(r.goaway, Some(0), "{r:#?}");
+        assert_eq!(r.steps[0][0].status, Some(200));
+        assert_eq!(r.steps[0][0].fnv, fnv(&big), "{r:#?}");
+        assert_eq!(r.steps[0][1].fnv, fnv(b"Hello, world\n"));
+        assert_eq!(r.steps[1][0].status, None, "{r:#?}");
+    }
+    let status = both
+        .s
+        .wait_exit(common::scaled(std::time::Duration::from_secs(10)));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}
+
+#[test]
+fn rfc9113_5_4_clients_that_cancel_or_drop_mid_answer_leave_the_server_serving() {
+    if !node() {
+        return;
+    }
+    let root = TempRoot::new();
+    let big = common::pattern(3 << 20, 19);
+    root.file("big.bin", &big);
+    root.file("hello.txt", b"Hello, world\n");
+    // Letters at random: compressed, still far more than one read of the client.
+    let text: Vec<u8> = common::pattern(600_000, 23)
+        .iter()
+        .map(|b| b'a' + b % 26)
+        .collect();
+    root.file("text.txt", &text);
+    let both = Both::start(&root, &[]);
+    for way in both.ways() {
+        // RST_STREAM CANCEL mid-file and mid-compression; the other streams go on.
+        let r = run(&plan(
+            &way,
+            "",
+            &[
+                batch(&[
+                    rq("GET", "/big.bin", ", \"abort_after\": 100000"),
+                    rq("GET", "/big.bin", ""),
+                    rq(
+                        "GET",
+                        "/text.txt",
+                        ", \"abort_after\": 1000, \"headers\": {\"accept-encoding\": \"br\"}",
+                    ),
+                    rq("GET", "/hello.txt", ""),
+                ]),
+                batch(&[rq(
+                    "GET",
+                    "/big.bin",
+                    ", \"abort_after\": 1, \"repeat\": 20",
+                )]),
+                batch(&[rq("GET", "/hello.txt", "")]),
+                // A GOAWAY from the client: what it began still finishes.
+                format!(
+                    "{{\"nowait\": true, \"requests\": [{}]}}",
+                    rq("GET", "/big.bin", "")
+                ),
+                "{\"goaway\": 0}".into(),
+                "{\"wait\": true}".into(),
+            ],
+        ));
+        assert_eq!(r.error, None, "{r:#?}");
+        assert_eq!(r.steps[0][0].rst, Some(8));
+        assert_eq!(r.steps[0][1].fnv, fnv(&big));
+        assert_eq!(r.steps[0][2].rst, Some(8));
+        assert_eq!(r.steps[0][3].fnv, fnv(b"Hello, world\n"));
+        assert!(r.steps[1].iter().all(|x| x.rst == Some(8)), "{r:#?}");
+        assert_eq!(r.steps[2][0].fnv, fnv(b"Hello, world\n"));
+        assert_eq!(r.steps[3][0].fnv, fnv(&big), "{r:#?}");
+        // A client that drops the connection mid-answer; then another connection is served.
+        let r = run(&plan(
+            &way,
+            "",
+            &[batch(&[
+                rq("GET", "/big.bin", ", \"close_after\": 100000"),
+                rq("GET", "/big.bin", ""),
+            ])],
+        ));
+        assert!(r.steps[0][1].error.is_some() || r.steps[0][1].len < big.len() as u64);
+        let r = run(&plan(&way, "", &[batch(&[rq("GET", "/big.bin", "")])]));
+        clean(&r);
+        assert_eq!(r.steps[0][0].fnv, fnv(&big));
+    }
+    assert!(!both.s.stderr_text().contains("panicked"));
+}
