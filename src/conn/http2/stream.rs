@@ -46,6 +46,11 @@ impl Http2 {
             return Err(ErrorCode::Protocol);
         }
         if id <= self.last_stream {
+            // Trailers sent before our RST_STREAM reached the client: ignored (§5.1), the
+            // block decoded above.
+            if self.was_reset(id) {
+                return Ok(());
+            }
             // A closed stream (§5.1: HEADERS there is a connection error STREAM_CLOSED), or
             // an id lower than one already used (§5.1.1: PROTOCOL_ERROR).
             return Err(if self.closed_ids.contains(&id) {
@@ -61,6 +66,7 @@ impl Http2 {
         }
         if self.streams.len() >= MAX_CONCURRENT_STREAMS as usize {
             frame::write_rst(&mut self.ctrl, id, ErrorCode::RefusedStream);
+            self.note_reset(id);
             return self.count_reset(w);
         }
         let mut s = self.spare.pop().unwrap_or_else(|| Box::new(Stream::new()));
@@ -383,7 +389,10 @@ impl Http2 {
             if id > self.last_stream {
                 return Err(ErrorCode::Protocol);
             }
-            frame::write_rst(&mut self.ctrl, id, ErrorCode::StreamClosed);
+            // Sent before our RST_STREAM reached the client: ignored (§5.1).
+            if !self.was_reset(id) {
+                frame::write_rst(&mut self.ctrl, id, ErrorCode::StreamClosed);
+            }
             return Ok(());
         };
         let s = &mut self.streams[i];
@@ -980,6 +989,7 @@ impl Http2 {
                         s.body = Body::None;
                         s.sent_end = true;
                         self.close_stream(w, i);
+                        self.note_reset(id);
                     }
                 }
                 if out.len() >= OUT_TARGET {
