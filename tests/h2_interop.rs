@@ -350,6 +350,9 @@ fn comparable(fields: &[(String, String)]) -> Vec<(String, String)> {
     v
 }
 
+/// A request of the comparison: method, path, fields.
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+
 #[test]
 fn rfc9113_8_3_answers_over_h2_are_http1_s_answers_status_fields_and_bytes() {
     if !node() {
@@ -374,7 +377,7 @@ fn rfc9113_8_3_answers_over_h2_are_http1_s_answers_status_fields_and_bytes() {
         .header("last-modified")
         .unwrap()
         .to_string();
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<Case> = vec![
         ("GET", "/hello.txt", vec![]),
         ("HEAD", "/hello.txt", vec![]),
         ("GET", "/empty.txt", vec![]),
@@ -878,7 +881,7 @@ fn rfc9113_6_8_graceful_shutdown_finishes_the_streams_in_flight_over_h2c_and_tls
         .ways()
         .iter()
         .map(|way| {
-            let n = Node::start(&plan(
+            Node::start(&plan(
                 way,
                 ", \"settings\": {\"initialWindowSize\": 65535}",
                 &[
@@ -892,8 +895,7 @@ fn rfc9113_6_8_graceful_shutdown_finishes_the_streams_in_flight_over_h2c_and_tls
                     // After the GOAWAY: not sent (the client knows the session is going).
                     batch(&[rq("GET", "/hello.txt", "")]),
                 ],
-            ));
-            n
+            ))
         })
         .collect();
     for n in &mut nodes {
