@@ -1133,3 +1133,46 @@ fn rfc9113_8_1_curl_uploads_answered_at_once_get_their_answer_every_time() {
         }
     }
 }
+
+#[test]
+fn rfc9113_8_1_a_stream_answered_whole_whose_body_never_comes_is_reset_not_the_connection() {
+    // A client that asked for 100-continue and got a final answer instead sends no body
+    // (RFC 9110 §10.1.1) and may leave its side open. The server waited for it the header
+    // timeout, then closed the whole connection with GOAWAY CANCEL, an error Node's
+    // client raises on its session; the stream alone is reset with NO_ERROR now.
+    let root = TempRoot::new();
+    root.file("hello.txt", b"Hello, world\n");
+    let s = Server::start(&root.www, &["--h2c", "--header-timeout", "1"]);
+    let limit = common::scaled(std::time::Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + limit;
+    let mut c = h2::Conn::open(&s.addr(), &[]);
+    c.handshake(limit);
+    let mut block = put_block("/nowrite/x", 10);
+    h2::hpack_int(&mut block, 0, 4, 0);
+    h2::hpack_str(&mut block, b"expect");
+    h2::hpack_str(&mut block, b"100-continue");
+    c.send(&h2::headers(1, &block, false, true)).unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let f = c.read_frame(deadline).expect("the answer, then the reset");
+        assert_ne!(f.kind, h2::GOAWAY, "GOAWAY {:#x}", f.error_code());
+        if f.kind == h2::HEADERS && f.stream == 1 {
+            seen.push(format!("status {}", c.status(&f.payload)));
+        }
+        if f.kind == h2::RST_STREAM && f.stream == 1 {
+            seen.push(format!("reset {}", f.error_code()));
+            break;
+        }
+    }
+    assert_eq!(seen, ["status 405", "reset 0"]);
+    c.send(&h2::headers(3, &h2::get_block("/hello.txt"), true, true))
+        .unwrap();
+    loop {
+        let f = c.read_frame(deadline).expect("the answer to the GET");
+        assert_ne!(f.kind, h2::GOAWAY, "GOAWAY {:#x}", f.error_code());
+        if f.kind == h2::HEADERS && f.stream == 3 {
+            assert_eq!(c.status(&f.payload), 200);
+            break;
+        }
+    }
+}

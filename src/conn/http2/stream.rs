@@ -1096,6 +1096,21 @@ impl Http2 {
             self.fail(ErrorCode::FlowControl);
             return self.drive(t, w);
         }
+        if w.now >= self.last_read + w.header_ms {
+            // A body nobody waits for stopped coming (the client waits for a 100 it will not
+            // get, or stopped sending when the answer came): the stream is reset with
+            // NO_ERROR (§8.1), its answer whole; the connection goes on.
+            let mut k = 0;
+            while k < self.streams.len() {
+                let s = &self.streams[k];
+                if s.sent_end && !s.recv_closed {
+                    let id = s.id;
+                    self.reset(w, id, ErrorCode::NoError);
+                    continue;
+                }
+                k += 1;
+            }
+        }
         if self.streams.iter().any(|s| !s.recv_closed) && w.now >= self.last_read + w.header_ms {
             // A request body stopped coming.
             self.fail(ErrorCode::Cancel);
