@@ -890,6 +890,8 @@ fn rfc9113_6_8_graceful_shutdown_finishes_the_streams_in_flight_over_h2c_and_tls
                         rq("GET", "/big.bin", ", \"pause_ms\": 1500"),
                         rq("GET", "/hello.txt", ", \"pause_ms\": 1500"),
                     ),
+                    // The streams begun (their heads came) when SIGTERM comes.
+                    "{\"heads\": true}".into(),
                     "{\"signal\": true}".into(),
                     "{\"sleep_ms\": 300}".into(),
                     // After the GOAWAY: not sent (the client knows the session is going).

@@ -10,6 +10,7 @@
 //   {"requests": [REQ...]}      all at once (multiplexed); waits for every one to end,
 //                               or with "nowait": true, only until they are sent
 //   {"wait": true}              waits for every "nowait" step before it to end
+//   {"heads": true}             waits until every request sent has its answer's head
 //   {"sleep_ms": N}             waits N ms
 //   {"settings": {...}}         new SETTINGS mid-connection; waits for their ACK
 //   {"ping": true}              a PING; waits for its ACK
@@ -178,6 +179,10 @@ function request(r) {
       resolve(res);
     };
     if (r.trailers) req.on('wantTrailers', () => req.sendTrailers(r.trailers));
+    heads.push(new Promise((resolve) => {
+      req.once('response', resolve);
+      req.once('close', resolve);
+    }));
     req.on('response', (h) => {
       if (r.pause_ms) {
         // Read nothing for a while: the stream's window fills and the server must wait.
@@ -240,6 +245,8 @@ function waitLine() {
 }
 
 const waiting = [];
+// One per request sent: settled when its answer's head came (or it closed without one).
+const heads = [];
 
 async function run() {
   for (const step of plan.steps || []) {
@@ -260,6 +267,8 @@ async function run() {
       }
     } else if (step.wait) {
       await Promise.all(waiting.splice(0));
+    } else if (step.heads) {
+      await Promise.all(heads);
     } else if (step.sleep_ms) {
       await new Promise((resolve) => setTimeout(resolve, step.sleep_ms));
     } else if (step.settings) {
