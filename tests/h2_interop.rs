@@ -732,14 +732,15 @@ fn rfc9113_6_9_windows_and_settings_the_client_changes_mid_connection_pace_whole
         return;
     }
     let root = TempRoot::new();
-    let big = common::pattern(1 << 20, 11);
+    let big = common::pattern(256 << 10, 11);
     let text: Vec<u8> = (0..300_000u32)
         .flat_map(|i| format!("w{} ", i % 89).into_bytes())
         .collect();
     root.file("big.bin", &big);
     root.file("text.txt", &text);
     root.file("hello.txt", b"Hello, world\n");
-    let both = Both::start(&root, &[]);
+    root.dir("up");
+    let both = Both::start(&root, &["--write", "/up/"]);
     let gz = h1(&both.s, "GET", "/text.txt", &[("accept-encoding", "gzip")]);
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
     let downloads = || {
@@ -774,12 +775,12 @@ fn rfc9113_6_9_windows_and_settings_the_client_changes_mid_connection_pace_whole
             assert_eq!(got, want, "{what}");
         }
     };
-    for way in both.ways() {
+    for (k, way) in both.ways().iter().enumerate() {
         // Stream windows of 0, opened by SETTINGS while the answers wait (§6.9.2: the
         // difference applies to every open stream), after a PING.
         let nowait = downloads().replacen('{', "{\"nowait\": true, ", 1);
         let r = run(&plan(
-            &way,
+            way,
             ", \"settings\": {\"initialWindowSize\": 0}",
             &[
                 nowait,
@@ -800,16 +801,29 @@ fn rfc9113_6_9_windows_and_settings_the_client_changes_mid_connection_pace_whole
             ("{\"initialWindowSize\": 2147483647}", "window 2^31-1"),
             ("{\"maxFrameSize\": 16777215}", "frames of 16 MiB"),
         ] {
+            // An upload beside, whatever the windows the client gives us.
+            let put = rq(
+                "PUT",
+                &format!("/up/{k}"),
+                &format!(", \"body_len\": 3000000, \"seed\": {}", what.len()),
+            );
             let r = run(&plan(
-                &way,
+                way,
                 &format!(", \"settings\": {settings}"),
                 &[
                     downloads(),
                     "{\"settings\": {\"maxFrameSize\": 16384, \"initialWindowSize\": 30000}}"
                         .into(),
                     downloads(),
+                    batch(&[put]),
                 ],
             ));
+            let put = r.steps.last().unwrap()[0].status;
+            assert!(matches!(put, Some(201 | 204)), "{what}: {put:?}");
+            let on_disk = std::fs::read(root.www.join(format!("up/{k}"))).unwrap();
+            assert!(on_disk == node_body(3_000_000, what.len()), "{what}");
+            let mut r = r;
+            r.steps.pop();
             check(&r, what);
         }
     }
