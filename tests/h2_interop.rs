@@ -1192,3 +1192,41 @@ fn rfc9113_8_1_a_stream_answered_whole_whose_body_never_comes_is_reset_not_the_c
         }
     }
 }
+
+#[test]
+fn rfc9110_15_6_4_a_full_server_answers_an_h2c_client_503_in_http2() {
+    // At --max-connections, a new connection gets 503 with Retry-After and is closed; it was
+    // HTTP/1.1 text whatever the client spoke, a protocol error to an HTTP/2 client.
+    if !node() {
+        return;
+    }
+    let root = TempRoot::new();
+    root.file("hello.txt", b"Hello, world\n");
+    let s = Server::start(
+        &root.www,
+        &["--h2c", "--workers", "1", "--max-connections", "1"],
+    );
+    // The one connection there is room for, busy: its answer waits for a window it never gets.
+    let limit = common::scaled(std::time::Duration::from_secs(10));
+    let mut busy = h2::Conn::open(&s.addr(), &[(h2::INITIAL_WINDOW_SIZE, 0)]);
+    busy.handshake(limit);
+    busy.send(&h2::headers(1, &h2::get_block("/hello.txt"), true, true))
+        .unwrap();
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let f = busy.read_frame(deadline).expect("the busy stream's head");
+        if f.kind == h2::HEADERS && f.stream == 1 {
+            break;
+        }
+    }
+    let way = format!("\"port\": {}", s.port);
+    let r = run(&plan(&way, "", &[batch(&[rq("GET", "/hello.txt", "")])]));
+    assert_eq!(r.error, None, "{r:#?}");
+    assert_eq!(r.goaway, Some(0), "{r:#?}");
+    assert_eq!(r.steps[0][0].status, Some(503), "{r:#?}");
+    assert_eq!(r.steps[0][0].header("retry-after"), Some("1"));
+    // HTTP/1.1 clients get theirs as before.
+    let r1 = h1(&s, "GET", "/hello.txt", &[]);
+    assert_eq!((r1.status, r1.header("retry-after")), (503, Some("1")));
+    drop(busy);
+}
