@@ -85,7 +85,7 @@ impl EventLoop {
             && !self.evict_one()
             && !self.ask_another_worker()
         {
-            refuse(&fd, &self.w.clock.imf);
+            refuse(&fd, &self.w.clock.imf, self.w.served.config.h2c && !tls);
             return None;
         }
         let (now, header_ms) = (self.w.now, self.w.header_ms);
@@ -232,7 +232,8 @@ impl EventLoop {
             if let Some(l) = listener
                 && let Ok(Some((fd, _))) = net::accept(&l)
             {
-                refuse(&fd, &self.w.clock.imf);
+                let plain = self.w.served.listeners.get(li).is_some_and(|l| !l.tls);
+                refuse(&fd, &self.w.clock.imf, self.w.served.config.h2c && plain);
             }
             self.reserve = fs::open_reserve();
             if self.reserve.is_some() {
@@ -255,19 +256,30 @@ fn idle_since(c: &Conn, now: u64) -> Option<u64> {
     (since < now && settled).then_some(since)
 }
 
-/// Answer 503 to a connection the server has no room for, and close it.
-fn refuse(fd: &OwnedFd, date: &[u8]) {
+/// Answer 503 to a connection the server has no room for, and close it; in HTTP/2 to a
+/// client that began with its preface on a plain listener with `--h2c` (HTTP/1.1 text would
+/// be a protocol error to it).
+fn refuse(fd: &OwnedFd, date: &[u8], h2c: bool) {
     // The request is usually here already (on Linux the kernel hands over a connection with
     // its first bytes): read it, so that the close is a FIN. Closing with unread bytes sends
     // a reset, and a reset can destroy the 503 before the client has read it.
     let mut sink = [0u8; 4096];
-    for _ in 0..8 {
-        match net::recv(fd, &mut sink) {
-            Ok(n) if n == sink.len() => {}
-            _ => break,
+    let mut out = Vec::with_capacity(256);
+    for k in 0..8 {
+        let Ok(n) = net::recv(fd, &mut sink) else {
+            break;
+        };
+        #[cfg(feature = "h2")]
+        if k == 0 && h2c && sink[..n].starts_with(crate::http::h2::frame::PREFACE) {
+            crate::http::h2::overloaded(&mut out, &sink[..n], date);
+        }
+        let _ = (k, h2c);
+        if n < sink.len() {
+            break;
         }
     }
-    let mut out = Vec::with_capacity(256);
-    crate::http::response::overloaded(&mut out, date);
+    if out.is_empty() {
+        crate::http::response::overloaded(&mut out, date);
+    }
     let _ = net::send(fd, &out);
 }

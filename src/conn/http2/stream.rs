@@ -46,6 +46,11 @@ impl Http2 {
             return Err(ErrorCode::Protocol);
         }
         if id <= self.last_stream {
+            // Trailers sent before our RST_STREAM reached the client: ignored (§5.1), the
+            // block decoded above.
+            if self.was_reset(id) {
+                return Ok(());
+            }
             // A closed stream (§5.1: HEADERS there is a connection error STREAM_CLOSED), or
             // an id lower than one already used (§5.1.1: PROTOCOL_ERROR).
             return Err(if self.closed_ids.contains(&id) {
@@ -61,6 +66,7 @@ impl Http2 {
         }
         if self.streams.len() >= MAX_CONCURRENT_STREAMS as usize {
             frame::write_rst(&mut self.ctrl, id, ErrorCode::RefusedStream);
+            self.note_reset(id);
             return self.count_reset(w);
         }
         let mut s = self.spare.pop().unwrap_or_else(|| Box::new(Stream::new()));
@@ -197,6 +203,12 @@ impl Http2 {
         let id = self.streams[i].id;
         if bad {
             self.reset(w, id, ErrorCode::Protocol);
+            return;
+        }
+        // As HTTP/1.1 answers a request line this long (the path is most of it; its limit
+        // counts the line's CR too).
+        if self.line.len() >= parse::MAX_REQUEST_LINE {
+            self.answer_error(t, w, i, 414);
             return;
         }
         if overflow {
@@ -379,7 +391,10 @@ impl Http2 {
             if id > self.last_stream {
                 return Err(ErrorCode::Protocol);
             }
-            frame::write_rst(&mut self.ctrl, id, ErrorCode::StreamClosed);
+            // Sent before our RST_STREAM reached the client: ignored (§5.1).
+            if !self.was_reset(id) {
+                frame::write_rst(&mut self.ctrl, id, ErrorCode::StreamClosed);
+            }
             return Ok(());
         };
         let s = &mut self.streams[i];
@@ -513,10 +528,15 @@ impl Http2 {
                     None,
                     agent.as_deref(),
                 );
+                let id = self.streams[i].id;
                 self.emit_head(w, i, status);
-                // Logged above, with the bytes received.
-                self.streams[i].status = 0;
-                w.stats().response(status, 0);
+                // Logged above, with the bytes received. An answer without a body (204)
+                // closed the stream already, which counted it, and `i` may now name
+                // another stream: look it up again.
+                if let Some(k) = self.find(id) {
+                    self.streams[k].status = 0;
+                    w.stats().response(status, 0);
+                }
             }
             Sink::Buffer(head, body) => self.redispatch(t, w, i, &head, Held::Body(body), None),
             Sink::Spool(head, file, program) => {
@@ -612,6 +632,9 @@ impl Http2 {
                 let s = &mut self.streams[i];
                 s.held = held;
                 s.held.clear();
+                // Logged with the stream's request line (the head kept is HTTP/1.1 text).
+                up.line.clear();
+                up.line.extend_from_slice(&s.line);
                 s.sink = Sink::Upload(up);
                 if s.recv_closed {
                     s.recv_closed = false;
@@ -969,6 +992,7 @@ impl Http2 {
                         s.body = Body::None;
                         s.sent_end = true;
                         self.close_stream(w, i);
+                        self.note_reset(id);
                     }
                 }
                 if out.len() >= OUT_TARGET {
@@ -1074,6 +1098,21 @@ impl Http2 {
         if conn_shut {
             self.fail(ErrorCode::FlowControl);
             return self.drive(t, w);
+        }
+        if w.now >= self.last_read + w.header_ms {
+            // A body nobody waits for stopped coming (the client waits for a 100 it will not
+            // get, or stopped sending when the answer came): the stream is reset with
+            // NO_ERROR (§8.1), its answer whole; the connection goes on.
+            let mut k = 0;
+            while k < self.streams.len() {
+                let s = &self.streams[k];
+                if s.sent_end && !s.recv_closed {
+                    let id = s.id;
+                    self.reset(w, id, ErrorCode::NoError);
+                    continue;
+                }
+                k += 1;
+            }
         }
         if self.streams.iter().any(|s| !s.recv_closed) && w.now >= self.last_read + w.header_ms {
             // A request body stopped coming.
