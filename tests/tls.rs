@@ -1006,3 +1006,36 @@ fn a_reload_turns_a_site_s_hsts_on_and_its_redirect_off() {
     assert_eq!((r.status, r.body_str().as_str()), (200, "site A\n"));
     assert_eq!(plain_get(&s, "localhost").status, 308, "unchanged");
 }
+
+/// RFC 9110 §15.6.4 at `--max-connections` on a TLS listener: no HTTP text can reach a
+/// client before a handshake (it used to get "HTTP/1.1 503" as plain bytes, which every TLS
+/// client takes for a broken record), so the refused connection gets a TLS alert,
+/// internal_error, that the client reports as such.
+#[test]
+fn a_full_server_refuses_a_tls_client_with_an_alert() {
+    let root = TempRoot::new();
+    root.file("big.bin", &vec![7u8; 8 << 20]);
+    root.file("index.html", b"hello\n");
+    let (s, port) = start(&root.www, &["--workers", "1", "--max-connections", "1"]);
+    // The one connection there is room for, busy: a download its client does not read.
+    let mut busy = TcpStream::connect(s.addr()).unwrap();
+    busy.write_all(b"GET /big.bin HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 16];
+    busy.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    busy.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"HTTP/1.1 200"));
+    let mut tls = connect(port);
+    let err = tls
+        .write_all(&get("/index.html"))
+        .and_then(|_| tls.flush())
+        .and_then(|_| tls.read(&mut [0u8; 64]))
+        .expect_err("a refused handshake");
+    let text = format!("{err:?}");
+    assert!(
+        text.contains("InternalError"),
+        "the client should report the server's alert: {text}"
+    );
+    drop(busy);
+}

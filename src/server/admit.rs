@@ -85,7 +85,14 @@ impl EventLoop {
             && !self.evict_one()
             && !self.ask_another_worker()
         {
-            refuse(&fd, &self.w.clock.imf, self.w.served.config.h2c && !tls);
+            let speaks = if tls {
+                Speaks::Tls
+            } else if self.w.served.config.h2c {
+                Speaks::MaybeH2c
+            } else {
+                Speaks::Http1
+            };
+            refuse(&fd, &self.w.clock.imf, speaks);
             return None;
         }
         let (now, header_ms) = (self.w.now, self.w.header_ms);
@@ -232,8 +239,12 @@ impl EventLoop {
             if let Some(l) = listener
                 && let Ok(Some((fd, _))) = net::accept(&l)
             {
-                let plain = self.w.served.listeners.get(li).is_some_and(|l| !l.tls);
-                refuse(&fd, &self.w.clock.imf, self.w.served.config.h2c && plain);
+                let speaks = match self.w.served.listeners.get(li) {
+                    Some(l) if l.tls => Speaks::Tls,
+                    _ if self.w.served.config.h2c => Speaks::MaybeH2c,
+                    _ => Speaks::Http1,
+                };
+                refuse(&fd, &self.w.clock.imf, speaks);
             }
             self.reserve = fs::open_reserve();
             if self.reserve.is_some() {
@@ -256,10 +267,26 @@ fn idle_since(c: &Conn, now: u64) -> Option<u64> {
     (since < now && settled).then_some(since)
 }
 
+/// What a refused connection's client speaks, as far as its listener tells.
+#[derive(Clone, Copy, PartialEq)]
+enum Speaks {
+    Http1,
+    /// A plain listener with `--h2c`: HTTP/2 if the bytes begin with its preface.
+    MaybeH2c,
+    /// A TLS listener: no HTTP can reach the client before a handshake, which a full server
+    /// does not spend.
+    Tls,
+}
+
+/// A TLS fatal alert record, internal_error (RFC 8446 §6: level 2, description 80), in the
+/// record version every TLS client accepts first (0x0303): the client reports that the
+/// server refused the handshake, instead of failing to parse HTTP text as a record.
+const TLS_REFUSED: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50];
+
 /// Answer 503 to a connection the server has no room for, and close it; in HTTP/2 to a
 /// client that began with its preface on a plain listener with `--h2c` (HTTP/1.1 text would
-/// be a protocol error to it).
-fn refuse(fd: &OwnedFd, date: &[u8], h2c: bool) {
+/// be a protocol error to it); on a TLS listener, a TLS alert.
+fn refuse(fd: &OwnedFd, date: &[u8], speaks: Speaks) {
     // The request is usually here already (on Linux the kernel hands over a connection with
     // its first bytes): read it, so that the close is a FIN. Closing with unread bytes sends
     // a reset, and a reset can destroy the 503 before the client has read it.
@@ -270,15 +297,21 @@ fn refuse(fd: &OwnedFd, date: &[u8], h2c: bool) {
             break;
         };
         #[cfg(feature = "h2")]
-        if k == 0 && h2c && sink[..n].starts_with(crate::http::h2::frame::PREFACE) {
+        if k == 0
+            && speaks == Speaks::MaybeH2c
+            && sink[..n].starts_with(crate::http::h2::frame::PREFACE)
+        {
             crate::http::h2::overloaded(&mut out, &sink[..n], date);
         }
-        let _ = (k, h2c);
+        let _ = k;
         if n < sink.len() {
             break;
         }
     }
-    if out.is_empty() {
+    if speaks == Speaks::Tls {
+        out.clear();
+        out.extend_from_slice(&TLS_REFUSED);
+    } else if out.is_empty() {
         crate::http::response::overloaded(&mut out, date);
     }
     let _ = net::send(fd, &out);
