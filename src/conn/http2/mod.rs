@@ -209,6 +209,8 @@ struct Stream {
     /// The site and rule that answered: what an answer made later carries (an upload's
     /// 201, a program's head, an error of the session's own).
     route: Option<Route>,
+    /// The client holds its body back for a 100 (`expect: 100-continue`) not sent yet.
+    holds_body: bool,
 }
 
 impl Stream {
@@ -243,6 +245,7 @@ impl Stream {
             held: Vec::new(),
             verify_head: None,
             route: None,
+            holds_body: false,
         }
     }
 

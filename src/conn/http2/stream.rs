@@ -88,6 +88,7 @@ impl Http2 {
         s.status = 0;
         s.body_sent = 0;
         s.redirects = 0;
+        s.holds_body = false;
         s.client = self.peer;
         s.route = None;
         s.line.clear();
@@ -259,6 +260,7 @@ impl Http2 {
             )
         };
         self.streams[i].route = Some(route);
+        self.streams[i].holds_body = req.expect_continue;
         if req.expect_continue
             && matches!(
                 answer,
@@ -267,7 +269,7 @@ impl Http2 {
         {
             let max = self.peer_max_frame as usize;
             let (enc, block) = (&mut self.enc, &mut self.hblock);
-            write_continue(enc, block, &mut self.ctrl, &self.streams[i], max);
+            write_continue(enc, block, &mut self.ctrl, &mut self.streams[i], max);
         }
         match answer {
             Answer::Done => {
@@ -730,7 +732,7 @@ impl Http2 {
     pub(super) fn send_continue(&mut self, i: usize) {
         let max = self.peer_max_frame as usize;
         let (enc, block) = (&mut self.enc, &mut self.hblock);
-        write_continue(enc, block, &mut self.ctrl, &self.streams[i], max);
+        write_continue(enc, block, &mut self.ctrl, &mut self.streams[i], max);
     }
 
     /// Give back the window a stream kept shut while its body was held.
@@ -915,8 +917,15 @@ impl Http2 {
     pub(super) fn finish_sent(&mut self, w: &mut Worker, i: usize) {
         // A body still coming is read and dropped (up to `MAX_DISCARD`, see `on_data`),
         // so its frames are still checked against the stream's state.
-        if self.streams[i].recv_closed {
+        let s = &self.streams[i];
+        if s.recv_closed {
             self.close_stream(w, i);
+        } else if s.holds_body {
+            // A client waiting for a 100 that the final answer replaced sends no body
+            // (RFC 9110 §10.1.1): it is told at once that none is wanted (RFC 9113 §8.1,
+            // RST_STREAM NO_ERROR after a complete response), not at the header timeout.
+            let id = s.id;
+            self.reset(w, id, ErrorCode::NoError);
         }
     }
 
@@ -1374,12 +1383,13 @@ fn write_continue(
     enc: &mut hpack::Encoder,
     block: &mut Vec<u8>,
     ctrl: &mut Vec<u8>,
-    s: &Stream,
+    s: &mut Stream,
     max: usize,
 ) {
     if s.recv_closed || s.answered {
         return;
     }
+    s.holds_body = false;
     block.clear();
     enc.status(100, block);
     frame::write_headers(ctrl, s.id, block, false, max);
