@@ -11,6 +11,7 @@ mod common;
 
 use common::*;
 use std::io::Read;
+use std::time::Duration;
 
 /// The smallest file compressed (`handler::compress::MIN_LEN`) and the largest
 /// (`MAX_LEN`); the largest file kept in the worker's file cache whole
@@ -328,6 +329,11 @@ fn rfc9110_14_2_ranges_are_of_the_file_as_it_is() {
 /// the bytes after it.
 fn raw(site: &Site, request: &[u8]) -> (Vec<String>, Vec<u8>) {
     let mut c = site.s.connect();
+    // Compressing megabytes as they are sent is slow under an emulator on a loaded
+    // machine: the pause before the first compressed bytes can pass the usual 5 s.
+    c.stream
+        .set_read_timeout(Some(scaled(Duration::from_secs(30))))
+        .unwrap();
     c.send(request);
     let all = c.read_to_end();
     let end = find(&all, b"\r\n\r\n").expect("a whole head");
