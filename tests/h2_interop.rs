@@ -1231,3 +1231,39 @@ fn rfc9110_15_6_4_a_full_server_answers_an_h2c_client_503_in_http2() {
     assert_eq!((r1.status, r1.header("retry-after")), (503, Some("1")));
     drop(busy);
 }
+
+#[test]
+fn rfc9113_8_5_a_connect_is_refused_and_logged_with_its_authority() {
+    // A CONNECT names no :path; its access-log line showed an empty target
+    // ("CONNECT  HTTP/2.0"). It shows the authority now, as HTTP/1.1's authority-form.
+    let root = TempRoot::new();
+    let log = root.base.join("access.log");
+    let s = Server::start(&root.www, &["--h2c", "--access-log", log.to_str().unwrap()]);
+    let limit = common::scaled(std::time::Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + limit;
+    let mut c = h2::Conn::open(&s.addr(), &[]);
+    c.handshake(limit);
+    let mut block = Vec::new();
+    // :method CONNECT (a literal with the name of static entry 2), :authority (entry 1).
+    h2::hpack_int(&mut block, 0, 4, 2);
+    h2::hpack_str(&mut block, b"CONNECT");
+    h2::hpack_int(&mut block, 0, 4, 1);
+    h2::hpack_str(&mut block, b"example.com:443");
+    // END_STREAM too, so that the stream closes with its answer and is logged then.
+    c.send(&h2::headers(1, &block, true, true)).unwrap();
+    let status = loop {
+        let f = c.read_frame(deadline).expect("the answer to the CONNECT");
+        assert_ne!(f.kind, h2::GOAWAY, "GOAWAY {:#x}", f.error_code());
+        if f.kind == h2::HEADERS && f.stream == 1 {
+            break c.status(&f.payload);
+        }
+    };
+    assert!((400..600).contains(&status), "a proxy's method: {status}");
+    let lines = log_lines(&log, 1);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("\"CONNECT example.com:443 HTTP/2.0\" {status} "))),
+        "{lines:?}"
+    );
+}

@@ -145,7 +145,10 @@ impl Http2 {
         self.line.clear();
         self.line.extend_from_slice(&self.hbuf[m.clone()]);
         self.line.push(b' ');
-        self.line.extend_from_slice(&self.hbuf[path.clone()]);
+        // A CONNECT names no :path (§8.5): its line shows the authority, as HTTP/1.1's
+        // authority-form does.
+        let shown = p.path.clone().or_else(|| auth.clone()).unwrap_or(0..0);
+        self.line.extend_from_slice(&self.hbuf[shown]);
         self.line.extend_from_slice(b" HTTP/2.0");
         let s = &mut self.streams[i];
         s.line.clear();
