@@ -12,7 +12,7 @@ mod h2;
 
 use barehttpd::conn::http2 as session;
 
-use common::{Server, TempRoot, have, self_signed};
+use common::{Server, TempRoot, have, log_lines, self_signed};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -486,18 +486,6 @@ fn rfc9113_8_3_answers_over_h2_are_http1_s_answers_status_fields_and_bytes() {
             location(&mut got_fields);
             assert_eq!(got_fields, want_fields, "{what}");
         }
-    }
-}
-
-/// The access log once it holds at least `lines` lines (polled: it is written behind).
-fn log_lines(path: &Path, lines: usize) -> Vec<String> {
-    let end = std::time::Instant::now() + common::scaled(std::time::Duration::from_secs(10));
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.lines().count() >= lines || std::time::Instant::now() > end {
-            return text.lines().map(String::from).collect();
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

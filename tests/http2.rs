@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, TempRoot, have, pattern, self_signed};
+use common::{Server, TempRoot, have, log_lines, pattern, self_signed};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -1102,18 +1102,6 @@ fn rfc9110_10_1_1_expect_100_continue_gets_an_interim_100_only_when_the_body_is_
         );
         assert!(!root.www.join("up/b.bin").exists() && !root.www.join("up/c.bin").exists());
         std::fs::remove_file(root.www.join("up/a.bin")).unwrap();
-    }
-}
-
-/// The access log once it holds at least `lines` lines (polled: it is written behind).
-fn log_lines(path: &Path, lines: usize) -> Vec<String> {
-    let end = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.lines().count() >= lines || std::time::Instant::now() > end {
-            return text.lines().map(String::from).collect();
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -937,3 +937,16 @@ pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     );
     (dir.join("c.pem"), dir.join("k.pem"))
 }
+
+/// The access log at `path` once it holds at least `lines` lines (polled: the server writes
+/// it behind its answers), or as it is after 10 s (scaled).
+pub fn log_lines(path: &Path, lines: usize) -> Vec<String> {
+    let end = Instant::now() + scaled(Duration::from_secs(10));
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= lines || Instant::now() > end {
+            return text.lines().map(String::from).collect();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
