@@ -12,7 +12,7 @@ mod h2;
 
 use barehttpd::conn::http2 as session;
 
-use common::{Server, TempRoot, have, log_lines, self_signed};
+use common::{Server, TempRoot, have, log_lines};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -192,30 +192,8 @@ struct Both {
 
 impl Both {
     fn start(root: &TempRoot, extra: &[&str]) -> Both {
-        let mut args = vec!["--h2c"];
-        args.extend_from_slice(extra);
-        if !have("openssl") {
-            return Both {
-                s: Server::start(&root.www, &args),
-                tls: None,
-            };
-        }
-        let (cert, key) = self_signed(&root.base.join("certs"));
-        let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
-        args.extend([
-            "--tls-listen",
-            "127.0.0.1:0",
-            "--tls-cert",
-            c,
-            "--tls-key",
-            k,
-        ]);
-        let s = Server::start(&root.www, &args);
-        let port = s.https_port();
-        Both {
-            s,
-            tls: Some((port, cert)),
-        }
+        let (s, tls) = common::start_h2_both(root, extra);
+        Both { s, tls }
     }
 
     /// The start of a plan for each way: `"port": N` and, over TLS, its certificate.

@@ -848,32 +848,12 @@ fn limit_a_ping_flood_from_a_client_that_does_not_read_stops_being_read() {
 /// A server listening for h2c (`--h2c`) and for h2 over TLS (ALPN), and the plan options
 /// that reach each: the same requests go over both. Without openssl, h2c only.
 fn both(root: &TempRoot, extra: &[&str]) -> (Server, Vec<(u16, String)>) {
-    let mut args = vec!["--h2c".to_string()];
-    let tls = have("openssl");
-    let mut cert = None;
-    if tls {
-        let (c, k) = self_signed(&root.base.join("h2-certs"));
-        args.extend(
-            [
-                "--tls-listen",
-                "127.0.0.1:0",
-                "--tls-cert",
-                c.to_str().unwrap(),
-                "--tls-key",
-                k.to_str().unwrap(),
-            ]
-            .map(String::from),
-        );
-        cert = Some(c);
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let s = Server::start(&root.www, &args);
+    let (s, tls) = common::start_h2_both(root, extra);
     let mut ways = vec![(s.port, String::new())];
-    if let Some(c) = cert {
+    if let Some((port, cert)) = tls {
         ways.push((
-            s.https_port(),
-            format!(", \"tls\": true, \"ca\": \"{}\"", c.display()),
+            port,
+            format!(", \"tls\": true, \"ca\": \"{}\"", cert.display()),
         ));
     }
     (s, ways)

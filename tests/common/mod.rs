@@ -950,3 +950,27 @@ pub fn log_lines(path: &Path, lines: usize) -> Vec<String> {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A server that speaks HTTP/2 both ways: `--h2c` on its plain listener, and by ALPN on a
+/// TLS listener with a self-signed certificate when openssl is there to make one. Returns
+/// the server and, with TLS, that listener's port and the certificate.
+pub fn start_h2_both(root: &TempRoot, extra: &[&str]) -> (Server, Option<(u16, PathBuf)>) {
+    let mut args = vec!["--h2c"];
+    args.extend_from_slice(extra);
+    if !have("openssl") {
+        return (Server::start(&root.www, &args), None);
+    }
+    let (cert, key) = self_signed(&root.base.join("h2-certs"));
+    let (c, k) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    args.extend([
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        c,
+        "--tls-key",
+        k,
+    ]);
+    let s = Server::start(&root.www, &args);
+    let port = s.https_port();
+    (s, Some((port, cert)))
+}
