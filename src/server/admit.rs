@@ -85,14 +85,7 @@ impl EventLoop {
             && !self.evict_one()
             && !self.ask_another_worker()
         {
-            let speaks = if tls {
-                Speaks::Tls
-            } else if self.w.served.config.h2c {
-                Speaks::MaybeH2c
-            } else {
-                Speaks::Http1
-            };
-            refuse(&fd, &self.w.clock.imf, speaks);
+            refuse(&fd, &self.w.clock.imf, self.speaks(li));
             return None;
         }
         let (now, header_ms) = (self.w.now, self.w.header_ms);
@@ -227,6 +220,15 @@ impl EventLoop {
         }
     }
 
+    /// What the clients of listener `li` speak, for `refuse`.
+    fn speaks(&self, li: usize) -> Speaks {
+        match self.w.served.listeners.get(li) {
+            Some(l) if l.tls => Speaks::Tls,
+            _ if self.w.served.config.h2c => Speaks::MaybeH2c,
+            _ => Speaks::Http1,
+        }
+    }
+
     /// accept failed for lack of descriptors: free one by closing an idle connection; else
     /// use the reserve descriptor to take the waiting connection and refuse it with 503; if
     /// even that fails, stop watching the listeners for a moment rather than spin.
@@ -239,12 +241,7 @@ impl EventLoop {
             if let Some(l) = listener
                 && let Ok(Some((fd, _))) = net::accept(&l)
             {
-                let speaks = match self.w.served.listeners.get(li) {
-                    Some(l) if l.tls => Speaks::Tls,
-                    _ if self.w.served.config.h2c => Speaks::MaybeH2c,
-                    _ => Speaks::Http1,
-                };
-                refuse(&fd, &self.w.clock.imf, speaks);
+                refuse(&fd, &self.w.clock.imf, self.speaks(li));
             }
             self.reserve = fs::open_reserve();
             if self.reserve.is_some() {
